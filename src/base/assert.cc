@@ -1,0 +1,12 @@
+#include "base/assert.h"
+
+namespace weir {
+
+void verify_failed(const char* condition, const std::string& message,
+                   std::source_location where) {
+  throw AssertionFailure(fmt::format("{}:{}: VERIFY({}) failed{}{}", where.file_name(),
+                                     where.line(), condition, message.empty() ? "" : ": ",
+                                     message));
+}
+
+}  // namespace weir
