@@ -1,0 +1,161 @@
+#include "protocol/errors.h"
+
+#include <algorithm>
+#include <array>
+
+namespace weir::protocol {
+namespace {
+
+constexpr std::array<ErrorInfo, 129> kErrors = {{
+    {ErrorCode::unknown_server_error, "UNKNOWN_SERVER_ERROR"},
+    {ErrorCode::none, "NONE"},
+    {ErrorCode::offset_out_of_range, "OFFSET_OUT_OF_RANGE"},
+    {ErrorCode::corrupt_message, "CORRUPT_MESSAGE"},
+    {ErrorCode::unknown_topic_or_partition, "UNKNOWN_TOPIC_OR_PARTITION"},
+    {ErrorCode::invalid_fetch_size, "INVALID_FETCH_SIZE"},
+    {ErrorCode::leader_not_available, "LEADER_NOT_AVAILABLE"},
+    {ErrorCode::not_leader_or_follower, "NOT_LEADER_OR_FOLLOWER"},
+    {ErrorCode::request_timed_out, "REQUEST_TIMED_OUT"},
+    {ErrorCode::broker_not_available, "BROKER_NOT_AVAILABLE"},
+    {ErrorCode::replica_not_available, "REPLICA_NOT_AVAILABLE"},
+    {ErrorCode::message_too_large, "MESSAGE_TOO_LARGE"},
+    {ErrorCode::stale_controller_epoch, "STALE_CONTROLLER_EPOCH"},
+    {ErrorCode::offset_metadata_too_large, "OFFSET_METADATA_TOO_LARGE"},
+    {ErrorCode::network_exception, "NETWORK_EXCEPTION"},
+    {ErrorCode::coordinator_load_in_progress, "COORDINATOR_LOAD_IN_PROGRESS"},
+    {ErrorCode::coordinator_not_available, "COORDINATOR_NOT_AVAILABLE"},
+    {ErrorCode::not_coordinator, "NOT_COORDINATOR"},
+    {ErrorCode::invalid_topic_exception, "INVALID_TOPIC_EXCEPTION"},
+    {ErrorCode::record_list_too_large, "RECORD_LIST_TOO_LARGE"},
+    {ErrorCode::not_enough_replicas, "NOT_ENOUGH_REPLICAS"},
+    {ErrorCode::not_enough_replicas_after_append, "NOT_ENOUGH_REPLICAS_AFTER_APPEND"},
+    {ErrorCode::invalid_required_acks, "INVALID_REQUIRED_ACKS"},
+    {ErrorCode::illegal_generation, "ILLEGAL_GENERATION"},
+    {ErrorCode::inconsistent_group_protocol, "INCONSISTENT_GROUP_PROTOCOL"},
+    {ErrorCode::invalid_group_id, "INVALID_GROUP_ID"},
+    {ErrorCode::unknown_member_id, "UNKNOWN_MEMBER_ID"},
+    {ErrorCode::invalid_session_timeout, "INVALID_SESSION_TIMEOUT"},
+    {ErrorCode::rebalance_in_progress, "REBALANCE_IN_PROGRESS"},
+    {ErrorCode::invalid_commit_offset_size, "INVALID_COMMIT_OFFSET_SIZE"},
+    {ErrorCode::topic_authorization_failed, "TOPIC_AUTHORIZATION_FAILED"},
+    {ErrorCode::group_authorization_failed, "GROUP_AUTHORIZATION_FAILED"},
+    {ErrorCode::cluster_authorization_failed, "CLUSTER_AUTHORIZATION_FAILED"},
+    {ErrorCode::invalid_timestamp, "INVALID_TIMESTAMP"},
+    {ErrorCode::unsupported_sasl_mechanism, "UNSUPPORTED_SASL_MECHANISM"},
+    {ErrorCode::illegal_sasl_state, "ILLEGAL_SASL_STATE"},
+    {ErrorCode::unsupported_version, "UNSUPPORTED_VERSION"},
+    {ErrorCode::topic_already_exists, "TOPIC_ALREADY_EXISTS"},
+    {ErrorCode::invalid_partitions, "INVALID_PARTITIONS"},
+    {ErrorCode::invalid_replication_factor, "INVALID_REPLICATION_FACTOR"},
+    {ErrorCode::invalid_replica_assignment, "INVALID_REPLICA_ASSIGNMENT"},
+    {ErrorCode::invalid_config, "INVALID_CONFIG"},
+    {ErrorCode::not_controller, "NOT_CONTROLLER"},
+    {ErrorCode::invalid_request, "INVALID_REQUEST"},
+    {ErrorCode::unsupported_for_message_format, "UNSUPPORTED_FOR_MESSAGE_FORMAT"},
+    {ErrorCode::policy_violation, "POLICY_VIOLATION"},
+    {ErrorCode::out_of_order_sequence_number, "OUT_OF_ORDER_SEQUENCE_NUMBER"},
+    {ErrorCode::duplicate_sequence_number, "DUPLICATE_SEQUENCE_NUMBER"},
+    {ErrorCode::invalid_producer_epoch, "INVALID_PRODUCER_EPOCH"},
+    {ErrorCode::invalid_txn_state, "INVALID_TXN_STATE"},
+    {ErrorCode::invalid_producer_id_mapping, "INVALID_PRODUCER_ID_MAPPING"},
+    {ErrorCode::invalid_transaction_timeout, "INVALID_TRANSACTION_TIMEOUT"},
+    {ErrorCode::concurrent_transactions, "CONCURRENT_TRANSACTIONS"},
+    {ErrorCode::transaction_coordinator_fenced, "TRANSACTION_COORDINATOR_FENCED"},
+    {ErrorCode::transactional_id_authorization_failed, "TRANSACTIONAL_ID_AUTHORIZATION_FAILED"},
+    {ErrorCode::security_disabled, "SECURITY_DISABLED"},
+    {ErrorCode::operation_not_attempted, "OPERATION_NOT_ATTEMPTED"},
+    {ErrorCode::kafka_storage_error, "KAFKA_STORAGE_ERROR"},
+    {ErrorCode::log_dir_not_found, "LOG_DIR_NOT_FOUND"},
+    {ErrorCode::sasl_authentication_failed, "SASL_AUTHENTICATION_FAILED"},
+    {ErrorCode::unknown_producer_id, "UNKNOWN_PRODUCER_ID"},
+    {ErrorCode::reassignment_in_progress, "REASSIGNMENT_IN_PROGRESS"},
+    {ErrorCode::delegation_token_auth_disabled, "DELEGATION_TOKEN_AUTH_DISABLED"},
+    {ErrorCode::delegation_token_not_found, "DELEGATION_TOKEN_NOT_FOUND"},
+    {ErrorCode::delegation_token_owner_mismatch, "DELEGATION_TOKEN_OWNER_MISMATCH"},
+    {ErrorCode::delegation_token_request_not_allowed, "DELEGATION_TOKEN_REQUEST_NOT_ALLOWED"},
+    {ErrorCode::delegation_token_authorization_failed, "DELEGATION_TOKEN_AUTHORIZATION_FAILED"},
+    {ErrorCode::delegation_token_expired, "DELEGATION_TOKEN_EXPIRED"},
+    {ErrorCode::invalid_principal_type, "INVALID_PRINCIPAL_TYPE"},
+    {ErrorCode::non_empty_group, "NON_EMPTY_GROUP"},
+    {ErrorCode::group_id_not_found, "GROUP_ID_NOT_FOUND"},
+    {ErrorCode::fetch_session_id_not_found, "FETCH_SESSION_ID_NOT_FOUND"},
+    {ErrorCode::invalid_fetch_session_epoch, "INVALID_FETCH_SESSION_EPOCH"},
+    {ErrorCode::listener_not_found, "LISTENER_NOT_FOUND"},
+    {ErrorCode::topic_deletion_disabled, "TOPIC_DELETION_DISABLED"},
+    {ErrorCode::fenced_leader_epoch, "FENCED_LEADER_EPOCH"},
+    {ErrorCode::unknown_leader_epoch, "UNKNOWN_LEADER_EPOCH"},
+    {ErrorCode::unsupported_compression_type, "UNSUPPORTED_COMPRESSION_TYPE"},
+    {ErrorCode::stale_broker_epoch, "STALE_BROKER_EPOCH"},
+    {ErrorCode::offset_not_available, "OFFSET_NOT_AVAILABLE"},
+    {ErrorCode::member_id_required, "MEMBER_ID_REQUIRED"},
+    {ErrorCode::preferred_leader_not_available, "PREFERRED_LEADER_NOT_AVAILABLE"},
+    {ErrorCode::group_max_size_reached, "GROUP_MAX_SIZE_REACHED"},
+    {ErrorCode::fenced_instance_id, "FENCED_INSTANCE_ID"},
+    {ErrorCode::eligible_leaders_not_available, "ELIGIBLE_LEADERS_NOT_AVAILABLE"},
+    {ErrorCode::election_not_needed, "ELECTION_NOT_NEEDED"},
+    {ErrorCode::no_reassignment_in_progress, "NO_REASSIGNMENT_IN_PROGRESS"},
+    {ErrorCode::group_subscribed_to_topic, "GROUP_SUBSCRIBED_TO_TOPIC"},
+    {ErrorCode::invalid_record, "INVALID_RECORD"},
+    {ErrorCode::unstable_offset_commit, "UNSTABLE_OFFSET_COMMIT"},
+    {ErrorCode::throttling_quota_exceeded, "THROTTLING_QUOTA_EXCEEDED"},
+    {ErrorCode::producer_fenced, "PRODUCER_FENCED"},
+    {ErrorCode::resource_not_found, "RESOURCE_NOT_FOUND"},
+    {ErrorCode::duplicate_resource, "DUPLICATE_RESOURCE"},
+    {ErrorCode::unacceptable_credential, "UNACCEPTABLE_CREDENTIAL"},
+    {ErrorCode::inconsistent_voter_set, "INCONSISTENT_VOTER_SET"},
+    {ErrorCode::invalid_update_version, "INVALID_UPDATE_VERSION"},
+    {ErrorCode::feature_update_failed, "FEATURE_UPDATE_FAILED"},
+    {ErrorCode::principal_deserialization_failure, "PRINCIPAL_DESERIALIZATION_FAILURE"},
+    {ErrorCode::snapshot_not_found, "SNAPSHOT_NOT_FOUND"},
+    {ErrorCode::unknown_topic_id, "UNKNOWN_TOPIC_ID"},
+    {ErrorCode::duplicate_broker_registration, "DUPLICATE_BROKER_REGISTRATION"},
+    {ErrorCode::broker_id_not_registered, "BROKER_ID_NOT_REGISTERED"},
+    {ErrorCode::inconsistent_topic_id, "INCONSISTENT_TOPIC_ID"},
+    {ErrorCode::inconsistent_cluster_id, "INCONSISTENT_CLUSTER_ID"},
+    {ErrorCode::transactional_id_not_found, "TRANSACTIONAL_ID_NOT_FOUND"},
+    {ErrorCode::fetch_session_topic_id_error, "FETCH_SESSION_TOPIC_ID_ERROR"},
+    {ErrorCode::ineligible_replica, "INELIGIBLE_REPLICA"},
+    {ErrorCode::new_leader_elected, "NEW_LEADER_ELECTED"},
+    {ErrorCode::offset_moved_to_tiered_storage, "OFFSET_MOVED_TO_TIERED_STORAGE"},
+    {ErrorCode::fenced_member_epoch, "FENCED_MEMBER_EPOCH"},
+    {ErrorCode::unreleased_instance_id, "UNRELEASED_INSTANCE_ID"},
+    {ErrorCode::unsupported_assignor, "UNSUPPORTED_ASSIGNOR"},
+    {ErrorCode::stale_member_epoch, "STALE_MEMBER_EPOCH"},
+    {ErrorCode::mismatched_endpoint_type, "MISMATCHED_ENDPOINT_TYPE"},
+    {ErrorCode::unsupported_endpoint_type, "UNSUPPORTED_ENDPOINT_TYPE"},
+    {ErrorCode::unknown_controller_id, "UNKNOWN_CONTROLLER_ID"},
+    {ErrorCode::unknown_subscription_id, "UNKNOWN_SUBSCRIPTION_ID"},
+    {ErrorCode::telemetry_too_large, "TELEMETRY_TOO_LARGE"},
+    {ErrorCode::invalid_registration, "INVALID_REGISTRATION"},
+    {ErrorCode::transaction_abortable, "TRANSACTION_ABORTABLE"},
+    {ErrorCode::invalid_record_state, "INVALID_RECORD_STATE"},
+    {ErrorCode::share_session_not_found, "SHARE_SESSION_NOT_FOUND"},
+    {ErrorCode::invalid_share_session_epoch, "INVALID_SHARE_SESSION_EPOCH"},
+    {ErrorCode::fenced_state_epoch, "FENCED_STATE_EPOCH"},
+    {ErrorCode::invalid_voter_key, "INVALID_VOTER_KEY"},
+    {ErrorCode::duplicate_voter, "DUPLICATE_VOTER"},
+    {ErrorCode::voter_not_found, "VOTER_NOT_FOUND"},
+    {ErrorCode::invalid_regular_expression, "INVALID_REGULAR_EXPRESSION"},
+}};
+
+constexpr bool sorted_by_code() {
+  for (size_t i = 1; i < kErrors.size(); i++) {
+    if (error_value(kErrors[i - 1].code) >= error_value(kErrors[i].code)) return false;
+  }
+  return true;
+}
+static_assert(sorted_by_code(), "error_name() binary-searches the table");
+
+}  // namespace
+
+std::span<const ErrorInfo> error_table() { return kErrors; }
+
+std::string_view error_name(int16_t code) {
+  const auto* it = std::lower_bound(
+      kErrors.begin(), kErrors.end(), code,
+      [](const ErrorInfo& info, int16_t value) { return error_value(info.code) < value; });
+  if (it == kErrors.end() || error_value(it->code) != code) return "UNKNOWN_ERROR_CODE";
+  return it->name;
+}
+
+}  // namespace weir::protocol
