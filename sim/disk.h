@@ -48,7 +48,8 @@ class SimDisk final : public runtime::Disk {
           FaultStats& stats, DiskTiming timing = {});
   ~SimDisk() override;
 
-  runtime::IoResult<std::unique_ptr<runtime::File>> open(const std::string& path, runtime::OpenMode mode) override;
+  runtime::IoResult<std::unique_ptr<runtime::File>> open(const std::string& path,
+                                                      runtime::OpenMode mode) override;
   runtime::IoResult<void> remove(const std::string& path) override;
   runtime::IoResult<void> rename(const std::string& from, const std::string& to) override;
   runtime::IoResult<std::vector<std::string>> list(const std::string& directory) override;
