@@ -1,0 +1,59 @@
+#include "runtime/real/runtime.h"
+
+#include <sys/random.h>
+
+#include <cerrno>
+#include <exception>
+
+namespace weir::runtime::real {
+
+uint64_t os_random_seed() {
+  uint64_t seed = 0;
+  ssize_t got = 0;
+  do {
+    got = getrandom(&seed, sizeof(seed), 0);
+  } while (got < 0 && errno == EINTR);
+  VERIFY(got == static_cast<ssize_t>(sizeof(seed)), "getrandom failed: errno {}", errno);
+  return seed;
+}
+
+IoResult<std::unique_ptr<RealRuntime>> RealRuntime::create(const std::string& data_root) {
+  std::unique_ptr<RealRuntime> runtime(new RealRuntime(os_random_seed()));
+  auto disk = RealDisk::open_root(runtime->worker_, data_root);
+  if (!disk) return unexpected(disk.error());
+  runtime->disk_ = std::move(disk).value();
+  return runtime;
+}
+
+RealRuntime::RealRuntime(uint64_t seed)
+    : reactor_(clock_),
+      scheduler_(clock_, reactor_, /*choice=*/nullptr),
+      worker_(scheduler_, reactor_),
+      random_(seed),
+      network_(scheduler_, reactor_) {}
+
+RealRuntime::~RealRuntime() = default;
+
+Env RealRuntime::env() {
+  VERIFY(disk_ != nullptr);
+  return Env{scheduler_, clock_, random_, network_, *disk_, buggify_};
+}
+
+Event& RealRuntime::termination_requested() {
+  if (!signals_) signals_ = std::make_unique<SignalWatcher>(scheduler_, reactor_);
+  return signals_->received();
+}
+
+void RealRuntime::run(std::function<void()> main_fiber) {
+  VERIFY(!scheduler_.current_fiber(), "run() is called from outside the scheduler");
+  bool main_done = false;
+  scheduler_.spawn(root_group, "main", [&main_done, body = std::move(main_fiber)] {
+    body();
+    main_done = true;
+  });
+  const bool stopped = scheduler_.run_until([&main_done] { return main_done; });
+  if (std::exception_ptr failure = scheduler_.failure()) std::rethrow_exception(failure);
+  VERIFY(stopped, "deadlock: the main fiber waits for something nothing can wake");
+}
+
+}  // namespace weir::runtime::real

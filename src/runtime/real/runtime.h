@@ -1,0 +1,79 @@
+// RealRuntime: the production runtime of one process. It owns the OS clock, the epoll
+// reactor, a FIFO scheduler, the fsync worker, a Random seeded from the OS, the
+// network, the disk rooted at the data directory and a disabled Buggify, and hands
+// them out as one Env.
+//
+// Invariants:
+//  - One RealRuntime per thread, used only from that thread (the loop thread).
+//  - Members are destroyed in reverse order of declaration: the scheduler, which unwinds
+//    fibers that are still alive, goes after everything those fibers may use and before
+//    the reactor their sockets deregister from.
+//  - run() returns only when the main fiber has returned; a fiber that failed (escaped
+//    exception or VERIFY) is rethrown from run(), and a main fiber that waits for
+//    something nothing can ever wake is a VERIFY failure, not a hang.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "runtime/buggify.h"
+#include "runtime/env.h"
+#include "runtime/random.h"
+#include "runtime/real/clock.h"
+#include "runtime/real/disk.h"
+#include "runtime/real/network.h"
+#include "runtime/real/reactor.h"
+#include "runtime/real/signals.h"
+#include "runtime/real/worker.h"
+#include "runtime/scheduler.h"
+#include "runtime/sync.h"
+
+namespace weir::runtime::real {
+
+class RealRuntime {
+ public:
+  // Creates (if missing) and opens `data_root` for the disk.
+  static IoResult<std::unique_ptr<RealRuntime>> create(const std::string& data_root);
+  ~RealRuntime();
+  RealRuntime(const RealRuntime&) = delete;
+  RealRuntime& operator=(const RealRuntime&) = delete;
+
+  Env env();
+
+  // Runs `main_fiber` in a fiber of the root group and drives the scheduler until it
+  // returns. Other fibers still alive then keep their state until the next run() or
+  // are cancelled and unwound when the runtime is destroyed.
+  void run(std::function<void()> main_fiber);
+
+  // Starts watching SIGTERM and SIGINT (their default action is suspended meanwhile)
+  // and returns the event that the first of them sets. Call before run() or from a
+  // fiber; idempotent.
+  Event& termination_requested();
+
+  Scheduler& scheduler() { return scheduler_; }
+  EpollReactor& reactor() { return reactor_; }
+  BlockingWorker& worker() { return worker_; }
+  RealNetwork& network() { return network_; }
+  RealDisk& disk() { return *disk_; }
+  const RealClock& clock() const { return clock_; }
+  Random& random() { return random_; }
+
+ private:
+  explicit RealRuntime(uint64_t seed);
+
+  RealClock clock_;
+  EpollReactor reactor_;
+  Scheduler scheduler_;
+  BlockingWorker worker_;
+  Random random_;
+  RealNetwork network_;
+  std::unique_ptr<RealDisk> disk_;
+  Buggify buggify_;
+  std::unique_ptr<SignalWatcher> signals_;
+};
+
+// A seed for a production Random, from getrandom(2).
+uint64_t os_random_seed();
+
+}  // namespace weir::runtime::real
