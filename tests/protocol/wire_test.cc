@@ -1,0 +1,159 @@
+// Primitive encodings, header versions, and decoders facing hostile bytes.
+#include <gtest/gtest.h>
+
+#include "protocol/errors.h"
+#include "protocol/header.h"
+
+namespace weir::protocol {
+namespace {
+
+Bytes encode_varint_bytes(int64_t value) {
+  Bytes out;
+  Writer writer(out);
+  writer.write_varlong(value);
+  return out;
+}
+
+TEST(Wire, ZigZagVarintsMatchKafka) {
+  // Values from Kafka's ByteUtilsTest.
+  EXPECT_EQ(encode_varint_bytes(0), (Bytes{0x00}));
+  EXPECT_EQ(encode_varint_bytes(-1), (Bytes{0x01}));
+  EXPECT_EQ(encode_varint_bytes(1), (Bytes{0x02}));
+  EXPECT_EQ(encode_varint_bytes(63), (Bytes{0x7e}));
+  EXPECT_EQ(encode_varint_bytes(-64), (Bytes{0x7f}));
+  EXPECT_EQ(encode_varint_bytes(64), (Bytes{0x80, 0x01}));
+  for (int64_t value : {INT64_MIN, INT64_MAX, int64_t{-300}, int64_t{123456789}}) {
+    const Bytes bytes = encode_varint_bytes(value);
+    Reader reader(bytes);
+    EXPECT_EQ(reader.read_varlong(), value);
+    EXPECT_TRUE(reader.ok());
+    EXPECT_TRUE(reader.at_end());
+  }
+}
+
+TEST(Wire, OverlongVarintsFail) {
+  const Bytes eleven(11, 0xff);
+  Reader long_reader(eleven);
+  long_reader.read_uvarlong();
+  EXPECT_EQ(long_reader.error(), DecodeError::invalid_varint);
+
+  const Bytes six = {0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+  Reader int_reader(six);
+  int_reader.read_uvarint();
+  EXPECT_EQ(int_reader.error(), DecodeError::invalid_varint);
+
+  const Bytes overflow = {0xff, 0xff, 0xff, 0xff, 0x1f};  // 2^35 - 1 > UINT32_MAX
+  Reader overflow_reader(overflow);
+  overflow_reader.read_uvarint();
+  EXPECT_EQ(overflow_reader.error(), DecodeError::invalid_varint);
+}
+
+TEST(Wire, HostileLengthsFailBeforeAllocating) {
+  // Metadata v0: topics array of 2^31-1 elements in a 4-byte body.
+  const Bytes huge_array = {0x7f, 0xff, 0xff, 0xff};
+  auto array = decode_request_body(static_cast<int16_t>(ApiKey::metadata), 0, huge_array);
+  EXPECT_EQ(array.error(), DecodeError::truncated);
+
+  // A negative length other than -1.
+  const Bytes negative = {0xff, 0xff, 0xff, 0xfe};
+  auto negative_array =
+      decode_request_body(static_cast<int16_t>(ApiKey::metadata), 0, negative);
+  EXPECT_EQ(negative_array.error(), DecodeError::invalid_length);
+
+  // A compact string claiming 2^32-2 bytes: SaslAuthenticate v2 auth bytes.
+  const Bytes huge_compact = {0xff, 0xff, 0xff, 0xff, 0x0f};
+  auto compact =
+      decode_request_body(static_cast<int16_t>(ApiKey::sasl_authenticate), 2, huge_compact);
+  EXPECT_EQ(compact.error(), DecodeError::truncated);
+
+  // A tagged-field section claiming more fields than it has bytes.
+  const Bytes tags = {0x00, 0x7f};  // ApiVersions v3: client name length... then tags
+  auto tagged = decode_request_body(static_cast<int16_t>(ApiKey::api_versions), 3, tags);
+  EXPECT_FALSE(tagged.ok());
+}
+
+TEST(Wire, NullWhereNotAllowedFails) {
+  // Metadata v0: topics may not be null before v1.
+  const Bytes null_topics = {0xff, 0xff, 0xff, 0xff};
+  auto result = decode_request_body(static_cast<int16_t>(ApiKey::metadata), 0, null_topics);
+  EXPECT_EQ(result.error(), DecodeError::unexpected_null);
+  // ...but from v1 null means "all topics".
+  auto v1 = decode_request_body(static_cast<int16_t>(ApiKey::metadata), 1, null_topics);
+  ASSERT_TRUE(v1.ok());
+  EXPECT_FALSE(std::get<MetadataRequest>(v1.value()).topics.has_value());
+}
+
+TEST(Wire, UnknownApiAndVersionFail) {
+  const Bytes empty;
+  EXPECT_EQ(decode_request_body(9999, 0, empty).error(), DecodeError::unknown_api_key);
+  EXPECT_EQ(decode_request_body(0, 2, empty).error(), DecodeError::unsupported_version);
+  EXPECT_EQ(decode_request_body(0, 13, empty).error(), DecodeError::unsupported_version);
+}
+
+TEST(Wire, TrailingBytesFail) {
+  const Bytes heartbeat_v0 = {0, 1, 'g', 0, 0, 0, 1, 0, 1, 'm', 0xee};
+  EXPECT_EQ(decode_request_body(static_cast<int16_t>(ApiKey::heartbeat), 0, heartbeat_v0).error(),
+            DecodeError::trailing_bytes);
+}
+
+TEST(Wire, TaggedFieldsMustAscend) {
+  // ApiVersions v3 request: client_software_name "a", version "b", then two
+  // unknown tags in descending order.
+  const Bytes descending = {2, 'a', 2, 'b', 2, 7, 1, 0, 5, 1, 0};
+  auto result = decode_request_body(static_cast<int16_t>(ApiKey::api_versions), 3, descending);
+  EXPECT_EQ(result.error(), DecodeError::invalid_tagged_fields);
+
+  const Bytes ascending = {2, 'a', 2, 'b', 2, 5, 1, 0, 7, 1, 0};
+  auto ok = decode_request_body(static_cast<int16_t>(ApiKey::api_versions), 3, ascending);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(std::get<ApiVersionsRequest>(ok.value()).unknown_tagged_fields.size(), 2u);
+}
+
+TEST(Header, VersionsFollowFlexibility) {
+  const auto produce = static_cast<int16_t>(ApiKey::produce);
+  const auto api_versions = static_cast<int16_t>(ApiKey::api_versions);
+  EXPECT_EQ(request_header_version(produce, 8), 1);
+  EXPECT_EQ(request_header_version(produce, 9), 2);
+  EXPECT_EQ(response_header_version(produce, 8), 0);
+  EXPECT_EQ(response_header_version(produce, 9), 1);
+  // ApiVersions: flexible request header from v3, but its response header stays v0.
+  EXPECT_EQ(request_header_version(api_versions, 3), 2);
+  EXPECT_EQ(response_header_version(api_versions, 3), 0);
+  EXPECT_EQ(response_header_version(api_versions, 4), 0);
+  // SaslHandshake is never flexible.
+  EXPECT_EQ(request_header_version(static_cast<int16_t>(ApiKey::sasl_handshake), 1), 1);
+}
+
+TEST(Header, ClientIdIsClassicEvenInHeaderV2) {
+  RequestHeader header{.api_key = 18, .api_version = 3, .correlation_id = 7,
+                       .client_id = "ab", .unknown_tagged_fields = {}};
+  Bytes out;
+  Writer writer(out);
+  encode_request_header(header, 2, writer);
+  EXPECT_EQ(out, (Bytes{0, 18, 0, 3, 0, 0, 0, 7, 0, 2, 'a', 'b', 0}));
+}
+
+TEST(Errors, TableHasKafkaNames) {
+  EXPECT_EQ(error_name(ErrorCode::none), "NONE");
+  EXPECT_EQ(error_name(ErrorCode::not_leader_or_follower), "NOT_LEADER_OR_FOLLOWER");
+  EXPECT_EQ(error_name(int16_t{-1}), "UNKNOWN_SERVER_ERROR");
+  EXPECT_EQ(error_value(ErrorCode::unsupported_version), 35);
+  EXPECT_EQ(error_name(int16_t{30000}), "UNKNOWN_ERROR_CODE");
+  EXPECT_GT(error_table().size(), 120u);
+}
+
+TEST(Apis, TableCoversTheIssue) {
+  EXPECT_EQ(supported_apis().size(), 55u);
+  const ApiInfo* produce = find_api(0);
+  ASSERT_NE(produce, nullptr);
+  EXPECT_EQ(produce->version_min, 3);
+  EXPECT_EQ(produce->version_max, 12);
+  const ApiInfo* fetch = find_api(1);
+  ASSERT_NE(fetch, nullptr);
+  EXPECT_EQ(fetch->version_min, 4);
+  EXPECT_EQ(fetch->version_max, 17);
+  EXPECT_EQ(find_api(34), nullptr);  // AlterReplicaLogDirs: not served
+}
+
+}  // namespace
+}  // namespace weir::protocol
