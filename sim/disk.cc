@@ -10,12 +10,14 @@
 //    namespace (an unlinked file kept open by a handle uses no space, unlike POSIX).
 //  - Random draws happen in a fixed order (sorted paths, ascending inode ids and
 //    sectors), so a run is a function of the seed.
-// Simplifications, on purpose:
+// Simplifications, on purpose (also stated in sim/disk.h):
 //  - Directories themselves are durable as soon as make_directories() (or remove() of
 //    an empty directory) returns; only file entries inside them are volatile.
 //  - A failed sync_directory() persists nothing; a retry can still succeed.
 //  - Crash effects (torn sectors, lost entries) apply whether or not fault injection
 //    is active: losing unsynced data on a crash is the contract, not an injected fault.
+//  - A rename whose two directories are synced separately can leave both names on one
+//    inode after a crash (a hard link); a storage engine must not rely on either.
 #include "sim/disk.h"
 
 #include <algorithm>
@@ -177,16 +179,29 @@ class Digest {
   uint64_t state_ = 0x6a09e667f3bcc908ULL;
 };
 
+uint64_t path_hash(std::string_view path) {
+  Digest digest;
+  digest.add(path);
+  return digest.value();
+}
+
 // Everything a SimDisk is; SimFile handles point here.
 class DiskModel {
  public:
   DiskModel(runtime::Scheduler& scheduler, runtime::Random random, const DiskFaults& faults,
-            FaultStats& stats, DiskTiming timing)
+            FaultStats& stats, DiskTiming timing, runtime::Tracer* tracer)
       : scheduler_(scheduler),
         random_(random),
         faults_(faults),
         stats_(stats),
-        timing_(timing) {}
+        timing_(timing),
+        tracer_(tracer) {}
+
+  // Folds an operation or a fault into the run's trace: the event name, then two
+  // numbers that identify what it touched (an inode id or path hash, an offset).
+  void trace(std::string_view event, uint64_t a, uint64_t b) {
+    if (tracer_ != nullptr) tracer_->trace(event, a, b);
+  }
 
   // --- Fault decisions and latency. -------------------------------------------------
   bool injecting() const { return faults_active_ && faults_.enabled; }
@@ -196,15 +211,25 @@ class DiskModel {
     if (!injecting() || probability <= 0) return false;
     if (!random_.chance(probability)) return false;
     stats_.count(kind);
+    trace(kind, operations_, 0);
     return true;
   }
-  // Suspends the calling fiber for the operation's simulated duration.
-  void take_time(runtime::Duration normal) {
+  // Starts an operation: traces it and suspends the calling fiber for its simulated
+  // duration. Callers re-check whatever they validated before, since the world may
+  // have changed (a crash, another fiber's rename) while they slept.
+  void suspend_for_operation(std::string_view operation, uint64_t a, uint64_t b,
+                             runtime::Duration normal) {
+    operations_++;
+    trace(operation, a, b);
     const bool slow = fault_fires(faults_.slow, "disk.slow");
     scheduler_.sleep_for(slow ? timing_.slow_latency : normal);
   }
-  void take_time() { take_time(timing_.latency); }
-  void take_sync_time() { take_time(timing_.sync_latency); }
+  void suspend_for_operation(std::string_view operation, uint64_t a, uint64_t b) {
+    suspend_for_operation(operation, a, b, timing_.latency);
+  }
+  void suspend_for_sync(std::string_view operation, uint64_t a) {
+    suspend_for_operation(operation, a, 0, timing_.sync_latency);
+  }
 
   // --- Namespace. ---------------------------------------------------------------------
   bool directory_exists(const std::string& directory) const {
@@ -295,13 +320,26 @@ class DiskModel {
     const std::string prefix = prefix_of(directory);
     auto file = volatile_names_.lower_bound(prefix);
     if (file != volatile_names_.end() && file->first.starts_with(prefix)) return false;
-    // Files removed but not yet synced still need their directory to be synced.
-    auto pending = pending_groups_.lower_bound(prefix);
-    if (pending != pending_groups_.end() && pending->first.starts_with(prefix)) return false;
+    // A file removed without a directory sync could come back in a crash.
     auto durable = durable_names_.lower_bound(prefix);
     if (durable != durable_names_.end() && durable->first.starts_with(prefix)) return false;
     auto sub = directories_.lower_bound(prefix);
     return sub == directories_.end() || !sub->starts_with(prefix);
+  }
+
+  // Removes an empty directory, which (like creating one) is durable at once.
+  void remove_directory(const std::string& directory) {
+    VERIFY(!directory.empty(), "the root cannot be removed");
+    VERIFY(directory_empty(directory), "{} is not empty", directory);
+    const size_t erased = directories_.erase(directory);
+    VERIFY(erased == 1);
+    // Only changes that cancelled out (created then removed) can remain pending inside.
+    const std::string prefix = prefix_of(directory);
+    auto it = pending_groups_.lower_bound(prefix);
+    while (it != pending_groups_.end() && it->first.starts_with(prefix)) {
+      VERIFY(same_entry(it->first), "{} still differs", it->first);
+      it = pending_groups_.erase(it);
+    }
   }
 
   // --- Data. ----------------------------------------------------------------------------
@@ -393,6 +431,7 @@ class DiskModel {
   // --- Crash. ---------------------------------------------------------------------------
   void crash() {
     generation_++;
+    trace("disk.crash", generation_, used_bytes_);
     const double entry_survives = faults_.unsynced_entry_survives;
     // Directory entries first: which inodes survive depends on them.
     absl::btree_map<uint64_t, bool> group_survives;
@@ -494,7 +533,9 @@ class DiskModel {
   const DiskFaults& faults_;
   FaultStats& stats_;
   const DiskTiming timing_;
+  runtime::Tracer* const tracer_;  // may be null
 
+  uint64_t operations_ = 0;  // operations started, to place faults in the trace
   bool faults_active_ = false;
   uint64_t generation_ = 0;
   uint64_t next_inode_id_ = 1;
@@ -519,7 +560,7 @@ class SimFile final : public runtime::File {
 
   IoResult<size_t> read_at(uint64_t offset, std::span<std::byte> buffer) override {
     if (!usable()) return fail(IoError::io);
-    disk_.take_time();
+    disk_.suspend_for_operation("disk.read", inode_->id, offset);
     if (!usable()) return fail(IoError::io);
     const DiskFaults& faults = disk_.faults();
     if (disk_.fault_fires(faults.read_error, "disk.read_error")) return fail(IoError::io);
@@ -539,7 +580,7 @@ class SimFile final : public runtime::File {
 
   IoResult<void> write_at(uint64_t offset, std::span<const std::byte> bytes) override {
     if (!usable()) return fail(IoError::io);
-    disk_.take_time();
+    disk_.suspend_for_operation("disk.write", inode_->id, offset);
     if (!usable()) return fail(IoError::io);
     const DiskFaults& faults = disk_.faults();
     if (disk_.fault_fires(faults.write_error, "disk.write_error")) return fail(IoError::io);
@@ -556,14 +597,14 @@ class SimFile final : public runtime::File {
 
   IoResult<uint64_t> size() override {
     if (!usable()) return fail(IoError::io);
-    disk_.take_time();
+    disk_.suspend_for_operation("disk.size", inode_->id, 0);
     if (!usable()) return fail(IoError::io);
     return static_cast<uint64_t>(inode_->volatile_bytes.size());
   }
 
   IoResult<void> truncate(uint64_t new_size) override {
     if (!usable()) return fail(IoError::io);
-    disk_.take_time();
+    disk_.suspend_for_operation("disk.truncate", inode_->id, new_size);
     if (!usable()) return fail(IoError::io);
     if (auto reserved = disk_.reserve(*inode_, new_size); !reserved) return reserved;
     disk_.resize_volatile(*inode_, new_size);
@@ -573,7 +614,7 @@ class SimFile final : public runtime::File {
 
   IoResult<void> sync() override {
     if (!usable()) return fail(IoError::io);
-    disk_.take_sync_time();
+    disk_.suspend_for_sync("disk.sync", inode_->id);
     if (!usable()) return fail(IoError::io);
     const DiskFaults& faults = disk_.faults();
     if (disk_.fault_fires(faults.sync_error, "disk.sync_error")) {
@@ -613,8 +654,9 @@ struct SimDisk::State {
 };
 
 SimDisk::SimDisk(runtime::Scheduler& scheduler, runtime::Random random, const DiskFaults& faults,
-                 FaultStats& stats, DiskTiming timing)
-    : state_(std::make_unique<State>(State{DiskModel(scheduler, random, faults, stats, timing)})) {}
+                 FaultStats& stats, DiskTiming timing, runtime::Tracer* tracer)
+    : state_(std::make_unique<State>(
+          State{DiskModel(scheduler, random, faults, stats, timing, tracer)})) {}
 
 SimDisk::~SimDisk() = default;
 
@@ -622,7 +664,7 @@ IoResult<std::unique_ptr<runtime::File>> SimDisk::open(const std::string& path,
                                                        runtime::OpenMode mode) {
   DiskModel& disk = state_->model;
   if (!valid_path(path, false)) return fail(IoError::invalid);
-  disk.take_time();
+  disk.suspend_for_operation("disk.open", path_hash(path), static_cast<uint64_t>(mode));
   if (disk.directories().contains(path)) return fail(IoError::invalid);
   if (!disk.directory_exists(parent_of(path))) return fail(IoError::not_found);
   auto& names = disk.volatile_names();
@@ -643,11 +685,12 @@ IoResult<std::unique_ptr<runtime::File>> SimDisk::open(const std::string& path,
 IoResult<void> SimDisk::remove(const std::string& path) {
   DiskModel& disk = state_->model;
   if (!valid_path(path, false)) return fail(IoError::invalid);
-  disk.take_time();
+  disk.suspend_for_operation("disk.remove", path_hash(path), 0);
   if (disk.directories().contains(path)) {
     // Removing a directory is allowed only when nothing in it, durable or not, remains.
     if (!disk.directory_empty(path)) return fail(IoError::invalid);
-    disk.directories().erase(path);
+    disk.remove_directory(path);
+    VERIFY(!disk.directory_exists(path));
     return {};
   }
   if (!disk.volatile_names().contains(path)) return fail(IoError::not_found);
@@ -659,7 +702,7 @@ IoResult<void> SimDisk::remove(const std::string& path) {
 IoResult<void> SimDisk::rename(const std::string& from, const std::string& to) {
   DiskModel& disk = state_->model;
   if (!valid_path(from, false) || !valid_path(to, false)) return fail(IoError::invalid);
-  disk.take_time();
+  disk.suspend_for_operation("disk.rename", path_hash(from), path_hash(to));
   if (disk.directories().contains(from) || disk.directories().contains(to)) {
     return fail(IoError::invalid);
   }
@@ -676,7 +719,7 @@ IoResult<void> SimDisk::rename(const std::string& from, const std::string& to) {
 IoResult<std::vector<std::string>> SimDisk::list(const std::string& directory) {
   DiskModel& disk = state_->model;
   if (!valid_path(directory, true)) return fail(IoError::invalid);
-  disk.take_time();
+  disk.suspend_for_operation("disk.list", path_hash(directory), 0);
   if (!disk.directory_exists(directory)) return fail(IoError::not_found);
   return disk.list(directory);
 }
@@ -684,7 +727,7 @@ IoResult<std::vector<std::string>> SimDisk::list(const std::string& directory) {
 IoResult<void> SimDisk::make_directories(const std::string& directory) {
   DiskModel& disk = state_->model;
   if (!valid_path(directory, true)) return fail(IoError::invalid);
-  disk.take_time();
+  disk.suspend_for_operation("disk.make_directories", path_hash(directory), 0);
   // Check every ancestor first so that a failure creates nothing.
   for (size_t slash = 0; slash != std::string::npos;) {
     slash = directory.find('/', slash + 1);
@@ -702,7 +745,7 @@ IoResult<void> SimDisk::make_directories(const std::string& directory) {
 IoResult<void> SimDisk::sync_directory(const std::string& directory) {
   DiskModel& disk = state_->model;
   if (!valid_path(directory, true)) return fail(IoError::invalid);
-  disk.take_sync_time();
+  disk.suspend_for_sync("disk.sync_directory", path_hash(directory));
   if (!disk.directory_exists(directory)) return fail(IoError::not_found);
   if (disk.fault_fires(disk.faults().sync_error, "disk.sync_error")) return fail(IoError::io);
   disk.persist_directory(directory);
@@ -712,7 +755,7 @@ IoResult<void> SimDisk::sync_directory(const std::string& directory) {
 IoResult<bool> SimDisk::exists(const std::string& path) {
   DiskModel& disk = state_->model;
   if (!valid_path(path, true)) return fail(IoError::invalid);
-  disk.take_time();
+  disk.suspend_for_operation("disk.exists", path_hash(path), 0);
   return disk.directory_exists(path) || disk.volatile_names().contains(path);
 }
 

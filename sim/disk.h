@@ -17,7 +17,15 @@
 //    succeeds without persisting them (Linux's fsync error semantics).
 //  - Read corruption flips a bit in the caller's buffer only, never in storage.
 //  - Every operation takes simulated time (latency, or slow_latency when the `slow`
-//    fault fires) and is folded into the trace.
+//    fault fires) and is folded into the trace (when a tracer is given).
+//  - Directories themselves are durable as soon as make_directories() returns (and
+//    gone once remove() of an empty directory returns); the file entries inside them
+//    are what sync_directory() makes durable. A failed sync_directory() persists
+//    nothing.
+//  - Crash effects apply whether or not fault injection is active: losing unsynced
+//    data on a crash is the contract, not an injected fault.
+//  - Files must not be used after their SimDisk is destroyed (destroying them later is
+//    fine).
 #pragma once
 
 #include <cstdint>
@@ -45,7 +53,7 @@ class SimDisk final : public runtime::Disk {
   static constexpr uint64_t sector_bytes = 512;
 
   SimDisk(runtime::Scheduler& scheduler, runtime::Random random, const DiskFaults& faults,
-          FaultStats& stats, DiskTiming timing = {});
+          FaultStats& stats, DiskTiming timing = {}, runtime::Tracer* tracer = nullptr);
   ~SimDisk() override;
 
   runtime::IoResult<std::unique_ptr<runtime::File>> open(const std::string& path,

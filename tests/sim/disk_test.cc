@@ -172,6 +172,8 @@ TEST_F(DiskTest, FilesAndDirectoriesBehaveLikeAFileSystem) {
     EXPECT_EQ(disk().open("data//a", OpenMode::create).error(), IoError::invalid);
     EXPECT_EQ(disk().remove("data").error(), IoError::invalid);  // not empty
     ASSERT_TRUE(disk().make_directories("empty").ok());
+    open("empty/short-lived");
+    ASSERT_TRUE(disk().remove("empty/short-lived").ok());
     ASSERT_TRUE(disk().remove("empty").ok());
     EXPECT_FALSE(exists("empty"));
     EXPECT_EQ(disk().remove("data/zzz").error(), IoError::not_found);
@@ -387,6 +389,13 @@ TEST_F(DiskTest, RemoveWithoutDirectorySyncReverts) {
   });
   disk().crash();
   run([&] {
+    // A directory cannot be removed while a crash could bring a file back into it.
+    ASSERT_TRUE(disk().make_directories("d").ok());
+    make_durable_file("d/f", "f");
+    ASSERT_TRUE(disk().remove("d/f").ok());
+    EXPECT_EQ(disk().remove("d").error(), IoError::invalid);
+    sync_directory("d");
+    EXPECT_TRUE(disk().remove("d").ok());
     EXPECT_FALSE(exists("kept"));
     EXPECT_FALSE(exists("gone"));
     EXPECT_EQ(contents("again"), "a");
@@ -536,6 +545,47 @@ TEST_F(DiskTest, HandlesFailAfterCrash) {
     EXPECT_EQ(stale->sync().error(), IoError::io);
     EXPECT_EQ(contents("f"), "data");  // a fresh handle works
   });
+}
+
+TEST_F(DiskTest, FailedDirectorySyncPersistsNothing) {
+  faults.unsynced_entry_survives = 0;
+  run([&] {
+    auto file = open("f");
+    write(*file, 0, "data");
+    sync(*file);
+    faults.sync_error = 1;
+    disk().set_faults_active(true);
+    EXPECT_EQ(disk().sync_directory("").error(), IoError::io);
+    disk().set_faults_active(false);
+  });
+  disk().crash();
+  run([&] { EXPECT_FALSE(exists("f")); });
+  EXPECT_EQ(stats.get("disk.sync_error"), 1u);
+  EXPECT_EQ(stats.get("disk.lost_entry"), 1u);
+}
+
+class RecordingTracer final : public runtime::Tracer {
+ public:
+  void trace(std::string_view event, uint64_t, uint64_t) override {
+    events.emplace_back(event);
+  }
+  std::vector<std::string> events;
+};
+
+TEST_F(DiskTest, OperationsAndFaultsAreTraced) {
+  RecordingTracer tracer;
+  SimDisk traced(scheduler, runtime::Random(3), faults, stats, DiskTiming{}, &tracer);
+  run([&] {
+    auto file = std::move(traced.open("f", OpenMode::create).value());
+    write(*file, 0, "x");
+    faults.read_error = 1;
+    traced.set_faults_active(true);
+    std::string buffer(1, '\0');
+    EXPECT_FALSE(file->read_at(0, {reinterpret_cast<std::byte*>(buffer.data()), 1}).ok());
+  });
+  traced.crash();
+  EXPECT_EQ(tracer.events, (std::vector<std::string>{"disk.open", "disk.write", "disk.read",
+                                                     "disk.read_error", "disk.crash"}));
 }
 
 // Writes, syncs some, crashes with tearing and entry loss, and digests what survived.
