@@ -1,0 +1,99 @@
+// Vocabulary of the record module: strong types for the numbers a batch carries,
+// compression codecs, and the errors its decoders return.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "base/assert.h"
+#include "base/strong.h"
+
+namespace weir::record {
+
+using Bytes = std::vector<uint8_t>;
+
+// An offset in a partition's log (not a byte position).
+using Offset = Strong<struct OffsetTag, int64_t>;
+// The leader epoch a batch was appended in (partitionLeaderEpoch).
+using LeaderEpoch = Strong<struct LeaderEpochTag, int32_t>;
+using ProducerId = Strong<struct ProducerIdTag, int64_t>;
+using ProducerEpoch = Strong<struct ProducerEpochTag, int16_t>;
+// An idempotent producer's per-partition sequence number.
+using Sequence = Strong<struct SequenceTag, int32_t>;
+
+// The values of the batch attributes' low three bits.
+enum class Compression : uint8_t { none = 0, gzip = 1, snappy = 2, lz4 = 3, zstd = 4 };
+std::string_view compression_name(Compression compression);
+
+enum class TimestampType : uint8_t { create_time = 0, log_append_time = 1 };
+
+enum class RecordError : uint8_t {
+  truncated,              // the buffer ends inside a batch or record
+  invalid_magic,          // not a v2 batch
+  invalid_length,         // batch, record, key, value or header length out of range
+  crc_mismatch,           // the CRC-32C over attributes..end does not match
+  invalid_varint,         // overlong or overflowing varint
+  invalid_compression,    // codec bits 5-7, or a compressed control batch
+  decompression_failed,   // the codec rejected the compressed bytes
+  too_large,              // decompressed size above the caller's limit
+  invalid_record_count,   // records_count disagrees with the records present
+  invalid_offset_delta,   // offset deltas not 0, 1, 2, ... or lastOffsetDelta wrong
+  invalid_control_record, // a control batch whose record is not a control record
+};
+std::string_view record_error_name(RecordError error);
+
+// A value or the RecordError that prevented it.
+template <typename T>
+class Result {
+ public:
+  Result(T value) : state_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(RecordError error) : state_(error) {}    // NOLINT: implicit by design
+  bool ok() const { return state_.index() == 0; }
+  explicit operator bool() const { return ok(); }
+  RecordError error() const {
+    VERIFY(!ok(), "error() of a successful result");
+    return std::get<1>(state_);
+  }
+  T& value() & {
+    VERIFY(ok(), "value() of a failed result: {}", record_error_name(std::get<1>(state_)));
+    return std::get<0>(state_);
+  }
+  const T& value() const& {
+    VERIFY(ok(), "value() of a failed result: {}", record_error_name(std::get<1>(state_)));
+    return std::get<0>(state_);
+  }
+  T&& value() && {
+    VERIFY(ok(), "value() of a failed result: {}", record_error_name(std::get<1>(state_)));
+    return std::get<0>(std::move(state_));
+  }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+
+ private:
+  std::variant<T, RecordError> state_;
+};
+
+// Success or a RecordError.
+class Status {
+ public:
+  Status() = default;
+  Status(RecordError error) : error_(error), failed_(true) {}  // NOLINT: implicit by design
+  bool ok() const { return !failed_; }
+  explicit operator bool() const { return ok(); }
+  RecordError error() const {
+    VERIFY(failed_, "error() of a success");
+    return error_;
+  }
+
+ private:
+  RecordError error_{};
+  bool failed_ = false;
+};
+
+}  // namespace weir::record
