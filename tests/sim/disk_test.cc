@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <exception>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -64,7 +65,9 @@ class DiskTest : public ::testing::Test {
   DiskTest() { faults.enabled = true; }
 
   SimDisk& disk(uint64_t seed = 1, DiskTiming timing = {}) {
-    if (!disk_) disk_ = std::make_unique<SimDisk>(scheduler, runtime::Random(seed), faults, stats, timing);
+    if (!disk_) {
+      disk_ = std::make_unique<SimDisk>(scheduler, runtime::Random(seed), faults, stats, timing);
+    }
     return *disk_;
   }
 
@@ -586,6 +589,143 @@ TEST_F(DiskTest, OperationsAndFaultsAreTraced) {
   traced.crash();
   EXPECT_EQ(tracer.events, (std::vector<std::string>{"disk.open", "disk.write", "disk.read",
                                                      "disk.read_error", "disk.crash"}));
+}
+
+// A reference model of the disk for the all-or-nothing crash settings: with every
+// unsynced change surviving, a crash changes nothing; with none surviving, it rolls
+// back to the last sync of each file and each directory.
+struct ReferenceInode {
+  std::string volatile_text;
+  std::string durable_text;
+};
+struct ReferenceDisk {
+  std::map<std::string, std::shared_ptr<ReferenceInode>> volatile_names;
+  std::map<std::string, std::shared_ptr<ReferenceInode>> durable_names;
+  void crash(bool survives) {
+    if (survives) durable_names = volatile_names;
+    volatile_names = durable_names;
+    for (auto& [path, inode] : volatile_names) {
+      if (survives) inode->durable_text = inode->volatile_text;
+      inode->volatile_text = inode->durable_text;
+    }
+  }
+};
+
+void check_random_operations_against_reference(uint64_t seed, bool survives) {
+  ManualClock clock;
+  JumpingReactor reactor(clock);
+  runtime::Scheduler scheduler(clock, reactor, nullptr);
+  DiskFaults faults;
+  faults.unsynced_sector_survives = survives ? 1 : 0;
+  faults.unsynced_entry_survives = survives ? 1 : 0;
+  FaultStats stats;
+  SimDisk disk(scheduler, runtime::Random(seed), faults, stats);
+  ReferenceDisk reference;
+  runtime::Random random(seed * 7919 + 1);
+  const std::vector<std::string> paths = {"a", "b", "c", "d"};
+
+  auto check_contents = [&] {
+    for (const std::string& path : paths) {
+      auto found = reference.volatile_names.find(path);
+      auto opened = disk.open(path, OpenMode::read_write);
+      if (found == reference.volatile_names.end()) {
+        ASSERT_EQ(opened.error(), IoError::not_found) << path;
+        continue;
+      }
+      ASSERT_TRUE(opened.ok()) << path;
+      auto& file = **opened;
+      const std::string expected = found->second->volatile_text;
+      ASSERT_EQ(*file.size(), expected.size()) << path;
+      std::string text(expected.size(), '\0');
+      auto read = file.read_at(0, {reinterpret_cast<std::byte*>(text.data()), text.size()});
+      ASSERT_TRUE(read.ok());
+      ASSERT_EQ(text, expected) << path << " seed " << seed;
+    }
+  };
+
+  for (int round = 0; round < 6; round++) {
+    scheduler.spawn("operations", [&] {
+      for (int step = 0; step < 60; step++) {
+        const std::string& path = paths[random.below(paths.size())];
+        auto found = reference.volatile_names.find(path);
+        const bool present = found != reference.volatile_names.end();
+        switch (random.below(7)) {
+          case 0: {  // create or open
+            auto opened = disk.open(path, OpenMode::create);
+            ASSERT_TRUE(opened.ok());
+            if (!present) reference.volatile_names[path] = std::make_shared<ReferenceInode>();
+            break;
+          }
+          case 1:
+          case 2: {  // write somewhere around the end, spanning sectors
+            if (!present) break;
+            const uint64_t offset = random.below(3000);
+            const char letter = static_cast<char>('A' + random.below(26));
+            const std::string text(random.between(1, 1500), letter);
+            auto file = std::move(disk.open(path, OpenMode::read_write).value());
+            ASSERT_TRUE(file->write_at(offset, as_bytes(text)).ok());
+            std::string& model = found->second->volatile_text;
+            if (model.size() < offset + text.size()) model.resize(offset + text.size(), '\0');
+            model.replace(offset, text.size(), text);
+            break;
+          }
+          case 3: {  // truncate up or down
+            if (!present) break;
+            const uint64_t size = random.below(4000);
+            auto file = std::move(disk.open(path, OpenMode::read_write).value());
+            ASSERT_TRUE(file->truncate(size).ok());
+            found->second->volatile_text.resize(size, '\0');
+            break;
+          }
+          case 4: {  // sync the file
+            if (!present) break;
+            auto file = std::move(disk.open(path, OpenMode::read_write).value());
+            ASSERT_TRUE(file->sync().ok());
+            found->second->durable_text = found->second->volatile_text;
+            break;
+          }
+          case 5: {  // rename over another name, or remove
+            if (!present) break;
+            const std::string& to = paths[random.below(paths.size())];
+            if (random.chance(0.3)) {
+              ASSERT_TRUE(disk.remove(path).ok());
+              reference.volatile_names.erase(path);
+            } else {
+              ASSERT_TRUE(disk.rename(path, to).ok());
+              auto inode = found->second;
+              reference.volatile_names.erase(path);
+              reference.volatile_names[to] = inode;
+            }
+            break;
+          }
+          case 6:
+            ASSERT_TRUE(disk.sync_directory("").ok());
+            reference.durable_names = reference.volatile_names;
+            break;
+        }
+        check_contents();
+      }
+    });
+    scheduler.run();
+    ASSERT_FALSE(scheduler.failure());
+    disk.crash();
+    reference.crash(survives);
+    scheduler.spawn("check", [&] { check_contents(); });
+    scheduler.run();
+    ASSERT_FALSE(scheduler.failure());
+  }
+}
+
+TEST(DiskReference, CrashKeepingEverythingMatchesTheVolatileState) {
+  for (uint64_t seed = 1; seed <= 30; seed++) {
+    check_random_operations_against_reference(seed, true);
+  }
+}
+
+TEST(DiskReference, CrashKeepingNothingRollsBackToTheLastSyncs) {
+  for (uint64_t seed = 1; seed <= 30; seed++) {
+    check_random_operations_against_reference(seed, false);
+  }
 }
 
 // Writes, syncs some, crashes with tearing and entry loss, and digests what survived.
