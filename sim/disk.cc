@@ -428,10 +428,31 @@ class DiskModel {
     return lost;
   }
 
+  // Makes the volatile image equal to the durable one, given the sectors in which they
+  // may differ.
+  static void revert_volatile(Inode& inode, const SectorRanges& dirty) {
+    const uint64_t durable_size = inode.durable_bytes.size();
+    inode.volatile_bytes.resize(durable_size);
+    dirty.for_each_range([&](uint64_t first, uint64_t end) {
+      const uint64_t begin_byte = first * sector_bytes;
+      const uint64_t end_byte = std::min(end * sector_bytes, durable_size);
+      if (begin_byte >= end_byte) return;
+      std::memcpy(inode.volatile_bytes.data() + begin_byte,
+                  inode.durable_bytes.data() + begin_byte, end_byte - begin_byte);
+    });
+    VERIFY(inode.volatile_bytes.size() == durable_size);
+  }
+
   // --- Crash. ---------------------------------------------------------------------------
   void crash() {
     generation_++;
     trace("disk.crash", generation_, used_bytes_);
+    for (const auto& [path, inode] : volatile_names_) {
+      VERIFY(same_entry(path) || pending_groups_.contains(path), "{} changed untracked", path);
+    }
+    for (const auto& [path, inode] : durable_names_) {
+      VERIFY(same_entry(path) || pending_groups_.contains(path), "{} changed untracked", path);
+    }
     const double entry_survives = faults_.unsynced_entry_survives;
     // Directory entries first: which inodes survive depends on them.
     absl::btree_map<uint64_t, bool> group_survives;
@@ -456,15 +477,25 @@ class DiskModel {
     for (const auto& [path, inode] : durable_names_) surviving.emplace(inode->id, inode.get());
     const double sector_survives = faults_.unsynced_sector_survives;
     for (const auto& [id, inode] : surviving) {
+      // Outside the dirty sectors the two images are equal unless a failed sync made
+      // them diverge, so only those sectors need copying back (a crash must not cost
+      // a copy of every file).
+      const SectorRanges dirty = inode->dirty_sectors;
+      const bool diverged = inode->diverged;
       const uint64_t lost = persist(*inode, sector_survives);
       for (uint64_t i = 0; i < lost; i++) stats_.count("disk.torn_sector");
       VERIFY(inode->on_disk);
       VERIFY(used_bytes_ >= inode->volatile_bytes.size());
       used_bytes_ = used_bytes_ - inode->volatile_bytes.size() + inode->durable_bytes.size();
-      inode->volatile_bytes = inode->durable_bytes;
+      if (diverged) {
+        inode->volatile_bytes = inode->durable_bytes;
+      } else {
+        revert_volatile(*inode, dirty);
+      }
       inode->diverged = false;
       VERIFY(!inode->size_dirty);
       VERIFY(inode->dirty_sectors.empty());
+      VERIFY(inode->volatile_bytes.size() == inode->durable_bytes.size());
     }
     volatile_names_ = durable_names_;
     collect_garbage();
