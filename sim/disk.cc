@@ -598,8 +598,9 @@ class SimFile final : public runtime::File {
     const uint64_t size = inode_->volatile_bytes.size();
     if (offset >= size) return size_t{0};
     const size_t count = static_cast<size_t>(std::min<uint64_t>(buffer.size(), size - offset));
+    if (count == 0) return size_t{0};
     std::memcpy(buffer.data(), inode_->volatile_bytes.data() + offset, count);
-    if (count > 0 && disk_.fault_fires(faults.read_corruption, "disk.read_corruption")) {
+    if (disk_.fault_fires(faults.read_corruption, "disk.read_corruption")) {
       // Only the caller's copy is damaged: a second read may come back clean.
       const uint64_t bit = disk_.random().below(count * 8);
       buffer[bit / 8] ^= static_cast<std::byte>(1u << (bit % 8));

@@ -152,6 +152,12 @@ TEST_F(DiskTest, FilesAndDirectoriesBehaveLikeAFileSystem) {
     ASSERT_TRUE(read.ok());
     EXPECT_EQ(*read, 3u);  // short only at the end of the file
     EXPECT_EQ(buffer.substr(0, 3), "rld");
+    auto empty_read = file->read_at(0, {});
+    ASSERT_TRUE(empty_read.ok());
+    EXPECT_EQ(*empty_read, 0u);
+    auto past_end = file->read_at(1000, {reinterpret_cast<std::byte*>(buffer.data()), 1});
+    ASSERT_TRUE(past_end.ok());
+    EXPECT_EQ(*past_end, 0u);
     ASSERT_TRUE(file->truncate(5).ok());
     EXPECT_EQ(read_all(*file), "hello");
 
