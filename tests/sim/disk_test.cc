@@ -734,6 +734,46 @@ TEST(DiskReference, CrashKeepingNothingRollsBackToTheLastSyncs) {
   }
 }
 
+TEST_F(DiskTest, EveryTornSectorIsTheLastSyncedOrTheLatestVersion) {
+  faults.unsynced_sector_survives = 0.5;
+  constexpr uint64_t file_bytes = 64 * SimDisk::sector_bytes;
+  runtime::Random random(11);
+  for (int round = 0; round < 10; round++) {
+    std::string synced;
+    std::string latest;
+    run([&] {
+      if (round == 0) make_durable_file("f", std::string(file_bytes, '.'));
+      auto file = open("f", OpenMode::read_write);
+      latest = read_all(*file);
+      synced = latest;
+      for (int step = 0; step < 40; step++) {
+        const uint64_t offset = random.below(file_bytes - 1);
+        const uint64_t length = std::min<uint64_t>(random.between(1, 2000), file_bytes - offset);
+        const std::string text(length, static_cast<char>('a' + random.below(26)));
+        write(*file, offset, text);
+        latest.replace(offset, length, text);
+        if (random.chance(0.1)) {
+          sync(*file);
+          synced = latest;
+        }
+      }
+    });
+    disk().crash();
+    run([&] {
+      const std::string after = contents("f");
+      ASSERT_EQ(after.size(), file_bytes);
+      for (uint64_t sector = 0; sector < file_bytes / SimDisk::sector_bytes; sector++) {
+        const uint64_t at = sector * SimDisk::sector_bytes;
+        const std::string got = after.substr(at, SimDisk::sector_bytes);
+        EXPECT_TRUE(got == synced.substr(at, SimDisk::sector_bytes) ||
+                    got == latest.substr(at, SimDisk::sector_bytes))
+            << "round " << round << " sector " << sector;
+      }
+    });
+  }
+  EXPECT_GT(stats.get("disk.torn_sector"), 0u);
+}
+
 // Writes, syncs some, crashes with tearing and entry loss, and digests what survived.
 uint64_t crashed_digest(uint64_t seed) {
   ManualClock clock;
