@@ -23,8 +23,12 @@
 #include <algorithm>
 #include <cstring>
 #include <iterator>
-#include <optional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include <absl/container/btree_map.h>
 #include <absl/container/btree_set.h>
