@@ -292,6 +292,11 @@ void Scheduler::reap(FiberId id) {
 
 bool Scheduler::step() {
   if (failure_) return false;
+  if (poll_interval_ != 0 && !runnable_.empty() && ++runs_since_poll_ >= poll_interval_) {
+    runs_since_poll_ = 0;
+    fire_due_timers();
+    reactor_.wait(clock_.now());
+  }
   if (auto id = pick_runnable()) {
     resume(*fibers_.at(*id));
     return true;

@@ -139,6 +139,12 @@ class Scheduler {
   // wait. Returns false if nothing can ever happen again.
   bool step();
 
+  // Every `fiber_runs` fiber runs, also fire due timers and poll the reactor without
+  // blocking, so fibers that stay runnable (yield loops, long CPU work with yields)
+  // cannot starve timers and I/O. 0, the default, polls only when nothing is runnable;
+  // the real runtime sets it, the simulator keeps 0.
+  void set_poll_interval(uint32_t fiber_runs) { poll_interval_ = fiber_runs; }
+
   // If a fiber failed (an escaped exception such as AssertionFailure), it is stored
   // here and run_until stops; the caller decides whether it is a crash.
   std::exception_ptr failure() const { return failure_; }
@@ -192,6 +198,8 @@ class Scheduler {
   uint32_t next_group_id_ = 1;
   uint64_t next_timer_sequence_ = 0;
   uint64_t switches_ = 0;
+  uint32_t poll_interval_ = 0;
+  uint32_t runs_since_poll_ = 0;
   std::exception_ptr failure_;
   std::string failure_fiber_;
 };

@@ -195,18 +195,18 @@ class Channel final : public Waitable {
   bool send(T value) {
     while (!closed_ && items_.size() >= capacity_) {
       senders_.add(scheduler_->prepare_wait());
-      scheduler_->suspend();
+      suspend_passing_on_cancel(std::nullopt);
     }
     if (closed_) return false;
     items_.push_back(std::move(value));
-    receivers_.notify_one();
+    notify_receivers();
     return true;
   }
   // Never blocks: fails if full or closed.
   bool try_send(T value) {
     if (closed_ || items_.size() >= capacity_) return false;
     items_.push_back(std::move(value));
-    receivers_.notify_one();
+    notify_receivers();
     return true;
   }
 
@@ -215,7 +215,7 @@ class Channel final : public Waitable {
       if (closed_) return ChannelError::closed;
       if (deadline && scheduler_->now() >= *deadline) return ChannelError::timed_out;
       receivers_.add(scheduler_->prepare_wait());
-      scheduler_->suspend(deadline);
+      suspend_passing_on_cancel(deadline);
     }
     T value = std::move(items_.front());
     items_.pop_front();
@@ -232,19 +232,39 @@ class Channel final : public Waitable {
     closed_ = true;
     senders_.notify_all();
     receivers_.notify_all();
+    selectors_.notify_all();
   }
   bool closed() const { return closed_; }
   size_t size() const { return items_.size(); }
 
   bool ready() const override { return !items_.empty() || closed_; }
-  void subscribe(Waker waker) override { receivers_.add(waker); }
+  // Selectors wait apart from receivers: a woken select need not take the item, so it
+  // must not use up the one wakeup meant for a receiver.
+  void subscribe(Waker waker) override { selectors_.add(waker); }
 
  private:
+  void notify_receivers() {
+    receivers_.notify_one();
+    selectors_.notify_all();
+  }
+  // A fiber woken by notify_one and then cancelled before it ran would swallow the
+  // wakeup and leave the item (or the free slot) to nobody; pass it on before unwinding.
+  void suspend_passing_on_cancel(std::optional<Instant> deadline) {
+    try {
+      scheduler_->suspend(deadline);
+    } catch (const Cancelled&) {
+      if (!items_.empty()) receivers_.notify_one();
+      if (items_.size() < capacity_) senders_.notify_one();
+      throw;
+    }
+  }
+
   Scheduler* scheduler_;
   size_t capacity_;
   std::deque<T> items_;
   WaitQueue senders_;
   WaitQueue receivers_;
+  WaitQueue selectors_;
   bool closed_ = false;
 };
 

@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "runtime/buggify.h"
@@ -50,6 +51,8 @@ class RealRuntime {
   // and returns the event that the first of them sets. Call before run() or from a
   // fiber; idempotent.
   Event& termination_requested();
+  // The signal that set termination_requested(), if one has arrived.
+  std::optional<int> termination_signal() const;
 
   Scheduler& scheduler() { return scheduler_; }
   EpollReactor& reactor() { return reactor_; }

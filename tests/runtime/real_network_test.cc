@@ -1,0 +1,249 @@
+// The real network backend over loopback: echo with payloads larger than the socket
+// buffers (so write_all must suspend), refused connects, close semantics.
+#include "runtime/real/network.h"
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "runtime/real/runtime.h"
+#include "tests/runtime/temp_directory.h"
+
+namespace weir::runtime::real {
+namespace {
+
+using testing::TempDirectory;
+
+std::vector<std::byte> pattern(size_t size, uint64_t seed) {
+  Random random(seed);
+  std::vector<std::byte> bytes(size);
+  for (auto& b : bytes) b = static_cast<std::byte>(random.next());
+  return bytes;
+}
+
+class RealNetworkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto created = RealRuntime::create(directory.path());
+    ASSERT_TRUE(created.ok());
+    runtime = std::move(created).value();
+  }
+
+  // Accepts connections and echoes each one until its peer closes.
+  void serve_echo(Listener& listener, int& connections) {
+    Scheduler& scheduler = runtime->scheduler();
+    while (true) {
+      auto accepted = listener.accept();
+      if (!accepted) {
+        EXPECT_EQ(accepted.error(), IoError::closed);
+        return;
+      }
+      connections++;
+      std::shared_ptr<Stream> stream = std::move(accepted).value();
+      scheduler.spawn("echo", [stream] {
+        std::vector<std::byte> buffer(64 * 1024);
+        while (true) {
+          auto got = stream->read_some(buffer);
+          ASSERT_TRUE(got.ok()) << to_string(got.error());
+          if (*got == 0) return;
+          ASSERT_TRUE(stream->write_all(std::span(buffer).first(*got)).ok());
+        }
+      });
+    }
+  }
+
+  // One client: writes `payload` from a helper fiber while reading the echo back.
+  void echo_round_trip(const Address& server, const std::vector<std::byte>& payload) {
+    Scheduler& scheduler = runtime->scheduler();
+    auto connected = runtime->network().connect(server, seconds(10));
+    ASSERT_TRUE(connected.ok()) << to_string(connected.error());
+    std::shared_ptr<Stream> stream = std::move(connected).value();
+    Event written(scheduler);
+    scheduler.spawn("writer", [&] {
+      EXPECT_TRUE(stream->write_all(payload).ok());
+      written.set();
+    });
+    std::vector<std::byte> echoed(payload.size());
+    ASSERT_TRUE(stream->read_exactly(echoed).ok());
+    written.wait();
+    EXPECT_TRUE(echoed == payload) << "echoed bytes differ";
+    stream->close();
+  }
+
+  void run_echo_test(const std::string& host) {
+    constexpr int client_count = 4;
+    // Far above the default socket buffers (a few hundred KiB each way on loopback).
+    constexpr size_t payload_bytes = 8 * 1024 * 1024;
+    runtime->run([&] {
+      Scheduler& scheduler = runtime->scheduler();
+      auto listening = runtime->network().listen(Address{host, 0});
+      if (!listening) {
+        GTEST_SKIP() << "cannot listen on " << host << ": " << to_string(listening.error());
+      }
+      std::unique_ptr<Listener> listener = std::move(listening).value();
+      const Address server = listener->local_address();
+      EXPECT_NE(server.port, 0);
+      int connections = 0;
+      scheduler.spawn("server", [&] { serve_echo(*listener, connections); });
+      Semaphore done(scheduler, 0);
+      for (int i = 0; i < client_count; i++) {
+        scheduler.spawn("client", [&, i] {
+          echo_round_trip(server, pattern(payload_bytes, static_cast<uint64_t>(i)));
+          done.release();
+        });
+      }
+      done.acquire(client_count);
+      EXPECT_EQ(connections, client_count);
+      listener->close();
+    });
+  }
+
+  TempDirectory directory;
+  std::unique_ptr<RealRuntime> runtime;
+};
+
+TEST_F(RealNetworkTest, LoopbackEchoWithConcurrentClientsAndLargePayloads) {
+  run_echo_test("127.0.0.1");
+}
+
+TEST_F(RealNetworkTest, WriteAllParksWhileThePeerDoesNotReadThenCompletes) {
+  // Far more than loopback's socket buffers can hold (tcp_wmem + tcp_rmem maxima).
+  const std::vector<std::byte> payload = pattern(64 * 1024 * 1024, 5);
+  runtime->run([&] {
+    Scheduler& scheduler = runtime->scheduler();
+    auto listener = runtime->network().listen(Address{"127.0.0.1", 0});
+    ASSERT_TRUE(listener.ok());
+    auto client = runtime->network().connect((*listener)->local_address(), seconds(5));
+    ASSERT_TRUE(client.ok());
+    auto server_side = (*listener)->accept();
+    ASSERT_TRUE(server_side.ok());
+    Event written(scheduler);
+    scheduler.spawn("writer", [&] {
+      EXPECT_TRUE((*client)->write_all(payload).ok());
+      written.set();
+    });
+    scheduler.sleep_for(milliseconds(20));
+    EXPECT_FALSE(written.is_set()) << "write_all returned before the peer read anything";
+    std::vector<std::byte> received(payload.size());
+    ASSERT_TRUE((*server_side)->read_exactly(received).ok());
+    written.wait();
+    EXPECT_TRUE(received == payload);
+  });
+}
+
+TEST_F(RealNetworkTest, LoopbackEchoOverIpv6) { run_echo_test("::1"); }
+
+TEST_F(RealNetworkTest, ConnectToAClosedPortIsRefused) {
+  runtime->run([&] {
+    auto listener = runtime->network().listen(Address{"127.0.0.1", 0});
+    ASSERT_TRUE(listener.ok());
+    const Address address = (*listener)->local_address();
+    (*listener)->close();
+    auto connected = runtime->network().connect(address, seconds(5));
+    ASSERT_FALSE(connected.ok());
+    EXPECT_EQ(connected.error(), IoError::refused);
+  });
+}
+
+TEST_F(RealNetworkTest, ListeningOnATakenPortIsAddressInUse) {
+  runtime->run([&] {
+    auto first = runtime->network().listen(Address{"127.0.0.1", 0});
+    ASSERT_TRUE(first.ok());
+    auto second = runtime->network().listen((*first)->local_address());
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.error(), IoError::address_in_use);
+  });
+}
+
+TEST_F(RealNetworkTest, UnresolvableHostIsNotFound) {
+  runtime->run([&] {
+    auto connected = runtime->network().connect(Address{"no such host.invalid", 9}, seconds(1));
+    ASSERT_FALSE(connected.ok());
+    EXPECT_EQ(connected.error(), IoError::not_found);
+    auto empty = runtime->network().connect(Address{"", 9}, seconds(1));
+    ASSERT_FALSE(empty.ok());
+    EXPECT_EQ(empty.error(), IoError::invalid);
+  });
+}
+
+TEST_F(RealNetworkTest, CloseWakesAFiberBlockedInReadWithClosed) {
+  runtime->run([&] {
+    Scheduler& scheduler = runtime->scheduler();
+    auto listener = runtime->network().listen(Address{"127.0.0.1", 0});
+    ASSERT_TRUE(listener.ok());
+    auto client = runtime->network().connect((*listener)->local_address(), seconds(5));
+    ASSERT_TRUE(client.ok());
+    auto server_side = (*listener)->accept();
+    ASSERT_TRUE(server_side.ok());
+    Stream& stream = **client;
+    std::optional<IoError> read_error;
+    Event reader_done(scheduler);
+    scheduler.spawn("reader", [&] {
+      std::byte byte{};
+      auto got = stream.read_some(std::span(&byte, 1));
+      if (!got) read_error = got.error();
+      reader_done.set();
+    });
+    scheduler.yield();  // the reader finds nothing to read and parks
+    EXPECT_FALSE(reader_done.is_set());
+    stream.close();
+    reader_done.wait();
+    EXPECT_EQ(read_error, IoError::closed);
+    std::byte byte{};
+    auto after = stream.write_all(std::span(&byte, 1));
+    ASSERT_FALSE(after.ok());
+    EXPECT_EQ(after.error(), IoError::closed);
+  });
+}
+
+TEST_F(RealNetworkTest, PeerCloseIsEndOfStreamAndPeerAddressesMatch) {
+  runtime->run([&] {
+    auto listener = runtime->network().listen(Address{"127.0.0.1", 0});
+    ASSERT_TRUE(listener.ok());
+    const Address server = (*listener)->local_address();
+    auto client = runtime->network().connect(server, seconds(5));
+    ASSERT_TRUE(client.ok());
+    auto accepted = (*listener)->accept();
+    ASSERT_TRUE(accepted.ok());
+    EXPECT_EQ((*client)->peer(), server);
+    EXPECT_EQ((*accepted)->peer().host, "127.0.0.1");
+    const std::vector<std::byte> hello = pattern(5, 1);
+    ASSERT_TRUE((*client)->write_all(hello).ok());
+    (*client)->close();
+    std::vector<std::byte> got(5);
+    ASSERT_TRUE((*accepted)->read_exactly(got).ok());
+    EXPECT_TRUE(got == hello);
+    std::vector<std::byte> more(16);
+    auto end = (*accepted)->read_some(more);
+    ASSERT_TRUE(end.ok());
+    EXPECT_EQ(*end, 0u);
+    auto short_read = (*accepted)->read_exactly(more);
+    ASSERT_FALSE(short_read.ok());
+    EXPECT_EQ(short_read.error(), IoError::reset);
+  });
+}
+
+TEST_F(RealNetworkTest, AcceptBlocksUntilAClientConnects) {
+  runtime->run([&] {
+    Scheduler& scheduler = runtime->scheduler();
+    auto listener = runtime->network().listen(Address{"127.0.0.1", 0});
+    ASSERT_TRUE(listener.ok());
+    bool accepted = false;
+    Event done(scheduler);
+    scheduler.spawn("acceptor", [&] {
+      accepted = (*listener)->accept().ok();
+      done.set();
+    });
+    scheduler.sleep_for(milliseconds(5));
+    EXPECT_FALSE(done.is_set());
+    auto client = runtime->network().connect((*listener)->local_address(), seconds(5));
+    ASSERT_TRUE(client.ok());
+    done.wait();
+    EXPECT_TRUE(accepted);
+  });
+}
+
+}  // namespace
+}  // namespace weir::runtime::real
