@@ -155,7 +155,9 @@ std::span<const ErrorInfo> error_table();
 
 // Kafka's name for `code`, or "UNKNOWN_ERROR_CODE" when weir does not know it.
 std::string_view error_name(int16_t code);
-inline std::string_view error_name(ErrorCode code) { return error_name(static_cast<int16_t>(code)); }
+inline std::string_view error_name(ErrorCode code) {
+  return error_name(static_cast<int16_t>(code));
+}
 
 constexpr int16_t error_value(ErrorCode code) { return static_cast<int16_t>(code); }
 

@@ -438,7 +438,8 @@ void append_batch(const BatchOptions& options, std::span<const Record> records, 
   store_big_endian(p + 12, static_cast<uint32_t>(options.partition_leader_epoch.value()));
   p[16] = static_cast<uint8_t>(kMagicV2);
   store_big_endian(p + kAttributesOffset, static_cast<uint16_t>(attributes));
-  store_big_endian(p + 23, static_cast<uint32_t>(records.empty() ? 0 : records.back().offset_delta));
+  const int32_t last_offset_delta = records.empty() ? 0 : records.back().offset_delta;
+  store_big_endian(p + 23, static_cast<uint32_t>(last_offset_delta));
   store_big_endian(p + 27, static_cast<uint64_t>(options.base_timestamp));
   store_big_endian(p + kMaxTimestampOffset,
                    static_cast<uint64_t>(options.base_timestamp + max_timestamp_delta));

@@ -45,6 +45,14 @@ RANGES = {
     "AllocateProducerIds": (0, 0),
 }
 
+# Apis whose ApiVersions entry lists an older minimum than is served (KAFKA-18659).
+ADVERTISED_MIN = {"Produce": 0}
+ADVERTISED_NOTE = [
+    "# advertised=0: ApiVersions lists Produce from version 0 although 0-2 are refused,",
+    "# as Kafka 4.x does (KAFKA-18659): librdkafka enables gzip, snappy and lz4 only for",
+    "# a broker that lists Produce v2.",
+]
+
 OPEN = 10**6
 
 
@@ -141,11 +149,14 @@ def main():
         flexible = parse_versions(request.get("flexibleVersions", "none"))
         # Versions past the snapshot's newest repeat its schema (version-only bumps).
         flex = "none" if flexible is None else f"{max(flexible[0], low)}+"
-        out = [f"# {name}: Kafka api key {request['apiKey']}.",
-               f"api {name} key={request['apiKey']} versions={low}-{high} flexible={flex}",
-               ""]
+        advertised = f" advertised={ADVERTISED_MIN[name]}" if name in ADVERTISED_MIN else ""
+        out = [f"# {name}: Kafka api key {request['apiKey']}."]
         if valid[1] < high:
-            out.insert(1, f"# Versions {valid[1] + 1}-{high} repeat version {valid[1]}'s schema.")
+            out.append(f"# Versions {valid[1] + 1}-{high} repeat version {valid[1]}'s schema.")
+        if advertised:
+            out += ADVERTISED_NOTE
+        out += [f"api {name} key={request['apiKey']} versions={low}-{high} flexible={flex}{advertised}",
+                ""]
         emit_message(out, request, "request", low, high)
         out.append("")
         emit_message(out, response, "response", low, high)

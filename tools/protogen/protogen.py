@@ -10,7 +10,7 @@ time (src/protocol/messages/meson.build, tests/protocol/meson.build).
 
 The .def format (one file per api; `#` starts a comment):
 
-    api Produce key=0 versions=3-12 flexible=9+
+    api Produce key=0 versions=3-12 flexible=9+ [advertised=0]
     request
       transactional_id string nullable default=null
       topic_data []TopicProduceData
@@ -137,6 +137,7 @@ def parse_def(path):
                     flex = opts["flexible"]
                     flexible = INF if flex == "none" else int(flex.rstrip("+"))
                     api = Api(words[1], int(opts["key"]), low, high, flexible)
+                    api.advertised_low = int(opts.get("advertised", low))
                 elif words[0] in ("request", "response"):
                     message = getattr(api, words[0])
                     stack = [(0, message.fields)]
@@ -696,6 +697,9 @@ def generate_registry(apis):
         "  int16_t version_min;",
         "  int16_t version_max;",
         "  int16_t flexible_version_min;  // kNeverFlexible when no version is flexible",
+        "  // The minimum an ApiVersions response lists: version_min, except where clients",
+        "  // need an older version listed to enable features (see produce.def).",
+        "  int16_t advertised_version_min;",
         "};",
         "",
         "// Sorted by key. The broker's ApiVersions answer is this table.",
@@ -740,7 +744,8 @@ def generate_registry(apis):
     ]
     for a in apis:
         flex = a.flexible if a.flexible <= a.high else "kNeverFlexible"
-        c.append(f'    {{ApiKey::{snake_name(a.name)}, "{a.name}", {a.low}, {a.high}, {flex}}},')
+        c.append(f'    {{ApiKey::{snake_name(a.name)}, "{a.name}", {a.low}, {a.high}, {flex}, '
+                 f'{a.advertised_low}}},')
     c += [
         "}};",
         "",
