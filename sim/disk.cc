@@ -388,9 +388,13 @@ class DiskModel {
   // clean: a failed sync's lost sectors are forgotten, as Linux forgets them.
   uint64_t persist(Inode& inode, double survives) {
     const uint64_t volatile_size = inode.volatile_bytes.size();
-    if (inode.size_dirty) {
-      const bool size_survives = survives >= 1 || random_.chance(survives);
-      if (size_survives) inode.durable_bytes.resize(volatile_size);
+    // A successful sync makes the current size durable even when the size is not marked
+    // dirty: after a failed sync forgot a size change, later writes land past the
+    // durable end, and a sync that succeeds must persist them.
+    if (survives >= 1) {
+      inode.durable_bytes.resize(volatile_size);
+    } else if (inode.size_dirty && random_.chance(survives)) {
+      inode.durable_bytes.resize(volatile_size);
     }
     const uint64_t durable_size = inode.durable_bytes.size();
     const uint64_t copy_limit = std::min(durable_size, volatile_size);

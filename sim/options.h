@@ -1,0 +1,86 @@
+// What one simulated run is made of: the seed, the phases, which fault kinds may be
+// switched on, and test-only flaws. A run is a pure function of these and the binary.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "runtime/clock.h"
+#include "runtime/random.h"
+#include "sim/faults.h"
+
+namespace weir::sim {
+
+// Deliberate bugs, switched on only by tests and `weir-sim --flaw`, to show that the
+// checkers catch what they exist for.
+struct Flaws {
+  bool ack_before_fsync = false;  // workload: acknowledge a write before it is durable
+  bool partition_leak = false;    // network: deliver bytes across a cut link
+  bool skip_checksum = false;     // workload: trust a disk read without verifying it
+};
+
+// Which fault kinds a run may use. Within the allowed kinds, each seed draws its own
+// profile (swarm testing).
+struct FaultSwitches {
+  bool process = true;
+  bool network = true;
+  bool disk = true;
+  bool clock = true;
+  bool buggify = true;
+};
+
+struct FaultProfile {
+  DiskFaults disk;
+  NetworkFaults network;
+  ProcessFaults process;
+  ClockFaults clock;
+  bool buggify = false;
+  double buggify_site_probability = 0;
+  double buggify_fire_probability = 0;
+
+  // Draws a profile for one seed: each allowed kind is on with probability 3/4, and
+  // its rates are drawn log-uniformly over a range that keeps runs meaningful.
+  static FaultProfile draw(runtime::Random& random, const FaultSwitches& switches);
+  std::string describe() const;
+};
+
+struct RunOptions {
+  uint64_t seed = 0;
+  std::string workload = "replicated_log";
+  runtime::Duration faulty = runtime::seconds(20);
+  runtime::Duration healed = runtime::seconds(20);
+  FaultSwitches faults;
+  Flaws flaws;
+  bool keep_trace = false;
+
+  // The weir-sim arguments (other than the seed) that reproduce these options.
+  std::string replay_arguments() const;
+};
+
+enum class Verdict { ok, crash, liveness, correctness };
+const char* to_string(Verdict verdict);
+// weir-sim's exit code for a verdict (usage errors exit 2).
+int exit_code(Verdict verdict);
+
+}  // namespace weir::sim
+
+namespace weir::sim {
+
+// weir-sim's command line, parsed.
+struct Command {
+  RunOptions run;
+  uint64_t seed_first = 0;
+  uint64_t seed_last = 0;
+  std::string trace_file;  // empty: no trace file
+  bool verbose = false;    // print problems and fault counts for passing seeds too
+  bool help = false;
+};
+
+// Parses weir-sim's arguments (without the program name). On error, returns a message
+// that names the offending argument.
+Result<Command, std::string> parse_command_line(const std::vector<std::string>& arguments);
+std::string usage();
+
+}  // namespace weir::sim

@@ -1,0 +1,14 @@
+#include "sim/workloads/workload.h"
+
+#include "sim/workloads/replicated_log.h"
+
+namespace weir::sim {
+
+std::unique_ptr<Workload> make_workload(std::string_view name, const RunOptions& options) {
+  if (name == "replicated_log") return make_replicated_log_workload(options);
+  return nullptr;
+}
+
+std::vector<std::string> workload_names() { return {"replicated_log"}; }
+
+}  // namespace weir::sim
