@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the weir-sim command: each runs weir-sim as a separate process.
+
+- Determinism: one seed run twice, in two processes, prints the same trace hash;
+  different seeds print different hashes; a seed's hash does not depend on the sweep
+  it runs in.
+- The correct workload passes a CI sweep of seeds.
+- Each planted flaw is caught within a bounded number of seeds, with the right exit
+  code, and the printed replay command reproduces the failure bit for bit.
+- Bad input is refused with exit code 2 and a message naming the argument.
+"""
+import re
+import subprocess
+import sys
+import unittest
+
+WEIR_SIM = sys.argv.pop(1) if len(sys.argv) > 1 else "build/sim/weir-sim"
+SWEEP_SEEDS = "1..100"
+LINE = re.compile(r"^seed (\d+) hash ([0-9a-f]{16}) verdict (\w+)")
+
+
+def run(*args):
+    return subprocess.run([WEIR_SIM, *args], capture_output=True, text=True, timeout=900)
+
+
+def verdicts(output):
+    """seed -> (hash, verdict) for every per-seed line."""
+    found = {}
+    for line in output.splitlines():
+        match = LINE.match(line)
+        if match:
+            found[int(match.group(1))] = (match.group(2), match.group(3))
+    return found
+
+
+class Determinism(unittest.TestCase):
+    def test_same_seed_same_hash_in_separate_processes(self):
+        first, second = run("--seed", "7"), run("--seed", "7")
+        self.assertEqual(first.returncode, 0, first.stdout + first.stderr)
+        self.assertEqual(verdicts(first.stdout), verdicts(second.stdout))
+        self.assertIn(7, verdicts(first.stdout))
+
+    def test_different_seeds_differ(self):
+        hashes = {seed: h for seed, (h, _) in verdicts(run("--seeds", "1..5").stdout).items()}
+        self.assertEqual(len(hashes), 5)
+        self.assertEqual(len(set(hashes.values())), 5, hashes)
+
+    def test_seed_independent_of_sweep(self):
+        alone = verdicts(run("--seed", "3").stdout)[3]
+        in_sweep = verdicts(run("--seeds", "1..4").stdout)[3]
+        self.assertEqual(alone, in_sweep)
+
+    def test_trace_file_matches_run(self):
+        import os
+        import tempfile
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "trace.txt")
+            result = run("--seed", "11", "--trace", path)
+            self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+            with open(path) as trace:
+                lines = trace.read().splitlines()
+            self.assertGreater(len(lines), 1000)
+            self.assertTrue(any(" node.start " in line for line in lines))
+            # Keeping the trace must not change the run.
+            self.assertEqual(verdicts(result.stdout), verdicts(run("--seed", "11").stdout))
+
+
+class Sweep(unittest.TestCase):
+    def test_correct_workload_passes_ci_sweep(self):
+        result = run("--seeds", SWEEP_SEEDS)
+        self.assertEqual(result.returncode, 0, result.stdout[-4000:] + result.stderr)
+        found = verdicts(result.stdout)
+        first, last = map(int, SWEEP_SEEDS.split(".."))
+        self.assertEqual(len(found), last - first + 1)
+        self.assertTrue(all(v == "ok" for _, v in found.values()))
+        # The sweep really injected faults of every kind.
+        for kind in ("process.crash", "disk.sync_error", "disk.read_corruption",
+                     "net.partition_full", "net.clog", "net.reset", "disk.torn_sector"):
+            self.assertRegex(result.stdout, rf"fault {re.escape(kind)} x[1-9]")
+
+
+class Flaws(unittest.TestCase):
+    def caught(self, flaw, allowed_verdicts, seeds="1..60"):
+        result = run("--seeds", seeds, "--flaw", flaw)
+        found = verdicts(result.stdout)
+        failing = [(seed, v) for seed, (_, v) in sorted(found.items()) if v != "ok"]
+        self.assertTrue(failing, f"--flaw {flaw} was not caught in seeds {seeds}")
+        self.assertIn(result.returncode, (3, 5), result.stdout[-2000:])
+        seed, verdict = failing[0]
+        self.assertIn(verdict, allowed_verdicts)
+        # The replay command printed for the first failure reproduces it exactly.
+        replay = re.search(rf"replay: weir-sim (--seed {seed} .*)$", result.stdout, re.M)
+        self.assertIsNotNone(replay)
+        again = run(*replay.group(1).split())
+        self.assertEqual(verdicts(again.stdout)[seed], found[seed])
+        return result
+
+    def test_ack_before_fsync_is_caught(self):
+        result = self.caught("ack-before-fsync", ("correctness",))
+        self.assertRegex(result.stdout, r"acknowledged write \d+ at index \d+ (lost|replaced)")
+
+    def test_partition_leak_is_caught(self):
+        result = self.caught("partition-leak", ("correctness",))
+        self.assertIn("crossed the cut", result.stdout)
+
+    def test_skip_checksum_is_caught(self):
+        result = self.caught("skip-checksum", ("correctness", "crash"))
+        self.assertRegex(result.stdout, r"which no client wrote|returned \d+ for index|VERIFY")
+
+
+class BadInput(unittest.TestCase):
+    def refused(self, *args, mentions):
+        result = run(*args)
+        self.assertEqual(result.returncode, 2, result.stdout + result.stderr)
+        self.assertIn(mentions, result.stderr)
+
+    def test_unknown_option(self):
+        self.refused("--seed", "1", "--frobnicate", mentions="--frobnicate")
+
+    def test_malformed_seed_ranges(self):
+        self.refused("--seeds", "5..3", mentions="5..3")
+        self.refused("--seeds", "1..x", mentions="1..x")
+        self.refused("--seeds", "12", mentions="12")
+        self.refused("--seed", "-4", mentions="-4")
+
+    def test_bad_duration_and_flaw(self):
+        self.refused("--seed", "1", "--duration", "fast", mentions="--duration")
+        self.refused("--seed", "1", "--flaw", "nope", mentions="nope")
+
+    def test_no_seed(self):
+        self.refused(mentions="--seed")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
