@@ -603,16 +603,30 @@ def generate_message_header(api):
         "",
     ]
     for message in (api.request, api.response):
+        # The message's structs live in a namespace of their own, complete before the
+        # message itself: a struct nested in the class it is a member of is not yet
+        # default-constructible there (CWG 1397), which std::optional needs.
+        namespace = snake_name(message.name)
+        structs = struct_order(message)
+        if structs:
+            out.append(f"namespace {namespace} {{")
+            out.append("")
+            for struct in structs:
+                out.append(f"struct {struct.name} {{")
+                out.extend(struct_body(message, struct.fields, struct.name, 1))
+                out.append("};")
+                out.append("")
+            out.append(f"}}  // namespace {namespace}")
+            out.append("")
         out.append(f"struct {message.name} {{")
         kind = "true" if message.kind == "request" else "false"
         flexible = api.flexible if api.flexible <= api.high else "kNeverFlexible"
         out.append(f'  static constexpr MessageInfo info{{"{message.name}", {api.key}, {kind}, '
                    f"{api.low}, {api.high}, {flexible}}};")
         out.append("")
-        for struct in struct_order(message):
-            out.append(f"  struct {struct.name} {{")
-            out.extend(struct_body(message, struct.fields, struct.name, 2))
-            out.append("  };")
+        for struct in structs:
+            out.append(f"  using {struct.name} = {namespace}::{struct.name};")
+        if structs:
             out.append("")
         out.extend(struct_body(message, message.fields, message.name, 1))
         out.append("")
