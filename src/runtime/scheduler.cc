@@ -4,6 +4,9 @@
 #include <utility>
 
 #include <boost/context/protected_fixedsize_stack.hpp>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 #include "base/assert.h"
 
@@ -13,6 +16,42 @@ namespace {
 // Generous for protocol code with deep call chains; pages are only committed when
 // touched, and the guard page turns an overflow into a clean fault.
 constexpr size_t fiber_stack_bytes = 512 * 1024;
+
+// AddressSanitizer must be told about every stack switch, or it takes the first
+// exception thrown on a fiber stack for a stack overflow. Each switch is bracketed:
+// start_switch before leaving a stack (null `fake_stack` when the stack being left
+// dies), finish_switch on arrival.
+#if defined(__SANITIZE_ADDRESS__)
+void start_switch(void** fake_stack, const void* bottom, size_t size) {
+  __sanitizer_start_switch_fiber(fake_stack, bottom, size);
+}
+void finish_switch(void* fake_stack, const void** bottom_old, size_t* size_old) {
+  __sanitizer_finish_switch_fiber(fake_stack, bottom_old, size_old);
+}
+#else
+void start_switch(void**, const void*, size_t) {}
+void finish_switch(void*, const void**, size_t*) {}
+#endif
+
+// protected_fixedsize_stack, recording where the stack lies for the annotations.
+class RecordingStack {
+ public:
+  RecordingStack(const void** bottom, size_t* size) : bottom_(bottom), size_(size) {}
+  boost::context::stack_context allocate() {
+    boost::context::stack_context context = inner_.allocate();
+    *bottom_ = static_cast<const char*>(context.sp) - context.size;
+    *size_ = context.size;
+    return context;
+  }
+  void deallocate(boost::context::stack_context& context) noexcept {
+    inner_.deallocate(context);
+  }
+
+ private:
+  boost::context::protected_fixedsize_stack inner_{fiber_stack_bytes};
+  const void** bottom_;
+  size_t* size_;
+};
 }  // namespace
 
 struct Scheduler::Fiber {
@@ -26,6 +65,8 @@ struct Scheduler::Fiber {
   bool runnable = false;
   bool cancelled = false;
   bool finished = false;
+  const void* stack_bottom = nullptr;
+  size_t stack_size = 0;
 };
 
 bool Waker::wake() const {
@@ -61,8 +102,9 @@ FiberId Scheduler::spawn(GroupId group, std::string name, std::function<void()> 
   raw->group = group;
   raw->name = std::move(name);
   raw->context = boost::context::fiber(
-      std::allocator_arg, boost::context::protected_fixedsize_stack(fiber_stack_bytes),
+      std::allocator_arg, RecordingStack(&raw->stack_bottom, &raw->stack_size),
       [this, raw, body = std::move(body)](boost::context::fiber&& sink) mutable {
+        finish_switch(nullptr, &scheduler_stack_bottom_, &scheduler_stack_size_);
         scheduler_context_ = std::move(sink);
         try {
           if (!raw->cancelled) body();
@@ -77,6 +119,7 @@ FiberId Scheduler::spawn(GroupId group, std::string name, std::function<void()> 
           }
         }
         raw->finished = true;
+        start_switch(nullptr, scheduler_stack_bottom_, scheduler_stack_size_);
         return std::move(scheduler_context_);
       });
   fibers_.emplace(id, std::move(fiber));
@@ -107,7 +150,10 @@ void Scheduler::make_runnable(Fiber& fiber) {
 }
 
 void Scheduler::switch_to_scheduler() {
+  void* fake_stack = nullptr;
+  start_switch(&fake_stack, scheduler_stack_bottom_, scheduler_stack_size_);
   scheduler_context_ = std::move(scheduler_context_).resume();
+  finish_switch(fake_stack, &scheduler_stack_bottom_, &scheduler_stack_size_);
 }
 
 void Scheduler::check_cancelled() {
@@ -278,7 +324,10 @@ void Scheduler::resume(Fiber& fiber) {
   running_ = &fiber;
   switches_++;
   if (tracer_) tracer_->trace("run", fiber.id.value(), fiber.wait_sequence);
+  void* fake_stack = nullptr;
+  start_switch(&fake_stack, fiber.stack_bottom, fiber.stack_size);
   fiber.context = std::move(fiber.context).resume();
+  finish_switch(fake_stack, nullptr, nullptr);
   running_ = nullptr;
   if (fiber.finished) reap(fiber.id);
 }

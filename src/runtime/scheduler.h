@@ -200,6 +200,10 @@ class Scheduler {
   uint64_t switches_ = 0;
   uint32_t poll_interval_ = 0;
   uint32_t runs_since_poll_ = 0;
+  // The stack the scheduler itself runs on, as AddressSanitizer's fiber annotations
+  // need it (unused without ASan).
+  const void* scheduler_stack_bottom_ = nullptr;
+  size_t scheduler_stack_size_ = 0;
   std::exception_ptr failure_;
   std::string failure_fiber_;
 };
