@@ -224,7 +224,9 @@ TEST_F(SyncTest, SemaphoreBlocksUntilEnoughPermits) {
 TEST_F(SyncTest, SemaphoreAcquireTimesOut) {
   Semaphore semaphore(scheduler, 0);
   bool acquired = true;
-  scheduler.spawn("waiter", [&] { acquired = semaphore.acquire_until(clock.now() + milliseconds(8)); });
+  scheduler.spawn("waiter", [&] {
+    acquired = semaphore.acquire_until(clock.now() + milliseconds(8));
+  });
   run_all();
   EXPECT_FALSE(acquired);
   EXPECT_EQ(elapsed_ms(), 8);

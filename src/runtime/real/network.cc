@@ -272,8 +272,9 @@ IoResult<std::unique_ptr<Stream>> RealNetwork::connect(const Address& address,
         continue;
       }
     }
+    Address peer = to_address(where.storage);
     return std::unique_ptr<Stream>(
-        std::make_unique<RealStream>(scheduler_, reactor_, fd.release(), to_address(where.storage)));
+        std::make_unique<RealStream>(scheduler_, reactor_, fd.release(), std::move(peer)));
   }
   return unexpected(last_error);
 }
