@@ -133,6 +133,57 @@ TEST(Header, ClientIdIsClassicEvenInHeaderV2) {
   EXPECT_EQ(out, (Bytes{0, 18, 0, 3, 0, 0, 0, 7, 0, 2, 'a', 'b', 0}));
 }
 
+TEST(Header, V0HasNoClientId) {
+  RequestHeader header{.api_key = 7, .api_version = 0, .correlation_id = 9,
+                       .client_id = std::nullopt, .unknown_tagged_fields = {}};
+  Bytes out;
+  Writer writer(out);
+  encode_request_header(header, 0, writer);
+  EXPECT_EQ(out, (Bytes{0, 7, 0, 0, 0, 0, 0, 9}));
+  Reader reader(out);
+  RequestHeader decoded;
+  decode_request_header(reader, 0, decoded);
+  EXPECT_TRUE(reader.ok());
+  EXPECT_TRUE(reader.at_end());
+  EXPECT_EQ(decoded, header);
+}
+
+TEST(Header, ApiVersionsResponseFrameUsesHeaderV0) {
+  ApiVersionsResponse response;
+  response.api_keys.push_back({.api_key = 0, .min_version = 0, .max_version = 12,
+                               .unknown_tagged_fields = {}});
+  Bytes frame;
+  encode_response(42, 3, ResponseBody(response), frame);
+  // correlation id, then straight into the body: error_code, no header tag byte.
+  ASSERT_GE(frame.size(), 6u);
+  EXPECT_EQ(frame[3], 42);
+  EXPECT_EQ(frame[4], 0);
+  EXPECT_EQ(frame[5], 0);
+  EXPECT_EQ(frame[6], 2);  // compact array of one element
+  ResponseHeader header;
+  auto decoded = decode_response(18, 3, frame, header);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(std::get<ApiVersionsResponse>(decoded.value()), response);
+}
+
+TEST(Header, UnsupportedVersionStillYieldsTheHeader) {
+  // Produce v2 (refused since 4.0): the broker must still read the correlation id to
+  // answer UNSUPPORTED_VERSION.
+  const Bytes frame = {0, 0, 0, 2, 0, 0, 0, 5, 0, 1, 'c', 0xff, 0xff};
+  auto request = decode_request(frame);
+  EXPECT_EQ(request.error(), DecodeError::unsupported_version);
+  size_t body_offset = 0;
+  auto header = decode_request_header(frame, body_offset);
+  ASSERT_TRUE(header.ok());
+  EXPECT_EQ(header->correlation_id, 5);
+  EXPECT_EQ(header->client_id, "c");
+  EXPECT_EQ(body_offset, 11u);
+  const auto key_and_version = peek_api_key_and_version(frame);
+  ASSERT_TRUE(key_and_version.has_value());
+  EXPECT_EQ(key_and_version->api_version, 2);
+  EXPECT_FALSE(peek_api_key_and_version(std::span(frame).first(3)).has_value());
+}
+
 TEST(Errors, TableHasKafkaNames) {
   EXPECT_EQ(error_name(ErrorCode::none), "NONE");
   EXPECT_EQ(error_name(ErrorCode::not_leader_or_follower), "NOT_LEADER_OR_FOLLOWER");
@@ -153,6 +204,9 @@ TEST(Apis, TableCoversTheIssue) {
   EXPECT_EQ(fetch->version_min, 4);
   EXPECT_EQ(fetch->version_max, 17);
   EXPECT_EQ(find_api(34), nullptr);  // AlterReplicaLogDirs: not served
+  // librdkafka needs Produce v2 listed to compress with gzip, snappy or lz4.
+  EXPECT_EQ(produce->advertised_version_min, 0);
+  EXPECT_EQ(fetch->advertised_version_min, fetch->version_min);
 }
 
 }  // namespace
