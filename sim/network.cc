@@ -35,7 +35,10 @@ struct Pipe {
   std::deque<Segment> in_flight;
   uint64_t in_flight_bytes = 0;
   Instant last_delivery;
-  std::deque<std::byte> readable;
+  // Delivered bytes not yet read: whole segments, moved in without copying; the first
+  // has `read_offset` bytes consumed already.
+  std::deque<std::vector<std::byte>> readable;
+  size_t read_offset = 0;
   bool eof = false;
   bool pump_scheduled = false;
   runtime::WaitQueue readers;
@@ -95,6 +98,7 @@ struct SimNetwork::State {
       pipe.in_flight.clear();
       pipe.in_flight_bytes = 0;
       pipe.readable.clear();
+      pipe.read_offset = 0;
       pipe.readers.notify_all();
       pipe.writers.notify_all();
     }
@@ -135,7 +139,7 @@ struct SimNetwork::State {
       if (segment.fin) {
         pipe.eof = true;
       } else {
-        pipe.readable.insert(pipe.readable.end(), segment.bytes.begin(), segment.bytes.end());
+        if (!segment.bytes.empty()) pipe.readable.push_back(std::move(segment.bytes));
       }
       pipe.in_flight.pop_front();
       pipe.readers.notify_all();
@@ -197,11 +201,21 @@ class SimStream final : public runtime::Stream {
       if (connection_->closed[side_]) return unexpected(IoError::closed);
       if (connection_->reset) return unexpected(IoError::reset);
       if (!incoming.readable.empty()) {
-        const size_t n = std::min(buffer.size(), incoming.readable.size());
-        std::copy_n(incoming.readable.begin(), n, buffer.begin());
-        incoming.readable.erase(incoming.readable.begin(),
-                                incoming.readable.begin() + static_cast<std::ptrdiff_t>(n));
-        return n;
+        size_t copied = 0;
+        while (copied < buffer.size() && !incoming.readable.empty()) {
+          const std::vector<std::byte>& chunk = incoming.readable.front();
+          VERIFY(incoming.read_offset < chunk.size());
+          const size_t n = std::min(buffer.size() - copied, chunk.size() - incoming.read_offset);
+          std::memcpy(buffer.data() + copied, chunk.data() + incoming.read_offset, n);
+          copied += n;
+          incoming.read_offset += n;
+          if (incoming.read_offset == chunk.size()) {
+            incoming.readable.pop_front();
+            incoming.read_offset = 0;
+          }
+        }
+        VERIFY(copied > 0);
+        return copied;
       }
       if (incoming.eof) return size_t{0};
       incoming.readers.add(network_.scheduler.prepare_wait());
