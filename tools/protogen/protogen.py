@@ -381,6 +381,41 @@ def read_value(message, field, element_type, dst, reader, optional, nullable_con
         out.append(f"{pad}decode_struct({reader}, {dst}, version);")
 
 
+FIXED_SIZES = {"bool": 1, "int8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4,
+               "int64": 8, "float64": 8, "uuid": 16}
+
+
+def min_encoded_size(message, element, version):
+    """A lower bound of the bytes one value of `element` takes at `version`."""
+    flexible = version >= message.api.flexible
+    if element in FIXED_SIZES:
+        return FIXED_SIZES[element]
+    if element == "string":
+        return 1 if flexible else 2
+    if element in ("bytes", "records"):
+        return 1 if flexible else 4
+    size = 1 if flexible else 0  # the tagged-field count
+    for field in message.structs[element].fields:
+        low, high = field.versions
+        if field.tag is not None or not (low <= version <= high):
+            continue
+        if field.is_array:
+            size += 1 if flexible else 4
+        elif field.nullable is not None and field.type in message.structs:
+            size += 1
+        else:
+            size += min_encoded_size(message, field.type, version)
+    return size
+
+
+def element_size_min(message, element):
+    """The smallest encoding of one array element over every version: decoders refuse
+    a count that cannot fit the remaining bytes, so allocation stays proportional to
+    the input."""
+    api = message.api
+    return max(1, min(min_encoded_size(message, element, v) for v in range(api.low, api.high + 1)))
+
+
 def read_field(message, field, reader, indent, out):
     pad = "  " * indent
     api = message.api
@@ -400,6 +435,10 @@ def read_field(message, field, reader, indent, out):
     else:
         out.append(f"{pad}  if (count < 0) {{")
     out.append(f"{pad}    {reader}.fail(DecodeError::unexpected_null);")
+    size_min = element_size_min(message, field.element)
+    if size_min > 1:
+        out.append(f"{pad}  }} else if (static_cast<size_t>(count) > {reader}.remaining() / {size_min}) {{")
+        out.append(f"{pad}    {reader}.fail(DecodeError::truncated);  // cannot fit: refuse before reserving")
     out.append(f"{pad}  }} else {{")
     items = f"{dst}.emplace()" if optional else dst
     out.append(f"{pad}    auto& items = {items};")
