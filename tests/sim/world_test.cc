@@ -235,7 +235,8 @@ TEST(WorldTest, InjectedProcessCrashesHappenAndStopAfterHeal) {
   steady.faulty = false;
   world.add_node("client", ticker(probes[3]), steady);
 
-  world.inject_faults_until(world.now() + seconds(10));
+  // The faulty phase would last a minute: heal() must end it early.
+  world.inject_faults_until(world.now() + seconds(60));
   ASSERT_TRUE(world.run_for(seconds(10)));
   EXPECT_GT(world.stats().get("process.crash"), 0u);
   EXPECT_GT(incarnations_beyond_first(world), 0u) << "crashed nodes were never restarted";
@@ -273,7 +274,8 @@ TEST(WorldTest, InjectedPartitionsShowUpInCutHistoryAndStopAfterHeal) {
     world.add_node(fmt::format("n{}", i), ticker(probes[i]));
   }
 
-  world.inject_faults_until(world.now() + seconds(10));
+  // The faulty phase would last a minute: heal() must end it early.
+  world.inject_faults_until(world.now() + seconds(60));
   ASSERT_TRUE(world.run_for(seconds(10)));
   uint64_t partitions = 0;
   for (const char* kind : {"net.partition_full", "net.partition_one_way",
