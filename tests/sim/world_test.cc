@@ -113,6 +113,13 @@ ProcessFactory writer(Probe& probe) {
   return [&probe](NodeContext& context) { return std::make_unique<Writer>(context, probe); };
 }
 
+// Does nothing: a node that only exists to be partitioned.
+class Idle final : public Process {
+ public:
+  explicit Idle(NodeContext&) {}
+  void run() override {}
+};
+
 FaultProfile no_faults() { return FaultProfile{}; }
 
 uint64_t incarnations_beyond_first(const World& world) {
@@ -300,6 +307,34 @@ TEST(WorldTest, InjectedPartitionsShowUpInCutHistoryAndStopAfterHeal) {
   }
   ASSERT_TRUE(world.run_for(seconds(20)));
   EXPECT_EQ(world.network().cut_history().size(), cuts) << "a partition after heal()";
+}
+
+// BUG (found writing these tests, not fixed here): World::inject_partition heals, when its
+// drawn duration (100ms to 5s) is over, every link it meant to cut, including links
+// that a later, overlapping partition cut again in the meantime. So a partition can be
+// cut short by an older one's heal timer (seed 7: 74 of 532 cuts last under 100ms, the
+// shortest 4ms), and a full partition can decay into an unplanned shape. The fix is to
+// count cuts per link (heal a link only when its last partition ends), which is more
+// than a one-liner in sim/world.cc. Remove DISABLED_ once that lands.
+TEST(WorldTest, DISABLED_InjectedPartitionsLastAtLeastTheirDrawnMinimum) {
+  FaultProfile profile;
+  profile.network.enabled = true;
+  profile.network.partition_rate_per_second = 4;
+  World world(7, profile, Flaws{}, false);
+  for (size_t i = 0; i < 4; i++) {
+    world.add_node(fmt::format("n{}", i), [](NodeContext& context) {
+      return std::make_unique<Idle>(context);
+    });
+  }
+  world.inject_faults_until(world.now() + seconds(60));
+  ASSERT_TRUE(world.run_for(seconds(60)));
+  const Instant healed_at = world.now();
+  world.heal();
+  for (const CutInterval& cut : world.network().cut_history()) {
+    if (cut.end == healed_at) continue;  // ended by heal(), not by its own timer
+    EXPECT_GE(cut.end - cut.start, milliseconds(100))
+        << cut.from << "->" << cut.to << " cut at " << fmt::format("{}s", cut.start);
+  }
 }
 
 // Records each node's wall clock offset from the world's (origin plus virtual time), at
