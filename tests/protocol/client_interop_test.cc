@@ -362,14 +362,9 @@ INSTANTIATE_TEST_SUITE_P(Codecs, KcatInterop,
                          ::testing::Values("none", "gzip", "snappy", "lz4", "zstd",
                                            "idempotent"));
 
-// kcat consumes a log whose batches weir's record module wrote with each codec,
-// through Metadata, ListOffsets, OffsetForLeaderEpoch and Fetch responses weir encodes.
-class KcatConsumerInterop : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(KcatConsumerInterop, ReadsBatchesWeirWrote) {
-  const std::string kcat = find_kcat();
-  if (kcat.empty()) GTEST_SKIP() << "kcat is not installed";
-  const std::string codec = GetParam();
+// Ten golden records in two batches (base offsets 0 and 5) that weir's record
+// module writes with `codec`.
+Bytes golden_log(const std::string& codec) {
   record::BatchOptions options;
   for (record::Compression compression :
        {record::Compression::none, record::Compression::gzip, record::Compression::snappy,
@@ -395,6 +390,18 @@ TEST_P(KcatConsumerInterop, ReadsBatchesWeirWrote) {
     options.partition_leader_epoch = record::LeaderEpoch(0);
     record::append_batch(options, records, log);
   }
+  return log;
+}
+
+// kcat consumes a log whose batches weir's record module wrote with each codec,
+// through Metadata, ListOffsets, OffsetForLeaderEpoch and Fetch responses weir encodes.
+class KcatConsumerInterop : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(KcatConsumerInterop, ReadsBatchesWeirWrote) {
+  const std::string kcat = find_kcat();
+  if (kcat.empty()) GTEST_SKIP() << "kcat is not installed";
+  const std::string codec = GetParam();
+  const Bytes log = golden_log(codec);
   Impostor impostor;
   impostor.set_log(log, kRecords);
   const std::string output = temp_path("consumed");
@@ -420,6 +427,41 @@ TEST_P(KcatConsumerInterop, ReadsBatchesWeirWrote) {
 
 INSTANTIATE_TEST_SUITE_P(Codecs, KcatConsumerInterop,
                          ::testing::Values("none", "gzip", "snappy", "lz4", "zstd"));
+
+// kafka-python consumes the same log; it verifies every batch's CRC-32C with its own
+// implementation.
+class KafkaPythonConsumerInterop : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(KafkaPythonConsumerInterop, ReadsBatchesWeirWrote) {
+  const char* script_env = std::getenv("WEIR_KAFKA_PYTHON_CONSUMER");
+  if (script_env == nullptr || !executable_exists("/usr/bin/python3") ||
+      !std::filesystem::exists("/usr/lib/python3/dist-packages/kafka")) {
+    GTEST_SKIP() << "kafka-python (python3-kafka) is not installed";
+  }
+  Impostor impostor;
+  impostor.set_log(golden_log(GetParam()), kRecords);
+  const std::string output = temp_path("consumed-python");
+  const std::string log_path = temp_path("kafka-python-consumer.log");
+  const pid_t child = spawn({"/usr/bin/python3", script_env, std::to_string(impostor.port()),
+                             std::to_string(kRecords)},
+                            log_path, output);
+  ASSERT_GT(child, 0);
+  const int status = impostor.serve_until_exit(child);
+  EXPECT_EQ(status, 0) << slurp(log_path);
+  std::string expected;
+  for (int i = 0; i < kRecords; i++) {
+    expected += "k" + std::to_string(i) + ":" + value_of(i) + ":h=v\n";
+  }
+  EXPECT_EQ(slurp(output), expected) << slurp(log_path);
+  for (const auto& [request, count] : impostor.requests_seen()) {
+    std::cout << "  kafka-python " << GetParam() << ": " << request << " x" << count << "\n";
+  }
+  std::filesystem::remove(output);
+  std::filesystem::remove(log_path);
+}
+
+// Debian's kafka-python lacks the snappy, lz4 and zstd modules.
+INSTANTIATE_TEST_SUITE_P(Codecs, KafkaPythonConsumerInterop, ::testing::Values("none", "gzip"));
 
 class KafkaPythonInterop : public ::testing::TestWithParam<std::string> {};
 
