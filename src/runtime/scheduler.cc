@@ -5,6 +5,7 @@
 
 #include <boost/context/protected_fixedsize_stack.hpp>
 #if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -33,22 +34,48 @@ void start_switch(void**, const void*, size_t) {}
 void finish_switch(void*, const void**, size_t*) {}
 #endif
 
-// protected_fixedsize_stack, recording where the stack lies for the annotations.
-class RecordingStack {
+// At most this many stacks wait for reuse; their touched pages stay committed.
+constexpr size_t free_stacks_max = 64;
+
+// protected_fixedsize_stack with a free list owned by the scheduler, recording where
+// each stack lies for the annotations. Boost deallocates a fiber's stack from the
+// scheduler's context once the fiber has finished, so the free list is only touched on
+// the scheduler's thread.
+class PooledStack {
  public:
-  RecordingStack(const void** bottom, size_t* size) : bottom_(bottom), size_(size) {}
+  PooledStack(std::vector<boost::context::stack_context>* free_stacks, const void** bottom,
+              size_t* size)
+      : free_stacks_(free_stacks), bottom_(bottom), size_(size) {}
   boost::context::stack_context allocate() {
-    boost::context::stack_context context = inner_.allocate();
+    boost::context::stack_context context;
+    if (free_stacks_->empty()) {
+      context = inner_.allocate();
+    } else {
+      context = free_stacks_->back();
+      free_stacks_->pop_back();
+    }
     *bottom_ = static_cast<const char*>(context.sp) - context.size;
     *size_ = context.size;
+#if defined(__SANITIZE_ADDRESS__)
+    // The previous fiber may have left poisoned redzones behind.
+    __asan_unpoison_memory_region(*bottom_, *size_);
+#endif
     return context;
   }
   void deallocate(boost::context::stack_context& context) noexcept {
-    inner_.deallocate(context);
+    if (free_stacks_->size() < free_stacks_max) {
+      free_stacks_->push_back(context);
+    } else {
+      inner_.deallocate(context);
+    }
+  }
+  static void release(boost::context::stack_context& context) {
+    boost::context::protected_fixedsize_stack(fiber_stack_bytes).deallocate(context);
   }
 
  private:
   boost::context::protected_fixedsize_stack inner_{fiber_stack_bytes};
+  std::vector<boost::context::stack_context>* free_stacks_;
   const void** bottom_;
   size_t* size_;
 };
@@ -91,6 +118,7 @@ Scheduler::~Scheduler() {
     fiber.cancelled = true;
     resume(fiber);
   }
+  for (boost::context::stack_context& stack : free_stacks_) PooledStack::release(stack);
 }
 
 FiberId Scheduler::spawn(GroupId group, std::string name, std::function<void()> body) {
@@ -102,7 +130,7 @@ FiberId Scheduler::spawn(GroupId group, std::string name, std::function<void()> 
   raw->group = group;
   raw->name = std::move(name);
   raw->context = boost::context::fiber(
-      std::allocator_arg, RecordingStack(&raw->stack_bottom, &raw->stack_size),
+      std::allocator_arg, PooledStack(&free_stacks_, &raw->stack_bottom, &raw->stack_size),
       [this, raw, body = std::move(body)](boost::context::fiber&& sink) mutable {
         finish_switch(nullptr, &scheduler_stack_bottom_, &scheduler_stack_size_);
         scheduler_context_ = std::move(sink);

@@ -265,6 +265,43 @@ TEST_F(SchedulerFifoTest, DestroyingTheSchedulerUnwindsLiveFibers) {
   EXPECT_TRUE(destroyed);
 }
 
+// Finished fibers' stacks are reused; a reused stack must behave like a fresh one,
+// including exceptions thrown and caught on it and fibers cancelled mid-wait.
+TEST_F(SchedulerFifoTest, ManyShortFibersReuseStacksSafely) {
+  int caught = 0;
+  int unwound = 0;
+  for (int round = 0; round < 50; round++) {
+    std::vector<FiberId> sleepers;
+    for (int i = 0; i < 40; i++) {
+      scheduler.spawn("thrower", [&caught] {
+        try {
+          throw std::runtime_error("on a reused stack");
+        } catch (const std::runtime_error&) {
+          caught++;
+        }
+      });
+      sleepers.push_back(scheduler.spawn("sleeper", [this, &unwound] {
+        bool destroyed = false;
+        {
+          DestructorProbe probe(destroyed);
+          try {
+            scheduler.sleep_for(seconds(10));
+          } catch (const Cancelled&) {
+            unwound++;
+            throw;
+          }
+        }
+      }));
+    }
+    for (int i = 0; i < 80; i++) ASSERT_TRUE(scheduler.step());
+    for (FiberId id : sleepers) scheduler.cancel(id);
+    while (scheduler.fiber_count() > 0) ASSERT_TRUE(scheduler.step());
+  }
+  EXPECT_EQ(caught, 2000);
+  EXPECT_EQ(unwound, 2000);
+  EXPECT_EQ(scheduler.failure(), nullptr);
+}
+
 TEST_F(SchedulerFifoTest, RunStopsWhenNothingCanHappen) {
   Event never(scheduler);
   bool finished = false;
