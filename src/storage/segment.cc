@@ -347,7 +347,11 @@ StorageResult<void> Segment::scan_tail_after_index() {
     max_timestamp_ = time_index_.back().timestamp;
     offset_of_max_timestamp_ = base_offset_ + time_index_.back().relative_offset;
   }
-  FilePosition valid_end = start;
+  // Re-index the tail as append would have: entries the files lack (a missing or
+  // short index) are added here and written below.
+  size_ = start;
+  bytes_since_index_entry_ = 0;
+  bool first = true;
   auto scanned = scan_batches(
       *log_, start, end, kRecoveryChunkBytes, /*check_crc=*/false,
       [&](FilePosition position, const record::BatchView& batch) -> std::optional<ScanAction> {
@@ -355,18 +359,27 @@ StorageResult<void> Segment::scan_tail_after_index() {
         if (header.base_offset < next_offset_ || header.base_offset < base_offset_) {
           return std::nullopt;
         }
-        if (header.max_timestamp > max_timestamp_) {
-          max_timestamp_ = header.max_timestamp;
-          offset_of_max_timestamp_ = header.last_offset();
+        if (header.last_offset() - base_offset_ > std::numeric_limits<int32_t>::max()) {
+          return std::nullopt;
         }
+        if (first && !offset_index_.empty()) {
+          // The batch the last entry points at: indexed already.
+          if (header.max_timestamp > max_timestamp_) {
+            max_timestamp_ = header.max_timestamp;
+            offset_of_max_timestamp_ = header.last_offset();
+          }
+          bytes_since_index_entry_ += static_cast<int64_t>(header.size_bytes());
+        } else {
+          index_batch(header, position);
+        }
+        first = false;
         next_offset_ = header.last_offset().next();
-        valid_end = position + static_cast<int64_t>(header.size_bytes());
+        size_ = position + static_cast<int64_t>(header.size_bytes());
         return ScanAction::next;
       });
   if (!scanned) return unexpected(scanned.error());
-  // The bytes since the last index entry count toward the next one.
-  bytes_since_index_entry_ = valid_end - start;
-  size_ = valid_end;
+  VERIFY(size_ <= end);
+  if (auto written = write_new_index_entries(); !written) return unexpected(written.error());
   return {};
 }
 
@@ -618,6 +631,8 @@ StorageResult<void> Segment::truncate_to(Offset offset) {
   while (!time_index_.empty() && time_index_.back().relative_offset >= relative_end) {
     time_index_.pop_back();
   }
+  offset_entries_written_ = std::min(offset_entries_written_, offset_index_.size());
+  time_entries_written_ = std::min(time_entries_written_, time_index_.size());
   // Recompute the tail state (next offset, max timestamp) from the last index entry.
   size_ = cut;
   max_timestamp_ = -1;

@@ -99,7 +99,7 @@ class CountingDisk final : public runtime::Disk {
 };
 
 class StorageTest : public ::testing::Test {
- protected:
+ public:
   StorageTest() {
     config.segment_bytes = 64 * 1024;
     config.index_interval_bytes = 1024;
