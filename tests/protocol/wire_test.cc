@@ -83,6 +83,20 @@ TEST(Wire, NullWhereNotAllowedFails) {
   EXPECT_FALSE(std::get<MetadataRequest>(v1.value()).topics.has_value());
 }
 
+TEST(Wire, EncodingNullWhereTheVersionForbidsItIsAProgrammerError) {
+  MetadataRequest request;
+  request.topics = std::nullopt;  // "all topics", which v0 cannot say
+  Bytes out;
+  Writer writer(out);
+  EXPECT_THROW(request.encode(writer, 0), AssertionFailure);
+  Bytes fine;
+  Writer fine_writer(fine);
+  request.encode(fine_writer, 1);
+  EXPECT_EQ(fine, (Bytes{0xff, 0xff, 0xff, 0xff}));
+  // And a version the api does not have.
+  EXPECT_THROW(request.encode(fine_writer, 13), AssertionFailure);
+}
+
 TEST(Wire, UnknownApiAndVersionFail) {
   const Bytes empty;
   EXPECT_EQ(decode_request_body(9999, 0, empty).error(), DecodeError::unknown_api_key);
