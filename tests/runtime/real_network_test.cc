@@ -2,6 +2,11 @@
 // buffers (so write_all must suspend), refused connects, close semantics.
 #include "runtime/real/network.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstddef>
 #include <memory>
 #include <vector>
@@ -145,6 +150,36 @@ TEST_F(RealNetworkTest, ConnectToAClosedPortIsRefused) {
     ASSERT_FALSE(connected.ok());
     EXPECT_EQ(connected.error(), IoError::refused);
   });
+}
+
+// A listener whose accept queue is full drops new SYNs, so a connect to it can only
+// end by its timeout. The test builds such a listener with the OS directly.
+TEST_F(RealNetworkTest, ConnectToAFullAcceptQueueTimesOut) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(::listen(fd, 0), 0);
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const Address server{"127.0.0.1", ntohs(address.sin_port)};
+  std::vector<IoError> errors;
+  runtime->run([&] {
+    std::vector<std::unique_ptr<Stream>> connected;
+    for (int i = 0; i < 6 && errors.empty(); i++) {
+      auto stream = runtime->network().connect(server, milliseconds(300));
+      if (stream) {
+        connected.push_back(std::move(stream).value());
+      } else {
+        errors.push_back(stream.error());
+      }
+    }
+  });
+  ::close(fd);
+  ASSERT_EQ(errors.size(), 1u) << "every connect succeeded although nobody accepts";
+  EXPECT_EQ(errors[0], IoError::timed_out);
 }
 
 TEST_F(RealNetworkTest, ListeningOnATakenPortIsAddressInUse) {
