@@ -129,6 +129,14 @@ StorageResult<void> PartitionLog::load() {
     }
     segments_.emplace(opened->base_offset(), std::move(opened));
   }
+  if (!segments_.empty() && start_checkpoint && *start_checkpoint > active()->next_offset()) {
+    // DeleteRecords raised the log start past data that a crash then lost. Offsets
+    // below the log start are never handed out again: start over empty at it.
+    for (const auto& [base, segment] : segments_) {
+      if (auto removed = segment->remove_files(); !removed) return unexpected(removed.error());
+    }
+    segments_.clear();
+  }
   if (segments_.empty()) {
     const Offset base = start_checkpoint.value_or(Offset(0));
     auto created = Segment::create(disk, directory_, base, now, config_);
@@ -147,10 +155,7 @@ StorageResult<void> PartitionLog::load() {
 
   // Epochs whose start was never made durable are forgotten.
   const size_t epochs_before = epochs_.size();
-  while (!epochs_.empty() && epochs_.back().start_offset >= log_end_offset_ &&
-         log_end_offset_ > log_start_offset_) {
-    epochs_.pop_back();
-  }
+  while (!epochs_.empty() && epochs_.back().start_offset >= log_end_offset_) epochs_.pop_back();
   if (epochs_.size() != epochs_before || !clean) {
     if (auto persisted = persist_epochs(); !persisted) return unexpected(persisted.error());
   }
@@ -538,11 +543,26 @@ StorageResult<void> PartitionLog::truncate_to(Offset offset) {
   if (auto truncated = active()->truncate_to(offset); !truncated) {
     return unexpected(fail(truncated.error()));
   }
+  if (active()->next_offset() < log_start_offset_) {
+    // The batch holding `offset` started below the log start: dropping it whole would
+    // hand out offsets below the log start again. Start over empty at the log start.
+    std::shared_ptr<Segment> segment = active();
+    segments_.clear();
+    if (auto removed = segment->remove_files(); !removed) return unexpected(fail(removed.error()));
+    auto created = Segment::create(env_.disk, directory_, log_start_offset_, env_.clock.now(),
+                                   config_);
+    if (!created) return unexpected(fail(created.error()));
+    segments_.emplace(log_start_offset_, std::move(created).value());
+    if (auto synced = env_.disk.sync_directory(directory_); !synced) {
+      return unexpected(fail(StorageError::io));
+    }
+  }
   log_end_offset_ = active()->next_offset();
-  VERIFY(log_end_offset_ <= offset, "truncation to {} left log end {}", offset, log_end_offset_);
+  VERIFY(log_end_offset_ <= offset || log_end_offset_ == log_start_offset_,
+         "truncation to {} left log end {}", offset, log_end_offset_);
+  VERIFY(log_end_offset_ >= log_start_offset_);
   durable_end_offset_ = std::min(durable_end_offset_, log_end_offset_);
   high_watermark_ = std::min(high_watermark_, log_end_offset_);
-  log_start_offset_ = std::min(log_start_offset_, log_end_offset_);
   const size_t epochs_before = epochs_.size();
   while (!epochs_.empty() && epochs_.back().start_offset >= log_end_offset_) epochs_.pop_back();
   if (epochs_.size() != epochs_before) {

@@ -113,6 +113,12 @@ class StorageTest : public ::testing::Test {
     return *disk_;
   }
 
+  // Replaces the disk with an empty one (outside fibers, with no log open).
+  void new_disk(uint64_t seed) {
+    disk_.reset();
+    disk_seed = seed;
+  }
+
   // Runs `body` in a fiber of its own group until everything is done.
   void run(std::function<void()> body) {
     scheduler.spawn("test", std::move(body));
