@@ -17,12 +17,13 @@ if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" "$root" -Dfuzz=true -Dtests=disabled -Dbenchmarks=disabled \
       -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized
 fi
-ninja -C "$build" fuzz/protocol_request fuzz/record_batch
+ninja -C "$build" fuzz/protocol_request fuzz/record_batch fuzz/record_seeds
 
 corpus="$build/corpus"
 mkdir -p "$corpus/protocol_request" "$corpus/record_batch" "$build/artifacts"
 cp "$root"/tests/data/golden/*.bin "$corpus/protocol_request/"
 python3 "$root/fuzz/extract_batches.py" "$root/tests/data/golden" "$corpus/record_batch"
+"$build/fuzz/record_seeds" "$corpus/record_batch"
 
 status=0
 for target in protocol_request record_batch; do
