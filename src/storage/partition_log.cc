@@ -330,6 +330,9 @@ StorageResult<void> PartitionLog::roll_locked(Offset base_offset) {
          active()->next_offset());
   // Seal first: every segment but the active one must be durable (see the header).
   if (auto sealed = active()->seal(); !sealed) return unexpected(fail(StorageError::io));
+  // A flush of this segment may have failed while the seal's fsync ran; then the seal
+  // may not have written what the failed fsync dropped.
+  if (suspect_) return unexpected(StorageError::suspect);
   auto created = Segment::create(env_.disk, directory_, base_offset, env_.clock.now(), config_);
   if (!created) return unexpected(fail(StorageError::io));
   if (auto synced = env_.disk.sync_directory(directory_); !synced) {
@@ -368,6 +371,9 @@ StorageResult<void> PartitionLog::wait_durable(Offset end_offset) {
     auto synced = segment->sync_log();
     flush_count_++;
     if (!synced) return unexpected(fail(StorageError::io));
+    // Another fsync of this file failed while ours ran: it may have dropped pages ours
+    // was meant to write, so our success proves nothing.
+    if (suspect_) return unexpected(StorageError::suspect);
     if (truncations == truncations_) {
       durable_end_offset_ = std::max(durable_end_offset_, std::min(target, log_end_offset_));
     }

@@ -218,7 +218,12 @@ class CrashHarness {
     const runtime::GroupId group = scheduler.new_group("node");
     std::unique_ptr<PartitionLog> log;
     scheduler.spawn(group, "open", [&] {
-      log = test_.open_log(directory_);
+      // Injected faults may fail an open; it is simply tried again, as a broker would.
+      for (int attempt = 0; !log; attempt++) {
+        VERIFY(attempt < 100, "open keeps failing");
+        auto opened = PartitionLog::open(test_.env(), directory_, test_.config);
+        if (opened) log = std::move(opened).value();
+      }
       // Offsets beyond the recovered end were lost and will be assigned again.
       std::erase_if(sent_, [&](const auto& entry) { return entry.first >= log->log_end_offset(); });
       check_log(*log, sent_);
@@ -292,6 +297,34 @@ TEST_F(RecoveryTest, CrashesAtRandomPointsKeepEveryAcknowledgedBatch) {
     acknowledged += harness.acknowledged();
   }
   EXPECT_GT(acknowledged, 500u);  // the runs did real work before crashing
+}
+
+TEST_F(RecoveryTest, CrashesWithDiskFaultsKeepEveryAcknowledgedBatch) {
+  config.segment_bytes = 6 * 1024;
+  config.index_interval_bytes = 512;
+  runtime::Random random(kCrashSeed + 1);
+  uint64_t acknowledged = 0;
+  for (uint64_t seed = 1; seed <= 60; seed++) {
+    new_disk(1000 + seed);
+    faults = sim::DiskFaults{};
+    faults.enabled = true;
+    faults.sync_error = 0.02 * static_cast<double>(random.below(3));
+    faults.write_error = 0.01 * static_cast<double>(random.below(2));
+    faults.no_space = 0.01 * static_cast<double>(random.below(2));
+    faults.unsynced_sector_survives = 0.5;
+    CrashHarness harness(*this, fmt::format("data/faults-{}", seed));
+    for (int life = 0; life < 3; life++) {
+      // Faults strike while the log runs; recovery itself runs on a healed disk.
+      disk().set_faults_active(true);
+      harness.live_and_crash(seed, 1 + static_cast<int>(random.below(6)),
+                             static_cast<int>(random.between(1, 3000)));
+      disk().set_faults_active(false);
+    }
+    harness.check_final();
+    acknowledged += harness.acknowledged();
+  }
+  EXPECT_GT(stats.get("disk.sync_error") + stats.get("disk.write_error"), 0u);
+  EXPECT_GT(acknowledged, 100u);
 }
 
 // ---- RapidCheck: random operations and crashes against a model ---------------------
