@@ -169,8 +169,9 @@ void storage_append_real(benchmark::State& state) {
   state.counters["records/s"] = benchmark::Counter(
       static_cast<double>(bytes / static_cast<int64_t>(batch.size()) * kRecordsPerBatch),
       benchmark::Counter::kIsRate);
-  state.counters["batches/fsync"] = static_cast<double>(bytes / static_cast<int64_t>(batch.size())) /
-                                    static_cast<double>(flushes == 0 ? 1 : flushes);
+  const auto appended_batches = static_cast<double>(bytes / static_cast<int64_t>(batch.size()));
+  state.counters["batches/fsync"] =
+      appended_batches / static_cast<double>(flushes == 0 ? 1 : flushes);
 }
 BENCHMARK(storage_append_real)->Arg(1)->Arg(8)->Arg(64)->UseRealTime();
 
