@@ -162,6 +162,9 @@ class PartitionLog {
   // Removes the first `count` segments (never the active one) after raising log start.
   StorageResult<void> delete_oldest_segments_locked(size_t count);
   std::shared_ptr<Segment> active() const { return segments_.rbegin()->second; }
+  // Whether every batch's leader epoch agrees with the epoch cache (a check on reads:
+  // the epoch is outside the batch CRC).
+  bool epochs_match(std::span<const uint8_t> batches) const;
   // Marks the log suspect (when `error` says the disk failed) and passes it on.
   StorageError fail(StorageError error);
 

@@ -508,21 +508,42 @@ StorageResult<std::optional<std::pair<FilePosition, BatchHeader>>> Segment::find
   VERIFY(log_);
   if (offset >= next_offset_) return std::optional<std::pair<FilePosition, BatchHeader>>();
   const FilePosition start = offset < base_offset_ ? FilePosition(0) : index_lookup(offset);
-  std::optional<std::pair<FilePosition, BatchHeader>> found;
-  auto scanned = scan_batches(
-      *log_, start, size_, kLookupChunkBytes, /*check_crc=*/false,
-      [&](FilePosition position, const record::BatchView& batch) -> std::optional<ScanAction> {
-        if (batch.header.last_offset() < offset) return ScanAction::next;
-        found.emplace(position, batch.header);
-        return ScanAction::stop;
-      });
-  if (!scanned) return unexpected(scanned.error());
-  if (!found && scanned->end != ScanEnd::end) return unexpected(StorageError::corrupt_batch);
-  return found;
+  // The offsets a header carries are not covered by its CRC, and a read may be
+  // corrupted in flight: a header that breaks the segment's offset order, or a gap
+  // just where the target should be, earns a second look before it is believed.
+  for (int attempt = 0; attempt < 2; attempt++) {
+    std::optional<std::pair<FilePosition, BatchHeader>> found;
+    std::optional<Offset> previous_last;
+    bool gap_at_target = false;
+    auto scanned = scan_batches(
+        *log_, start, size_, kLookupChunkBytes, /*check_crc=*/false,
+        [&](FilePosition position, const record::BatchView& batch) -> std::optional<ScanAction> {
+          const BatchHeader& header = batch.header;
+          if (header.base_offset < base_offset_ || header.last_offset() >= next_offset_ ||
+              header.last_offset_delta < 0 ||
+              (previous_last && header.base_offset <= *previous_last)) {
+            return std::nullopt;
+          }
+          if (header.last_offset() < offset) {
+            previous_last = header.last_offset();
+            return ScanAction::next;
+          }
+          gap_at_target = header.base_offset > offset && previous_last &&
+                          previous_last->next() != header.base_offset;
+          found.emplace(position, header);
+          return ScanAction::stop;
+        });
+    if (!scanned) return unexpected(scanned.error());
+    const bool doubtful = (!found && scanned->end != ScanEnd::end) || gap_at_target;
+    if (doubtful && attempt == 0) continue;
+    if (!found && scanned->end != ScanEnd::end) return unexpected(StorageError::corrupt_batch);
+    return found;
+  }
+  UNREACHABLE("the second attempt always returns");
 }
 
-StorageResult<record::Bytes> Segment::read(FilePosition position, size_t max_bytes,
-                                           Offset max_offset) {
+StorageResult<record::Bytes> Segment::read(FilePosition position, Offset first_base,
+                                           size_t max_bytes, Offset max_offset) {
   VERIFY(position >= FilePosition(0) && position <= size_, "read at {} of {}", position, size_);
   VERIFY(log_);
   record::Bytes bytes;
@@ -546,6 +567,7 @@ StorageResult<record::Bytes> Segment::read(FilePosition position, size_t max_byt
     }
     // Keep whole, valid batches below max_offset.
     size_t kept = 0;
+    Offset previous_last = base_offset_ - 1;
     bool corrupt = false;
     while (kept < bytes.size()) {
       auto batch = record::validate_batch(std::span<const uint8_t>(bytes).subspan(kept));
@@ -553,10 +575,18 @@ StorageResult<record::Bytes> Segment::read(FilePosition position, size_t max_byt
         // A partial batch at the end of a max_bytes read is expected; anything else
         // within the committed size is corruption.
         auto header = record::read_batch_header(std::span<const uint8_t>(bytes).subspan(kept));
-        corrupt = !header || kept + header->size_bytes() <= bytes.size();
+        corrupt = kept == 0 || !header || kept + header->size_bytes() <= bytes.size();
         break;
       }
-      if (batch->header.last_offset() >= max_offset) break;
+      // Offsets are outside the CRC: check them against what the segment holds.
+      const BatchHeader& header = batch->header;
+      if ((kept == 0 && header.base_offset != first_base) || header.base_offset <= previous_last ||
+          header.last_offset() >= next_offset_) {
+        corrupt = true;
+        break;
+      }
+      if (header.last_offset() >= max_offset) break;
+      previous_last = header.last_offset();
       if (kept > 0 && kept + batch->bytes.size() > max_bytes) break;
       kept += batch->bytes.size();
     }

@@ -118,7 +118,8 @@ class Segment {
   // `max_bytes` but at least one, and only batches whose last offset is below
   // `max_offset`. Each batch's CRC is checked; a mismatch is retried once (reads may
   // be corrupted in flight) and then reported as corrupt_batch.
-  StorageResult<record::Bytes> read(FilePosition position, size_t max_bytes,
+  // `first_base` is the base offset of the batch at `position` (from find_batch).
+  StorageResult<record::Bytes> read(FilePosition position, Offset first_base, size_t max_bytes,
                                     Offset max_offset);
   // Suspends. The first record with timestamp >= `timestamp`, if any is here.
   StorageResult<std::optional<TimestampAndOffset>> find_timestamp(int64_t timestamp);

@@ -205,6 +205,49 @@ TEST_F(RecoveryTest, FailedFsyncMakesTheLogSuspectAndReopenRewritesTheTail) {
   });
 }
 
+TEST_F(RecoveryTest, CorruptedReadsAreRetriedOrReportedNeverReturned) {
+  faults.enabled = true;
+  run([&] {
+    auto log = open_log();
+    std::map<Offset, Bytes> stored;
+    for (int i = 0; i < 200; i++) {
+      Bytes batch = make_batch(1 + i % 4, 80, 1000 + i, static_cast<uint64_t>(i));
+      const AppendResult result = append(*log, batch, LeaderEpoch(i / 50));
+      stored[result.base_offset] = batch;
+    }
+    ASSERT_TRUE(log->flush().ok());
+    faults.read_corruption = 0.3;
+    disk().set_faults_active(true);
+    runtime::Random random(5);
+    int good = 0;
+    int reported = 0;
+    for (int i = 0; i < 500; i++) {
+      const Offset from(random.between(0, log->log_end_offset().value() - 1));
+      auto bytes = log->read(from, 1 + random.below(4000));
+      if (!bytes) {
+        EXPECT_EQ(bytes.error(), StorageError::corrupt_batch);
+        reported++;
+        continue;
+      }
+      auto batches = record::split_batches(*bytes);
+      ASSERT_TRUE(batches.ok());
+      ASSERT_FALSE(batches->empty());
+      EXPECT_LE((*batches)[0].header.base_offset, from);
+      EXPECT_GE((*batches)[0].header.last_offset(), from);
+      for (const auto& batch : *batches) {
+        auto it = stored.find(batch.header.base_offset);
+        ASSERT_NE(it, stored.end());
+        EXPECT_EQ(Bytes(batch.bytes.begin(), batch.bytes.end()), it->second);
+      }
+      good++;
+    }
+    disk().set_faults_active(false);
+    EXPECT_GT(good, 400);
+    EXPECT_GT(stats.get("disk.read_corruption"), 50u);
+    (void)reported;
+  });
+}
+
 // Appenders in a group that the test kills at a random step, then the disk crashes.
 class CrashHarness {
  public:
