@@ -397,6 +397,7 @@ TEST(RecoveryProperty, RandomOperationsAndCrashesMatchTheModel) {
     LogConfig config;
     config.segment_bytes = *rc::gen::inRange<int64_t>(1024, 8192);
     config.index_interval_bytes = *rc::gen::inRange<int64_t>(0, 2048);
+    config.retention_bytes = *rc::gen::inRange<int64_t>(-1, 16 * 1024);
     StorageEnv env{world.scheduler, world.clock, *world.disk};
     // The model: batches by base offset; what is durable; the log start.
     std::map<Offset, Sent> model;
@@ -420,7 +421,7 @@ TEST(RecoveryProperty, RandomOperationsAndCrashesMatchTheModel) {
     reopen();
     const int operations = *rc::gen::inRange(1, 40);
     for (int op = 0; op < operations; op++) {
-      const int kind = *rc::gen::inRange(0, 10);
+      const int kind = *rc::gen::inRange(0, 11);
       RC_LOG() << fmt::format("op {} start {} end {} durable {}\n", kind,
                               log->log_start_offset(), log->log_end_offset(), durable);
       if (kind <= 4) {
@@ -474,6 +475,14 @@ TEST(RecoveryProperty, RandomOperationsAndCrashesMatchTheModel) {
         log.reset();
         for (auto& [base, sent] : model) sent.acknowledged = true;
         reopen();
+      } else if (kind == 8) {
+        world.run([&] {
+          auto deleted = log->apply_retention();
+          RC_ASSERT(deleted.ok());
+          RC_ASSERT(log->log_start_offset() >= log_start);
+          log_start = log->log_start_offset();
+          check_log(*log, model);
+        });
       } else {
         log.reset();
         world.disk->crash();
