@@ -575,9 +575,15 @@ StorageResult<void> PartitionLog::truncate_to(Offset offset) {
   if (active()->next_offset() < log_start_offset_) {
     // The batch holding `offset` started below the log start: dropping it whole would
     // hand out offsets below the log start again. Start over empty at the log start.
-    std::shared_ptr<Segment> segment = active();
+    // Every segment lies below the log start here (older ones were deleted with it).
+    std::vector<std::shared_ptr<Segment>> doomed;
+    for (const auto& [base, segment] : segments_) doomed.push_back(segment);
     segments_.clear();
-    if (auto removed = segment->remove_files(); !removed) return unexpected(fail(removed.error()));
+    for (const auto& segment : doomed) {
+      if (auto removed = segment->remove_files(); !removed) {
+        return unexpected(fail(removed.error()));
+      }
+    }
     auto created = Segment::create(env_.disk, directory_, log_start_offset_, env_.clock.now(),
                                    config_);
     if (!created) return unexpected(fail(created.error()));
