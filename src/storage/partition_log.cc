@@ -344,14 +344,17 @@ StorageResult<void> PartitionLog::roll_locked(Offset base_offset) {
 }
 
 StorageResult<void> PartitionLog::wait_durable(Offset end_offset) {
-  VERIFY(end_offset <= log_end_offset_, "wait for {} beyond log end {}", end_offset,
-         log_end_offset_);
+  VERIFY(end_offset >= Offset(0), "wait for negative offset {}", end_offset);
   VERIFY(durable_end_offset_ <= log_end_offset_);
   while (true) {
     if (suspect_) return unexpected(StorageError::suspect);
+    // A truncation (checked again after every suspension) may have removed what the
+    // caller appended: it can never become durable.
+    if (end_offset > log_end_offset_) return unexpected(StorageError::offset_out_of_range);
     if (durable_end_offset_ >= end_offset) return {};
-    if (flushing_) {
-      // Another fiber's fsync is in flight; it may not cover us, so look again after.
+    if (flushing_ || truncating_) {
+      // Another fiber's fsync is in flight (it may not cover us), or a truncation is
+      // deciding what survives: look again after.
       flush_waiters_.add(env_.scheduler.prepare_wait());
       env_.scheduler.suspend();
       continue;
@@ -374,7 +377,7 @@ StorageResult<void> PartitionLog::wait_durable(Offset end_offset) {
     // Another fsync of this file failed while ours ran: it may have dropped pages ours
     // was meant to write, so our success proves nothing.
     if (suspect_) return unexpected(StorageError::suspect);
-    if (truncations == truncations_) {
+    if (truncations == truncations_ && !truncating_) {
       durable_end_offset_ = std::max(durable_end_offset_, std::min(target, log_end_offset_));
     }
     VERIFY(durable_end_offset_ <= log_end_offset_);
@@ -556,6 +559,15 @@ StorageResult<void> PartitionLog::truncate_to(Offset offset) {
   if (offset >= log_end_offset_) return {};
   if (offset < log_start_offset_) return unexpected(StorageError::offset_out_of_range);
   truncations_++;
+  // Until log end is lowered, no fsync may claim anything (see wait_durable).
+  truncating_ = true;
+  struct Done {
+    PartitionLog* log;
+    ~Done() {
+      log->truncating_ = false;
+      log->flush_waiters_.notify_all();
+    }
+  } done{this};
   // Later segments go first, so a crash midway leaves a prefix of the old log.
   bool removed_any = false;
   while (segments_.size() > 1 && active()->base_offset() >= offset) {

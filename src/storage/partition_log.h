@@ -92,7 +92,8 @@ class PartitionLog {
   StorageResult<AppendResult> append_replicated(std::span<uint8_t> batches);
 
   // Suspends until every offset below `end_offset` is durable (group commit), or
-  // fails with suspect/io if an fsync failed. `end_offset` <= log_end_offset().
+  // fails with suspect/io if an fsync failed, or offset_out_of_range if `end_offset`
+  // is (or, by a truncation meanwhile, became) beyond log end.
   StorageResult<void> wait_durable(Offset end_offset);
   // Suspends. Makes everything appended so far durable.
   StorageResult<void> flush() { return wait_durable(log_end_offset_); }
@@ -189,6 +190,7 @@ class PartitionLog {
   uint64_t flush_count_ = 0;
   // Bumped by truncation so an fsync that started before it claims nothing after it.
   uint64_t truncations_ = 0;
+  bool truncating_ = false;
 };
 
 }  // namespace weir::storage

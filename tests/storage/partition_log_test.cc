@@ -305,6 +305,27 @@ TEST_F(PartitionLogTest, TruncateToDropsWholeBatchesAcrossSegments) {
   });
 }
 
+TEST_F(PartitionLogTest, WaitingForTruncatedDataFailsInsteadOfWaitingForever) {
+  run([&] {
+    auto log = open_log();
+    Bytes first = make_batch(5, 10, 1000);
+    append(*log, first);
+    Bytes second = make_batch(5, 10, 1000);
+    const AppendResult result = append(*log, second);
+    bool finished = false;
+    scheduler.spawn("waiter", [&] {
+      EXPECT_EQ(log->wait_durable(result.last_offset.next()).error(),
+                StorageError::offset_out_of_range);
+      finished = true;
+    });
+    scheduler.yield();  // the waiter starts its fsync
+    ASSERT_TRUE(log->truncate_to(Offset(5)).ok());  // runs while that fsync does
+    while (!finished) scheduler.sleep_for(runtime::milliseconds(1));
+    EXPECT_EQ(log->log_end_offset(), Offset(5));
+    EXPECT_EQ(log->wait_durable(Offset(6)).error(), StorageError::offset_out_of_range);
+  });
+}
+
 TEST_F(PartitionLogTest, ReplicatedAppendKeepsOffsetsAndRejectsGoingBack) {
   run([&] {
     auto log = open_log();
