@@ -248,6 +248,34 @@ TEST_F(RecoveryTest, CorruptedReadsAreRetriedOrReportedNeverReturned) {
   });
 }
 
+TEST_F(RecoveryTest, CleanCloseSkipsTheRewriteAndTheNextOpenRemovesTheMarker) {
+  CountingDisk counting(disk());
+  run([&] {
+    StorageEnv counted{scheduler, clock, counting};
+    auto log = PartitionLog::open(counted, "data/topic-0", config);
+    ASSERT_TRUE(log.ok());
+    for (int i = 0; i < 20; i++) {
+      Bytes batch = make_batch(3, 100, 1000, static_cast<uint64_t>(i));
+      ASSERT_TRUE((*log)->append(batch, LeaderEpoch(0)).ok());
+    }
+    ASSERT_TRUE((*log)->close().ok());
+    const uint64_t syncs_before_clean_open = counting.syncs();
+    log = PartitionLog::open(counted, "data/topic-0", config);
+    ASSERT_TRUE(log.ok());
+    const uint64_t syncs_after_clean_open = counting.syncs();
+    EXPECT_EQ(syncs_after_clean_open, syncs_before_clean_open);  // nothing rewritten
+    EXPECT_FALSE(*disk().exists("data/topic-0/clean-shutdown"));
+    Bytes batch = make_batch(3, 100, 1000);
+    ASSERT_TRUE((*log)->append(batch, LeaderEpoch(0)).ok());
+    log = StorageResult<std::unique_ptr<PartitionLog>>(nullptr);  // no clean close
+    log = PartitionLog::open(counted, "data/topic-0", config);
+    ASSERT_TRUE(log.ok());
+    // The unclean open recovered (and fsynced) the active segment's three files.
+    EXPECT_GE(counting.syncs() - syncs_after_clean_open, 3u);
+    EXPECT_EQ((*log)->log_end_offset(), Offset(63));
+  });
+}
+
 // Appenders in a group that the test kills at a random step, then the disk crashes.
 class CrashHarness {
  public:
