@@ -23,6 +23,7 @@ StorageError from_io(runtime::IoError error) {
 
 // Splits on '\n'; a trailing newline does not make an empty last line.
 std::vector<std::string_view> lines_of(std::string_view text) {
+  VERIFY(text.size() < (1u << 30), "checkpoints are small");
   std::vector<std::string_view> lines;
   size_t start = 0;
   while (start < text.size()) {
@@ -31,6 +32,7 @@ std::vector<std::string_view> lines_of(std::string_view text) {
     lines.push_back(text.substr(start, end - start));
     start = end + 1;
   }
+  VERIFY(lines.size() <= text.size(), "at most one line per byte");
   return lines;
 }
 
@@ -129,6 +131,7 @@ std::optional<Offset> parse_offset_checkpoint(const std::string& text) {
   if (lines.size() != 2 || lines[0] != "0") return std::nullopt;
   const auto offset = parse_int<int64_t>(lines[1]);
   if (!offset || *offset < 0) return std::nullopt;
+  VERIFY(*offset >= 0);
   return Offset(*offset);
 }
 
@@ -140,6 +143,7 @@ std::string format_partition_metadata(const std::string& topic_id) {
 
 std::optional<std::string> parse_partition_metadata(const std::string& text) {
   const auto lines = lines_of(text);
+  VERIFY(lines.size() <= text.size());
   if (lines.size() != 2 || lines[0] != "version: 0") return std::nullopt;
   constexpr std::string_view prefix = "topic_id: ";
   if (!lines[1].starts_with(prefix) || lines[1].size() == prefix.size()) return std::nullopt;

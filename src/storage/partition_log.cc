@@ -123,9 +123,9 @@ StorageResult<void> PartitionLog::load() {
     if (!segment) return unexpected(segment.error());
     std::shared_ptr<Segment> opened = std::move(segment).value();
     if (!segments_.empty() && opened->base_offset() < active()->next_offset()) {
-      // Overlapping segments cannot come from weir's own writes; keep the prefix.
-      VERIFY(false, "segment {} overlaps the previous one, ending at {}",
-             opened->base_offset(), active()->next_offset());
+      // Overlapping segments cannot come from weir's own writes (files were copied or
+      // damaged by hand): refuse to guess which one is right.
+      return unexpected(StorageError::corrupt_batch);
     }
     segments_.emplace(opened->base_offset(), std::move(opened));
   }
