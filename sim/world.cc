@@ -253,10 +253,23 @@ void World::inject_partition() {
     }
     stats_.count("net.partition_bridge");
   }
-  for (const auto& [from, to] : links) network_->cut(from, to);
+  // Partitions overlap; a link heals only when the last partition that cut it ends, so
+  // an older partition's end cannot shorten a newer one.
+  for (const auto& link : links) {
+    if (partition_cuts_[link]++ == 0) network_->cut(link.first, link.second);
+  }
   const Duration lasting = milliseconds(random_.between(100, 5'000));
-  scheduler_->schedule_at(now() + lasting, [this, links] {
-    for (const auto& [from, to] : links) network_->heal(from, to);
+  const uint64_t epoch = heal_epoch_;
+  scheduler_->schedule_at(now() + lasting, [this, links, epoch] {
+    if (epoch != heal_epoch_) return;  // heal() already ended every partition
+    for (const auto& link : links) {
+      auto it = partition_cuts_.find(link);
+      VERIFY(it != partition_cuts_.end() && it->second > 0);
+      if (--it->second == 0) {
+        partition_cuts_.erase(it);
+        network_->heal(link.first, link.second);
+      }
+    }
   });
 }
 
@@ -311,6 +324,8 @@ void World::heal() {
   healed_ = true;
   trace_.note("heal", "all");
   network_->heal_all();
+  partition_cuts_.clear();
+  heal_epoch_++;
   network_->set_connect_timeout_probability(0);
   for (auto& node : nodes_) {
     node->disk->set_faults_active(false);

@@ -18,7 +18,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include <absl/container/btree_map.h>
 
 #include "runtime/env.h"
 #include "runtime/random.h"
@@ -126,6 +129,9 @@ class World {
   std::vector<std::unique_ptr<Node>> nodes_;
   bool healed_ = false;
   bool injecting_ = false;
+  // How many live injected partitions cut each directed link.
+  absl::btree_map<std::pair<std::string, std::string>, int> partition_cuts_;
+  uint64_t heal_epoch_ = 0;
 };
 
 }  // namespace weir::sim

@@ -3,7 +3,7 @@
 namespace weir {
 
 void verify_failed(const char* condition, const std::string& message,
-                   std::source_location where) {
+                   ::weir::SourceLocation where) {
   throw AssertionFailure(fmt::format("{}:{}: VERIFY({}) failed{}{}", where.file_name(),
                                      where.line(), condition, message.empty() ? "" : ": ",
                                      message));

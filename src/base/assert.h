@@ -7,7 +7,7 @@
 // Nothing may catch AssertionFailure except those two places.
 #pragma once
 
-#include <source_location>
+#include "base/source_location.h"
 #include <stdexcept>
 #include <string>
 
@@ -21,7 +21,7 @@ class AssertionFailure : public std::logic_error {
 };
 
 [[noreturn]] void verify_failed(const char* condition, const std::string& message,
-                                std::source_location where);
+                                ::weir::SourceLocation where);
 
 }  // namespace weir
 
@@ -29,9 +29,9 @@ class AssertionFailure : public std::logic_error {
   do {                                                                               \
     if (!(cond)) [[unlikely]] {                                                      \
       ::weir::verify_failed(#cond, ::fmt::format("" __VA_ARGS__),                    \
-                            std::source_location::current());                        \
+                            ::weir::SourceLocation::current());                        \
     }                                                                                \
   } while (false)
 
 #define UNREACHABLE(...) ::weir::verify_failed("unreachable", ::fmt::format("" __VA_ARGS__), \
-                                               std::source_location::current())
+                                               ::weir::SourceLocation::current())

@@ -12,7 +12,7 @@ uint64_t fnv1a(std::string_view text, uint64_t hash) {
 }
 }  // namespace
 
-bool Buggify::fire(std::source_location where) {
+bool Buggify::fire(::weir::SourceLocation where) {
   if (!enabled_) return false;
   const auto key = std::make_pair(std::string_view(where.file_name()), where.line());
   auto it = sites_.find(key);

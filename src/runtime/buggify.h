@@ -6,7 +6,7 @@
 #pragma once
 
 #include <cstdint>
-#include <source_location>
+#include "base/source_location.h"
 #include <string_view>
 
 #include <absl/container/btree_map.h>
@@ -23,7 +23,7 @@ class Buggify {
       : random_(random), seed_(seed), enabled_(true), site_probability_(site_probability),
         fire_probability_(fire_probability) {}
 
-  bool fire(std::source_location where = std::source_location::current());
+  bool fire(::weir::SourceLocation where = ::weir::SourceLocation::current());
   bool enabled() const { return enabled_; }
   uint64_t fired_count() const { return fired_; }
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <set>
-#include <source_location>
+#include "base/source_location.h"
 #include <span>
 #include <string>
 #include <utility>
@@ -290,7 +290,9 @@ TEST(WorldTest, InjectedPartitionsShowUpInCutHistoryAndStopAfterHeal) {
     partitions += world.stats().get(kind);
   }
   EXPECT_GT(partitions, 0u);
-  EXPECT_GE(world.network().cut_history().size(), partitions) << "a partition cut nothing";
+  // Overlapping partitions share cuts (a link cut twice is cut once, until the last of
+  // them ends), so there may be fewer cut intervals than partitions, but never none.
+  EXPECT_GT(world.network().cut_history().size(), 0u) << "partitions cut nothing";
   EXPECT_EQ(world.stats().get("process.crash"), 0u);
   EXPECT_EQ(incarnations_beyond_first(world), 0u);
 
@@ -316,7 +318,7 @@ TEST(WorldTest, InjectedPartitionsShowUpInCutHistoryAndStopAfterHeal) {
 // shortest 4ms), and a full partition can decay into an unplanned shape. The fix is to
 // count cuts per link (heal a link only when its last partition ends), which is more
 // than a one-liner in sim/world.cc. Remove DISABLED_ once that lands.
-TEST(WorldTest, DISABLED_InjectedPartitionsLastAtLeastTheirDrawnMinimum) {
+TEST(WorldTest, InjectedPartitionsLastAtLeastTheirDrawnMinimum) {
   FaultProfile profile;
   profile.network.enabled = true;
   profile.network.partition_rate_per_second = 4;
@@ -457,13 +459,13 @@ TEST(BuggifyTest, FireProbabilityThinsOutAnEnabledSite) {
 
 // Whether one fixed site is switched on for `seed`; firing is certain once it is on.
 bool site_enabled(uint64_t seed, uint64_t random_seed,
-                  std::source_location site = std::source_location::current()) {
+                  SourceLocation site = SourceLocation::current()) {
   runtime::Buggify buggify(runtime::Random(random_seed), seed, 0.5, 1.0);
   return buggify.fire(site);
 }
 
 TEST(BuggifyTest, SiteDecisionsAreDeterministicPerSeed) {
-  const std::source_location site = std::source_location::current();
+  const SourceLocation site = SourceLocation::current();
   size_t on = 0;
   size_t off = 0;
   for (uint64_t seed = 1; seed <= 40; seed++) {
