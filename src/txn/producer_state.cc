@@ -33,7 +33,9 @@ Int get(std::span<const uint8_t> bytes, size_t& position) {
   VERIFY(position + sizeof(Int) <= bytes.size(), "read past the end of a checked span");
   using Unsigned = std::make_unsigned_t<Int>;
   Unsigned bits = 0;
-  for (size_t i = 0; i < sizeof(Int); i++) bits = static_cast<Unsigned>((bits << 8) | bytes[position + i]);
+  for (size_t i = 0; i < sizeof(Int); i++) {
+    bits = static_cast<Unsigned>((bits << 8) | bytes[position + i]);
+  }
   position += sizeof(Int);
   return static_cast<Int>(bits);
 }
@@ -372,9 +374,10 @@ Result<ProducerStateTable, SnapshotError> ProducerStateTable::from_snapshot(
     entry.last_timestamp = get<int64_t>(bytes, position);
     entry.coordinator_epoch = get<int32_t>(bytes, position);
     const int64_t txn_first_offset = get<int64_t>(bytes, position);
-    if (producer_id < ProducerId(0) || offset_delta < 0 ||
-        last_offset < Offset(-1) ||
-        (last_offset >= Offset(0) && last_offset - offset_delta < Offset(0)) || table.producers_.contains(producer_id)) {
+    const bool negative_first_offset =
+        last_offset >= Offset(0) && last_offset - offset_delta < Offset(0);
+    if (producer_id < ProducerId(0) || offset_delta < 0 || last_offset < Offset(-1) ||
+        negative_first_offset || table.producers_.contains(producer_id)) {
       return unexpected(SnapshotError::bad_entry);
     }
     // As Kafka's readSnapshot: the last batch is known only if it has an offset.
