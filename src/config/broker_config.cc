@@ -85,7 +85,10 @@ class Reader {
     const auto text = lookup(key);
     if (!text) return default_value;
     auto parsed = parse_int(key, *text, min, max);
-    if (!parsed.ok()) return fail(parsed.error()), default_value;
+    if (!parsed.ok()) {
+      fail(parsed.error());
+      return default_value;
+    }
     return parsed.value();
   }
   int32_t int32(std::string_view key, int32_t default_value, int64_t min, int64_t max,
@@ -107,7 +110,10 @@ class Reader {
     const auto text = lookup(key);
     if (!text) return std::nullopt;
     auto parsed = parse_int(key, *text, min, max);
-    if (!parsed.ok()) return fail(parsed.error()), std::nullopt;
+    if (!parsed.ok()) {
+      fail(parsed.error());
+      return std::nullopt;
+    }
     return parsed.value();
   }
   bool boolean(std::string_view key, bool default_value, std::string_view doc) {
@@ -115,7 +121,10 @@ class Reader {
     const auto text = lookup(key);
     if (!text) return default_value;
     auto parsed = parse_bool(key, *text);
-    if (!parsed.ok()) return fail(parsed.error()), default_value;
+    if (!parsed.ok()) {
+      fail(parsed.error());
+      return default_value;
+    }
     return parsed.value();
   }
   double float64(std::string_view key, double default_value, double min, double max,
@@ -124,7 +133,10 @@ class Reader {
     const auto text = lookup(key);
     if (!text) return default_value;
     auto parsed = parse_double(key, *text, min, max);
-    if (!parsed.ok()) return fail(parsed.error()), default_value;
+    if (!parsed.ok()) {
+      fail(parsed.error());
+      return default_value;
+    }
     return parsed.value();
   }
   std::optional<std::string> string(std::string_view key,
@@ -144,7 +156,10 @@ class Reader {
     const auto text = lookup(key);
     if (!text) return std::string(default_value);
     auto parsed = parse_one_of(key, *text, allowed);
-    if (!parsed.ok()) return fail(parsed.error()), std::string(default_value);
+    if (!parsed.ok()) {
+      fail(parsed.error());
+      return std::string(default_value);
+    }
     return parsed.value();
   }
   std::optional<std::vector<std::string>> list(std::string_view key,
@@ -174,8 +189,8 @@ class Reader {
  private:
   void record(std::string_view key, ConfigType type, std::optional<std::string> default_value,
               std::string_view doc) {
-    specs_.push_back(BrokerConfig::KeySpec{std::string(key), type, std::move(default_value),
-                                           std::string(doc)});
+    specs_.push_back(
+        BrokerConfig::KeySpec{std::string(key), type, std::move(default_value), std::string(doc)});
   }
   std::optional<std::string_view> lookup(std::string_view key) const {
     const auto found = values_.find(std::string(key));
@@ -204,8 +219,8 @@ std::optional<std::vector<Endpoint>> parse_endpoints(Reader& r, std::string_view
     Endpoint endpoint{upper_case(item.substr(0, separator)), address->host, address->port};
     for (const Endpoint& other : endpoints) {
       if (other.listener_name == endpoint.listener_name) {
-        r.fail(key_error(key, fmt::format("listener name '{}' appears twice",
-                                          endpoint.listener_name)));
+        r.fail(key_error(key,
+                         fmt::format("listener name '{}' appears twice", endpoint.listener_name)));
         return std::nullopt;
       }
     }
@@ -230,10 +245,10 @@ void read_keys(Reader& r, BrokerConfig& c) {
       flag = true;
     }
   }
-  c.node_id = r.int32("node.id", -1, -1, int32_max,
-                      "The node id of this broker or controller (required).");
-  const auto voters = r.list("controller.quorum.voters", "",
-                             "The static controller quorum: id@host:port,...");
+  c.node_id =
+      r.int32("node.id", -1, -1, int32_max, "The node id of this broker or controller (required).");
+  const auto voters =
+      r.list("controller.quorum.voters", "", "The static controller quorum: id@host:port,...");
   for (const std::string& item : *voters) {
     const size_t at = item.find('@');
     std::optional<HostPort> address;
@@ -264,10 +279,9 @@ void read_keys(Reader& r, BrokerConfig& c) {
     }
     c.controller_quorum_bootstrap_servers.push_back(*address);
   }
-  for (const std::string& name :
-       r.list("controller.listener.names", std::nullopt,
-              "The listener names used by the controllers (required).")
-           .value_or(std::vector<std::string>{})) {
+  for (const std::string& name : r.list("controller.listener.names", std::nullopt,
+                                        "The listener names used by the controllers (required).")
+                                     .value_or(std::vector<std::string>{})) {
     c.controller_listener_names.push_back(upper_case(name));
   }
   c.controller_quorum_election_timeout_ms =
@@ -279,19 +293,17 @@ void read_keys(Reader& r, BrokerConfig& c) {
   c.controller_quorum_election_backoff_max_ms =
       r.int32("controller.quorum.election.backoff.max.ms", 1000, 0, int32_max,
               "Upper bound of the randomised backoff before a new election.");
-  c.controller_quorum_request_timeout_ms =
-      r.int32("controller.quorum.request.timeout.ms", 2000, 0, int32_max,
-              "Timeout of one quorum request.");
-  c.controller_quorum_retry_backoff_ms = r.int32(
-      "controller.quorum.retry.backoff.ms", 20, 0, int32_max, "Backoff before a retried request.");
+  c.controller_quorum_request_timeout_ms = r.int32("controller.quorum.request.timeout.ms", 2000, 0,
+                                                   int32_max, "Timeout of one quorum request.");
+  c.controller_quorum_retry_backoff_ms = r.int32("controller.quorum.retry.backoff.ms", 20, 0,
+                                                 int32_max, "Backoff before a retried request.");
   c.controller_quorum_append_linger_ms =
       r.int32("controller.quorum.append.linger.ms", 25, 0, int32_max,
               "How long the quorum leader gathers writes before flushing them.");
   c.broker_heartbeat_interval_ms = r.int32("broker.heartbeat.interval.ms", 2000, 0, int32_max,
                                            "Time between broker heartbeats to the controller.");
-  c.broker_session_timeout_ms =
-      r.int32("broker.session.timeout.ms", 9000, 0, int32_max,
-              "A broker without a heartbeat for this long is fenced.");
+  c.broker_session_timeout_ms = r.int32("broker.session.timeout.ms", 9000, 0, int32_max,
+                                        "A broker without a heartbeat for this long is fenced.");
 
   // --- Listeners.
   if (const auto items = r.list("listeners", "PLAINTEXT://:9092",
@@ -326,9 +338,8 @@ void read_keys(Reader& r, BrokerConfig& c) {
       c.listener_security_protocol_map.try_emplace(name, SecurityProtocol::plaintext);
     }
   }
-  const auto inter_broker_name =
-      r.string("inter.broker.listener.name", std::nullopt,
-               "The listener brokers use to talk to each other.");
+  const auto inter_broker_name = r.string("inter.broker.listener.name", std::nullopt,
+                                          "The listener brokers use to talk to each other.");
   const auto inter_broker_protocol =
       r.one_of("security.inter.broker.protocol", "PLAINTEXT",
                {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"},
@@ -338,8 +349,8 @@ void read_keys(Reader& r, BrokerConfig& c) {
                      "only one of inter.broker.listener.name and security.inter.broker.protocol "
                      "may be set"));
   }
-  c.inter_broker_listener_name = inter_broker_name ? upper_case(*inter_broker_name)
-                                                   : inter_broker_protocol;
+  c.inter_broker_listener_name =
+      inter_broker_name ? upper_case(*inter_broker_name) : inter_broker_protocol;
   c.broker_rack = r.string("broker.rack", std::nullopt, "The rack of this broker.");
 
   // --- Accepted and ignored: weir is single-threaded (one thread of fibers).
@@ -350,7 +361,8 @@ void read_keys(Reader& r, BrokerConfig& c) {
           "Ignored: weir runs one thread of fibers.");
   r.int32("num.recovery.threads.per.data.dir", 2, 1, int32_max,
           "Ignored: weir runs one thread of fibers.");
-  r.int32("queued.max.requests", 500, 1, int32_max, "Ignored: weir bounds requests per connection.");
+  r.int32("queued.max.requests", 500, 1, int32_max,
+          "Ignored: weir bounds requests per connection.");
   r.int32("socket.send.buffer.bytes", 102400, int32_min, int32_max,
           "Ignored: weir keeps the kernel's socket buffer sizes.");
   r.int32("socket.receive.buffer.bytes", 102400, int32_min, int32_max,
@@ -361,17 +373,16 @@ void read_keys(Reader& r, BrokerConfig& c) {
           "Ignored: weir has no share groups.");
 
   // --- Requests.
-  c.socket_request_max_bytes = r.int32("socket.request.max.bytes", 104857600, 1, int32_max,
-                                       "The largest request accepted.");
+  c.socket_request_max_bytes =
+      r.int32("socket.request.max.bytes", 104857600, 1, int32_max, "The largest request accepted.");
   c.message_max_bytes = r.int32("message.max.bytes", 1048588, 0, int32_max,
                                 "The largest record batch accepted (topic: max.message.bytes).");
 
   // --- Topic defaults.
   c.num_partitions = r.int32("num.partitions", 1, 1, int32_max,
                              "Partitions of an auto-created topic or one created without a count.");
-  c.default_replication_factor =
-      r.int32("default.replication.factor", 1, 1, int32_max,
-              "Replication factor of a topic created without one.");
+  c.default_replication_factor = r.int32("default.replication.factor", 1, 1, int32_max,
+                                         "Replication factor of a topic created without one.");
   c.min_insync_replicas = r.int32("min.insync.replicas", 1, 1, int32_max,
                                   "In-sync replicas an acks=all produce needs.");
   c.unclean_leader_election_enable =
@@ -380,32 +391,32 @@ void read_keys(Reader& r, BrokerConfig& c) {
   c.auto_create_topics_enable = r.boolean("auto.create.topics.enable", true,
                                           "Create a topic when metadata for it is requested.");
   c.delete_topic_enable = r.boolean("delete.topic.enable", true, "Allow deleting topics.");
-  c.compression_type =
-      r.one_of("compression.type", "producer",
-               {"uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"},
-               "Codec of stored batches; producer keeps the producer's.");
+  c.compression_type = r.one_of("compression.type", "producer",
+                                {"uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"},
+                                "Codec of stored batches; producer keeps the producer's.");
   c.compression_gzip_level = r.int32("compression.gzip.level", -1, -1, 9,
                                      "gzip level when the broker recompresses (-1 or 1..9).");
   if (c.compression_gzip_level == 0) {
     r.fail(value_error("compression.gzip.level", r.text("compression.gzip.level"),
                        "must be -1 or between 1 and 9"));
   }
-  c.compression_lz4_level = r.int32("compression.lz4.level", 9, 1, 17,
-                                    "lz4 level when the broker recompresses.");
-  c.compression_zstd_level = r.int32("compression.zstd.level", 3, -131072, 22,
-                                     "zstd level when the broker recompresses.");
+  c.compression_lz4_level =
+      r.int32("compression.lz4.level", 9, 1, 17, "lz4 level when the broker recompresses.");
+  c.compression_zstd_level =
+      r.int32("compression.zstd.level", 3, -131072, 22, "zstd level when the broker recompresses.");
 
   // --- Log.
   const auto log_dirs = r.list("log.dirs", std::nullopt, "Directories holding the log data.");
-  const auto log_dir = r.list("log.dir", "/tmp/kafka-logs",
-                              "The log directory when log.dirs is not set.");
+  const auto log_dir =
+      r.list("log.dir", "/tmp/kafka-logs", "The log directory when log.dirs is not set.");
   const std::string_view dirs_key = log_dirs ? "log.dirs" : "log.dir";
   c.log_dirs = log_dirs ? *log_dirs : *log_dir;
   if (c.log_dirs.empty()) {
     r.fail(key_error(dirs_key, "must name at least one directory"));
   }
   for (size_t k = 0; k < c.log_dirs.size(); k++) {
-    if (c.log_dirs[k].empty()) r.fail(value_error(dirs_key, r.text(dirs_key), "has an empty entry"));
+    if (c.log_dirs[k].empty())
+      r.fail(value_error(dirs_key, r.text(dirs_key), "has an empty entry"));
     for (size_t j = 0; j < k; j++) {
       if (c.log_dirs[j] == c.log_dirs[k]) {
         r.fail(value_error(dirs_key, r.text(dirs_key),
@@ -415,14 +426,15 @@ void read_keys(Reader& r, BrokerConfig& c) {
   }
   const auto metadata_dir = r.string("metadata.log.dir", std::nullopt,
                                      "Directory of the metadata log; default: the first log dir.");
-  c.metadata_log_dir = metadata_dir ? *metadata_dir
-                                    : (c.log_dirs.empty() ? std::string() : c.log_dirs.front());
+  c.metadata_log_dir =
+      metadata_dir ? *metadata_dir : (c.log_dirs.empty() ? std::string() : c.log_dirs.front());
   c.log_segment_bytes = r.int32("log.segment.bytes", 1 << 30, 1024 * 1024, int32_max,
                                 "Size at which a segment rolls.");
-  const auto roll_ms = r.optional_integer("log.roll.ms", ConfigType::int64, int64_min, int64_max,
-                                          "Age at which a segment rolls; overrides log.roll.hours.");
-  const int64_t roll_hours = r.int32("log.roll.hours", 168, 1, int32_max,
-                                     "Age at which a segment rolls, in hours.");
+  const auto roll_ms =
+      r.optional_integer("log.roll.ms", ConfigType::int64, int64_min, int64_max,
+                         "Age at which a segment rolls; overrides log.roll.hours.");
+  const int64_t roll_hours =
+      r.int32("log.roll.hours", 168, 1, int32_max, "Age at which a segment rolls, in hours.");
   c.log_roll_ms = roll_ms ? *roll_ms : roll_hours * ms_per_hour;
   if (c.log_roll_ms < 1) {
     r.fail(value_error("log.roll.ms", r.text("log.roll.ms"), "must be at least 1"));
@@ -443,8 +455,8 @@ void read_keys(Reader& r, BrokerConfig& c) {
   const auto retention_minutes =
       r.optional_integer("log.retention.minutes", ConfigType::int32, int32_min, int32_max,
                          "Retention in minutes; overrides log.retention.hours.");
-  const int64_t retention_hours = r.int32("log.retention.hours", 168, int32_min, int32_max,
-                                          "Retention in hours.");
+  const int64_t retention_hours =
+      r.int32("log.retention.hours", 168, int32_min, int32_max, "Retention in hours.");
   // Kafka's precedence (KafkaConfig#logRetentionTimeMillis): ms, then minutes, then
   // hours; any negative result means unlimited; zero is refused.
   std::string_view retention_key = "log.retention.hours";
@@ -474,17 +486,14 @@ void read_keys(Reader& r, BrokerConfig& c) {
     }
   }
   c.log_cleaner_enable = r.boolean("log.cleaner.enable", true, "Run the log compactor.");
-  c.log_cleaner_delete_retention_ms =
-      r.int64("log.cleaner.delete.retention.ms", 86400000, 0,
-              "How long tombstones survive compaction.");
-  c.log_cleaner_min_compaction_lag_ms = r.int64(
-      "log.cleaner.min.compaction.lag.ms", 0, 0, "Minimum age of a record before compaction.");
-  c.log_cleaner_max_compaction_lag_ms =
-      r.int64("log.cleaner.max.compaction.lag.ms", int64_max, 1,
-              "Maximum age of an uncompacted record.");
-  c.log_cleaner_min_cleanable_ratio =
-      r.float64("log.cleaner.min.cleanable.ratio", 0.5, 0, 1,
-                "Dirty ratio above which a log is compacted.");
+  c.log_cleaner_delete_retention_ms = r.int64("log.cleaner.delete.retention.ms", 86400000, 0,
+                                              "How long tombstones survive compaction.");
+  c.log_cleaner_min_compaction_lag_ms = r.int64("log.cleaner.min.compaction.lag.ms", 0, 0,
+                                                "Minimum age of a record before compaction.");
+  c.log_cleaner_max_compaction_lag_ms = r.int64("log.cleaner.max.compaction.lag.ms", int64_max, 1,
+                                                "Maximum age of an uncompacted record.");
+  c.log_cleaner_min_cleanable_ratio = r.float64("log.cleaner.min.cleanable.ratio", 0.5, 0, 1,
+                                                "Dirty ratio above which a log is compacted.");
   c.log_index_interval_bytes = r.int32("log.index.interval.bytes", 4096, 0, int32_max,
                                        "Bytes of log between two offset-index entries.");
   c.log_index_size_max_bytes = r.int32("log.index.size.max.bytes", 10485760, 4, int32_max,
@@ -505,12 +514,12 @@ void read_keys(Reader& r, BrokerConfig& c) {
   const auto flush_ms = r.optional_integer(
       "log.flush.interval.ms", ConfigType::int64, int64_min, int64_max,
       "Longest time unflushed data stays in memory; default log.flush.scheduler.interval.ms.");
-  const int64_t flush_scheduler_ms =
-      r.int64("log.flush.scheduler.interval.ms", int64_max, int64_min,
-              "How often the flusher looks at the logs.");
+  const int64_t flush_scheduler_ms = r.int64("log.flush.scheduler.interval.ms", int64_max,
+                                             int64_min, "How often the flusher looks at the logs.");
   c.log_flush_interval_ms = flush_ms ? *flush_ms : flush_scheduler_ms;
   if (c.log_flush_interval_ms < 0) {
-    const std::string_view key = flush_ms ? "log.flush.interval.ms" : "log.flush.scheduler.interval.ms";
+    const std::string_view key =
+        flush_ms ? "log.flush.interval.ms" : "log.flush.scheduler.interval.ms";
     r.fail(value_error(key, r.text(key), "must be at least 0"));
   }
   c.log_segment_delete_delay_ms = r.int64("log.segment.delete.delay.ms", 60000, 0,
@@ -537,9 +546,8 @@ void read_keys(Reader& r, BrokerConfig& c) {
               "Replication factor of __transaction_state.");
   c.transaction_state_log_min_isr = r.int32("transaction.state.log.min.isr", 2, 1, int32_max,
                                             "min.insync.replicas of __transaction_state.");
-  c.transaction_state_log_num_partitions =
-      r.int32("transaction.state.log.num.partitions", 50, 1, int32_max,
-              "Partitions of __transaction_state.");
+  c.transaction_state_log_num_partitions = r.int32("transaction.state.log.num.partitions", 50, 1,
+                                                   int32_max, "Partitions of __transaction_state.");
   c.transaction_state_log_segment_bytes =
       r.int32("transaction.state.log.segment.bytes", 104857600, 1, int32_max,
               "Segment size of __transaction_state.");
@@ -557,8 +565,8 @@ void read_keys(Reader& r, BrokerConfig& c) {
                                            int32_max, "Smallest session timeout allowed.");
   c.group_max_session_timeout_ms = r.int32("group.max.session.timeout.ms", 1800000, int32_min,
                                            int32_max, "Largest session timeout allowed.");
-  c.group_max_size = r.int32("group.max.size", 2147483647, 1, int32_max,
-                             "Most members one group may have.");
+  c.group_max_size =
+      r.int32("group.max.size", 2147483647, 1, int32_max, "Most members one group may have.");
   if (c.group_min_session_timeout_ms > c.group_max_session_timeout_ms) {
     r.fail(key_error("group.min.session.timeout.ms",
                      fmt::format("{} exceeds group.max.session.timeout.ms {}",
@@ -591,9 +599,9 @@ bool contains(const std::vector<std::string>& names, std::string_view name) {
 // The checks across keys: roles, quorum, listeners. Kafka's messages, shortened.
 Result<void, ConfigError> validate(const Reader& r, const BrokerConfig& c) {
   if (!c.broker_role && !c.controller_role) {
-    return unexpected(key_error(
-        "process.roles", "not set; it must be broker, controller or broker,controller (weir "
-                         "runs in KRaft mode only)"));
+    return unexpected(key_error("process.roles",
+                                "not set; it must be broker, controller or broker,controller (weir "
+                                "runs in KRaft mode only)"));
   }
   if (c.node_id < 0) {
     return unexpected(key_error(
@@ -601,20 +609,20 @@ Result<void, ConfigError> validate(const Reader& r, const BrokerConfig& c) {
                                r.is_set("node.id") ? r.text("node.id") : "")));
   }
   if (c.controller_listener_names.empty()) {
-    return unexpected(
-        key_error("controller.listener.names", "not set; it names the controllers' listener "
-                                               "(required in KRaft mode)"));
+    return unexpected(key_error("controller.listener.names",
+                                "not set; it names the controllers' listener "
+                                "(required in KRaft mode)"));
   }
   if (c.controller_quorum_voters.empty() && c.controller_quorum_bootstrap_servers.empty()) {
-    return unexpected(key_error(
-        "controller.quorum.voters",
-        "neither it nor controller.quorum.bootstrap.servers is set; one must list the "
-        "controllers"));
+    return unexpected(
+        key_error("controller.quorum.voters",
+                  "neither it nor controller.quorum.bootstrap.servers is set; one must list the "
+                  "controllers"));
   }
   if (c.controller_role && !c.controller_quorum_voters.empty()) {
-    const bool voter = std::any_of(
-        c.controller_quorum_voters.begin(), c.controller_quorum_voters.end(),
-        [&](const QuorumVoter& v) { return v.node_id == c.node_id; });
+    const bool voter =
+        std::any_of(c.controller_quorum_voters.begin(), c.controller_quorum_voters.end(),
+                    [&](const QuorumVoter& v) { return v.node_id == c.node_id; });
     if (!voter) {
       return unexpected(value_error(
           "controller.quorum.voters", r.text("controller.quorum.voters"),
@@ -660,9 +668,9 @@ Result<void, ConfigError> validate(const Reader& r, const BrokerConfig& c) {
   }
   for (const Endpoint& endpoint : c.advertised_listeners) {
     if (!c.listener(endpoint.listener_name)) {
-      return unexpected(key_error(
-          "advertised.listeners",
-          fmt::format("listener '{}' is not in listeners", endpoint.listener_name)));
+      return unexpected(
+          key_error("advertised.listeners",
+                    fmt::format("listener '{}' is not in listeners", endpoint.listener_name)));
     }
     if (endpoint.host == "0.0.0.0") {
       return unexpected(key_error(
@@ -677,10 +685,10 @@ Result<void, ConfigError> validate(const Reader& r, const BrokerConfig& c) {
     }
   }
   if (c.controller_role && !c.listener(c.controller_listener_names.front())) {
-    return unexpected(key_error(
-        "controller.listener.names",
-        fmt::format("'{}' is not in listeners '{}', but a controller must listen on it",
-                    c.controller_listener_names.front(), join_endpoints(c.listeners))));
+    return unexpected(
+        key_error("controller.listener.names",
+                  fmt::format("'{}' is not in listeners '{}', but a controller must listen on it",
+                              c.controller_listener_names.front(), join_endpoints(c.listeners))));
   }
   if (c.broker_role) {
     const std::string_view key = r.is_set("inter.broker.listener.name")
@@ -768,10 +776,10 @@ Result<BrokerConfigLoad, ConfigError> BrokerConfig::from_values(
   }
   if (auto valid = validate(reader, config); !valid.ok()) return unexpected(valid.error());
   if (config.log_flush_interval_messages > 1) {
-    loaded.warnings.push_back(fmt::format(
-        "log.flush.interval.messages={}: acknowledged data is not fsynced before the "
-        "acknowledgement; durability relies on replication",
-        config.log_flush_interval_messages));
+    loaded.warnings.push_back(
+        fmt::format("log.flush.interval.messages={}: acknowledged data is not fsynced before the "
+                    "acknowledgement; durability relies on replication",
+                    config.log_flush_interval_messages));
   }
   VERIFY(config.node_id >= 0, "validated config without a node id");
   VERIFY(!config.log_dirs.empty(), "validated config without a log dir");
@@ -869,10 +877,10 @@ std::vector<DescribedConfig> BrokerConfig::describe(std::span<const std::string>
     DescribedConfig entry;
     entry.name = spec.name;
     const auto set = static_.find(spec.name);
-    entry.value = set != static_.end() ? std::optional<std::string>(set->second)
-                                       : spec.default_value;
-    entry.source = set != static_.end() ? ConfigSource::static_broker_config
-                                        : ConfigSource::default_config;
+    entry.value =
+        set != static_.end() ? std::optional<std::string>(set->second) : spec.default_value;
+    entry.source =
+        set != static_.end() ? ConfigSource::static_broker_config : ConfigSource::default_config;
     entry.read_only = true;
     entry.sensitive = spec.type == ConfigType::password;
     entry.type = spec.type;
@@ -891,8 +899,8 @@ std::vector<DescribedConfig> BrokerConfig::describe(std::span<const std::string>
       const KeySpec* synonym = find_key(name);
       VERIFY(synonym != nullptr, "synonym {} is not a broker key", name);
       if (synonym->default_value) {
-        entry.synonyms.push_back(ConfigSynonym{std::string(name), synonym->default_value,
-                                               ConfigSource::default_config});
+        entry.synonyms.push_back(
+            ConfigSynonym{std::string(name), synonym->default_value, ConfigSource::default_config});
       }
     }
     described.push_back(std::move(entry));

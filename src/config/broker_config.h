@@ -107,74 +107,74 @@ struct BrokerConfig {
   int32_t message_max_bytes = 1048588;           // message.max.bytes
 
   // --- Topic defaults --------------------------------------------------------------
-  int32_t num_partitions = 1;                    // num.partitions
-  int32_t default_replication_factor = 1;        // default.replication.factor
-  int32_t min_insync_replicas = 1;               // min.insync.replicas
-  bool unclean_leader_election_enable = false;   // unclean.leader.election.enable
-  bool auto_create_topics_enable = true;         // auto.create.topics.enable
-  bool delete_topic_enable = true;               // delete.topic.enable
-  std::string compression_type = "producer";     // compression.type
-  int32_t compression_gzip_level = -1;           // compression.gzip.level
-  int32_t compression_lz4_level = 9;             // compression.lz4.level
-  int32_t compression_zstd_level = 3;            // compression.zstd.level
+  int32_t num_partitions = 1;                   // num.partitions
+  int32_t default_replication_factor = 1;       // default.replication.factor
+  int32_t min_insync_replicas = 1;              // min.insync.replicas
+  bool unclean_leader_election_enable = false;  // unclean.leader.election.enable
+  bool auto_create_topics_enable = true;        // auto.create.topics.enable
+  bool delete_topic_enable = true;              // delete.topic.enable
+  std::string compression_type = "producer";    // compression.type
+  int32_t compression_gzip_level = -1;          // compression.gzip.level
+  int32_t compression_lz4_level = 9;            // compression.lz4.level
+  int32_t compression_zstd_level = 3;           // compression.zstd.level
 
   // --- Log -------------------------------------------------------------------------
   // log.dirs, else log.dir (default /tmp/kafka-logs).
   std::vector<std::string> log_dirs;
   // metadata.log.dir, else the first of log_dirs.
   std::string metadata_log_dir;
-  int32_t log_segment_bytes = 1 << 30;           // log.segment.bytes
-  int64_t log_roll_ms = 0;                       // log.roll.ms, else log.roll.hours
-  int64_t log_roll_jitter_ms = 0;                // log.roll.jitter.ms, else .hours
+  int32_t log_segment_bytes = 1 << 30;  // log.segment.bytes
+  int64_t log_roll_ms = 0;              // log.roll.ms, else log.roll.hours
+  int64_t log_roll_jitter_ms = 0;       // log.roll.jitter.ms, else .hours
   // log.retention.ms, else log.retention.minutes, else log.retention.hours (168);
   // any negative value means unlimited and reads as -1.
   int64_t log_retention_ms = 0;
-  int64_t log_retention_bytes = -1;              // log.retention.bytes
-  int64_t log_retention_check_interval_ms = 300000;  // log.retention.check.interval.ms
-  std::vector<std::string> log_cleanup_policy;   // log.cleanup.policy
-  bool log_cleaner_enable = true;                // log.cleaner.enable
-  int64_t log_cleaner_delete_retention_ms = 86400000;  // log.cleaner.delete.retention.ms
-  int64_t log_cleaner_min_compaction_lag_ms = 0;       // log.cleaner.min.compaction.lag.ms
-  int64_t log_cleaner_max_compaction_lag_ms = 0;       // log.cleaner.max.compaction.lag.ms
-  double log_cleaner_min_cleanable_ratio = 0.5;        // log.cleaner.min.cleanable.ratio
-  int32_t log_index_interval_bytes = 4096;             // log.index.interval.bytes
-  int32_t log_index_size_max_bytes = 10485760;         // log.index.size.max.bytes
+  int64_t log_retention_bytes = -1;                       // log.retention.bytes
+  int64_t log_retention_check_interval_ms = 300000;       // log.retention.check.interval.ms
+  std::vector<std::string> log_cleanup_policy;            // log.cleanup.policy
+  bool log_cleaner_enable = true;                         // log.cleaner.enable
+  int64_t log_cleaner_delete_retention_ms = 86400000;     // log.cleaner.delete.retention.ms
+  int64_t log_cleaner_min_compaction_lag_ms = 0;          // log.cleaner.min.compaction.lag.ms
+  int64_t log_cleaner_max_compaction_lag_ms = 0;          // log.cleaner.max.compaction.lag.ms
+  double log_cleaner_min_cleanable_ratio = 0.5;           // log.cleaner.min.cleanable.ratio
+  int32_t log_index_interval_bytes = 4096;                // log.index.interval.bytes
+  int32_t log_index_size_max_bytes = 10485760;            // log.index.size.max.bytes
   std::string log_message_timestamp_type = "CreateTime";  // log.message.timestamp.type
-  int64_t log_message_timestamp_before_max_ms = 0;    // log.message.timestamp.before.max.ms
-  int64_t log_message_timestamp_after_max_ms = 0;     // log.message.timestamp.after.max.ms
+  int64_t log_message_timestamp_before_max_ms = 0;        // log.message.timestamp.before.max.ms
+  int64_t log_message_timestamp_after_max_ms = 0;         // log.message.timestamp.after.max.ms
   // log.flush.interval.messages: weir's default is 1 (Kafka's is Long.MAX_VALUE).
   int64_t log_flush_interval_messages = 1;
   // log.flush.interval.ms, else log.flush.scheduler.interval.ms (Long.MAX_VALUE).
   int64_t log_flush_interval_ms = 0;
-  int64_t log_segment_delete_delay_ms = 60000;   // log.segment.delete.delay.ms
-  bool log_preallocate = false;                  // log.preallocate
-  int64_t log_local_retention_ms = -2;           // log.local.retention.ms
-  int64_t log_local_retention_bytes = -2;        // log.local.retention.bytes
+  int64_t log_segment_delete_delay_ms = 60000;  // log.segment.delete.delay.ms
+  bool log_preallocate = false;                 // log.preallocate
+  int64_t log_local_retention_ms = -2;          // log.local.retention.ms
+  int64_t log_local_retention_bytes = -2;       // log.local.retention.bytes
 
   // --- Internal topics, groups, transactions ---------------------------------------
-  int16_t offsets_topic_replication_factor = 3;  // offsets.topic.replication.factor
-  int32_t offsets_topic_num_partitions = 50;     // offsets.topic.num.partitions
-  int32_t offsets_topic_segment_bytes = 104857600;  // offsets.topic.segment.bytes
-  int32_t offsets_retention_minutes = 10080;     // offsets.retention.minutes
-  int32_t offsets_commit_timeout_ms = 5000;      // offsets.commit.timeout.ms
+  int16_t offsets_topic_replication_factor = 3;          // offsets.topic.replication.factor
+  int32_t offsets_topic_num_partitions = 50;             // offsets.topic.num.partitions
+  int32_t offsets_topic_segment_bytes = 104857600;       // offsets.topic.segment.bytes
+  int32_t offsets_retention_minutes = 10080;             // offsets.retention.minutes
+  int32_t offsets_commit_timeout_ms = 5000;              // offsets.commit.timeout.ms
   int16_t transaction_state_log_replication_factor = 3;  // transaction.state.log.replication.factor
-  int32_t transaction_state_log_min_isr = 2;     // transaction.state.log.min.isr
-  int32_t transaction_state_log_num_partitions = 50;  // transaction.state.log.num.partitions
+  int32_t transaction_state_log_min_isr = 2;             // transaction.state.log.min.isr
+  int32_t transaction_state_log_num_partitions = 50;     // transaction.state.log.num.partitions
   int32_t transaction_state_log_segment_bytes = 104857600;
-  int32_t transaction_max_timeout_ms = 900000;   // transaction.max.timeout.ms
+  int32_t transaction_max_timeout_ms = 900000;         // transaction.max.timeout.ms
   int32_t transactional_id_expiration_ms = 604800000;  // transactional.id.expiration.ms
-  int32_t producer_id_expiration_ms = 86400000;  // producer.id.expiration.ms
-  int32_t group_initial_rebalance_delay_ms = 3000;  // group.initial.rebalance.delay.ms
-  int32_t group_min_session_timeout_ms = 6000;   // group.min.session.timeout.ms
-  int32_t group_max_session_timeout_ms = 1800000;  // group.max.session.timeout.ms
-  int32_t group_max_size = 2147483647;           // group.max.size
+  int32_t producer_id_expiration_ms = 86400000;        // producer.id.expiration.ms
+  int32_t group_initial_rebalance_delay_ms = 3000;     // group.initial.rebalance.delay.ms
+  int32_t group_min_session_timeout_ms = 6000;         // group.min.session.timeout.ms
+  int32_t group_max_session_timeout_ms = 1800000;      // group.max.session.timeout.ms
+  int32_t group_max_size = 2147483647;                 // group.max.size
 
   // --- Replication -----------------------------------------------------------------
-  int64_t replica_lag_time_max_ms = 30000;       // replica.lag.time.max.ms
-  int32_t replica_fetch_max_bytes = 1048576;     // replica.fetch.max.bytes
-  int32_t replica_fetch_min_bytes = 1;           // replica.fetch.min.bytes
-  int32_t replica_fetch_wait_max_ms = 500;       // replica.fetch.wait.max.ms
-  int32_t replica_socket_timeout_ms = 30000;     // replica.socket.timeout.ms
+  int64_t replica_lag_time_max_ms = 30000;    // replica.lag.time.max.ms
+  int32_t replica_fetch_max_bytes = 1048576;  // replica.fetch.max.bytes
+  int32_t replica_fetch_min_bytes = 1;        // replica.fetch.min.bytes
+  int32_t replica_fetch_wait_max_ms = 500;    // replica.fetch.wait.max.ms
+  int32_t replica_socket_timeout_ms = 30000;  // replica.socket.timeout.ms
 
   // Thread counts, socket buffers and queue sizes (num.network.threads, num.io.threads,
   // background.threads, num.replica.fetchers, num.recovery.threads.per.data.dir,

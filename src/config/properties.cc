@@ -151,7 +151,10 @@ void escape_into(std::string& out, std::string_view text, bool is_key) {
       case '\n': out += "\\n"; break;
       case '\r': out += "\\r"; break;
       case '\f': out += "\\f"; break;
-      case '=': case ':': case '#': case '!':
+      case '=':
+      case ':':
+      case '#':
+      case '!':
         out.push_back('\\');
         out.push_back(c);
         break;
@@ -166,9 +169,7 @@ void escape_into(std::string& out, std::string_view text, bool is_key) {
 
 }  // namespace
 
-std::string PropertiesError::to_string() const {
-  return fmt::format("line {}: {}", line, message);
-}
+std::string PropertiesError::to_string() const { return fmt::format("line {}: {}", line, message); }
 
 Result<Properties, PropertiesError> Properties::parse(std::string_view text) {
   Properties properties;

@@ -85,7 +85,8 @@ Result<double, ConfigError> parse_double(std::string_view key, std::string_view 
   }
   if (value < min || value > max) {
     return unexpected(value_error(
-        key, text, fmt::format("must be between {} and {}", format_double(min), format_double(max))));
+        key, text,
+        fmt::format("must be between {} and {}", format_double(min), format_double(max))));
   }
   return value;
 }
@@ -113,8 +114,9 @@ std::vector<std::string> split_list(std::string_view text) {
   size_t start = 0;
   while (true) {
     const size_t comma = trimmed.find(',', start);
-    const std::string_view item =
-        comma == std::string_view::npos ? trimmed.substr(start) : trimmed.substr(start, comma - start);
+    const std::string_view item = comma == std::string_view::npos
+                                      ? trimmed.substr(start)
+                                      : trimmed.substr(start, comma - start);
     items.emplace_back(trim(item));
     if (comma == std::string_view::npos) break;
     start = comma + 1;

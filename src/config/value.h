@@ -20,22 +20,20 @@ std::string_view trim(std::string_view text);
 // The error "<key>: '<value>' <problem>".
 ConfigError value_error(std::string_view key, std::string_view value, std::string_view problem);
 
-Result<int64_t, ConfigError> parse_int(std::string_view key, std::string_view text,
-                                       int64_t min, int64_t max);
-inline Result<int64_t, ConfigError> parse_int32(
-    std::string_view key, std::string_view text,
-    int64_t min = std::numeric_limits<int32_t>::min(),
-    int64_t max = std::numeric_limits<int32_t>::max()) {
+Result<int64_t, ConfigError> parse_int(std::string_view key, std::string_view text, int64_t min,
+                                       int64_t max);
+inline Result<int64_t, ConfigError> parse_int32(std::string_view key, std::string_view text,
+                                                int64_t min = std::numeric_limits<int32_t>::min(),
+                                                int64_t max = std::numeric_limits<int32_t>::max()) {
   return parse_int(key, text, min, max);
 }
-inline Result<int64_t, ConfigError> parse_int64(
-    std::string_view key, std::string_view text,
-    int64_t min = std::numeric_limits<int64_t>::min(),
-    int64_t max = std::numeric_limits<int64_t>::max()) {
+inline Result<int64_t, ConfigError> parse_int64(std::string_view key, std::string_view text,
+                                                int64_t min = std::numeric_limits<int64_t>::min(),
+                                                int64_t max = std::numeric_limits<int64_t>::max()) {
   return parse_int(key, text, min, max);
 }
-Result<double, ConfigError> parse_double(std::string_view key, std::string_view text,
-                                         double min, double max);
+Result<double, ConfigError> parse_double(std::string_view key, std::string_view text, double min,
+                                         double max);
 Result<bool, ConfigError> parse_bool(std::string_view key, std::string_view text);
 // An empty (or all-blank) text is the empty list.
 std::vector<std::string> split_list(std::string_view text);

@@ -2,10 +2,10 @@
 // embedded default, overrides, listener helpers and describe for the BROKER resource.
 #include "config/broker_config.h"
 
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <limits>
+
+#include <gtest/gtest.h>
 
 namespace weir::config {
 namespace {
@@ -90,7 +90,8 @@ listeners=PLAINTEXT://:9092,CONTROLLER://:9093
 inter.broker.listener.name=PLAINTEXT
 advertised.listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,\
+    SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
 num.network.threads=3
 num.io.threads=8
 socket.send.buffer.bytes=102400
@@ -138,14 +139,14 @@ TEST(BrokerConfig, EmbeddedDefault) {
 
 TEST(BrokerConfig, RetentionPrecedence) {
   EXPECT_EQ(config_with({{"log.retention.hours", "2"}}).log_retention_ms, 2 * 3600 * 1000);
-  EXPECT_EQ(config_with({{"log.retention.hours", "2"}, {"log.retention.minutes", "3"}})
-                .log_retention_ms,
-            3 * 60 * 1000);
-  EXPECT_EQ(config_with({{"log.retention.hours", "2"},
-                         {"log.retention.minutes", "3"},
-                         {"log.retention.ms", "4"}})
-                .log_retention_ms,
-            4);
+  EXPECT_EQ(
+      config_with({{"log.retention.hours", "2"}, {"log.retention.minutes", "3"}}).log_retention_ms,
+      3 * 60 * 1000);
+  EXPECT_EQ(
+      config_with(
+          {{"log.retention.hours", "2"}, {"log.retention.minutes", "3"}, {"log.retention.ms", "4"}})
+          .log_retention_ms,
+      4);
   EXPECT_EQ(config_with({{"log.retention.ms", "-1"}}).log_retention_ms, -1);
   EXPECT_EQ(config_with({{"log.retention.minutes", "-5"}}).log_retention_ms, -1);
   EXPECT_EQ(config_with({{"log.retention.hours", "-1"}}).log_retention_ms, -1);
@@ -155,12 +156,11 @@ TEST(BrokerConfig, RollAndFlushPrecedence) {
   EXPECT_EQ(config_with({{"log.roll.hours", "1"}}).log_roll_ms, 3600 * 1000);
   EXPECT_EQ(config_with({{"log.roll.hours", "1"}, {"log.roll.ms", "5"}}).log_roll_ms, 5);
   EXPECT_EQ(config_with({{"log.roll.jitter.hours", "1"}}).log_roll_jitter_ms, 3600 * 1000);
-  EXPECT_EQ(config_with({{"log.roll.jitter.hours", "1"}, {"log.roll.jitter.ms", "7"}})
-                .log_roll_jitter_ms,
-            7);
+  EXPECT_EQ(
+      config_with({{"log.roll.jitter.hours", "1"}, {"log.roll.jitter.ms", "7"}}).log_roll_jitter_ms,
+      7);
   EXPECT_EQ(config_with({{"log.flush.scheduler.interval.ms", "9"}}).log_flush_interval_ms, 9);
-  EXPECT_EQ(config_with({{"log.flush.scheduler.interval.ms", "9"},
-                         {"log.flush.interval.ms", "8"}})
+  EXPECT_EQ(config_with({{"log.flush.scheduler.interval.ms", "9"}, {"log.flush.interval.ms", "8"}})
                 .log_flush_interval_ms,
             8);
 }
@@ -237,56 +237,73 @@ TEST_P(BrokerConfigErrors, NameTheKeyAndValue) {
 INSTANTIATE_TEST_SUITE_P(
     Values, BrokerConfigErrors,
     testing::Values(
-        BadValue{{{"log.segment.bytes", "abc"}}, "log.segment.bytes",
+        BadValue{{{"log.segment.bytes", "abc"}},
+                 "log.segment.bytes",
                  "log.segment.bytes: 'abc' is not an integer"},
-        BadValue{{{"log.segment.bytes", "1000"}}, "log.segment.bytes",
+        BadValue{{{"log.segment.bytes", "1000"}},
+                 "log.segment.bytes",
                  "log.segment.bytes: '1000' must be at least 1048576"},
-        BadValue{{{"log.segment.bytes", "3000000000"}}, "log.segment.bytes",
+        BadValue{{{"log.segment.bytes", "3000000000"}},
+                 "log.segment.bytes",
                  "log.segment.bytes: '3000000000' must be at most 2147483647"},
-        BadValue{{{"log.retention.bytes", "99999999999999999999"}}, "log.retention.bytes",
+        BadValue{{{"log.retention.bytes", "99999999999999999999"}},
+                 "log.retention.bytes",
                  "log.retention.bytes: '99999999999999999999' is out of range "
                  "[-9223372036854775808, 9223372036854775807]"},
-        BadValue{{{"num.partitions", "1.5"}}, "num.partitions",
+        BadValue{{{"num.partitions", "1.5"}},
+                 "num.partitions",
                  "num.partitions: '1.5' is not an integer"},
-        BadValue{{{"num.partitions", ""}}, "num.partitions",
-                 "num.partitions: '' is not an integer"},
-        BadValue{{{"num.partitions", "0"}}, "num.partitions",
-                 "num.partitions: '0' must be at least 1"},
-        BadValue{{{"min.insync.replicas", "0"}}, "min.insync.replicas",
+        BadValue{
+            {{"num.partitions", ""}}, "num.partitions", "num.partitions: '' is not an integer"},
+        BadValue{
+            {{"num.partitions", "0"}}, "num.partitions", "num.partitions: '0' must be at least 1"},
+        BadValue{{{"min.insync.replicas", "0"}},
+                 "min.insync.replicas",
                  "min.insync.replicas: '0' must be at least 1"},
         BadValue{{{"offsets.topic.replication.factor", "40000"}},
                  "offsets.topic.replication.factor",
                  "offsets.topic.replication.factor: '40000' must be at most 32767"},
-        BadValue{{{"unclean.leader.election.enable", "yes"}}, "unclean.leader.election.enable",
+        BadValue{{{"unclean.leader.election.enable", "yes"}},
+                 "unclean.leader.election.enable",
                  "unclean.leader.election.enable: 'yes' is not a boolean (true or false)"},
-        BadValue{{{"log.cleaner.min.cleanable.ratio", "1.5"}}, "log.cleaner.min.cleanable.ratio",
+        BadValue{{{"log.cleaner.min.cleanable.ratio", "1.5"}},
+                 "log.cleaner.min.cleanable.ratio",
                  "log.cleaner.min.cleanable.ratio: '1.5' must be between 0 and 1"},
         BadValue{{{"log.cleaner.min.cleanable.ratio", "half"}},
                  "log.cleaner.min.cleanable.ratio",
                  "log.cleaner.min.cleanable.ratio: 'half' is not a number"},
-        BadValue{{{"log.message.timestamp.type", "createtime"}}, "log.message.timestamp.type",
+        BadValue{{{"log.message.timestamp.type", "createtime"}},
+                 "log.message.timestamp.type",
                  "log.message.timestamp.type: 'createtime' is not one of CreateTime, "
                  "LogAppendTime"},
-        BadValue{{{"compression.type", "brotli"}}, "compression.type",
+        BadValue{{{"compression.type", "brotli"}},
+                 "compression.type",
                  "compression.type: 'brotli' is not one of uncompressed, zstd, lz4, snappy, "
                  "gzip, producer"},
-        BadValue{{{"compression.gzip.level", "0"}}, "compression.gzip.level",
+        BadValue{{{"compression.gzip.level", "0"}},
+                 "compression.gzip.level",
                  "compression.gzip.level: '0' must be -1 or between 1 and 9"},
-        BadValue{{{"log.cleanup.policy", "delete,archive"}}, "log.cleanup.policy",
+        BadValue{{{"log.cleanup.policy", "delete,archive"}},
+                 "log.cleanup.policy",
                  "log.cleanup.policy: 'delete,archive' has 'archive'; policies are delete and "
                  "compact"},
-        BadValue{{{"log.retention.ms", "0"}}, "log.retention.ms",
+        BadValue{{{"log.retention.ms", "0"}},
+                 "log.retention.ms",
                  "log.retention.ms: '0' must be unlimited (-1) or give at least 1 ms"},
-        BadValue{{{"log.retention.hours", "0"}}, "log.retention.hours",
+        BadValue{{{"log.retention.hours", "0"}},
+                 "log.retention.hours",
                  "log.retention.hours: '0' must be unlimited (-1) or give at least 1 ms"},
         BadValue{{{"log.roll.ms", "0"}}, "log.roll.ms", "log.roll.ms: '0' must be at least 1"},
-        BadValue{{{"log.roll.hours", "0"}}, "log.roll.hours",
-                 "log.roll.hours: '0' must be at least 1"},
-        BadValue{{{"log.roll.jitter.ms", "-1"}}, "log.roll.jitter.ms",
+        BadValue{
+            {{"log.roll.hours", "0"}}, "log.roll.hours", "log.roll.hours: '0' must be at least 1"},
+        BadValue{{{"log.roll.jitter.ms", "-1"}},
+                 "log.roll.jitter.ms",
                  "log.roll.jitter.ms: '-1' must be at least 0"},
-        BadValue{{{"log.flush.interval.ms", "-1"}}, "log.flush.interval.ms",
+        BadValue{{{"log.flush.interval.ms", "-1"}},
+                 "log.flush.interval.ms",
                  "log.flush.interval.ms: '-1' must be at least 0"},
-        BadValue{{{"log.flush.interval.messages", "0"}}, "log.flush.interval.messages",
+        BadValue{{{"log.flush.interval.messages", "0"}},
+                 "log.flush.interval.messages",
                  "log.flush.interval.messages: '0' must be at least 1"},
         BadValue{{{"log.dirs", " , "}}, "log.dirs", "log.dirs: ',' has an empty entry"},
         BadValue{{{"log.dirs", ""}}, "log.dirs", "log.dirs: must name at least one directory"},
@@ -295,45 +312,60 @@ INSTANTIATE_TEST_SUITE_P(
                  "group.min.session.timeout.ms",
                  "group.min.session.timeout.ms: 10 exceeds group.max.session.timeout.ms 5"},
         // Roles and quorum.
-        BadValue{{{"process.roles", "<unset>"}}, "process.roles",
+        BadValue{{{"process.roles", "<unset>"}},
+                 "process.roles",
                  "process.roles: not set; it must be broker, controller or broker,controller "
                  "(weir runs in KRaft mode only)"},
-        BadValue{{{"process.roles", "broker,observer"}}, "process.roles",
+        BadValue{{{"process.roles", "broker,observer"}},
+                 "process.roles",
                  "process.roles: 'broker,observer' has unknown role 'observer' (broker, "
                  "controller)"},
-        BadValue{{{"process.roles", "broker,broker"}}, "process.roles",
+        BadValue{{{"process.roles", "broker,broker"}},
+                 "process.roles",
                  "process.roles: 'broker,broker' lists 'broker' twice"},
-        BadValue{{{"node.id", "<unset>"}}, "node.id",
+        BadValue{{{"node.id", "<unset>"}},
+                 "node.id",
                  "node.id: '' must be set to an id of 0 or more (required in KRaft mode)"},
         BadValue{{{"node.id", "-2"}}, "node.id", "node.id: '-2' must be at least -1"},
-        BadValue{{{"controller.listener.names", "<unset>"}}, "controller.listener.names",
+        BadValue{{{"controller.listener.names", "<unset>"}},
+                 "controller.listener.names",
                  "controller.listener.names: not set; it names the controllers' listener "
                  "(required in KRaft mode)"},
-        BadValue{{{"controller.quorum.voters", "<unset>"}}, "controller.quorum.voters",
+        BadValue{{{"controller.quorum.voters", "<unset>"}},
+                 "controller.quorum.voters",
                  "controller.quorum.voters: neither it nor controller.quorum.bootstrap.servers "
                  "is set; one must list the controllers"},
-        BadValue{{{"controller.quorum.voters", "1@host"}}, "controller.quorum.voters",
+        BadValue{{{"controller.quorum.voters", "1@host"}},
+                 "controller.quorum.voters",
                  "controller.quorum.voters: '1@host' is not a voter (id@host:port)"},
-        BadValue{{{"controller.quorum.voters", "x@host:9093"}}, "controller.quorum.voters",
+        BadValue{{{"controller.quorum.voters", "x@host:9093"}},
+                 "controller.quorum.voters",
                  "controller.quorum.voters: 'x@host:9093' is not a voter (id@host:port)"},
-        BadValue{{{"controller.quorum.voters", "1@host:0"}}, "controller.quorum.voters",
+        BadValue{{{"controller.quorum.voters", "1@host:0"}},
+                 "controller.quorum.voters",
                  "controller.quorum.voters: '1@host:0' is not a voter (id@host:port)"},
-        BadValue{{{"controller.quorum.voters", "1@a:1,1@b:2"}}, "controller.quorum.voters",
+        BadValue{{{"controller.quorum.voters", "1@a:1,1@b:2"}},
+                 "controller.quorum.voters",
                  "controller.quorum.voters: voter id 1 appears twice"},
-        BadValue{{{"controller.quorum.voters", "2@a:1"}}, "controller.quorum.voters",
+        BadValue{{{"controller.quorum.voters", "2@a:1"}},
+                 "controller.quorum.voters",
                  "controller.quorum.voters: '2@a:1' does not include node.id 1, which has the "
                  "controller role"},
         BadValue{{{"controller.quorum.bootstrap.servers", "nohost"}},
                  "controller.quorum.bootstrap.servers",
                  "controller.quorum.bootstrap.servers: 'nohost' is not host:port"},
         // Listeners.
-        BadValue{{{"listeners", "PLAINTEXT:9092"}}, "listeners",
+        BadValue{{{"listeners", "PLAINTEXT:9092"}},
+                 "listeners",
                  "listeners: 'PLAINTEXT:9092' is not a listener (NAME://host:port)"},
-        BadValue{{{"listeners", "PLAINTEXT://host:99999"}}, "listeners",
+        BadValue{{{"listeners", "PLAINTEXT://host:99999"}},
+                 "listeners",
                  "listeners: 'PLAINTEXT://host:99999' is not a listener (NAME://host:port)"},
-        BadValue{{{"listeners", "PLAINTEXT://ho st:1"}}, "listeners",
+        BadValue{{{"listeners", "PLAINTEXT://ho st:1"}},
+                 "listeners",
                  "listeners: 'PLAINTEXT://ho st:1' is not a listener (NAME://host:port)"},
-        BadValue{{{"listeners", "PLAINTEXT://:1,plaintext://:2"}}, "listeners",
+        BadValue{{{"listeners", "PLAINTEXT://:1,plaintext://:2"}},
+                 "listeners",
                  "listeners: listener name 'PLAINTEXT' appears twice"},
         BadValue{{{"listeners", ""}}, "listeners", "listeners: must name at least one listener"},
         BadValue{{{"listeners", "SSL://:9094,PLAINTEXT://:9092,CONTROLLER://:9093"}},
@@ -355,39 +387,48 @@ INSTANTIATE_TEST_SUITE_P(
                  "listener.security.protocol.map",
                  "listener.security.protocol.map: 'CONTROLLER:TLS' is not NAME:PROTOCOL "
                  "(PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)"},
-        BadValue{{{"listener.security.protocol.map", "PLAINTEXT:PLAINTEXT"}}, "listeners",
+        BadValue{{{"listener.security.protocol.map", "PLAINTEXT:PLAINTEXT"}},
+                 "listeners",
                  "listeners: listener 'CONTROLLER' has no entry in listener.security.protocol.map"},
         BadValue{{{"listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"}},
                  "listeners",
                  "listeners: listener 'CONTROLLER' uses security protocol SSL; weir serves only "
                  "PLAINTEXT listeners (no TLS or SASL yet)"},
-        BadValue{{{"process.roles", "controller"}}, "listeners",
+        BadValue{{{"process.roles", "controller"}},
+                 "listeners",
                  "listeners: listener 'PLAINTEXT' is not in controller.listener.names; with "
                  "process.roles=controller only controller listeners are served"},
-        BadValue{{{"process.roles", "broker"}}, "listeners",
+        BadValue{{{"process.roles", "broker"}},
+                 "listeners",
                  "listeners: listener 'CONTROLLER' is in controller.listener.names; with "
                  "process.roles=broker the controllers listen elsewhere"},
-        BadValue{{{"controller.listener.names", "RAFT"}}, "listeners",
+        BadValue{{{"controller.listener.names", "RAFT"}},
+                 "listeners",
                  "listeners: listener 'CONTROLLER' has no entry in listener.security.protocol.map"},
         BadValue{{{"controller.listener.names", "RAFT"},
-                  {"listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
-                                                     "RAFT:PLAINTEXT"}},
+                  {"listener.security.protocol.map",
+                   "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
+                   "RAFT:PLAINTEXT"}},
                  "controller.listener.names",
                  "controller.listener.names: 'RAFT' is not in listeners "
                  "'PLAINTEXT://:9092,CONTROLLER://:9093', but a controller must listen on it"},
-        BadValue{{{"advertised.listeners", "PLAINTEXT://0.0.0.0:9092"}}, "advertised.listeners",
+        BadValue{{{"advertised.listeners", "PLAINTEXT://0.0.0.0:9092"}},
+                 "advertised.listeners",
                  "advertised.listeners: 'PLAINTEXT://0.0.0.0:9092' advertises the non-routable "
                  "address 0.0.0.0; give a routable host"},
         BadValue{{{"advertised.listeners", "PLAINTEXT://h:9092,OTHER://h:1"}},
-                 "advertised.listeners", "advertised.listeners: listener 'OTHER' is not in listeners"},
+                 "advertised.listeners",
+                 "advertised.listeners: listener 'OTHER' is not in listeners"},
         BadValue{{{"advertised.listeners", "CONTROLLER://h:9093"}},
                  "security.inter.broker.protocol",
                  "security.inter.broker.protocol: the inter-broker listener 'PLAINTEXT' is not "
                  "among the advertised listeners"},
-        BadValue{{{"inter.broker.listener.name", "controller"}}, "inter.broker.listener.name",
+        BadValue{{{"inter.broker.listener.name", "controller"}},
+                 "inter.broker.listener.name",
                  "inter.broker.listener.name: 'CONTROLLER' is a controller listener; brokers "
                  "need a broker listener"},
-        BadValue{{{"inter.broker.listener.name", "REPLICATION"}}, "inter.broker.listener.name",
+        BadValue{{{"inter.broker.listener.name", "REPLICATION"}},
+                 "inter.broker.listener.name",
                  "inter.broker.listener.name: the inter-broker listener 'REPLICATION' is not "
                  "among the advertised listeners"},
         BadValue{{{"inter.broker.listener.name", "PLAINTEXT"},
@@ -395,10 +436,12 @@ INSTANTIATE_TEST_SUITE_P(
                  "inter.broker.listener.name",
                  "inter.broker.listener.name: only one of inter.broker.listener.name and "
                  "security.inter.broker.protocol may be set"},
-        BadValue{{{"security.inter.broker.protocol", "TLS"}}, "security.inter.broker.protocol",
+        BadValue{{{"security.inter.broker.protocol", "TLS"}},
+                 "security.inter.broker.protocol",
                  "security.inter.broker.protocol: 'TLS' is not one of PLAINTEXT, SSL, "
                  "SASL_PLAINTEXT, SASL_SSL"},
-        BadValue{{{"security.inter.broker.protocol", "SSL"}}, "security.inter.broker.protocol",
+        BadValue{{{"security.inter.broker.protocol", "SSL"}},
+                 "security.inter.broker.protocol",
                  "security.inter.broker.protocol: the inter-broker listener 'SSL' is not among "
                  "the advertised listeners"}));
 
@@ -448,13 +491,13 @@ TEST(BrokerConfig, ListenersBindAndAdvertise) {
 }
 
 TEST(BrokerConfig, AdvertisedListenersAsKafkaDerivesThem) {
-  const BrokerConfig c = config_with(
-      {{"listeners", "PLAINTEXT://:9092,CONTROLLER://:9093,EXTRA://:9094"},
-       {"listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
-                                          "EXTRA:PLAINTEXT"},
-       {"advertised.listeners", "PLAINTEXT://broker1.example:19092"}});
-  EXPECT_EQ(c.advertised_listener("PLAINTEXT"),
-            (Endpoint{"PLAINTEXT", "broker1.example", 19092}));
+  const BrokerConfig c =
+      config_with({{"listeners", "PLAINTEXT://:9092,CONTROLLER://:9093,EXTRA://:9094"},
+                   {"listener.security.protocol.map",
+                    "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
+                    "EXTRA:PLAINTEXT"},
+                   {"advertised.listeners", "PLAINTEXT://broker1.example:19092"}});
+  EXPECT_EQ(c.advertised_listener("PLAINTEXT"), (Endpoint{"PLAINTEXT", "broker1.example", 19092}));
   // A controller listener missing from advertised.listeners falls back to listeners...
   EXPECT_EQ(c.advertised_listener("CONTROLLER"), (Endpoint{"CONTROLLER", "", 9093}));
   // ...a broker listener missing from it is not advertised at all.
@@ -531,9 +574,8 @@ TEST(BrokerConfig, DescribeEveryKey) {
   EXPECT_EQ(partitions.source, ConfigSource::static_broker_config);
   EXPECT_EQ(partitions.type, ConfigType::int32);
   EXPECT_EQ(partitions.synonyms,
-            (std::vector<ConfigSynonym>{
-                {"num.partitions", "6", ConfigSource::static_broker_config},
-                {"num.partitions", "1", ConfigSource::default_config}}));
+            (std::vector<ConfigSynonym>{{"num.partitions", "6", ConfigSource::static_broker_config},
+                                        {"num.partitions", "1", ConfigSource::default_config}}));
   const DescribedConfig& segment = find(described, "log.segment.bytes");
   EXPECT_EQ(segment.value, "1073741824");
   EXPECT_EQ(segment.source, ConfigSource::default_config);
@@ -542,10 +584,9 @@ TEST(BrokerConfig, DescribeEveryKey) {
   EXPECT_EQ(flush.type, ConfigType::int64);
   const DescribedConfig& minutes = find(described, "log.retention.minutes");
   EXPECT_FALSE(minutes.value.has_value());  // Kafka's null default
-  EXPECT_EQ(minutes.synonyms,
-            (std::vector<ConfigSynonym>{
-                {"log.retention.ms", "1000", ConfigSource::static_broker_config},
-                {"log.retention.hours", "168", ConfigSource::default_config}}));
+  EXPECT_EQ(minutes.synonyms, (std::vector<ConfigSynonym>{
+                                  {"log.retention.ms", "1000", ConfigSource::static_broker_config},
+                                  {"log.retention.hours", "168", ConfigSource::default_config}}));
   EXPECT_EQ(find(described, "offsets.topic.replication.factor").type, ConfigType::int16);
   EXPECT_EQ(find(described, "log.dirs").type, ConfigType::list);
   EXPECT_EQ(find(described, "log.cleaner.min.cleanable.ratio").value, "0.5");

@@ -1,8 +1,9 @@
 // Properties: Java's .properties grammar, its errors, and the store/load round trip.
 #include "config/properties.h"
 
-#include <gtest/gtest.h>
 #include <rapidcheck.h>
+
+#include <gtest/gtest.h>
 
 namespace weir::config {
 namespace {
@@ -40,9 +41,7 @@ TEST(Properties, SeparatorsAndBlanks) {
   EXPECT_EQ(values.size(), 8U);
 }
 
-TEST(Properties, TrailingBlanksOfAValueAreKept) {
-  EXPECT_EQ(values_of("k=v  \n").at("k"), "v  ");
-}
+TEST(Properties, TrailingBlanksOfAValueAreKept) { EXPECT_EQ(values_of("k=v  \n").at("k"), "v  "); }
 
 TEST(Properties, CommentsAndBlankLines) {
   const auto values = values_of(
@@ -72,9 +71,7 @@ TEST(Properties, LineContinuation) {
   EXPECT_EQ(values.at("hash"), "1# still the value");
 }
 
-TEST(Properties, ContinuationAtEndOfText) {
-  EXPECT_EQ(values_of("k=v\\").at("k"), "v");
-}
+TEST(Properties, ContinuationAtEndOfText) { EXPECT_EQ(values_of("k=v\\").at("k"), "v"); }
 
 TEST(Properties, LineTerminators) {
   const auto values = values_of("a=1\r\nb=2\rc=3\n");
@@ -137,9 +134,7 @@ TEST(Properties, MalformedUnicodeEscapeNamesTheLine) {
   EXPECT_EQ(error_of("a=\\u12").line, 1);
 }
 
-TEST(Properties, MalformedEscapeInAKey) {
-  EXPECT_EQ(error_of("x=1\nk\\uzzzz=2\n").line, 2);
-}
+TEST(Properties, MalformedEscapeInAKey) { EXPECT_EQ(error_of("x=1\nk\\uzzzz=2\n").line, 2); }
 
 TEST(Properties, UnpairedSurrogatesAreErrors) {
   EXPECT_EQ(error_of("a=\\uD83D\n").message, "\\u escape is an unpaired high surrogate");

@@ -2,11 +2,11 @@
 // and flush views, DescribeConfigs, AlterConfigs / IncrementalAlterConfigs, storage.
 #include "config/topic_config.h"
 
-#include <gtest/gtest.h>
-#include <rapidcheck.h>
-
 #include <algorithm>
 #include <limits>
+#include <rapidcheck.h>
+
+#include <gtest/gtest.h>
 
 namespace weir::config {
 namespace {
@@ -34,17 +34,39 @@ TEST(TopicConfig, KnownKeysAreKafkas) {
   const auto keys = TopicConfig::known_keys();
   EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
   EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end());
-  for (const std::string_view key :
-       {"cleanup.policy", "compression.type", "compression.gzip.level", "compression.lz4.level",
-        "compression.zstd.level", "delete.retention.ms", "file.delete.delay.ms", "flush.messages",
-        "flush.ms", "follower.replication.throttled.replicas", "index.interval.bytes",
-        "leader.replication.throttled.replicas", "local.retention.bytes", "local.retention.ms",
-        "max.compaction.lag.ms", "max.message.bytes", "message.timestamp.after.max.ms",
-        "message.timestamp.before.max.ms", "message.timestamp.type", "min.cleanable.dirty.ratio",
-        "min.compaction.lag.ms", "min.insync.replicas", "preallocate", "remote.log.copy.disable",
-        "remote.log.delete.on.disable", "remote.storage.enable", "retention.bytes",
-        "retention.ms", "segment.bytes", "segment.index.bytes", "segment.jitter.ms",
-        "segment.ms", "unclean.leader.election.enable"}) {
+  for (const std::string_view key : {"cleanup.policy",
+                                     "compression.type",
+                                     "compression.gzip.level",
+                                     "compression.lz4.level",
+                                     "compression.zstd.level",
+                                     "delete.retention.ms",
+                                     "file.delete.delay.ms",
+                                     "flush.messages",
+                                     "flush.ms",
+                                     "follower.replication.throttled.replicas",
+                                     "index.interval.bytes",
+                                     "leader.replication.throttled.replicas",
+                                     "local.retention.bytes",
+                                     "local.retention.ms",
+                                     "max.compaction.lag.ms",
+                                     "max.message.bytes",
+                                     "message.timestamp.after.max.ms",
+                                     "message.timestamp.before.max.ms",
+                                     "message.timestamp.type",
+                                     "min.cleanable.dirty.ratio",
+                                     "min.compaction.lag.ms",
+                                     "min.insync.replicas",
+                                     "preallocate",
+                                     "remote.log.copy.disable",
+                                     "remote.log.delete.on.disable",
+                                     "remote.storage.enable",
+                                     "retention.bytes",
+                                     "retention.ms",
+                                     "segment.bytes",
+                                     "segment.index.bytes",
+                                     "segment.jitter.ms",
+                                     "segment.ms",
+                                     "unclean.leader.election.enable"}) {
     EXPECT_TRUE(TopicConfig::is_known_key(key)) << key;
   }
   EXPECT_EQ(keys.size(), 33U);
@@ -84,8 +106,8 @@ TEST(TopicConfig, BrokerSynonymsSetTheDefaults) {
       {"log.retention.hours=24", "log.segment.bytes=2097152", "log.roll.hours=1",
        "log.index.size.max.bytes=4096", "log.index.interval.bytes=100", "message.max.bytes=500",
        "log.retention.bytes=10", "log.message.timestamp.type=LogAppendTime",
-       "min.insync.replicas=2", "unclean.leader.election.enable=true",
-       "log.cleanup.policy=compact", "compression.type=zstd"});
+       "min.insync.replicas=2", "unclean.leader.election.enable=true", "log.cleanup.policy=compact",
+       "compression.type=zstd"});
   const TopicConfig none;
   const storage::LogConfig log = none.log_config(broker);
   EXPECT_EQ(log.retention_ms, 24LL * 3600 * 1000);
@@ -252,8 +274,7 @@ TEST(TopicConfig, FromEntries) {
   const std::vector<ConfigEntry> null_value = {{"retention.ms", std::nullopt}};
   auto error = TopicConfig::from_entries(null_value);
   ASSERT_FALSE(error.ok());
-  EXPECT_EQ(error.error().message,
-            "retention.ms: a null value is not supported for topic configs");
+  EXPECT_EQ(error.error().message, "retention.ms: a null value is not supported for topic configs");
   const std::vector<ConfigEntry> twice = {{"retention.ms", "1"}, {"retention.ms", "2"}};
   error = TopicConfig::from_entries(twice);
   ASSERT_FALSE(error.ok());
@@ -292,9 +313,8 @@ TEST(TopicConfig, DescribeSourcesAndSynonyms) {
   const DescribedConfig& flush = find(described, "flush.messages");
   EXPECT_EQ(flush.value, "1");
   EXPECT_EQ(flush.source, ConfigSource::default_config);
-  EXPECT_EQ(flush.synonyms,
-            (std::vector<ConfigSynonym>{
-                {"log.flush.interval.messages", "1", ConfigSource::default_config}}));
+  EXPECT_EQ(flush.synonyms, (std::vector<ConfigSynonym>{{"log.flush.interval.messages", "1",
+                                                         ConfigSource::default_config}}));
 
   const DescribedConfig& remote = find(described, "remote.storage.enable");
   EXPECT_EQ(remote.value, "false");
@@ -350,23 +370,32 @@ TEST(TopicConfig, IncrementalAlterIsAllOrNothing) {
   };
   const std::vector<Case> cases = {
       {{{"retention.ms", AlterOp::set, "1"}, {"segment.bytes", AlterOp::set, "1"}},
-       "segment.bytes", "segment.bytes: '1' must be at least 1048576"},
-      {{{"retention.ms", AlterOp::remove, std::nullopt}, {"bogus", AlterOp::set, "1"}}, "bogus",
+       "segment.bytes",
+       "segment.bytes: '1' must be at least 1048576"},
+      {{{"retention.ms", AlterOp::remove, std::nullopt}, {"bogus", AlterOp::set, "1"}},
+       "bogus",
        "unknown topic config key 'bogus'"},
       {{{"bogus", AlterOp::remove, std::nullopt}}, "bogus", "unknown topic config key 'bogus'"},
-      {{{"retention.ms", AlterOp::set, std::nullopt}}, "retention.ms",
+      {{{"retention.ms", AlterOp::set, std::nullopt}},
+       "retention.ms",
        "retention.ms: SET needs a value, got null"},
-      {{{"retention.ms", AlterOp::append, "1"}}, "retention.ms",
+      {{{"retention.ms", AlterOp::append, "1"}},
+       "retention.ms",
        "retention.ms: APPEND applies only to LIST configs; retention.ms is LONG"},
-      {{{"segment.bytes", AlterOp::subtract, "1"}}, "segment.bytes",
+      {{{"segment.bytes", AlterOp::subtract, "1"}},
+       "segment.bytes",
        "segment.bytes: SUBTRACT applies only to LIST configs; segment.bytes is INT"},
-      {{{"cleanup.policy", AlterOp::append, std::nullopt}}, "cleanup.policy",
+      {{{"cleanup.policy", AlterOp::append, std::nullopt}},
+       "cleanup.policy",
        "cleanup.policy: APPEND needs a value, got null"},
-      {{{"cleanup.policy", AlterOp::subtract, "delete"}}, "cleanup.policy",
+      {{{"cleanup.policy", AlterOp::subtract, "delete"}},
+       "cleanup.policy",
        "cleanup.policy: '' is empty; give delete, compact"},
-      {{{"cleanup.policy", AlterOp::append, "archive"}}, "cleanup.policy",
+      {{{"cleanup.policy", AlterOp::append, "archive"}},
+       "cleanup.policy",
        "cleanup.policy: 'delete,archive' has 'archive'; allowed: delete, compact"},
-      {{{"retention.ms", static_cast<AlterOp>(9), "1"}}, "retention.ms",
+      {{{"retention.ms", static_cast<AlterOp>(9), "1"}},
+       "retention.ms",
        "retention.ms: unknown alter operation 9"},
   };
   for (const Case& c : cases) {
