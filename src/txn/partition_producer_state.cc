@@ -80,35 +80,48 @@ storage::StorageResult<void> PartitionProducerState::rebuild(int64_t now_ms, boo
   rebuilds_++;
   const Offset log_end = log_.log_end_offset();
   if (auto removed = remove_snapshots_above(log_end); !removed) return removed;
-  // The newest snapshot that loads; corrupt ones are deleted (Kafka's loadFromSnapshot).
-  std::optional<ProducerStateTable> loaded;
-  while (!loaded && !snapshots_.empty()) {
-    const Offset offset = snapshots_.back();
-    VERIFY(offset <= log_end, "snapshot {} above log end {} survived", offset, log_end);
-    auto bytes = storage::read_whole_file(env_.disk, path_of(offset));
-    if (!bytes && bytes.error() != storage::StorageError::not_found) {
-      return unexpected(bytes.error());
-    }
-    if (bytes) {
-      auto table = ProducerStateTable::from_snapshot(
-          {reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()}, offset);
-      if (table) {
-        loaded = std::move(table).value();
-        break;
+  while (true) {
+    // The newest snapshot that loads; corrupt ones are deleted (Kafka's loadFromSnapshot).
+    std::optional<Offset> loaded;
+    table_ = ProducerStateTable(Offset(0));
+    while (!loaded && !snapshots_.empty()) {
+      const Offset offset = snapshots_.back();
+      VERIFY(offset <= log_end, "snapshot {} above log end {} survived", offset, log_end);
+      auto bytes = storage::read_whole_file(env_.disk, path_of(offset));
+      if (!bytes && bytes.error() != storage::StorageError::not_found) {
+        return unexpected(bytes.error());
       }
+      if (bytes) {
+        auto table = ProducerStateTable::from_snapshot(
+            {reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()}, offset);
+        if (table) {
+          table_ = std::move(table).value();
+          loaded = offset;
+          break;
+        }
+      }
+      if (auto removed = remove_snapshot(offset); !removed) return removed;
     }
-    if (auto removed = remove_snapshot(offset); !removed) return removed;
+    if (expire) table_.remove_expired(now_ms, config_.producer_id_expiration_ms);
+    auto replayed = replay(log_end);
+    if (!replayed) return unexpected(replayed.error());
+    if (*replayed) break;
+    // The snapshot's offset lies inside a batch of the log: it was taken of another
+    // history of this log (one a truncation removed). It cannot be used.
+    VERIFY(loaded.has_value(), "a replay from the log start cannot be stale");
+    if (auto removed = remove_snapshot(*loaded); !removed) return removed;
   }
-  table_ = loaded ? std::move(*loaded) : ProducerStateTable(log_.log_start_offset());
-  // Batches below the log start are gone; the producers they left in a snapshot stay.
-  if (table_.end_offset() < log_.log_start_offset()) {
-    table_.advance_end_offset(log_.log_start_offset());
+  // Offsets past the last batch (a log start beyond it) still count as seen.
+  if (table_.end_offset() < log_.log_end_offset()) {
+    table_.advance_end_offset(log_.log_end_offset());
   }
-  if (expire) table_.remove_expired(now_ms, config_.producer_id_expiration_ms);
+  return {};
+}
 
-  // Replay the log's batch headers (and markers) from the snapshot to the log end.
-  while (table_.end_offset() < log_end) {
-    const Offset from = table_.end_offset();
+storage::StorageResult<bool> PartitionProducerState::replay(Offset log_end) {
+  // Batches below the log start are gone; the producers a snapshot has from them stay.
+  Offset from = std::max(table_.end_offset(), log_.log_start_offset());
+  while (from < log_end) {
     auto bytes = log_.read(from, kReplayReadBytes);
     if (!bytes) return unexpected(bytes.error());
     // The log may have been truncated while we were suspended in the read.
@@ -116,20 +129,18 @@ storage::StorageResult<void> PartitionProducerState::rebuild(int64_t now_ms, boo
     auto batches = record::split_batches(*bytes);
     VERIFY(batches.ok(), "the log returned batches that do not validate at {}", from);
     for (const record::BatchView& view : *batches) {
-      // The first batch may start below `from` only if `from` is inside it, which a
-      // snapshot (always taken at a batch boundary) never is.
-      if (view.header.base_offset < table_.end_offset()) continue;
+      const record::BatchHeader& header = view.header;
+      if (header.last_offset() < table_.end_offset()) continue;
+      if (header.base_offset < table_.end_offset()) return false;
       auto batch = ProducerBatch::from_batch(view);
       if (!batch) return unexpected(storage::StorageError::corrupt_batch);
       table_.record(*batch);
+      VERIFY(table_.end_offset() == header.last_offset().next());
     }
     VERIFY(table_.end_offset() > from, "replay made no progress at {}", from);
+    from = table_.end_offset();
   }
-  // Offsets the log skipped (a log start beyond its last batch) still count as seen.
-  if (table_.end_offset() < log_.log_end_offset()) {
-    table_.advance_end_offset(log_.log_end_offset());
-  }
-  return {};
+  return true;
 }
 
 record::Status PartitionProducerState::record_appended(std::span<const uint8_t> batches) {

@@ -100,6 +100,10 @@ class PartitionProducerState {
   // Suspends. Rebuilds table_ from the newest loadable snapshot at or below the log end
   // and the log after it.
   storage::StorageResult<void> rebuild(int64_t now_ms, bool expire);
+  // Suspends. Records the log's batches from the table's end (or the log start) to
+  // `log_end`. False if a batch straddles the table's end offset: the loaded snapshot
+  // belongs to another history of the log.
+  storage::StorageResult<bool> replay(Offset log_end);
   // Suspends. Deletes snapshots above `offset`; fsyncs the directory if any went.
   storage::StorageResult<void> remove_snapshots_above(Offset offset);
   storage::StorageResult<void> remove_snapshot(Offset offset);

@@ -236,6 +236,47 @@ TEST_F(PartitionProducerStateTest, TruncationRebuildsFromSnapshotAndLog) {
   });
 }
 
+TEST_F(PartitionProducerStateTest, LogStartInsideABatchReplaysThatBatch) {
+  run([&] {
+    auto log = open_log(kDirectory);
+    auto state = open_state(*log);
+    produce(*log, *state, idempotent_batch(7, 0, 0, 3));  // 0..2
+    produce(*log, *state, idempotent_batch(8, 0, 0, 5));  // 3..7
+    log->set_high_watermark(log->log_end_offset());
+    ASSERT_TRUE(log->delete_records(Offset(5)).ok());  // DeleteRecords: mid-batch
+    state.reset();
+    state = open_state(*log);
+    EXPECT_EQ(state->table().find(ProducerId(7)), nullptr);
+    EXPECT_EQ(state->table().find(ProducerId(8))->last_sequence(), Sequence(4));
+    EXPECT_EQ(state->check(header_of(idempotent_batch(8, 0, 0, 5))).duplicate_first_offset,
+              Offset(3));
+  });
+}
+
+TEST_F(PartitionProducerStateTest, SnapshotInsideABatchIsStaleAndDropped) {
+  run([&] {
+    auto log = open_log(kDirectory);
+    auto state = open_state(*log);
+    produce(*log, *state, idempotent_batch(7, 0, 0, 3));  // 0..2
+    produce(*log, *state, idempotent_batch(8, 0, 0, 5));  // 3..7
+    state.reset();
+    // A snapshot from another history of the log, with a batch boundary at 5.
+    ProducerStateTable other;
+    ProducerBatch ghost = header_of(idempotent_batch(9, 0, 0, 5));
+    ghost.last_offset = Offset(4);
+    other.record(ghost);
+    const Bytes bytes = other.to_snapshot();
+    ASSERT_TRUE(storage::write_file_atomically(disk(), kDirectory, snapshot_file_name(Offset(5)),
+                                               std::string(bytes.begin(), bytes.end()))
+                    .ok());
+    state = open_state(*log);
+    EXPECT_TRUE(state->snapshot_offsets().empty());
+    EXPECT_TRUE(snapshot_files().empty());
+    EXPECT_EQ(state->table().find(ProducerId(9)), nullptr);
+    EXPECT_EQ(state->table().find(ProducerId(8))->last_sequence(), Sequence(4));
+  });
+}
+
 TEST_F(PartitionProducerStateTest, ExpiredProducersAreDroppedOnOpen) {
   run([&] {
     auto log = open_log(kDirectory);
@@ -372,8 +413,9 @@ class CrashSweep {
       VERIFY(recovered != nullptr, "acknowledged producer {} lost", pid);
       // The acknowledged batch survived, so the producer's sequence reached its end.
       const Sequence acked_last = header_of(acked.batch).last_sequence;
-      VERIFY(recovered->last_sequence() >= acked_last, "producer {} at {} below its acknowledged {}",
-             pid, recovered->last_sequence(), acked_last);
+      VERIFY(recovered->last_sequence() >= acked_last,
+             "producer {} at {} below its acknowledged {}", pid, recovered->last_sequence(),
+             acked_last);
     }
   }
 
