@@ -245,8 +245,8 @@ void read_keys(Reader& r, BrokerConfig& c) {
       flag = true;
     }
   }
-  c.node_id =
-      r.int32("node.id", -1, -1, int32_max, "The node id of this broker or controller (required).");
+  c.node_id = r.int32("node.id", -1, int32_min, int32_max,
+                      "The node id of this broker or controller (required).");
   const auto voters =
       r.list("controller.quorum.voters", "", "The static controller quorum: id@host:port,...");
   for (const std::string& item : *voters) {
@@ -757,6 +757,15 @@ Result<BrokerConfigLoad, ConfigError> BrokerConfig::parse(const Properties& prop
   }
   loaded->warnings.insert(loaded->warnings.begin(), duplicates.begin(), duplicates.end());
   return loaded;
+}
+
+Result<BrokerConfigLoad, ConfigError> BrokerConfig::parse_text(std::string_view text) {
+  auto properties = Properties::parse(text);
+  if (!properties.ok()) {
+    return unexpected(
+        ConfigError{"", fmt::format("server.properties {}", properties.error().to_string())});
+  }
+  return parse(*properties);
 }
 
 Result<BrokerConfigLoad, ConfigError> BrokerConfig::from_values(

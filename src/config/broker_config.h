@@ -186,6 +186,9 @@ struct BrokerConfig {
   // server.properties text after Properties::parse. Unknown keys and repeated keys are
   // warnings; the first invalid key (in key order) is the error.
   static Result<BrokerConfigLoad, ConfigError> parse(const Properties& properties);
+  // Properties::parse then parse(); a syntax error comes back as a ConfigError with an
+  // empty key and the message "server.properties line N: ...".
+  static Result<BrokerConfigLoad, ConfigError> parse_text(std::string_view text);
   static Result<BrokerConfigLoad, ConfigError> from_values(
       const absl::btree_map<std::string, std::string>& values);
   // `weir server` with no configuration: one combined broker and controller, node 1,

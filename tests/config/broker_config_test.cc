@@ -121,6 +121,17 @@ log.retention.check.interval.ms=300000
   EXPECT_EQ(c.advertised_listener("PLAINTEXT")->host, "localhost");
 }
 
+TEST(BrokerConfig, ParseText) {
+  auto loaded = BrokerConfig::parse_text(
+      "process.roles=controller\nnode.id=3\ncontroller.quorum.voters=3@h:1\n"
+      "controller.listener.names=C\nlisteners=C://:1\n");
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->config.node_id, 3);
+  auto bad = BrokerConfig::parse_text("node.id=1\nlisteners=\\u00zz\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message, "server.properties line 2: malformed \\uXXXX escape");
+}
+
 TEST(BrokerConfig, EmbeddedDefault) {
   const BrokerConfig c = BrokerConfig::embedded_default();
   EXPECT_TRUE(c.broker_role);
@@ -326,7 +337,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{{{"node.id", "<unset>"}},
                  "node.id",
                  "node.id: '' must be set to an id of 0 or more (required in KRaft mode)"},
-        BadValue{{{"node.id", "-2"}}, "node.id", "node.id: '-2' must be at least -1"},
+        BadValue{{{"node.id", "-2"}},
+                 "node.id",
+                 "node.id: '-2' must be set to an id of 0 or more (required in KRaft mode)"},
         BadValue{{{"controller.listener.names", "<unset>"}},
                  "controller.listener.names",
                  "controller.listener.names: not set; it names the controllers' listener "
