@@ -169,6 +169,17 @@ void reader_loop(const std::shared_ptr<Connection::State>& state) {
     state->pending.pop_front();
     protocol::ResponseHeader header;
     auto decoded = protocol::decode_response(request.api_key, request.api_version, frame, header);
+    if (!decoded && request.api_key == static_cast<int16_t>(ApiKey::api_versions) &&
+        frame.size() >= 6 && frame[4] == 0 &&
+        frame[5] == protocol::error_value(protocol::ErrorCode::unsupported_version)) {
+      // A broker that does not serve our ApiVersions version answers in a form of its
+      // own choosing (Kafka: v0; librdkafka's mock: something else). Only the error
+      // code is certain, and it is all the handshake needs to retry at v0.
+      protocol::ApiVersionsResponse unsupported;
+      unsupported.error_code = protocol::error_value(protocol::ErrorCode::unsupported_version);
+      request.promise.set(Response(std::make_shared<protocol::ResponseBody>(unsupported)));
+      continue;
+    }
     if (!decoded) {
       Error error = Error::of(
           ErrorKind::malformed_response,

@@ -1,0 +1,210 @@
+// `weir topic create|list|describe|delete`, after kafka-topics.sh.
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "client/admin.h"
+
+namespace weir::cli {
+
+namespace {
+
+constexpr OptionSpec kTopicOptions[] = {
+    kBootstrapOption,
+    {"topic", true, true, "topic name (create and delete take several)", "NAME"},
+    {"partitions", true, false, "partitions of a new topic (default: the broker's)", "N"},
+    {"replication-factor", true, false, "replicas of a new topic (default: the broker's)", "N"},
+    {"config", true, true, "topic config of a new topic", "KEY=VALUE"},
+    {"if-not-exists", false, false, "create: succeed when the topic exists", ""},
+    {"if-exists", false, false, "delete: succeed when the topic does not exist", ""},
+    {"exclude-internal", false, false, "list and describe: skip internal topics", ""},
+    kHelpOption,
+};
+
+void print_topic_help() {
+  fmt::print(
+      "Usage: weir topic <create|list|describe|delete> [options]\n"
+      "  create    --topic T [--partitions N] [--replication-factor R] [--config k=v]...\n"
+      "  list      every topic's name\n"
+      "  describe  [--topic T]  partitions, leaders, replicas, ISR and non-default configs\n"
+      "  delete    --topic T\n\nOptions:\n{}",
+      format_options_help(kTopicOptions));
+}
+
+std::string join(const std::vector<int32_t>& values) {
+  std::string text;
+  for (size_t i = 0; i < values.size(); i++) text += (i ? "," : "") + std::to_string(values[i]);
+  return text;
+}
+
+std::string uuid_text(const protocol::Uuid& uuid) {
+  // Kafka prints topic ids as URL-safe base64 without padding.
+  static constexpr char alphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string text;
+  uint32_t buffer = 0;
+  int bits = 0;
+  for (uint8_t byte : uuid.bytes) {
+    buffer = (buffer << 8) | byte;
+    bits += 8;
+    while (bits >= 6) {
+      text += alphabet[(buffer >> (bits - 6)) & 0x3f];
+      bits -= 6;
+    }
+  }
+  if (bits > 0) text += alphabet[(buffer << (6 - bits)) & 0x3f];
+  return text;
+}
+
+int describe(client::Cluster& cluster, const std::vector<client::TopicInfo>& topics) {
+  client::Admin admin(cluster);
+  for (const client::TopicInfo& topic : topics) {
+    std::string configs;
+    auto entries = admin.describe_configs_wait(client::ConfigResource::topic, topic.name);
+    if (entries) {
+      for (const client::ConfigEntry& entry : *entries) {
+        if (entry.is_default || entry.source == -1) continue;
+        if (!configs.empty()) configs += ",";
+        configs += entry.name + "=" + (entry.sensitive ? "(sensitive)" : entry.value.value_or(""));
+      }
+    }
+    const size_t replication = topic.partitions.empty() ? 0 : topic.partitions[0].replicas.size();
+    fmt::print("Topic: {}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {}\tConfigs: {}\n",
+               topic.name, uuid_text(topic.topic_id), topic.partitions.size(), replication,
+               configs);
+    for (const client::PartitionInfo& partition : topic.partitions) {
+      fmt::print("\tTopic: {}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\n", topic.name,
+                 partition.partition, partition.leader < 0 ? std::string("none")
+                                                           : std::to_string(partition.leader),
+                 join(partition.replicas), join(partition.isr));
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int topic_main(std::span<const std::string_view> args) {
+  ParsedOptions options;
+  if (auto error = parse_options(args, kTopicOptions, options)) return usage_error("topic", *error);
+  if (options.has("help")) {
+    print_topic_help();
+    return kExitOk;
+  }
+  if (options.positional().size() != 1) {
+    return usage_error("topic", options.positional().empty()
+                                    ? "missing action: create, list, describe or delete"
+                                    : fmt::format("unexpected argument '{}'",
+                                                  options.positional().back()));
+  }
+  const std::string action = options.positional()[0];
+  if (action != "create" && action != "list" && action != "describe" && action != "delete") {
+    return usage_error("topic", fmt::format("unknown action '{}' (create, list, describe, delete)",
+                                            action));
+  }
+  const std::vector<std::string> names = options.all("topic");
+  if ((action == "create" || action == "delete") && names.empty()) {
+    return usage_error("topic", fmt::format("{} needs --topic", action));
+  }
+  std::string error;
+  const auto partitions = options.get_integer("partitions", 1, 1'000'000, error);
+  if (!error.empty()) return usage_error("topic", error);
+  const auto replication = options.get_integer("replication-factor", 1, 32767, error);
+  if (!error.empty()) return usage_error("topic", error);
+  std::vector<std::pair<std::string, std::string>> configs;
+  for (const std::string& config : options.all("config")) {
+    auto pair = split_key_value(config);
+    if (!pair) {
+      return usage_error("topic", fmt::format("invalid value '{}' for --config (expected k=v)",
+                                              config));
+    }
+    configs.push_back(*pair);
+  }
+  auto cluster_config = cluster_options("topic", options);
+  if (!cluster_config) return kExitUsage;
+
+  return run_client(*cluster_config, false, [&](runtime::Env&, client::Cluster& cluster,
+                                                const std::function<bool()>&) {
+    client::Admin admin(cluster);
+    if (action == "create") {
+      std::vector<client::NewTopic> topics;
+      for (const std::string& name : names) {
+        topics.push_back(client::NewTopic{name, static_cast<int32_t>(partitions.value_or(-1)),
+                                          static_cast<int16_t>(replication.value_or(-1)),
+                                          configs});
+      }
+      auto outcomes = admin.create_topics_wait(topics);
+      if (!outcomes) {
+        print_error("topic", outcomes.error().to_string());
+        return kExitFailed;
+      }
+      int status = kExitOk;
+      for (const client::TopicOutcome& outcome : *outcomes) {
+        if (!outcome.error) {
+          fmt::print("Created topic {}.\n", outcome.name);
+        } else if (outcome.error->code == protocol::ErrorCode::topic_already_exists &&
+                   options.has("if-not-exists")) {
+          fmt::print("Topic {} already exists.\n", outcome.name);
+        } else {
+          print_error("topic", fmt::format("create {}: {}", outcome.name,
+                                           outcome.error->to_string()));
+          status = kExitFailed;
+        }
+      }
+      return status;
+    }
+    if (action == "delete") {
+      auto outcomes = admin.delete_topics_wait(names);
+      if (!outcomes) {
+        print_error("topic", outcomes.error().to_string());
+        return kExitFailed;
+      }
+      int status = kExitOk;
+      for (const client::TopicOutcome& outcome : *outcomes) {
+        if (!outcome.error) {
+          fmt::print("Deleted topic {}.\n", outcome.name);
+        } else if (outcome.error->code == protocol::ErrorCode::unknown_topic_or_partition &&
+                   options.has("if-exists")) {
+          continue;
+        } else {
+          print_error("topic", fmt::format("delete {}: {}", outcome.name,
+                                           outcome.error->to_string()));
+          status = kExitFailed;
+        }
+      }
+      return status;
+    }
+    if (action == "list") {
+      auto topics = admin.list_topics_wait(!options.has("exclude-internal"));
+      if (!topics) {
+        print_error("topic", topics.error().to_string());
+        return kExitFailed;
+      }
+      for (const client::TopicInfo& topic : *topics) fmt::print("{}\n", topic.name);
+      return kExitOk;
+    }
+    // describe
+    std::vector<client::TopicInfo> topics;
+    if (names.empty()) {
+      auto all = admin.list_topics_wait(!options.has("exclude-internal"));
+      if (!all) {
+        print_error("topic", all.error().to_string());
+        return kExitFailed;
+      }
+      topics = std::move(*all);
+    } else {
+      for (const std::string& name : names) {
+        auto topic = admin.describe_topic_wait(name);
+        if (!topic) {
+          print_error("topic", fmt::format("describe {}: {}", name, topic.error().to_string()));
+          return kExitFailed;
+        }
+        topics.push_back(std::move(*topic));
+      }
+    }
+    return describe(cluster, topics);
+  });
+}
+
+}  // namespace weir::cli

@@ -1,0 +1,63 @@
+// The admin client: create, delete, list and describe topics, describe configs.
+//
+// Requests go to any broker (in KRaft mode brokers forward controller requests).
+// Per-topic outcomes are returned per topic; a failure of the whole request (no
+// connection, malformed answer) is the function's error.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "client/cluster.h"
+#include "client/errors.h"
+
+namespace weir::client {
+
+struct NewTopic {
+  std::string name;
+  int32_t partitions = -1;           // -1: the broker's num.partitions
+  int16_t replication_factor = -1;   // -1: the broker's default.replication.factor
+  std::vector<std::pair<std::string, std::string>> configs;
+};
+
+struct TopicOutcome {
+  std::string name;
+  std::optional<Error> error;  // none on success
+};
+
+struct ConfigEntry {
+  std::string name;
+  std::optional<std::string> value;
+  bool read_only = false;
+  bool is_default = false;
+  bool sensitive = false;
+  int8_t source = -1;
+};
+
+enum class ConfigResource : int8_t { topic = 2, broker = 4 };
+
+class Admin {
+ public:
+  explicit Admin(Cluster& cluster) : cluster_(cluster) {}
+
+  // Each may suspend.
+  ClientResult<std::vector<TopicOutcome>> create_topics_wait(const std::vector<NewTopic>& topics,
+                                                             bool validate_only = false);
+  ClientResult<std::vector<TopicOutcome>> delete_topics_wait(
+      const std::vector<std::string>& names);
+  // Every topic's metadata (sorted by name), internal ones included when asked.
+  ClientResult<std::vector<TopicInfo>> list_topics_wait(bool include_internal = false);
+  // One topic's metadata; the topic's Kafka error when it does not exist.
+  ClientResult<TopicInfo> describe_topic_wait(const std::string& name);
+  ClientResult<std::vector<ConfigEntry>> describe_configs_wait(ConfigResource type,
+                                                               const std::string& name);
+
+ private:
+  Cluster& cluster_;
+  runtime::Duration timeout_ = runtime::seconds(30);
+};
+
+}  // namespace weir::client
