@@ -1,13 +1,156 @@
 #include "server/server.h"
 
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "broker/broker.h"
+#include "config/broker_config.h"
+#include "config/properties.h"
 #include "runtime/real/files.h"
+#include "runtime/real/runtime.h"
 
 namespace weir::server {
 
-// Replaced by the broker's server main (work in progress this session).
-int server_main(std::span<const std::string_view> /*args*/) {
-  runtime::real::print_stderr("weir server: not built yet\n");
-  return 1;
+namespace {
+
+constexpr std::string_view kUsage =
+    "usage: weir server [-c|--config server.properties] [--override key=value]...\n"
+    "  With no config: one node (broker and controller) on 127.0.0.1:9092, data in ./data.\n"
+    "  Stops cleanly (flushing every log) on SIGTERM or SIGINT.\n";
+
+int fail(std::string_view message) {
+  runtime::real::print_stderr(fmt::format("weir server: {}\n", message));
+  return 2;
+}
+
+}  // namespace
+
+// The broker's view of the node's config (see broker/settings.h for each field's key).
+Result<broker::BrokerSettings, std::string> broker_settings(const config::BrokerConfig& config) {
+  broker::BrokerSettings settings;
+  settings.node_id = config.node_id;
+  std::optional<config::Endpoint> advertised;
+  for (const config::Endpoint& endpoint : config.listeners) {
+    if (config.is_controller_listener(endpoint.listener_name)) continue;
+    // A wildcard host binds every IPv4 interface.
+    settings.listeners.push_back(runtime::Address{
+        config::is_wildcard_host(endpoint.host) ? "0.0.0.0" : endpoint.host, endpoint.port});
+    if (!advertised) advertised = config.advertised_listener(endpoint.listener_name);
+  }
+  if (settings.listeners.empty()) {
+    return unexpected(std::string(
+        "listeners: no broker listener (every listener is a controller listener)"));
+  }
+  if (advertised) {
+    // A wildcard advertises the loopback address: weir reads no host names from the OS.
+    settings.advertised_host =
+        config::is_wildcard_host(advertised->host) ? "127.0.0.1" : advertised->host;
+    settings.advertised_port = advertised->port;
+  }
+  if (config.broker_rack) settings.rack = *config.broker_rack;
+  settings.num_partitions = config.num_partitions;
+  settings.default_replication_factor = static_cast<int16_t>(config.default_replication_factor);
+  settings.auto_create_topics = config.auto_create_topics_enable;
+  settings.delete_topic_enable = config.delete_topic_enable;
+  settings.socket_request_max_bytes = config.socket_request_max_bytes;
+  settings.flush_interval_messages = config.log_flush_interval_messages;
+  settings.flush_interval_ms = config.log_flush_interval_ms;
+  settings.retention_check_interval_ms = config.log_retention_check_interval_ms;
+  settings.producer_id_expiration_ms = config.producer_id_expiration_ms;
+  return settings;
+}
+
+int server_main(std::span<const std::string_view> args) {
+  std::optional<std::string> config_path;
+  std::vector<std::string> overrides;
+  for (size_t i = 0; i < args.size(); i++) {
+    std::string_view arg = args[i];
+    if (arg == "-h" || arg == "--help") {
+      fmt::print("{}", kUsage);
+      return 0;
+    }
+    if ((arg == "-c" || arg == "--config" || arg == "--override") && i + 1 >= args.size()) {
+      return fail(fmt::format("{} needs a value\n{}", arg, kUsage));
+    }
+    if (arg == "-c" || arg == "--config") {
+      config_path = std::string(args[++i]);
+    } else if (arg == "--override") {
+      overrides.emplace_back(args[++i]);
+    } else if (!config_path && !arg.starts_with("-")) {
+      config_path = std::string(arg);  // as kafka-server-start.sh takes it
+    } else {
+      return fail(fmt::format("unknown argument '{}'\n{}", arg, kUsage));
+    }
+  }
+
+  config::BrokerConfig config = config::BrokerConfig::embedded_default();
+  if (config_path) {
+    auto text = runtime::real::read_text_file(*config_path);
+    if (!text) {
+      return fail(fmt::format("cannot read {}: {}", *config_path, runtime::to_string(text.error())));
+    }
+    auto properties = config::Properties::parse(*text);
+    if (!properties) {
+      return fail(fmt::format("{}: {}", *config_path, properties.error().to_string()));
+    }
+    auto parsed = config::BrokerConfig::parse(*properties);
+    if (!parsed) return fail(fmt::format("{}: {}", *config_path, parsed.error().message));
+    for (const std::string& warning : parsed->warnings) {
+      runtime::real::print_stderr(fmt::format("weir server: warning: {}\n", warning));
+    }
+    config = std::move(parsed->config);
+  }
+  if (!overrides.empty()) {
+    auto overridden = config.with_overrides(overrides);
+    if (!overridden) return fail(fmt::format("--override {}", overridden.error().message));
+    for (const std::string& warning : overridden->warnings) {
+      runtime::real::print_stderr(fmt::format("weir server: warning: {}\n", warning));
+    }
+    config = std::move(overridden->config);
+  }
+  if (!config.broker_role) {
+    return fail("process.roles: weir serves nodes with the broker role only for now "
+                "(a controller-only node comes with the quorum)");
+  }
+  if (config.log_dirs.size() != 1) {
+    return fail("log.dirs: weir serves one log directory per node for now");
+  }
+  auto settings = broker_settings(config);
+  if (!settings) return fail(settings.error());
+
+  auto runtime = runtime::real::RealRuntime::create(config.log_dirs.front());
+  if (!runtime) {
+    return fail(fmt::format("log.dirs: cannot open {}: {}", config.log_dirs.front(),
+                            runtime::to_string(runtime.error())));
+  }
+  runtime::Event& terminate = (*runtime)->termination_requested();
+  runtime::Env env = (*runtime)->env();
+  int status = 0;
+  (*runtime)->run([&] {
+    broker::Broker broker(env, *settings);
+    if (auto started = broker.start(); !started) {
+      runtime::real::print_stderr(fmt::format("weir server: {}\n", started.error()));
+      status = 1;
+      broker.stop();
+      return;
+    }
+    // Tests and scripts read this line for the bound port (listeners with port 0).
+    fmt::print("weir server: node {} of cluster {} serving on {}, data in {}\n",
+               settings->node_id, broker.cluster_id(), broker.bound_address().to_string(),
+               config.log_dirs.front());
+    std::fflush(stdout);
+    env.scheduler.spawn("terminate", [&] {
+      terminate.wait();
+      broker.stop();
+    });
+    broker.serve();
+    fmt::print("weir server: stopped cleanly\n");
+    std::fflush(stdout);
+  });
+  return status;
 }
 
 }  // namespace weir::server

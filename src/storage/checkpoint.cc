@@ -50,7 +50,8 @@ StorageResult<void> write_file_atomically(runtime::Disk& disk, const std::string
                                           const std::string& name, const std::string& text) {
   VERIFY(!name.empty(), "a checkpoint needs a name");
   VERIFY(name.find('/') == std::string::npos, "name {} is a file name, not a path", name);
-  const std::string path = directory + "/" + name;
+  // "" is the data root.
+  const std::string path = directory.empty() ? name : directory + "/" + name;
   const std::string temporary = path + ".tmp";
   auto file = disk.open(temporary, runtime::OpenMode::create);
   if (!file) return unexpected(from_io(file.error()));

@@ -23,7 +23,7 @@ struct EpochEntry {
   bool operator==(const EpochEntry&) const = default;
 };
 
-// Suspends. Replaces `directory/name` with `text`, durably.
+// Suspends. Replaces `directory/name` with `text`, durably ("" is the data root).
 StorageResult<void> write_file_atomically(runtime::Disk& disk, const std::string& directory,
                                           const std::string& name, const std::string& text);
 // Suspends. The whole file; not_found when missing.

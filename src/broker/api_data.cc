@@ -1,0 +1,328 @@
+// Produce, Fetch and ListOffsets: the data path.
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "broker/broker.h"
+#include "record/batch.h"
+
+namespace weir::broker {
+
+using protocol::ErrorCode;
+using protocol::error_value;
+
+namespace {
+
+// ListOffsets' special timestamps (Kafka's ListOffsetsRequest).
+constexpr int64_t kLatestTimestamp = -1;
+constexpr int64_t kEarliestTimestamp = -2;
+constexpr int64_t kMaxTimestamp = -3;
+constexpr int64_t kEarliestLocalTimestamp = -4;
+
+constexpr int8_t kReadCommitted = 1;
+
+// An appended partition whose acknowledgement waits for durability.
+struct Appended {
+  std::shared_ptr<Partition> partition;
+  std::shared_ptr<storage::PartitionLog> log;
+  Offset end;  // one past the last offset appended
+  protocol::ProduceResponse::PartitionProduceResponse* response;
+};
+
+}  // namespace
+
+ErrorCode Broker::commit(Partition& partition, std::shared_ptr<storage::PartitionLog> log,
+                         Offset end) {
+  if (settings_.flush_interval_messages == 1 && !flaws_.ack_before_fsync) {
+    if (auto durable = log->wait_durable(end); !durable) {
+      return storage_error(partition, durable.error());
+    }
+    // The log may have been swapped by recovery meanwhile; only the log this append
+    // went to says what is durable.
+    if (partition.log_handle() == log) partition.advance_high_watermark(log->durable_end_offset());
+    return ErrorCode::none;
+  }
+  partition.advance_high_watermark(end);
+  return ErrorCode::none;
+}
+
+Reply Broker::produce(const protocol::RequestHeader& header, protocol::ProduceRequest&& request) {
+  auto response = std::make_shared<protocol::ProduceResponse>();
+  std::vector<Appended> appended;
+  const bool acks_valid = request.acks == -1 || request.acks == 0 || request.acks == 1;
+  for (auto& topic_data : request.topic_data) {
+    auto& topic_response = response->responses.emplace_back();
+    topic_response.name = topic_data.name;
+    topic_response.partition_responses.reserve(topic_data.partition_data.size());
+    for (auto& data : topic_data.partition_data) {
+      auto& result = topic_response.partition_responses.emplace_back();
+      result.index = data.index;
+      result.base_offset = -1;
+      auto fail = [&](ErrorCode code, std::optional<std::string> message = std::nullopt) {
+        result.error_code = error_value(code);
+        result.error_message = std::move(message);
+      };
+      if (!acks_valid) {
+        fail(ErrorCode::invalid_required_acks);
+        continue;
+      }
+      if (request.transactional_id) {
+        fail(ErrorCode::transactional_id_authorization_failed,
+             "weir does not serve transactions yet");
+        continue;
+      }
+      auto partition = topics_.partition(topic_data.name, data.index);
+      if (!partition) {
+        fail(ErrorCode::unknown_topic_or_partition);
+        continue;
+      }
+      if (partition->recovering) {
+        fail(ErrorCode::kafka_storage_error, "the partition's log is being recovered");
+        continue;
+      }
+      if (!data.records || data.records->empty()) {
+        fail(ErrorCode::corrupt_message, "no record batches");
+        continue;
+      }
+      auto log = partition->log_handle();
+      auto append = log->append(*data.records, partition->leader_epoch());
+      if (!append) {
+        fail(storage_error(*partition, append.error()),
+             std::string(storage::to_string(append.error())));
+        continue;
+      }
+      result.base_offset = append->base_offset.value();
+      result.log_append_time_ms = append->log_append_time;
+      result.log_start_offset = log->log_start_offset().value();
+      const Offset end = append->last_offset + 1;
+      partition->unflushed_messages += (append->last_offset - append->base_offset) + 1;
+      if (settings_.flush_interval_messages != 1 &&
+          partition->unflushed_messages >= settings_.flush_interval_messages) {
+        partition->unflushed_messages = 0;
+        std::shared_ptr<Partition> held = partition;
+        spawn("flush", [this, held, log] {
+          if (auto flushed = log->flush(); !flushed) storage_error(*held, flushed.error());
+        });
+      }
+      appended.push_back(Appended{std::move(partition), std::move(log), end, &result});
+    }
+  }
+  if (appended.empty()) {
+    if (request.acks == 0) return Reply::none();
+    return Reply{protocol::ResponseBody(std::move(*response)), std::nullopt};
+  }
+  // The rest waits for durability, off the connection's reader so the next request's
+  // append can join the same fsync (group commit).
+  auto promise = std::make_shared<runtime::Promise<protocol::ResponseBody>>(env_.scheduler);
+  auto future = promise->future();
+  const bool respond = request.acks != 0;
+  spawn("produce-commit", [this, response, appended = std::move(appended),
+                           promise, respond]() mutable {
+    for (const Appended& entry : appended) {
+      ErrorCode code = commit(*entry.partition, entry.log, entry.end);
+      if (code != ErrorCode::none) {
+        entry.response->error_code = error_value(code);
+        entry.response->base_offset = -1;
+      }
+    }
+    if (respond) promise->set(protocol::ResponseBody(std::move(*response)));
+  });
+  if (!respond) return Reply::none();
+  return Reply{std::nullopt, std::move(future)};
+}
+
+namespace {
+
+struct FetchTarget {
+  std::shared_ptr<Partition> partition;  // null when the partition is unknown
+  protocol::FetchResponse::PartitionData* response;
+  Offset fetch_offset;
+  int32_t max_bytes;
+};
+
+}  // namespace
+
+Reply Broker::fetch(const protocol::RequestHeader& header, protocol::FetchRequest&& request) {
+  auto response = std::make_shared<protocol::FetchResponse>();
+  // Fetch sessions (KIP-227): weir answers every fetch in full and creates no session;
+  // session id 0 in the answer tells the client so, and it keeps sending full fetches.
+  if (request.session_id != 0 && request.session_epoch != -1) {
+    response->error_code = error_value(ErrorCode::fetch_session_id_not_found);
+    return Reply{protocol::ResponseBody(std::move(*response)), std::nullopt};
+  }
+  auto targets = std::make_shared<std::vector<FetchTarget>>();
+  const bool by_id = header.api_version >= 13;
+  for (const auto& topic : request.topics) {
+    auto& topic_response = response->responses.emplace_back();
+    topic_response.topic = topic.topic;
+    topic_response.topic_id = topic.topic_id;
+    const Topic* known = by_id ? topics_.find(topic.topic_id) : topics_.find(topic.topic);
+    topic_response.partitions.reserve(topic.partitions.size());
+    for (const auto& p : topic.partitions) {
+      auto& result = topic_response.partitions.emplace_back();
+      result.partition_index = p.partition;
+      result.high_watermark = -1;
+      result.records = protocol::Bytes{};
+      std::shared_ptr<Partition> partition;
+      if (known != nullptr && p.partition >= 0 &&
+          static_cast<size_t>(p.partition) < known->partitions.size()) {
+        partition = known->partitions[static_cast<size_t>(p.partition)];
+      }
+      if (!partition) {
+        result.error_code = error_value(known == nullptr && by_id
+                                            ? ErrorCode::unknown_topic_id
+                                            : ErrorCode::unknown_topic_or_partition);
+      }
+      targets->push_back(FetchTarget{std::move(partition), &result, Offset{p.fetch_offset},
+                                     p.partition_max_bytes});
+    }
+  }
+  // Reads what is available; returns the bytes read and whether any partition failed.
+  auto read_all = [this, targets, response, max_bytes = request.max_bytes]() {
+    int64_t total = 0;
+    bool failed = false;
+    for (FetchTarget& target : *targets) {
+      if (!target.partition) {
+        failed = true;
+        continue;
+      }
+      Partition& partition = *target.partition;
+      auto& result = *target.response;
+      if (partition.recovering) {
+        result.error_code = error_value(ErrorCode::kafka_storage_error);
+        failed = true;
+        continue;
+      }
+      auto log = partition.log_handle();
+      const Offset high_watermark = partition.high_watermark();
+      result.error_code = error_value(ErrorCode::none);
+      result.high_watermark = high_watermark.value();
+      result.last_stable_offset = high_watermark.value();
+      result.log_start_offset = log->log_start_offset().value();
+      if (target.fetch_offset < log->log_start_offset() ||
+          target.fetch_offset > log->log_end_offset()) {
+        result.error_code = error_value(ErrorCode::offset_out_of_range);
+        failed = true;
+        continue;
+      }
+      if (target.fetch_offset >= high_watermark) continue;
+      // Kafka's rule: the first batch of the response comes whole even if larger than
+      // the limits; after that, the response's max_bytes bounds what is added.
+      int64_t budget = std::min<int64_t>(target.max_bytes, int64_t{max_bytes} - total);
+      if (total > 0 && budget <= 0) continue;
+      auto bytes = log->read(target.fetch_offset, static_cast<size_t>(std::max<int64_t>(budget, 1)),
+                             high_watermark);
+      if (!bytes) {
+        result.error_code = error_value(storage_error(partition, bytes.error()));
+        failed = true;
+        continue;
+      }
+      total += static_cast<int64_t>(bytes->size());
+      result.records = std::move(*bytes);
+    }
+    return std::pair<int64_t, bool>{total, failed};
+  };
+  auto [bytes, failed] = read_all();
+  if (failed || bytes >= request.min_bytes || request.max_wait_ms <= 0 || stopping_) {
+    return Reply{protocol::ResponseBody(std::move(*response)), std::nullopt};
+  }
+  // A long poll: wait for any partition's high watermark to move, up to max_wait_ms.
+  auto promise = std::make_shared<runtime::Promise<protocol::ResponseBody>>(env_.scheduler);
+  auto future = promise->future();
+  const runtime::Instant deadline =
+      env_.clock.now() + runtime::milliseconds(request.max_wait_ms);
+  const int32_t min_bytes = request.min_bytes;
+  spawn("fetch-wait", [this, targets, response, read_all, deadline, min_bytes,
+                       promise]() mutable {
+    while (!stopping_ && env_.clock.now() < deadline) {
+      runtime::Waker waker = env_.scheduler.prepare_wait();
+      for (FetchTarget& target : *targets) {
+        if (target.partition) target.partition->waiters().add(waker);
+      }
+      // Shutdown must not wait out a long poll: wake at least every 100 ms to look.
+      env_.scheduler.suspend(std::min(deadline, env_.clock.now() + runtime::milliseconds(100)));
+      auto [total, any_failed] = read_all();
+      if (any_failed || total >= min_bytes) break;
+    }
+    promise->set(protocol::ResponseBody(std::move(*response)));
+  });
+  return Reply{std::nullopt, std::move(future)};
+}
+
+protocol::ResponseBody Broker::list_offsets(const protocol::RequestHeader& header,
+                                            const protocol::ListOffsetsRequest& request) {
+  protocol::ListOffsetsResponse response;
+  for (const auto& topic : request.topics) {
+    auto& topic_response = response.topics.emplace_back();
+    topic_response.name = topic.name;
+    for (const auto& p : topic.partitions) {
+      auto& result = topic_response.partitions.emplace_back();
+      result.partition_index = p.partition_index;
+      auto partition = topics_.partition(topic.name, p.partition_index);
+      if (!partition) {
+        result.error_code = error_value(ErrorCode::unknown_topic_or_partition);
+        continue;
+      }
+      if (partition->recovering) {
+        result.error_code = error_value(ErrorCode::kafka_storage_error);
+        continue;
+      }
+      auto log = partition->log_handle();
+      result.leader_epoch = partition->leader_epoch().value();
+      // Without transactions the last stable offset is the high watermark, so both
+      // isolation levels see the same end.
+      const Offset end = partition->high_watermark();
+      (void)kReadCommitted;
+      switch (p.timestamp) {
+        case kLatestTimestamp:
+          result.offset = end.value();
+          break;
+        case kEarliestTimestamp:
+        case kEarliestLocalTimestamp:
+          result.offset = log->log_start_offset().value();
+          break;
+        case kMaxTimestamp: {
+          // The record with the largest timestamp: scan the batch headers once.
+          int64_t best_timestamp = -1;
+          int64_t best_offset = -1;
+          Offset position = log->log_start_offset();
+          while (position < end) {
+            auto bytes = log->read(position, 1 << 20, end);
+            if (!bytes || bytes->empty()) break;
+            auto batches = record::split_batches(*bytes);
+            if (!batches || batches->empty()) break;
+            for (const auto& batch : *batches) {
+              if (batch.header.max_timestamp > best_timestamp) {
+                best_timestamp = batch.header.max_timestamp;
+                // Kafka answers the batch's last offset when it cannot tell which
+                // record holds the maximum without decompressing.
+                best_offset = batch.header.last_offset().value();
+              }
+              position = batch.header.last_offset() + 1;
+            }
+          }
+          result.timestamp = best_timestamp;
+          result.offset = best_offset;
+          break;
+        }
+        default: {
+          if (p.timestamp < 0) {
+            result.error_code = error_value(ErrorCode::invalid_request);
+            break;
+          }
+          auto found = log->offset_for_timestamp(p.timestamp);
+          if (!found) {
+            result.error_code = error_value(storage_error(*partition, found.error()));
+          } else if (*found && (*found)->offset < end) {
+            result.timestamp = (*found)->timestamp;
+            result.offset = (*found)->offset.value();
+          }
+          break;
+        }
+      }
+    }
+  }
+  return response;
+}
+
+}  // namespace weir::broker

@@ -1,0 +1,375 @@
+#include "broker/broker.h"
+
+#include <algorithm>
+#include <array>
+
+#include <fmt/format.h>
+
+#include "base/text.h"
+#include "storage/checkpoint.h"
+
+namespace weir::broker {
+
+using protocol::ApiKey;
+using protocol::ErrorCode;
+
+namespace {
+
+// meta.properties, Kafka's format, in the data root: marks the directory as this
+// node's and carries the cluster id.
+constexpr std::string_view kMetaProperties = "meta.properties";
+// Responses a connection may have in flight before its reader stops reading: a client
+// pipelining more than this waits for TCP back-pressure.
+constexpr size_t kMaxInFlightPerConnection = 64;
+
+std::optional<std::string> property(const std::string& text, std::string_view key) {
+  for (std::string_view line : split_nonempty(text, '\n')) {
+    if (line.size() > key.size() && line.substr(0, key.size()) == key &&
+        line[key.size()] == '=') {
+      return std::string(line.substr(key.size() + 1));
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+// One client connection: see broker.h for its two fibers.
+class Broker::Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Broker& broker, std::unique_ptr<runtime::Stream> stream)
+      : broker_(broker),
+        stream_(std::move(stream)),
+        pending_(broker.env_.scheduler, kMaxInFlightPerConnection) {}
+
+  void start() {
+    auto self = shared_from_this();
+    broker_.spawn("conn-writer", [self] { self->write_loop(); });
+    broker_.spawn("conn-reader", [self] { self->read_loop(); });
+  }
+  void close() {
+    stream_->close();
+    pending_.close();
+  }
+
+ private:
+  struct Pending {
+    int32_t correlation_id;
+    int16_t api_version;
+    Reply reply;
+  };
+
+  void read_loop() {
+    std::vector<uint8_t> frame;
+    while (true) {
+      std::array<std::byte, 4> size_bytes;
+      if (!stream_->read_exactly(size_bytes)) break;
+      const int32_t size = static_cast<int32_t>(
+          (std::to_integer<uint32_t>(size_bytes[0]) << 24) |
+          (std::to_integer<uint32_t>(size_bytes[1]) << 16) |
+          (std::to_integer<uint32_t>(size_bytes[2]) << 8) | std::to_integer<uint32_t>(size_bytes[3]));
+      // Kafka closes a connection whose frame is negative or above
+      // socket.request.max.bytes, without reading it.
+      if (size < 4 || size > broker_.settings_.socket_request_max_bytes) break;
+      frame.resize(static_cast<size_t>(size));
+      if (!stream_->read_exactly(std::as_writable_bytes(std::span(frame)))) break;
+      if (!dispatch(frame)) break;
+    }
+    pending_.close();
+  }
+
+  // Decodes and handles one request; false closes the connection.
+  bool dispatch(std::span<const uint8_t> frame) {
+    auto request = protocol::decode_request(frame);
+    if (!request) {
+      // An ApiVersions request newer than weir knows gets a v0 answer with
+      // UNSUPPORTED_VERSION and the api list, so the client can retry with one we
+      // serve (KIP-511). Anything else weir cannot parse closes the connection, as
+      // Kafka does.
+      auto key = protocol::peek_api_key_and_version(frame);
+      size_t body_offset = 0;
+      auto header = protocol::decode_request_header(frame, body_offset);
+      if (key && header && key->api_key == static_cast<int16_t>(ApiKey::api_versions) &&
+          request.error() == protocol::DecodeError::unsupported_version) {
+        auto body = broker_.api_versions(*header, protocol::ApiVersionsRequest{});
+        std::get<protocol::ApiVersionsResponse>(body).error_code =
+            protocol::error_value(ErrorCode::unsupported_version);
+        return pending_.send(Pending{header->correlation_id, 0, Reply{std::move(body), {}}});
+      }
+      return false;
+    }
+    if (!Broker::serves(request->header.api_key)) return false;
+    const int32_t correlation_id = request->header.correlation_id;
+    const int16_t version = request->header.api_version;
+    Reply reply = broker_.handle(request->header, std::move(request->body));
+    if (!reply.now && !reply.later) return true;
+    return pending_.send(Pending{correlation_id, version, std::move(reply)});
+  }
+
+  void write_loop() {
+    protocol::Bytes out;
+    while (auto pending = pending_.receive()) {
+      std::optional<protocol::ResponseBody> body = std::move(pending->reply.now);
+      if (!body && pending->reply.later) body = pending->reply.later->get();
+      if (!body) break;  // the handler's fiber died (shutdown): nothing to send
+      out.assign(4, 0);
+      protocol::encode_response(pending->correlation_id, pending->api_version, *body, out);
+      const auto size = static_cast<uint32_t>(out.size() - 4);
+      out[0] = static_cast<uint8_t>(size >> 24);
+      out[1] = static_cast<uint8_t>(size >> 16);
+      out[2] = static_cast<uint8_t>(size >> 8);
+      out[3] = static_cast<uint8_t>(size);
+      if (!stream_->write_all(std::as_bytes(std::span(out)))) break;
+    }
+    // Ends the reader too (its read fails) and drops what it still queues.
+    close();
+    auto& connections = broker_.connections_;
+    connections.erase(std::remove(connections.begin(), connections.end(), shared_from_this()),
+                      connections.end());
+  }
+
+  Broker& broker_;
+  std::unique_ptr<runtime::Stream> stream_;
+  runtime::Channel<Pending> pending_;
+};
+
+Broker::Broker(runtime::Env& env, BrokerSettings settings, BrokerFlaws flaws)
+    : env_(env),
+      settings_(std::move(settings)),
+      flaws_(flaws),
+      topics_(env, settings_,
+              [this](const ConfigOverrides& overrides) -> Result<storage::LogConfig, ApiError> {
+                if (!overrides.empty()) {
+                  return unexpected(ApiError{ErrorCode::invalid_config,
+                                             "topic config overrides are not supported yet"});
+                }
+                return settings_.log_defaults;
+              }),
+      stopped_(env.scheduler) {}
+
+Broker::~Broker() { VERIFY(active_fibers_ == 0, "the broker's fibers outlive it"); }
+
+void Broker::spawn(std::string name, std::function<void()> body) {
+  active_fibers_++;
+  env_.scheduler.spawn(std::move(name), [this, body = std::move(body)] {
+    struct Done {
+      Broker* broker;
+      ~Done() {
+        if (--broker->active_fibers_ == 0) broker->fibers_done_.notify_all();
+      }
+    } done{this};
+    body();
+  });
+}
+
+Result<void, std::string> Broker::load_meta_properties() {
+  const std::string path(kMetaProperties);
+  auto text = storage::read_whole_file(env_.disk, path);
+  if (text) {
+    auto node = property(*text, "node.id");
+    auto cluster = property(*text, "cluster.id");
+    if (!node || !cluster) return unexpected(fmt::format("{}: no node.id or cluster.id", path));
+    if (*node != std::to_string(settings_.node_id)) {
+      return unexpected(fmt::format("{} belongs to node.id {}, but node.id is {}", path, *node,
+                                    settings_.node_id));
+    }
+    cluster_id_ = *cluster;
+    return {};
+  }
+  if (text.error() != storage::StorageError::not_found) {
+    return unexpected(fmt::format("reading {}: {}", path, storage::to_string(text.error())));
+  }
+  // First start: format the directory, as `kafka-storage.sh format` would.
+  protocol::Uuid cluster;
+  protocol::Uuid directory;
+  for (auto* id : {&cluster, &directory}) {
+    for (size_t i = 0; i < id->bytes.size(); i += 8) {
+      uint64_t word = env_.random.next();
+      for (size_t j = 0; j < 8; j++) id->bytes[i + j] = static_cast<uint8_t>(word >> (8 * j));
+    }
+  }
+  cluster_id_ = uuid_to_base64(cluster);
+  std::string contents = fmt::format(
+      "#\n#weir\nversion=1\ncluster.id={}\nnode.id={}\ndirectory.id={}\n", cluster_id_,
+      settings_.node_id, uuid_to_base64(directory));
+  if (auto written = storage::write_file_atomically(env_.disk, "", path, contents); !written) {
+    return unexpected(fmt::format("writing {}: {}", path, storage::to_string(written.error())));
+  }
+  return {};
+}
+
+Result<void, std::string> Broker::start() {
+  if (auto meta = load_meta_properties(); !meta) return meta;
+  if (auto loaded = topics_.load(); !loaded) return loaded;
+  for (const runtime::Address& address : settings_.listeners) {
+    auto listener = env_.network.listen(address);
+    if (!listener) {
+      return unexpected(fmt::format("listeners: cannot listen on {}: {}", address.to_string(),
+                                    runtime::to_string(listener.error())));
+    }
+    listeners_.push_back(std::move(*listener));
+  }
+  for (auto& listener : listeners_) {
+    runtime::Listener* raw = listener.get();
+    spawn("accept", [this, raw] { accept_loop(*raw); });
+  }
+  spawn("background", [this] { background_loop(); });
+  return {};
+}
+
+runtime::Address Broker::bound_address() const {
+  VERIFY(!listeners_.empty());
+  return listeners_.front()->local_address();
+}
+
+void Broker::accept_loop(runtime::Listener& listener) {
+  while (!stopping_) {
+    auto stream = listener.accept();
+    if (!stream) {
+      if (stopping_ || stream.error() == runtime::IoError::closed) return;
+      continue;  // a failed accept (a reset before accept) costs only that connection
+    }
+    auto connection = std::make_shared<Connection>(*this, std::move(*stream));
+    connections_.push_back(connection);
+    connection->start();
+  }
+}
+
+void Broker::background_loop() {
+  // Time-based work: the no-fsync mode's periodic flush, and retention.
+  const int64_t tick_ms = 100;
+  int64_t since_flush = 0;
+  int64_t since_retention = 0;
+  while (!stopping_) {
+    env_.scheduler.sleep_for(runtime::milliseconds(tick_ms));
+    since_flush += tick_ms;
+    since_retention += tick_ms;
+    if (settings_.flush_interval_messages != 1 && since_flush >= settings_.flush_interval_ms) {
+      since_flush = 0;
+      for (const auto& [name, topic] : topics_.all()) {
+        for (const auto& partition : topic->partitions) {
+          if (partition->unflushed_messages == 0 || partition->recovering) continue;
+          partition->unflushed_messages = 0;
+          auto log = partition->log_handle();
+          if (auto flushed = log->flush(); !flushed) storage_error(*partition, flushed.error());
+        }
+      }
+    }
+    if (since_retention >= settings_.retention_check_interval_ms) {
+      since_retention = 0;
+      for (const auto& [name, topic] : topics_.all()) {
+        for (const auto& partition : topic->partitions) {
+          if (partition->recovering) continue;
+          auto log = partition->log_handle();
+          if (auto applied = log->apply_retention(); !applied) {
+            storage_error(*partition, applied.error());
+          }
+        }
+      }
+    }
+  }
+}
+
+void Broker::serve() { stopped_.wait(); }
+
+void Broker::stop() {
+  if (stopping_) {
+    stopped_.wait();
+    return;
+  }
+  stopping_ = true;
+  for (auto& listener : listeners_) listener->close();
+  std::vector<std::shared_ptr<Connection>> connections = connections_;
+  for (auto& connection : connections) connection->close();
+  // Handler fibers finish on their own (their waits are bounded); the background
+  // fiber wakes within a tick.
+  while (active_fibers_ > 0) {
+    fibers_done_.add(env_.scheduler.prepare_wait());
+    env_.scheduler.suspend(std::nullopt);
+  }
+  topics_.close_all();
+  stopped_.set();
+}
+
+ErrorCode Broker::storage_error(Partition& partition, storage::StorageError error) {
+  switch (error) {
+    case storage::StorageError::invalid_batch:
+      return ErrorCode::corrupt_message;
+    case storage::StorageError::batch_too_large:
+      return ErrorCode::message_too_large;
+    case storage::StorageError::offset_out_of_range:
+      return ErrorCode::offset_out_of_range;
+    case storage::StorageError::no_space:
+      return ErrorCode::kafka_storage_error;
+    case storage::StorageError::corrupt_batch:
+    case storage::StorageError::io:
+    case storage::StorageError::suspect:
+    case storage::StorageError::not_found:
+      break;
+  }
+  // The disk failed under this log: reopen it, which recovers what is durable. Until
+  // then its requests fail with KAFKA_STORAGE_ERROR, which clients retry.
+  if (!partition.recovering && !stopping_) {
+    Partition* raw = &partition;
+    spawn("recover", [this, raw] { topics_.recover(*raw); });
+  }
+  return ErrorCode::kafka_storage_error;
+}
+
+bool Broker::serves(int16_t api_key) {
+  switch (static_cast<ApiKey>(api_key)) {
+    case ApiKey::produce:
+    case ApiKey::fetch:
+    case ApiKey::list_offsets:
+    case ApiKey::metadata:
+    case ApiKey::api_versions:
+    case ApiKey::create_topics:
+    case ApiKey::delete_topics:
+    case ApiKey::delete_records:
+    case ApiKey::init_producer_id:
+    case ApiKey::create_partitions:
+    case ApiKey::describe_cluster:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Reply Broker::handle(const protocol::RequestHeader& header, protocol::RequestBody&& body) {
+  auto ready = [](protocol::ResponseBody response) {
+    return Reply{std::move(response), std::nullopt};
+  };
+  return std::visit(
+      [&](auto&& request) -> Reply {
+        using T = std::decay_t<decltype(request)>;
+        if constexpr (std::is_same_v<T, protocol::ProduceRequest>) {
+          return produce(header, std::move(request));
+        } else if constexpr (std::is_same_v<T, protocol::FetchRequest>) {
+          return fetch(header, std::move(request));
+        } else if constexpr (std::is_same_v<T, protocol::ApiVersionsRequest>) {
+          return ready(api_versions(header, request));
+        } else if constexpr (std::is_same_v<T, protocol::MetadataRequest>) {
+          return ready(metadata(header, request));
+        } else if constexpr (std::is_same_v<T, protocol::DescribeClusterRequest>) {
+          return ready(describe_cluster(request));
+        } else if constexpr (std::is_same_v<T, protocol::CreateTopicsRequest>) {
+          return ready(create_topics(header, request));
+        } else if constexpr (std::is_same_v<T, protocol::DeleteTopicsRequest>) {
+          return ready(delete_topics(header, request));
+        } else if constexpr (std::is_same_v<T, protocol::CreatePartitionsRequest>) {
+          return ready(create_partitions(request));
+        } else if constexpr (std::is_same_v<T, protocol::DeleteRecordsRequest>) {
+          return ready(delete_records(request));
+        } else if constexpr (std::is_same_v<T, protocol::ListOffsetsRequest>) {
+          return ready(list_offsets(header, request));
+        } else if constexpr (std::is_same_v<T, protocol::InitProducerIdRequest>) {
+          return ready(init_producer_id(request));
+        } else {
+          VERIFY(false, "handle() for api {} that serves() refuses", header.api_key);
+          return Reply::none();
+        }
+      },
+      std::move(body));
+}
+
+}  // namespace weir::broker

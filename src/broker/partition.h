@@ -1,0 +1,56 @@
+// Partition: one partition this node leads — its log, the high watermark clients may
+// read below, and the fibers waiting for it to move (Fetch long polls). Single-node for
+// now: the leader epoch is 0 and the high watermark follows durability (or, in the
+// no-fsync mode, the log end).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "record/types.h"
+#include "runtime/sync.h"
+#include "storage/partition_log.h"
+
+namespace weir::broker {
+
+using record::LeaderEpoch;
+using record::Offset;
+
+class Partition {
+ public:
+  Partition(std::string topic, int32_t index, std::shared_ptr<storage::PartitionLog> log)
+      : topic_(std::move(topic)), index_(index), log_(std::move(log)) {}
+
+  const std::string& topic() const { return topic_; }
+  int32_t index() const { return index_; }
+  storage::PartitionLog& log() { return *log_; }
+  const storage::PartitionLog& log() const { return *log_; }
+  // A request that suspends holds the log it started on: recovery may swap in a new one.
+  std::shared_ptr<storage::PartitionLog> log_handle() const { return log_; }
+  void replace_log(std::shared_ptr<storage::PartitionLog> log) { log_ = std::move(log); }
+  LeaderEpoch leader_epoch() const { return LeaderEpoch{0}; }
+
+  Offset high_watermark() const { return log_->high_watermark(); }
+  // Raises the high watermark (never lowers it) and wakes waiting fetches.
+  void advance_high_watermark(Offset offset) {
+    if (offset <= log_->high_watermark()) return;
+    log_->set_high_watermark(offset);
+    waiters_.notify_all();
+  }
+  // Fetch long polls subscribe here; they are woken when the high watermark moves.
+  runtime::WaitQueue& waiters() { return waiters_; }
+
+  // Messages appended since the last flush, for log.flush.interval.messages.
+  int64_t unflushed_messages = 0;
+  // Set while a log the disk failed under is being closed and recovered.
+  bool recovering = false;
+
+ private:
+  std::string topic_;
+  int32_t index_;
+  std::shared_ptr<storage::PartitionLog> log_;
+  runtime::WaitQueue waiters_;
+};
+
+}  // namespace weir::broker

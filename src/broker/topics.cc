@@ -1,0 +1,381 @@
+#include "broker/topics.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "base/text.h"
+#include "storage/checkpoint.h"
+
+namespace weir::broker {
+
+using protocol::ErrorCode;
+
+namespace {
+
+constexpr std::string_view kMetaDirectory = "weir-meta";
+constexpr std::string_view kTopicsFile = "topics";
+constexpr std::string_view kBase64Url =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+Unexpected<ApiError> storage_failure(std::string_view what, storage::StorageError error) {
+  return unexpected(ApiError{ErrorCode::kafka_storage_error,
+                             fmt::format("{}: {}", what, storage::to_string(error))});
+}
+
+// Config values may hold anything but a newline; spaces and '%' are escaped so that a
+// line splits on spaces.
+std::string escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == ' ' || c == '%' || c == '\n' || c == '=') {
+      out += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> unescape(std::string_view text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); i++) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size()) return std::nullopt;
+    unsigned value = 0;
+    for (size_t j = 1; j <= 2; j++) {
+      char c = text[i + j];
+      value <<= 4;
+      if (c >= '0' && c <= '9') value |= static_cast<unsigned>(c - '0');
+      else if (c >= 'A' && c <= 'F') value |= static_cast<unsigned>(c - 'A' + 10);
+      else return std::nullopt;
+    }
+    out += static_cast<char>(value);
+    i += 2;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> invalid_topic_name_reason(std::string_view name) {
+  if (name.empty()) return "Topic name is illegal, it can't be empty";
+  if (name == "." || name == "..") return "Topic name cannot be \".\" or \"..\"";
+  if (name.size() > 249) {
+    return fmt::format("Topic name is illegal, it can't be longer than 249 characters, "
+                       "topic name: {}", name);
+  }
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      return fmt::format("Topic name \"{}\" is illegal, it contains a character other than "
+                         "ASCII alphanumerics, '.', '_' and '-'", name);
+    }
+  }
+  return std::nullopt;
+}
+
+std::string uuid_to_base64(const protocol::Uuid& id) {
+  std::string out;
+  uint32_t buffer = 0;
+  int bits = 0;
+  for (uint8_t byte : id.bytes) {
+    buffer = (buffer << 8) | byte;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += kBase64Url[(buffer >> bits) & 0x3f];
+    }
+  }
+  if (bits > 0) out += kBase64Url[(buffer << (6 - bits)) & 0x3f];
+  return out;  // 22 characters, unpadded, as Kafka prints topic ids
+}
+
+std::optional<protocol::Uuid> uuid_from_base64(std::string_view text) {
+  if (text.size() != 22) return std::nullopt;
+  protocol::Uuid id;
+  uint32_t buffer = 0;
+  int bits = 0;
+  size_t out = 0;
+  for (char c : text) {
+    size_t value = kBase64Url.find(c);
+    if (value == std::string_view::npos) return std::nullopt;
+    buffer = (buffer << 6) | static_cast<uint32_t>(value);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      if (out < id.bytes.size()) id.bytes[out++] = static_cast<uint8_t>(buffer >> bits);
+    }
+  }
+  if (out != id.bytes.size()) return std::nullopt;
+  return id;
+}
+
+Topics::Topics(runtime::Env& env, const BrokerSettings& settings, LogConfigResolver resolver)
+    : env_(env), settings_(settings), resolver_(std::move(resolver)), mutex_(env.scheduler) {}
+
+std::string Topics::directory_of(const std::string& topic, int32_t index) const {
+  return fmt::format("{}-{}", topic, index);
+}
+
+Result<void, std::string> Topics::load() {
+  auto text = storage::read_whole_file(env_.disk, fmt::format("{}/{}", kMetaDirectory, kTopicsFile));
+  if (!text) {
+    if (text.error() == storage::StorageError::not_found) return {};
+    return unexpected(fmt::format("reading {}: {}", kTopicsFile, to_string(text.error())));
+  }
+  int line_number = 0;
+  for (std::string_view line : split_nonempty(*text, '\n')) {
+    line_number++;
+    if (line[0] == '#') continue;
+    std::vector<std::string_view> fields = split_nonempty(line, ' ');
+    auto bad = [&](std::string_view why) {
+      return unexpected(fmt::format("{} line {}: {}", kTopicsFile, line_number, why));
+    };
+    if (fields.size() < 3) return bad("expected <name> <id> <partitions>");
+    auto topic = std::make_unique<Topic>();
+    topic->name = std::string(fields[0]);
+    auto id = uuid_from_base64(fields[1]);
+    if (!id) return bad("bad topic id");
+    topic->id = *id;
+    auto count = parse_integer<int32_t>(fields[2]);
+    if (!count || *count <= 0) return bad("bad partition count");
+    for (size_t i = 3; i < fields.size(); i++) {
+      size_t equals = fields[i].find('=');
+      if (equals == std::string_view::npos) return bad("bad config entry");
+      auto key = unescape(fields[i].substr(0, equals));
+      auto value = unescape(fields[i].substr(equals + 1));
+      if (!key || !value) return bad("bad config escape");
+      topic->configs[*key] = *value;
+    }
+    for (int32_t index = 0; index < *count; index++) {
+      auto partition = open_partition(*topic, index);
+      if (!partition) {
+        return unexpected(fmt::format("opening {}: {}", directory_of(topic->name, index),
+                                      partition.error().message));
+      }
+      topic->partitions.push_back(std::move(*partition));
+    }
+    std::string name = topic->name;
+    topics_[name] = std::move(topic);
+  }
+  return {};
+}
+
+Result<std::shared_ptr<Partition>, ApiError> Topics::open_partition(const Topic& topic,
+                                                                    int32_t index) {
+  auto config = resolver_(topic.configs);
+  if (!config) return unexpected(config.error());
+  const std::string directory = directory_of(topic.name, index);
+  const std::string id = uuid_to_base64(topic.id);
+  auto log = storage::PartitionLog::open(env_, directory, *config);
+  if (log && (*log)->topic_id() && (*log)->topic_id() != id) {
+    // A deleted topic's partition that a crash left behind, found by a new topic of
+    // the same name: its data is not this topic's.
+    (void)(*log)->close();  // about to be deleted: nothing to keep
+    delete_directory(directory);
+    log = storage::PartitionLog::open(env_, directory, *config);
+  }
+  if (!log) return storage_failure(directory, log.error());
+  std::shared_ptr<storage::PartitionLog> shared = std::move(*log);
+  if (shared->topic_id() != id) {
+    if (auto written = shared->set_topic_id(id); !written) {
+      return storage_failure(directory, written.error());
+    }
+  }
+  auto partition = std::make_shared<Partition>(topic.name, index, std::move(shared));
+  // On one node everything in the log after recovery is durable: recovery fsyncs what
+  // it keeps, so the whole log is committed.
+  partition->advance_high_watermark(partition->log().log_end_offset());
+  return partition;
+}
+
+void Topics::delete_directory(const std::string& directory) {
+  // Best effort: what a failure leaves behind is recognised by its topic id later.
+  if (auto files = env_.disk.list(directory); files) {
+    for (const std::string& file : *files) (void)env_.disk.remove(directory + "/" + file);
+  }
+  (void)env_.disk.remove(directory);
+  (void)env_.disk.sync_directory("");
+}
+
+Topic* Topics::find(std::string_view name) {
+  auto it = topics_.find(name);
+  return it == topics_.end() ? nullptr : it->second.get();
+}
+
+Topic* Topics::find(const protocol::Uuid& id) {
+  for (auto& [name, topic] : topics_) {
+    if (topic->id == id) return topic.get();
+  }
+  return nullptr;
+}
+
+std::shared_ptr<Partition> Topics::partition(std::string_view topic_name, int32_t index) {
+  Topic* topic = find(topic_name);
+  if (topic == nullptr || index < 0 ||
+      static_cast<size_t>(index) >= topic->partitions.size()) {
+    return nullptr;
+  }
+  return topic->partitions[static_cast<size_t>(index)];
+}
+
+Topics::TopicLines Topics::lines() const {
+  TopicLines lines;
+  for (const auto& [name, topic] : topics_) {
+    lines[name] = TopicLine{topic->id, static_cast<int32_t>(topic->partitions.size()),
+                            topic->configs};
+  }
+  return lines;
+}
+
+Result<void, ApiError> Topics::persist(const TopicLines& lines) {
+  std::string text = "# weir topics v1: <name> <id> <partitions> [<key>=<value> ...]\n";
+  for (const auto& [name, line] : lines) {
+    text += fmt::format("{} {} {}", name, uuid_to_base64(line.id), line.partitions);
+    for (const auto& [key, value] : line.configs) {
+      text += fmt::format(" {}={}", escape(key), escape(value));
+    }
+    text += '\n';
+  }
+  if (auto made = env_.disk.make_directories(std::string(kMetaDirectory)); !made) {
+    return unexpected(ApiError{ErrorCode::kafka_storage_error,
+                               fmt::format("creating {}: {}", kMetaDirectory,
+                                           runtime::to_string(made.error()))});
+  }
+  if (auto written = storage::write_file_atomically(env_.disk, std::string(kMetaDirectory),
+                                                    std::string(kTopicsFile), text);
+      !written) {
+    return storage_failure("writing the topics file", written.error());
+  }
+  return {};
+}
+
+// Each change below persists the new topics file first, then opens or closes logs, and
+// only then changes what other fibers see: a topic appears with all its partitions open
+// or not at all.
+
+Result<Topic*, ApiError> Topics::create(const std::string& name, int32_t partitions,
+                                        ConfigOverrides configs) {
+  VERIFY(partitions > 0);
+  runtime::MutexGuard guard(mutex_);
+  if (find(name) != nullptr) {
+    return unexpected(ApiError{ErrorCode::topic_already_exists,
+                               fmt::format("Topic '{}' already exists.", name)});
+  }
+  auto topic = std::make_unique<Topic>();
+  topic->name = name;
+  for (size_t i = 0; i < topic->id.bytes.size(); i += 8) {
+    const uint64_t word = env_.random.next();
+    for (size_t j = 0; j < 8; j++) topic->id.bytes[i + j] = static_cast<uint8_t>(word >> (8 * j));
+  }
+  topic->configs = std::move(configs);
+  TopicLines next = lines();
+  next[name] = TopicLine{topic->id, partitions, topic->configs};
+  if (auto persisted = persist(next); !persisted) return unexpected(persisted.error());
+  for (int32_t index = 0; index < partitions; index++) {
+    auto partition = open_partition(*topic, index);
+    if (!partition) return unexpected(partition.error());
+    topic->partitions.push_back(std::move(*partition));
+  }
+  Topic* raw = topic.get();
+  topics_[name] = std::move(topic);
+  return raw;
+}
+
+Result<void, ApiError> Topics::remove(const std::string& name) {
+  runtime::MutexGuard guard(mutex_);
+  if (find(name) == nullptr) {
+    return unexpected(ApiError{ErrorCode::unknown_topic_or_partition,
+                               "This server does not host this topic-partition."});
+  }
+  // Forget it durably first: a crash now leaves directories that load() ignores and
+  // that a new topic of the name recognises by their topic id (open_partition).
+  TopicLines next = lines();
+  next.erase(name);
+  if (auto persisted = persist(next); !persisted) return unexpected(persisted.error());
+  auto it = topics_.find(name);
+  std::unique_ptr<Topic> topic = std::move(it->second);
+  topics_.erase(it);
+  for (auto& partition : topic->partitions) {
+    (void)partition->log().close();  // its files go next: a failed flush loses nothing
+    delete_directory(directory_of(name, partition->index()));
+    partition->waiters().notify_all();
+  }
+  return {};
+}
+
+Result<void, ApiError> Topics::add_partitions(const std::string& name, int32_t count) {
+  runtime::MutexGuard guard(mutex_);
+  Topic* topic = find(name);
+  if (topic == nullptr) {
+    return unexpected(ApiError{ErrorCode::unknown_topic_or_partition,
+                               fmt::format("The topic '{}' does not exist.", name)});
+  }
+  const auto current = static_cast<int32_t>(topic->partitions.size());
+  VERIFY(count > current);
+  TopicLines next = lines();
+  next[name].partitions = count;
+  if (auto persisted = persist(next); !persisted) return unexpected(persisted.error());
+  std::vector<std::shared_ptr<Partition>> added;
+  for (int32_t index = current; index < count; index++) {
+    auto partition = open_partition(*topic, index);
+    if (!partition) return unexpected(partition.error());
+    added.push_back(std::move(*partition));
+  }
+  for (auto& partition : added) topic->partitions.push_back(std::move(partition));
+  return {};
+}
+
+Result<void, ApiError> Topics::set_configs(const std::string& name, ConfigOverrides configs) {
+  runtime::MutexGuard guard(mutex_);
+  Topic* topic = find(name);
+  if (topic == nullptr) {
+    return unexpected(ApiError{ErrorCode::unknown_topic_or_partition,
+                               fmt::format("The topic '{}' does not exist.", name)});
+  }
+  TopicLines next = lines();
+  next[name].configs = configs;
+  if (auto persisted = persist(next); !persisted) return unexpected(persisted.error());
+  topic->configs = std::move(configs);
+  // The new settings apply from the next open of each log (as segment settings do in
+  // Kafka from the next roll); reopening now would stall producers for a recovery.
+  return {};
+}
+
+void Topics::recover(Partition& partition) {
+  if (partition.recovering) return;
+  partition.recovering = true;
+  Topic* topic = find(partition.topic());
+  // The log is suspect: closing it writes nothing, and reopening recovers it.
+  (void)partition.log().close();
+  if (topic != nullptr) {
+    auto config = resolver_(topic->configs);
+    auto log = storage::PartitionLog::open(env_, directory_of(partition.topic(),
+                                                               partition.index()),
+                                           config ? *config : settings_.log_defaults);
+    if (log) {
+      std::shared_ptr<storage::PartitionLog> shared = std::move(*log);
+      partition.replace_log(std::move(shared));
+      partition.advance_high_watermark(partition.log().log_end_offset());
+      partition.recovering = false;
+    }
+  }
+  // A log that cannot be opened stays offline (recovering) until the next restart.
+}
+
+void Topics::close_all() {
+  runtime::MutexGuard guard(mutex_);
+  for (auto& [name, topic] : topics_) {
+    for (auto& partition : topic->partitions) {
+      // A log that cannot flush now is recovered at the next start; nothing to do here.
+      (void)partition->log().close();
+    }
+  }
+}
+
+}  // namespace weir::broker

@@ -1,0 +1,114 @@
+// Topics: the node's topics and their partitions, and the file that remembers them.
+//
+// Until the KRaft metadata log (issue 5) owns cluster metadata, a single node keeps its
+// topics in `weir-meta/topics` under the data root, one line per topic:
+//   <name> <topic id, base64url> <partition count> [<config key>=<value> ...]
+// replaced atomically (write, fsync, rename, fsync directory) on every change, and
+// written *before* any partition directory is created, so a crash never leaves a
+// partition the file does not name. Partition logs live in `<topic>-<partition>/`
+// (Kafka's layout), with the topic id in partition.metadata.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <absl/container/btree_map.h>
+
+#include "base/result.h"
+#include "broker/partition.h"
+#include "broker/settings.h"
+#include "protocol/errors.h"
+#include "protocol/wire.h"
+#include "runtime/env.h"
+
+namespace weir::broker {
+
+// A Kafka error code with the message that explains it to the client.
+struct ApiError {
+  protocol::ErrorCode code = protocol::ErrorCode::none;
+  std::string message;
+};
+
+using ConfigOverrides = absl::btree_map<std::string, std::string>;
+
+struct Topic {
+  std::string name;
+  protocol::Uuid id;
+  ConfigOverrides configs;
+  std::vector<std::shared_ptr<Partition>> partitions;
+  bool internal() const { return !name.empty() && name[0] == '_'; }
+};
+
+// Kafka's rule: 1-249 characters of [a-zA-Z0-9._-], not "." or "..".
+std::optional<std::string> invalid_topic_name_reason(std::string_view name);
+std::string uuid_to_base64(const protocol::Uuid& id);
+std::optional<protocol::Uuid> uuid_from_base64(std::string_view text);
+
+class Topics {
+ public:
+  // Resolves a topic's overrides into its log config; an error names the bad key.
+  using LogConfigResolver =
+      std::function<Result<storage::LogConfig, ApiError>(const ConfigOverrides&)>;
+
+  Topics(runtime::Env& env, const BrokerSettings& settings, LogConfigResolver resolver);
+
+  // Suspends. Reads the topics file and opens (recovering) every partition's log.
+  Result<void, std::string> load();
+
+  Topic* find(std::string_view name);
+  Topic* find(const protocol::Uuid& id);
+  std::shared_ptr<Partition> partition(std::string_view topic, int32_t index);
+  const absl::btree_map<std::string, std::unique_ptr<Topic>, std::less<>>& all() const {
+    return topics_;
+  }
+
+  // The log config `overrides` give, or the error naming the bad key.
+  Result<storage::LogConfig, ApiError> resolve(const ConfigOverrides& overrides) const {
+    return resolver_(overrides);
+  }
+
+  // Suspends. Creates a topic with `partitions` partitions (validated by the caller).
+  Result<Topic*, ApiError> create(const std::string& name, int32_t partitions,
+                                  ConfigOverrides configs);
+  // Suspends. Closes and deletes the topic's logs and forgets it.
+  Result<void, ApiError> remove(const std::string& name);
+  // Suspends. Grows the topic to `count` partitions.
+  Result<void, ApiError> add_partitions(const std::string& name, int32_t count);
+  // Suspends. Replaces the topic's config overrides (already validated).
+  Result<void, ApiError> set_configs(const std::string& name, ConfigOverrides configs);
+
+  // Suspends. Closes `partition`'s log (a disk failure made it suspect) and opens it
+  // again, which recovers it from what is durable.
+  void recover(Partition& partition);
+  // Suspends. Flushes and closes every log (a clean shutdown).
+  void close_all();
+
+ private:
+  // What the topics file says of one topic.
+  struct TopicLine {
+    protocol::Uuid id;
+    int32_t partitions = 0;
+    ConfigOverrides configs;
+  };
+  using TopicLines = absl::btree_map<std::string, TopicLine>;
+  TopicLines lines() const;
+  Result<void, ApiError> persist(const TopicLines& lines);
+  Result<std::shared_ptr<Partition>, ApiError> open_partition(const Topic& topic,
+                                                              int32_t index);
+  std::string directory_of(const std::string& topic, int32_t index) const;
+  void delete_directory(const std::string& directory);
+
+  runtime::Env& env_;
+  const BrokerSettings& settings_;
+  LogConfigResolver resolver_;
+  absl::btree_map<std::string, std::unique_ptr<Topic>, std::less<>> topics_;
+  // One metadata change at a time: each rewrites the whole topics file.
+  runtime::Mutex mutex_;
+};
+
+}  // namespace weir::broker
