@@ -52,17 +52,14 @@ Result<int64_t, ConfigError> parse_int(std::string_view key, std::string_view te
   VERIFY(min <= max, "{}: empty range [{}, {}]", key, min, max);
   const std::string_view trimmed = trim(text);
   std::string_view digits = trimmed;
-  // Java's parseInt/parseLong accept a leading '+'; from_chars does not.
-  if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
+  // Java's parseInt/parseLong accept one leading '+'; from_chars does not.
+  if (digits.size() > 1 && digits.front() == '+' && digits[1] != '-') digits.remove_prefix(1);
   int64_t value = 0;
   const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (digits.empty() || (!digits.empty() && digits.front() == '-' && trimmed.front() == '+')) {
-    return unexpected(value_error(key, text, "is not an integer"));
-  }
   if (error == std::errc::result_out_of_range) {
     return unexpected(value_error(key, text, fmt::format("is out of range [{}, {}]", min, max)));
   }
-  if (error != std::errc() || end != digits.data() + digits.size()) {
+  if (digits.empty() || error != std::errc() || end != digits.data() + digits.size()) {
     return unexpected(value_error(key, text, "is not an integer"));
   }
   if (value < min) {

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,18 +19,9 @@ std::string_view trim(std::string_view text);
 // The error "<key>: '<value>' <problem>".
 ConfigError value_error(std::string_view key, std::string_view value, std::string_view problem);
 
+// A decimal integer in [min, max] (both inclusive).
 Result<int64_t, ConfigError> parse_int(std::string_view key, std::string_view text, int64_t min,
                                        int64_t max);
-inline Result<int64_t, ConfigError> parse_int32(std::string_view key, std::string_view text,
-                                                int64_t min = std::numeric_limits<int32_t>::min(),
-                                                int64_t max = std::numeric_limits<int32_t>::max()) {
-  return parse_int(key, text, min, max);
-}
-inline Result<int64_t, ConfigError> parse_int64(std::string_view key, std::string_view text,
-                                                int64_t min = std::numeric_limits<int64_t>::min(),
-                                                int64_t max = std::numeric_limits<int64_t>::max()) {
-  return parse_int(key, text, min, max);
-}
 Result<double, ConfigError> parse_double(std::string_view key, std::string_view text, double min,
                                          double max);
 Result<bool, ConfigError> parse_bool(std::string_view key, std::string_view text);
