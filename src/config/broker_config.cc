@@ -203,8 +203,22 @@ class Reader {
   std::optional<ConfigError> error_;
 };
 
+bool is_ipv4_literal(std::string_view host) {
+  return !host.empty() && host.find_first_not_of("0123456789.") == std::string_view::npos;
+}
+
+// Kafka (requireDistinctPorts for `listeners`): two listeners may share a port only
+// when one binds an IPv4 address and the other an IPv6 address. Port 0 is ephemeral,
+// never shared.
+bool may_share_port(const Endpoint& a, const Endpoint& b) {
+  const bool a_v6 = a.host.find(':') != std::string::npos;
+  const bool b_v6 = b.host.find(':') != std::string::npos;
+  return (a_v6 && is_ipv4_literal(b.host)) || (b_v6 && is_ipv4_literal(a.host));
+}
+
 std::optional<std::vector<Endpoint>> parse_endpoints(Reader& r, std::string_view key,
-                                                     const std::vector<std::string>& items) {
+                                                     const std::vector<std::string>& items,
+                                                     bool require_distinct_ports) {
   std::vector<Endpoint> endpoints;
   for (const std::string& item : items) {
     const size_t separator = item.find("://");
@@ -221,6 +235,13 @@ std::optional<std::vector<Endpoint>> parse_endpoints(Reader& r, std::string_view
       if (other.listener_name == endpoint.listener_name) {
         r.fail(key_error(key,
                          fmt::format("listener name '{}' appears twice", endpoint.listener_name)));
+        return std::nullopt;
+      }
+      if (require_distinct_ports && endpoint.port != 0 && other.port == endpoint.port &&
+          !may_share_port(other, endpoint)) {
+        r.fail(key_error(
+            key, fmt::format("listeners '{}' and '{}' both use port {}", other.listener_name,
+                             endpoint.listener_name, endpoint.port)));
         return std::nullopt;
       }
     }
@@ -309,13 +330,13 @@ void read_keys(Reader& r, BrokerConfig& c) {
   if (const auto items = r.list("listeners", "PLAINTEXT://:9092",
                                 "Addresses to listen on: NAME://host:port,... (empty host: "
                                 "every interface).")) {
-    c.listeners = parse_endpoints(r, "listeners", *items).value_or(std::vector<Endpoint>{});
+    c.listeners = parse_endpoints(r, "listeners", *items, true).value_or(std::vector<Endpoint>{});
   }
   if (const auto items = r.list("advertised.listeners", std::nullopt,
                                 "Addresses published for clients and other nodes; defaults "
                                 "to listeners.")) {
     c.advertised_listeners =
-        parse_endpoints(r, "advertised.listeners", *items).value_or(std::vector<Endpoint>{});
+        parse_endpoints(r, "advertised.listeners", *items, false).value_or(std::vector<Endpoint>{});
   }
   const auto map_text = r.string("listener.security.protocol.map", default_protocol_map,
                                  "Listener name to security protocol: NAME:PROTOCOL,...");

@@ -381,6 +381,9 @@ INSTANTIATE_TEST_SUITE_P(
                  "listeners",
                  "listeners: listener name 'PLAINTEXT' appears twice"},
         BadValue{{{"listeners", ""}}, "listeners", "listeners: must name at least one listener"},
+        BadValue{{{"listeners", "PLAINTEXT://:9092,CONTROLLER://:9092"}},
+                 "listeners",
+                 "listeners: listeners 'PLAINTEXT' and 'CONTROLLER' both use port 9092"},
         BadValue{{{"listeners", "SSL://:9094,PLAINTEXT://:9092,CONTROLLER://:9093"}},
                  "listeners",
                  "listeners: listener 'SSL' uses security protocol SSL; weir serves only "
@@ -475,6 +478,14 @@ TEST(BrokerConfig, ControllerOnlyAndBrokerOnlyNodes) {
   EXPECT_FALSE(b.controller_role);
   // The broker dials the controllers over CONTROLLER, mapped to PLAINTEXT by default.
   EXPECT_EQ(b.listener_security_protocol_map.at("CONTROLLER"), SecurityProtocol::plaintext);
+}
+
+TEST(BrokerConfig, ListenersMayShareAPortAcrossIpv4AndIpv6) {
+  const BrokerConfig c =
+      config_with({{"listeners", "PLAINTEXT://127.0.0.1:9092,CONTROLLER://[::1]:9092"},
+                   {"advertised.listeners", "PLAINTEXT://h:9092,CONTROLLER://h:9092"}});
+  EXPECT_EQ(c.listener("CONTROLLER")->port, 9092);
+  EXPECT_EQ(config_with({{"listeners", "PLAINTEXT://:0,CONTROLLER://:0"}}).listeners.size(), 2U);
 }
 
 TEST(BrokerConfig, DefaultProtocolMapAddsControllerListeners) {
