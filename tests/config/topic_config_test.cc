@@ -467,3 +467,39 @@ TEST(TopicConfig, SerializeParseRoundTrip) {
 
 }  // namespace
 }  // namespace weir::config
+
+namespace weir::config {
+namespace {
+
+// Writing a broker key's documented default explicitly changes no topic value: the
+// default text in key_specs() and the typed default in read_keys agree.
+TEST(TopicConfig, ExplicitBrokerDefaultsChangeNothing) {
+  const BrokerConfig baseline = broker_with();
+  const auto expected = TopicConfig().describe(baseline);
+  const storage::LogConfig expected_log = TopicConfig().log_config(baseline);
+  int checked = 0;
+  for (const BrokerConfig::KeySpec& spec : BrokerConfig::key_specs()) {
+    // Keys embedded_default() sets, and the map whose explicit form drops the implied
+    // CONTROLLER:PLAINTEXT entry (as in Kafka).
+    if (!spec.default_value || baseline.static_values().contains(spec.name) ||
+        spec.name == "listener.security.protocol.map") {
+      continue;
+    }
+    auto loaded = baseline.with_overrides(
+        std::vector<std::string>{fmt::format("{}={}", spec.name, *spec.default_value)});
+    ASSERT_TRUE(loaded.ok()) << spec.name << ": " << loaded.error().message;
+    const auto actual = TopicConfig().describe(loaded->config);
+    ASSERT_EQ(actual.size(), expected.size());
+    for (size_t k = 0; k < actual.size(); k++) {
+      EXPECT_EQ(actual[k].value, expected[k].value) << spec.name << " -> " << actual[k].name;
+    }
+    const storage::LogConfig log = TopicConfig().log_config(loaded->config);
+    EXPECT_EQ(log.retention_ms, expected_log.retention_ms) << spec.name;
+    EXPECT_EQ(log.segment_ms, expected_log.segment_ms) << spec.name;
+    checked++;
+  }
+  EXPECT_GT(checked, 60);
+}
+
+}  // namespace
+}  // namespace weir::config
