@@ -38,13 +38,13 @@ protocol::ResponseBody Broker::metadata(const protocol::RequestHeader& header,
   protocol::MetadataResponse response;
   const runtime::Address bound = bound_address();
   protocol::MetadataResponse::MetadataResponseBroker self;
-  self.node_id = settings_.node_id;
+  self.node_id = settings_.config.node_id;
   self.host = settings_.advertised_host;
   self.port = settings_.advertised_port != 0 ? settings_.advertised_port : bound.port;
-  if (!settings_.rack.empty()) self.rack = settings_.rack;
+  self.rack = settings_.config.broker_rack;
   response.brokers.push_back(self);
   response.cluster_id = cluster_id_;
-  response.controller_id = settings_.node_id;
+  response.controller_id = settings_.config.node_id;
 
   auto describe = [&](const Topic& topic) {
     protocol::MetadataResponse::MetadataResponseTopic entry;
@@ -54,10 +54,10 @@ protocol::ResponseBody Broker::metadata(const protocol::RequestHeader& header,
     for (const auto& partition : topic.partitions) {
       protocol::MetadataResponse::MetadataResponsePartition p;
       p.partition_index = partition->index();
-      p.leader_id = settings_.node_id;
+      p.leader_id = settings_.config.node_id;
       p.leader_epoch = partition->leader_epoch().value();
-      p.replica_nodes = {settings_.node_id};
-      p.isr_nodes = {settings_.node_id};
+      p.replica_nodes = {settings_.config.node_id};
+      p.isr_nodes = {settings_.config.node_id};
       entry.partitions.push_back(std::move(p));
     }
     return entry;
@@ -77,7 +77,7 @@ protocol::ResponseBody Broker::metadata(const protocol::RequestHeader& header,
     for (const auto& [name, topic] : topics_.all()) response.topics.push_back(describe(*topic));
     return response;
   }
-  const bool may_create = settings_.auto_create_topics && request.allow_auto_topic_creation;
+  const bool may_create = settings_.config.auto_create_topics_enable && request.allow_auto_topic_creation;
   for (const auto& wanted : *request.topics) {
     if (!wanted.name) {
       const Topic* topic = topics_.find(wanted.topic_id);
@@ -108,11 +108,11 @@ protocol::ResponseBody Broker::metadata(const protocol::RequestHeader& header,
 }
 
 Result<Topic*, ApiError> Broker::auto_create(const std::string& name) {
-  if (settings_.default_replication_factor > 1) {
+  if (settings_.config.default_replication_factor > 1) {
     return unexpected(ApiError{ErrorCode::invalid_replication_factor,
                                "default.replication.factor exceeds the brokers available"});
   }
-  return topics_.create(name, settings_.num_partitions, {});
+  return topics_.create(name, settings_.config.num_partitions, config::TopicConfig{});
 }
 
 protocol::ResponseBody Broker::describe_cluster(const protocol::DescribeClusterRequest& request) {
@@ -126,12 +126,12 @@ protocol::ResponseBody Broker::describe_cluster(const protocol::DescribeClusterR
     return response;
   }
   response.cluster_id = cluster_id_;
-  response.controller_id = settings_.node_id;
+  response.controller_id = settings_.config.node_id;
   protocol::DescribeClusterResponse::DescribeClusterBroker self;
-  self.broker_id = settings_.node_id;
+  self.broker_id = settings_.config.node_id;
   self.host = settings_.advertised_host;
   self.port = settings_.advertised_port != 0 ? settings_.advertised_port : bound_address().port;
-  if (!settings_.rack.empty()) self.rack = settings_.rack;
+  self.rack = settings_.config.broker_rack;
   response.brokers.push_back(self);
   return response;
 }
@@ -177,21 +177,21 @@ protocol::ResponseBody Broker::create_topics(const protocol::RequestHeader& head
       for (size_t i = 0; i < wanted.assignments.size(); i++) {
         const auto& assignment = wanted.assignments[i];
         if (assignment.partition_index != static_cast<int32_t>(i) ||
-            assignment.broker_ids != std::vector<int32_t>{settings_.node_id}) {
+            assignment.broker_ids != std::vector<int32_t>{settings_.config.node_id}) {
           bad = true;
         }
       }
       if (bad) {
         fail(ErrorCode::invalid_replica_assignment,
              fmt::format("Replica assignments must name partitions 0..n-1 in order, each "
-                         "on broker {} (the only broker)", settings_.node_id));
+                         "on broker {} (the only broker)", settings_.config.node_id));
         continue;
       }
       partitions = static_cast<int32_t>(wanted.assignments.size());
       replication = 1;
     }
-    if (partitions == -1) partitions = settings_.num_partitions;
-    if (replication == -1) replication = settings_.default_replication_factor;
+    if (partitions == -1) partitions = settings_.config.num_partitions;
+    if (replication == -1) replication = settings_.config.default_replication_factor;
     if (partitions <= 0) {
       fail(ErrorCode::invalid_partitions,
            "Number of partitions was set to an invalid non-positive value.");
@@ -215,30 +215,31 @@ protocol::ResponseBody Broker::create_topics(const protocol::RequestHeader& head
                        "registered.", replication, replication));
       continue;
     }
-    ConfigOverrides configs;
-    bool config_error = false;
-    for (const auto& config : wanted.configs) {
-      if (!config.value) {
-        fail(ErrorCode::invalid_config,
-             fmt::format("Null value not supported for topic configs: {}", config.name));
-        config_error = true;
-        break;
-      }
-      configs[config.name] = *config.value;
-    }
-    if (config_error) continue;
-    if (auto resolved = topics_.resolve(configs); !resolved) {
-      fail(resolved.error().code, resolved.error().message);
+    std::vector<config::ConfigEntry> entries;
+    for (const auto& entry : wanted.configs) entries.push_back({entry.name, entry.value});
+    auto config = config::TopicConfig::from_entries(entries);
+    if (!config) {
+      fail(ErrorCode::invalid_config, config.error().message);
       continue;
     }
     result.num_partitions = partitions;
     result.replication_factor = static_cast<int16_t>(replication);
-    if (header.api_version >= 5) result.configs.emplace();
+    if (header.api_version >= 5) {
+      auto& described = result.configs.emplace();
+      for (const config::DescribedConfig& entry : config->describe(settings_.config)) {
+        auto& out = described.emplace_back();
+        out.name = entry.name;
+        out.value = entry.value;
+        out.read_only = entry.read_only;
+        out.config_source = static_cast<int8_t>(entry.source);
+        out.is_sensitive = entry.sensitive;
+      }
+    }
     if (request.validate_only) {
       response.topics.push_back(result);
       continue;
     }
-    auto created = topics_.create(wanted.name, partitions, std::move(configs));
+    auto created = topics_.create(wanted.name, partitions, std::move(*config));
     if (!created) {
       fail(created.error().code, created.error().message);
       continue;
@@ -257,7 +258,7 @@ protocol::ResponseBody Broker::delete_topics(const protocol::RequestHeader& head
     result.name = name;
     result.topic_id = id;
     Topic* topic = name ? topics_.find(*name) : topics_.find(id);
-    if (!settings_.delete_topic_enable) {
+    if (!settings_.config.delete_topic_enable) {
       result.error_code = error_value(ErrorCode::topic_deletion_disabled);
       result.error_message = "Topic deletion is disabled (delete.topic.enable=false).";
     } else if (topic == nullptr) {
@@ -309,11 +310,11 @@ protocol::ResponseBody Broker::create_partitions(
                     static_cast<size_t>(wanted.count) - topic->partitions.size() ||
                 std::any_of(wanted.assignments->begin(), wanted.assignments->end(),
                             [&](const auto& a) {
-                              return a.broker_ids != std::vector<int32_t>{settings_.node_id};
+                              return a.broker_ids != std::vector<int32_t>{settings_.config.node_id};
                             }))) {
       fail(ErrorCode::invalid_replica_assignment,
            fmt::format("Each new partition must be assigned to broker {} alone.",
-                       settings_.node_id));
+                       settings_.config.node_id));
     } else if (!request.validate_only) {
       if (auto added = topics_.add_partitions(wanted.name, wanted.count); !added) {
         fail(added.error().code, added.error().message);
@@ -365,15 +366,17 @@ protocol::ResponseBody Broker::init_producer_id(const protocol::InitProducerIdRe
     response.error_code = error_value(ErrorCode::invalid_request);
     return response;
   }
-  if (request.producer_id >= 0 && request.producer_epoch >= 0 &&
-      request.producer_epoch < INT16_MAX - 1) {
-    // KIP-360: an idempotent producer bumps its own epoch to reset its sequences.
-    response.producer_id = request.producer_id;
-    response.producer_epoch = static_cast<int16_t>(request.producer_epoch + 1);
+  // An idempotent producer gets a fresh id at epoch 0 every time, also when it asks to
+  // bump the epoch of the id it has (KIP-360): as in Kafka, only transactional ids keep
+  // their producer id across epochs.
+  auto allocated = producer_ids_->init_producer_id();
+  if (!allocated) {
+    // The block reservation could not be made durable: a retriable answer.
+    response.error_code = error_value(ErrorCode::coordinator_not_available);
     return response;
   }
-  response.producer_id = next_producer_id_++;
-  response.producer_epoch = 0;
+  response.producer_id = allocated->producer_id.value();
+  response.producer_epoch = allocated->producer_epoch.value();
   return response;
 }
 

@@ -5,6 +5,7 @@
 
 #include "broker/broker.h"
 #include "record/batch.h"
+#include "txn/producer_state.h"
 
 namespace weir::broker {
 
@@ -33,7 +34,7 @@ struct Appended {
 
 ErrorCode Broker::commit(Partition& partition, std::shared_ptr<storage::PartitionLog> log,
                          Offset end) {
-  if (settings_.flush_interval_messages == 1 && !flaws_.ack_before_fsync) {
+  if (partition.flush.fsync_before_ack && !flaws_.ack_before_fsync) {
     if (auto durable = log->wait_durable(end); !durable) {
       return storage_error(partition, durable.error());
     }
@@ -84,27 +85,10 @@ Reply Broker::produce(const protocol::RequestHeader& header, protocol::ProduceRe
         fail(ErrorCode::corrupt_message, "no record batches");
         continue;
       }
-      auto log = partition->log_handle();
-      auto append = log->append(*data.records, partition->leader_epoch());
-      if (!append) {
-        fail(storage_error(*partition, append.error()),
-             std::string(storage::to_string(append.error())));
-        continue;
-      }
-      result.base_offset = append->base_offset.value();
-      result.log_append_time_ms = append->log_append_time;
-      result.log_start_offset = log->log_start_offset().value();
-      const Offset end = append->last_offset + 1;
-      partition->unflushed_messages += (append->last_offset - append->base_offset) + 1;
-      if (settings_.flush_interval_messages != 1 &&
-          partition->unflushed_messages >= settings_.flush_interval_messages) {
-        partition->unflushed_messages = 0;
-        std::shared_ptr<Partition> held = partition;
-        spawn("flush", [this, held, log] {
-          if (auto flushed = log->flush(); !flushed) storage_error(*held, flushed.error());
-        });
-      }
-      appended.push_back(Appended{std::move(partition), std::move(log), end, &result});
+      std::optional<Offset> end;
+      auto log = append(partition, *data.records, result, end);
+      if (!log) continue;
+      appended.push_back(Appended{std::move(partition), std::move(log), *end, &result});
     }
   }
   if (appended.empty()) {
@@ -129,6 +113,75 @@ Reply Broker::produce(const protocol::RequestHeader& header, protocol::ProduceRe
   });
   if (!respond) return Reply::none();
   return Reply{std::nullopt, std::move(future)};
+}
+
+std::shared_ptr<storage::PartitionLog> Broker::append(
+    const std::shared_ptr<Partition>& partition, std::span<uint8_t> records,
+    protocol::ProduceResponse::PartitionProduceResponse& result, std::optional<Offset>& end) {
+  auto fail = [&](ErrorCode code, std::string message) {
+    result.error_code = error_value(code);
+    result.error_message = std::move(message);
+  };
+  auto batches = record::split_batches(records);
+  if (!batches) {
+    fail(ErrorCode::corrupt_message, "the records are not well-formed record batches");
+    return nullptr;
+  }
+  std::vector<txn::ProducerBatch> producer_batches;
+  producer_batches.reserve(batches->size());
+  for (const auto& batch : *batches) {
+    producer_batches.push_back(txn::ProducerBatch::from_header(batch.header));
+  }
+  runtime::MutexGuard guard(partition->append_mutex);
+  if (partition->recovering) {
+    fail(ErrorCode::kafka_storage_error, "the partition's log is being recovered");
+    return nullptr;
+  }
+  auto log = partition->log_handle();
+  auto [check, index] = partition->producers().check_all(producer_batches);
+  if (check.verdict == txn::Verdict::duplicate && batches->size() == 1) {
+    // A retry of a batch already in the log: success, with the offsets it got then.
+    result.base_offset = check.duplicate_first_offset.value();
+    result.log_start_offset = log->log_start_offset().value();
+    end = check.duplicate_last_offset + 1;
+    return log;
+  }
+  if (!check.accepted()) {
+    const ErrorCode code = check.verdict == txn::Verdict::duplicate
+                               ? ErrorCode::duplicate_sequence_number
+                               : static_cast<ErrorCode>(txn::kafka_error_code(check.verdict));
+    fail(code, fmt::format("batch {}: {}", index, txn::to_string(check.verdict)));
+    return nullptr;
+  }
+  const size_t segments = log->segment_count();
+  auto appended = log->append(records, partition->leader_epoch());
+  if (!appended) {
+    fail(storage_error(*partition, appended.error()),
+         std::string(storage::to_string(appended.error())));
+    return nullptr;
+  }
+  // The batches now carry their offsets.
+  (void)partition->producers().record_appended(records);
+  result.base_offset = appended->base_offset.value();
+  result.log_append_time_ms = appended->log_append_time;
+  result.log_start_offset = log->log_start_offset().value();
+  end = appended->last_offset + 1;
+  if (log->segment_count() > segments) {
+    // Kafka snapshots producer state at each roll, so recovery replays one segment.
+    std::shared_ptr<Partition> held = partition;
+    spawn("producer-snapshot", [held] { (void)held->producers().take_snapshot(); });
+  }
+  if (!partition->flush.fsync_before_ack) {
+    partition->unflushed_messages += (appended->last_offset - appended->base_offset) + 1;
+    if (partition->unflushed_messages >= partition->flush.flush_interval_messages) {
+      partition->unflushed_messages = 0;
+      std::shared_ptr<Partition> held = partition;
+      spawn("flush", [this, held, log] {
+        if (auto flushed = log->flush(); !flushed) storage_error(*held, flushed.error());
+      });
+    }
+  }
+  return log;
 }
 
 namespace {

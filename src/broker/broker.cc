@@ -70,7 +70,7 @@ class Broker::Connection : public std::enable_shared_from_this<Connection> {
           (std::to_integer<uint32_t>(size_bytes[2]) << 8) | std::to_integer<uint32_t>(size_bytes[3]));
       // Kafka closes a connection whose frame is negative or above
       // socket.request.max.bytes, without reading it.
-      if (size < 4 || size > broker_.settings_.socket_request_max_bytes) break;
+      if (size < 4 || size > broker_.settings_.config.socket_request_max_bytes) break;
       frame.resize(static_cast<size_t>(size));
       if (!stream_->read_exactly(std::as_writable_bytes(std::span(frame)))) break;
       if (!dispatch(frame)) break;
@@ -137,14 +137,7 @@ Broker::Broker(runtime::Env& env, BrokerSettings settings, BrokerFlaws flaws)
     : env_(env),
       settings_(std::move(settings)),
       flaws_(flaws),
-      topics_(env, settings_,
-              [this](const ConfigOverrides& overrides) -> Result<storage::LogConfig, ApiError> {
-                if (!overrides.empty()) {
-                  return unexpected(ApiError{ErrorCode::invalid_config,
-                                             "topic config overrides are not supported yet"});
-                }
-                return settings_.log_defaults;
-              }),
+      topics_(env, settings_),
       stopped_(env.scheduler) {}
 
 Broker::~Broker() { VERIFY(active_fibers_ == 0, "the broker's fibers outlive it"); }
@@ -169,9 +162,9 @@ Result<void, std::string> Broker::load_meta_properties() {
     auto node = property(*text, "node.id");
     auto cluster = property(*text, "cluster.id");
     if (!node || !cluster) return unexpected(fmt::format("{}: no node.id or cluster.id", path));
-    if (*node != std::to_string(settings_.node_id)) {
+    if (*node != std::to_string(settings_.config.node_id)) {
       return unexpected(fmt::format("{} belongs to node.id {}, but node.id is {}", path, *node,
-                                    settings_.node_id));
+                                    settings_.config.node_id));
     }
     cluster_id_ = *cluster;
     return {};
@@ -191,7 +184,7 @@ Result<void, std::string> Broker::load_meta_properties() {
   cluster_id_ = uuid_to_base64(cluster);
   std::string contents = fmt::format(
       "#\n#weir\nversion=1\ncluster.id={}\nnode.id={}\ndirectory.id={}\n", cluster_id_,
-      settings_.node_id, uuid_to_base64(directory));
+      settings_.config.node_id, uuid_to_base64(directory));
   if (auto written = storage::write_file_atomically(env_.disk, "", path, contents); !written) {
     return unexpected(fmt::format("writing {}: {}", path, storage::to_string(written.error())));
   }
@@ -200,6 +193,13 @@ Result<void, std::string> Broker::load_meta_properties() {
 
 Result<void, std::string> Broker::start() {
   if (auto meta = load_meta_properties(); !meta) return meta;
+  auto producer_ids = txn::ProducerIdManager::open(
+      storage::StorageEnv{env_.scheduler, env_.clock, env_.disk}, "weir-meta");
+  if (!producer_ids) {
+    return unexpected(fmt::format("reading weir-meta/{}: {}", txn::kProducerIdsFileName,
+                                  storage::to_string(producer_ids.error())));
+  }
+  producer_ids_ = std::move(*producer_ids);
   if (auto loaded = topics_.load(); !loaded) return loaded;
   for (const runtime::Address& address : settings_.listeners) {
     auto listener = env_.network.listen(address);
@@ -236,36 +236,42 @@ void Broker::accept_loop(runtime::Listener& listener) {
 }
 
 void Broker::background_loop() {
-  // Time-based work: the no-fsync mode's periodic flush, and retention.
+  // Time-based work: flush.ms flushes (no-fsync mode), retention, producer expiry.
   const int64_t tick_ms = 100;
-  int64_t since_flush = 0;
   int64_t since_retention = 0;
+  int64_t since_expiry = 0;
+  // producer.id.expiration.check.interval.ms (Kafka's default: 10 minutes).
+  const int64_t expiry_interval_ms = 600000;
   while (!stopping_) {
     env_.scheduler.sleep_for(runtime::milliseconds(tick_ms));
-    since_flush += tick_ms;
     since_retention += tick_ms;
-    if (settings_.flush_interval_messages != 1 && since_flush >= settings_.flush_interval_ms) {
-      since_flush = 0;
-      for (const auto& [name, topic] : topics_.all()) {
-        for (const auto& partition : topic->partitions) {
-          if (partition->unflushed_messages == 0 || partition->recovering) continue;
-          partition->unflushed_messages = 0;
-          auto log = partition->log_handle();
-          if (auto flushed = log->flush(); !flushed) storage_error(*partition, flushed.error());
-        }
-      }
+    since_expiry += tick_ms;
+    const bool retention = since_retention >= settings_.config.log_retention_check_interval_ms;
+    const bool expiry = since_expiry >= expiry_interval_ms;
+    if (retention) since_retention = 0;
+    if (expiry) since_expiry = 0;
+    const runtime::Instant now = env_.clock.now();
+    std::vector<std::shared_ptr<Partition>> partitions;
+    for (const auto& [name, topic] : topics_.all()) {
+      for (const auto& partition : topic->partitions) partitions.push_back(partition);
     }
-    if (since_retention >= settings_.retention_check_interval_ms) {
-      since_retention = 0;
-      for (const auto& [name, topic] : topics_.all()) {
-        for (const auto& partition : topic->partitions) {
-          if (partition->recovering) continue;
-          auto log = partition->log_handle();
-          if (auto applied = log->apply_retention(); !applied) {
-            storage_error(*partition, applied.error());
-          }
+    for (const auto& partition : partitions) {
+      if (partition->recovering || stopping_) continue;
+      auto log = partition->log_handle();
+      const config::FlushPolicy& flush = partition->flush;
+      if (!flush.fsync_before_ack && partition->unflushed_messages > 0 &&
+          flush.flush_interval_ms > 0 &&
+          now - partition->last_flush >= runtime::milliseconds(flush.flush_interval_ms)) {
+        partition->unflushed_messages = 0;
+        partition->last_flush = now;
+        if (auto flushed = log->flush(); !flushed) storage_error(*partition, flushed.error());
+      }
+      if (retention) {
+        if (auto applied = log->apply_retention(); !applied) {
+          storage_error(*partition, applied.error());
         }
       }
+      if (expiry) partition->producers().remove_expired(env_.clock.wall_now().milliseconds);
     }
   }
 }
@@ -329,6 +335,9 @@ bool Broker::serves(int16_t api_key) {
     case ApiKey::init_producer_id:
     case ApiKey::create_partitions:
     case ApiKey::describe_cluster:
+    case ApiKey::describe_configs:
+    case ApiKey::alter_configs:
+    case ApiKey::incremental_alter_configs:
       return true;
     default:
       return false;
@@ -364,6 +373,12 @@ Reply Broker::handle(const protocol::RequestHeader& header, protocol::RequestBod
           return ready(list_offsets(header, request));
         } else if constexpr (std::is_same_v<T, protocol::InitProducerIdRequest>) {
           return ready(init_producer_id(request));
+        } else if constexpr (std::is_same_v<T, protocol::DescribeConfigsRequest>) {
+          return ready(describe_configs(header, request));
+        } else if constexpr (std::is_same_v<T, protocol::AlterConfigsRequest>) {
+          return ready(alter_configs(request));
+        } else if constexpr (std::is_same_v<T, protocol::IncrementalAlterConfigsRequest>) {
+          return ready(incremental_alter_configs(request));
         } else {
           VERIFY(false, "handle() for api {} that serves() refuses", header.api_key);
           return Reply::none();

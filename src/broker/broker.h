@@ -21,6 +21,7 @@
 #include "protocol/header.h"
 #include "runtime/env.h"
 #include "runtime/sync.h"
+#include "txn/producer_id_manager.h"
 
 namespace weir::broker {
 
@@ -91,13 +92,26 @@ class Broker {
   protocol::ResponseBody list_offsets(const protocol::RequestHeader& header,
                                       const protocol::ListOffsetsRequest& request);
   protocol::ResponseBody init_producer_id(const protocol::InitProducerIdRequest& request);
+  protocol::ResponseBody describe_configs(const protocol::RequestHeader& header,
+                                          const protocol::DescribeConfigsRequest& request);
+  protocol::ResponseBody alter_configs(const protocol::AlterConfigsRequest& request);
+  protocol::ResponseBody incremental_alter_configs(
+      const protocol::IncrementalAlterConfigsRequest& request);
   Reply produce(const protocol::RequestHeader& header, protocol::ProduceRequest&& request);
   Reply fetch(const protocol::RequestHeader& header, protocol::FetchRequest&& request);
 
   // Creates `name` with the defaults (auto.create.topics.enable).
   Result<Topic*, ApiError> auto_create(const std::string& name);
-  // Whether the partition's data up to `end` may be acknowledged now, and if not makes
-  // it so (suspends for the fsync). Advances the high watermark.
+  // Suspends. Appends one partition's batches of a Produce request in request order:
+  // the producer-state check (duplicates answered with their original offsets), the
+  // append, and the producer-state record, under the partition's append mutex.
+  // Returns the log appended to (null on failure, with the error in `result`) and sets
+  // `end`, one past the last offset to acknowledge.
+  std::shared_ptr<storage::PartitionLog> append(
+      const std::shared_ptr<Partition>& partition, std::span<uint8_t> records,
+      protocol::ProduceResponse::PartitionProduceResponse& result, std::optional<Offset>& end);
+  // Suspends until the partition's data below `end` may be acknowledged (its fsync, by
+  // the flush policy) and advances the high watermark.
   protocol::ErrorCode commit(Partition& partition, std::shared_ptr<storage::PartitionLog> log,
                              Offset end);
   // Maps a storage failure to Kafka's code, starting recovery when the disk failed.
@@ -114,9 +128,7 @@ class Broker {
   runtime::Event stopped_;
   int64_t active_fibers_ = 0;
   runtime::WaitQueue fibers_done_;
-  // Producer ids handed out so far (a placeholder until src/txn's manager persists
-  // blocks of them).
-  int64_t next_producer_id_ = 0;
+  std::unique_ptr<txn::ProducerIdManager> producer_ids_;
 };
 
 }  // namespace weir::broker

@@ -1,16 +1,18 @@
-// Partition: one partition this node leads — its log, the high watermark clients may
-// read below, and the fibers waiting for it to move (Fetch long polls). Single-node for
-// now: the leader epoch is 0 and the high watermark follows durability (or, in the
-// no-fsync mode, the log end).
+// Partition: one partition this node leads — its log, its producers' state, the high
+// watermark clients may read below, and the fibers waiting for it to move (Fetch long
+// polls). Single-node for now: the leader epoch is 0 and the high watermark follows
+// durability (or, in the no-fsync mode, the log end).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "config/topic_config.h"
 #include "record/types.h"
 #include "runtime/sync.h"
 #include "storage/partition_log.h"
+#include "txn/partition_producer_state.h"
 
 namespace weir::broker {
 
@@ -19,8 +21,15 @@ using record::Offset;
 
 class Partition {
  public:
-  Partition(std::string topic, int32_t index, std::shared_ptr<storage::PartitionLog> log)
-      : topic_(std::move(topic)), index_(index), log_(std::move(log)) {}
+  Partition(runtime::Scheduler& scheduler, std::string topic, int32_t index,
+            std::shared_ptr<storage::PartitionLog> log,
+            std::unique_ptr<txn::PartitionProducerState> producers, config::FlushPolicy flush)
+      : flush(flush),
+        append_mutex(scheduler),
+        topic_(std::move(topic)),
+        index_(index),
+        log_(std::move(log)),
+        producers_(std::move(producers)) {}
 
   const std::string& topic() const { return topic_; }
   int32_t index() const { return index_; }
@@ -28,7 +37,13 @@ class Partition {
   const storage::PartitionLog& log() const { return *log_; }
   // A request that suspends holds the log it started on: recovery may swap in a new one.
   std::shared_ptr<storage::PartitionLog> log_handle() const { return log_; }
-  void replace_log(std::shared_ptr<storage::PartitionLog> log) { log_ = std::move(log); }
+  txn::PartitionProducerState& producers() { return *producers_; }
+  // Recovery's fresh log and the producer state rebuilt over it.
+  void replace_log(std::shared_ptr<storage::PartitionLog> log,
+                   std::unique_ptr<txn::PartitionProducerState> producers) {
+    producers_ = std::move(producers);
+    log_ = std::move(log);
+  }
   LeaderEpoch leader_epoch() const { return LeaderEpoch{0}; }
 
   Offset high_watermark() const { return log_->high_watermark(); }
@@ -41,15 +56,22 @@ class Partition {
   // Fetch long polls subscribe here; they are woken when the high watermark moves.
   runtime::WaitQueue& waiters() { return waiters_; }
 
-  // Messages appended since the last flush, for log.flush.interval.messages.
+  // flush.messages / flush.ms of the topic.
+  config::FlushPolicy flush;
+  // Messages appended since the last flush, for flush.messages > 1.
   int64_t unflushed_messages = 0;
+  runtime::Instant last_flush;
   // Set while a log the disk failed under is being closed and recovered.
   bool recovering = false;
+  // Held from the producer-state check to its record: a retried batch arriving on
+  // another connection must not pass the check while the first is being appended.
+  runtime::Mutex append_mutex;
 
  private:
   std::string topic_;
   int32_t index_;
   std::shared_ptr<storage::PartitionLog> log_;
+  std::unique_ptr<txn::PartitionProducerState> producers_;
   runtime::WaitQueue waiters_;
 };
 

@@ -115,8 +115,8 @@ std::optional<protocol::Uuid> uuid_from_base64(std::string_view text) {
   return id;
 }
 
-Topics::Topics(runtime::Env& env, const BrokerSettings& settings, LogConfigResolver resolver)
-    : env_(env), settings_(settings), resolver_(std::move(resolver)), mutex_(env.scheduler) {}
+Topics::Topics(runtime::Env& env, const BrokerSettings& settings)
+    : env_(env), settings_(settings), mutex_(env.scheduler) {}
 
 std::string Topics::directory_of(const std::string& topic, int32_t index) const {
   return fmt::format("{}-{}", topic, index);
@@ -144,14 +144,18 @@ Result<void, std::string> Topics::load() {
     topic->id = *id;
     auto count = parse_integer<int32_t>(fields[2]);
     if (!count || *count <= 0) return bad("bad partition count");
+    absl::btree_map<std::string, std::string> overrides;
     for (size_t i = 3; i < fields.size(); i++) {
       size_t equals = fields[i].find('=');
       if (equals == std::string_view::npos) return bad("bad config entry");
       auto key = unescape(fields[i].substr(0, equals));
       auto value = unescape(fields[i].substr(equals + 1));
       if (!key || !value) return bad("bad config escape");
-      topic->configs[*key] = *value;
+      overrides[*key] = *value;
     }
+    auto config = config::TopicConfig::make(overrides);
+    if (!config) return bad(config.error().message);
+    topic->config = std::move(*config);
     for (int32_t index = 0; index < *count; index++) {
       auto partition = open_partition(*topic, index);
       if (!partition) {
@@ -166,32 +170,47 @@ Result<void, std::string> Topics::load() {
   return {};
 }
 
-Result<std::shared_ptr<Partition>, ApiError> Topics::open_partition(const Topic& topic,
-                                                                    int32_t index) {
-  auto config = resolver_(topic.configs);
-  if (!config) return unexpected(config.error());
-  const std::string directory = directory_of(topic.name, index);
-  const std::string id = uuid_to_base64(topic.id);
-  auto log = storage::PartitionLog::open(env_, directory, *config);
-  if (log && (*log)->topic_id() && (*log)->topic_id() != id) {
+Result<std::pair<std::shared_ptr<storage::PartitionLog>,
+                 std::unique_ptr<txn::PartitionProducerState>>,
+       ApiError>
+Topics::open_log(const std::string& directory, const std::string& topic_id,
+                 const config::TopicConfig& config) {
+  const storage::LogConfig log_config = config.log_config(settings_.config);
+  auto log = storage::PartitionLog::open(env_, directory, log_config);
+  if (log && (*log)->topic_id() && (*log)->topic_id() != topic_id) {
     // A deleted topic's partition that a crash left behind, found by a new topic of
     // the same name: its data is not this topic's.
     (void)(*log)->close();  // about to be deleted: nothing to keep
     delete_directory(directory);
-    log = storage::PartitionLog::open(env_, directory, *config);
+    log = storage::PartitionLog::open(env_, directory, log_config);
   }
   if (!log) return storage_failure(directory, log.error());
   std::shared_ptr<storage::PartitionLog> shared = std::move(*log);
-  if (shared->topic_id() != id) {
-    if (auto written = shared->set_topic_id(id); !written) {
+  if (shared->topic_id() != topic_id) {
+    if (auto written = shared->set_topic_id(topic_id); !written) {
       return storage_failure(directory, written.error());
     }
   }
-  auto partition = std::make_shared<Partition>(topic.name, index, std::move(shared));
-  // On one node everything in the log after recovery is durable: recovery fsyncs what
-  // it keeps, so the whole log is committed.
-  partition->advance_high_watermark(partition->log().log_end_offset());
-  return partition;
+  // On one node everything in the log after recovery is durable (recovery fsyncs what
+  // it keeps), so the whole log is committed.
+  shared->set_high_watermark(shared->log_end_offset());
+  txn::ProducerStateConfig producer_config;
+  producer_config.producer_id_expiration_ms = settings_.config.producer_id_expiration_ms;
+  auto producers = txn::PartitionProducerState::open(
+      storage::StorageEnv{env_.scheduler, env_.clock, env_.disk}, *shared,
+      env_.clock.wall_now().milliseconds, producer_config);
+  if (!producers) return storage_failure(directory, producers.error());
+  return std::pair{std::move(shared), std::move(*producers)};
+}
+
+Result<std::shared_ptr<Partition>, ApiError> Topics::open_partition(const Topic& topic,
+                                                                    int32_t index) {
+  auto opened = open_log(directory_of(topic.name, index), uuid_to_base64(topic.id),
+                         topic.config);
+  if (!opened) return unexpected(opened.error());
+  return std::make_shared<Partition>(env_.scheduler, topic.name, index,
+                                     std::move(opened->first), std::move(opened->second),
+                                     topic.config.flush_policy(settings_.config));
 }
 
 void Topics::delete_directory(const std::string& directory) {
@@ -228,7 +247,7 @@ Topics::TopicLines Topics::lines() const {
   TopicLines lines;
   for (const auto& [name, topic] : topics_) {
     lines[name] = TopicLine{topic->id, static_cast<int32_t>(topic->partitions.size()),
-                            topic->configs};
+                            topic->config.overrides()};
   }
   return lines;
 }
@@ -260,7 +279,7 @@ Result<void, ApiError> Topics::persist(const TopicLines& lines) {
 // or not at all.
 
 Result<Topic*, ApiError> Topics::create(const std::string& name, int32_t partitions,
-                                        ConfigOverrides configs) {
+                                        config::TopicConfig config) {
   VERIFY(partitions > 0);
   runtime::MutexGuard guard(mutex_);
   if (find(name) != nullptr) {
@@ -273,9 +292,9 @@ Result<Topic*, ApiError> Topics::create(const std::string& name, int32_t partiti
     const uint64_t word = env_.random.next();
     for (size_t j = 0; j < 8; j++) topic->id.bytes[i + j] = static_cast<uint8_t>(word >> (8 * j));
   }
-  topic->configs = std::move(configs);
+  topic->config = std::move(config);
   TopicLines next = lines();
-  next[name] = TopicLine{topic->id, partitions, topic->configs};
+  next[name] = TopicLine{topic->id, partitions, topic->config.overrides()};
   if (auto persisted = persist(next); !persisted) return unexpected(persisted.error());
   for (int32_t index = 0; index < partitions; index++) {
     auto partition = open_partition(*topic, index);
@@ -331,7 +350,7 @@ Result<void, ApiError> Topics::add_partitions(const std::string& name, int32_t c
   return {};
 }
 
-Result<void, ApiError> Topics::set_configs(const std::string& name, ConfigOverrides configs) {
+Result<void, ApiError> Topics::set_config(const std::string& name, config::TopicConfig config) {
   runtime::MutexGuard guard(mutex_);
   Topic* topic = find(name);
   if (topic == nullptr) {
@@ -339,11 +358,15 @@ Result<void, ApiError> Topics::set_configs(const std::string& name, ConfigOverri
                                fmt::format("The topic '{}' does not exist.", name)});
   }
   TopicLines next = lines();
-  next[name].configs = configs;
+  next[name].configs = config.overrides();
   if (auto persisted = persist(next); !persisted) return unexpected(persisted.error());
-  topic->configs = std::move(configs);
-  // The new settings apply from the next open of each log (as segment settings do in
-  // Kafka from the next roll); reopening now would stall producers for a recovery.
+  topic->config = std::move(config);
+  for (auto& partition : topic->partitions) {
+    partition->flush = topic->config.flush_policy(settings_.config);
+  }
+  // Log settings (segment size, retention) apply from the next open of each log, as
+  // segment settings do in Kafka from the next roll; reopening now would stall
+  // producers for a recovery.
   return {};
 }
 
@@ -354,14 +377,11 @@ void Topics::recover(Partition& partition) {
   // The log is suspect: closing it writes nothing, and reopening recovers it.
   (void)partition.log().close();
   if (topic != nullptr) {
-    auto config = resolver_(topic->configs);
-    auto log = storage::PartitionLog::open(env_, directory_of(partition.topic(),
-                                                               partition.index()),
-                                           config ? *config : settings_.log_defaults);
-    if (log) {
-      std::shared_ptr<storage::PartitionLog> shared = std::move(*log);
-      partition.replace_log(std::move(shared));
-      partition.advance_high_watermark(partition.log().log_end_offset());
+    auto opened = open_log(directory_of(partition.topic(), partition.index()),
+                           uuid_to_base64(topic->id), topic->config);
+    if (opened) {
+      partition.replace_log(std::move(opened->first), std::move(opened->second));
+      partition.waiters().notify_all();
       partition.recovering = false;
     }
   }
@@ -372,7 +392,10 @@ void Topics::close_all() {
   runtime::MutexGuard guard(mutex_);
   for (auto& [name, topic] : topics_) {
     for (auto& partition : topic->partitions) {
-      // A log that cannot flush now is recovered at the next start; nothing to do here.
+      if (partition->recovering) continue;
+      // Failures here cost only time: the next start replays the log for producer
+      // state and recovers the log.
+      (void)partition->producers().take_snapshot();
       (void)partition->log().close();
     }
   }

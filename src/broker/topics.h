@@ -10,7 +10,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +21,7 @@
 #include "base/result.h"
 #include "broker/partition.h"
 #include "broker/settings.h"
+#include "config/topic_config.h"
 #include "protocol/errors.h"
 #include "protocol/wire.h"
 #include "runtime/env.h"
@@ -34,12 +34,10 @@ struct ApiError {
   std::string message;
 };
 
-using ConfigOverrides = absl::btree_map<std::string, std::string>;
-
 struct Topic {
   std::string name;
   protocol::Uuid id;
-  ConfigOverrides configs;
+  config::TopicConfig config;
   std::vector<std::shared_ptr<Partition>> partitions;
   bool internal() const { return !name.empty() && name[0] == '_'; }
 };
@@ -51,13 +49,10 @@ std::optional<protocol::Uuid> uuid_from_base64(std::string_view text);
 
 class Topics {
  public:
-  // Resolves a topic's overrides into its log config; an error names the bad key.
-  using LogConfigResolver =
-      std::function<Result<storage::LogConfig, ApiError>(const ConfigOverrides&)>;
+  Topics(runtime::Env& env, const BrokerSettings& settings);
 
-  Topics(runtime::Env& env, const BrokerSettings& settings, LogConfigResolver resolver);
-
-  // Suspends. Reads the topics file and opens (recovering) every partition's log.
+  // Suspends. Reads the topics file and opens (recovering) every partition's log and
+  // producer state.
   Result<void, std::string> load();
 
   Topic* find(std::string_view name);
@@ -67,25 +62,21 @@ class Topics {
     return topics_;
   }
 
-  // The log config `overrides` give, or the error naming the bad key.
-  Result<storage::LogConfig, ApiError> resolve(const ConfigOverrides& overrides) const {
-    return resolver_(overrides);
-  }
-
   // Suspends. Creates a topic with `partitions` partitions (validated by the caller).
   Result<Topic*, ApiError> create(const std::string& name, int32_t partitions,
-                                  ConfigOverrides configs);
+                                  config::TopicConfig config);
   // Suspends. Closes and deletes the topic's logs and forgets it.
   Result<void, ApiError> remove(const std::string& name);
   // Suspends. Grows the topic to `count` partitions.
   Result<void, ApiError> add_partitions(const std::string& name, int32_t count);
-  // Suspends. Replaces the topic's config overrides (already validated).
-  Result<void, ApiError> set_configs(const std::string& name, ConfigOverrides configs);
+  // Suspends. Replaces the topic's config (already validated). Flush policies apply at
+  // once; log settings (segment size, retention) from the log's next open.
+  Result<void, ApiError> set_config(const std::string& name, config::TopicConfig config);
 
   // Suspends. Closes `partition`'s log (a disk failure made it suspect) and opens it
   // again, which recovers it from what is durable.
   void recover(Partition& partition);
-  // Suspends. Flushes and closes every log (a clean shutdown).
+  // Suspends. Snapshots producer state, flushes and closes every log (clean shutdown).
   void close_all();
 
  private:
@@ -93,19 +84,24 @@ class Topics {
   struct TopicLine {
     protocol::Uuid id;
     int32_t partitions = 0;
-    ConfigOverrides configs;
+    absl::btree_map<std::string, std::string> configs;
   };
   using TopicLines = absl::btree_map<std::string, TopicLine>;
   TopicLines lines() const;
   Result<void, ApiError> persist(const TopicLines& lines);
   Result<std::shared_ptr<Partition>, ApiError> open_partition(const Topic& topic,
                                                               int32_t index);
+  // Suspends. The log of `directory` with its producer state.
+  Result<std::pair<std::shared_ptr<storage::PartitionLog>,
+                   std::unique_ptr<txn::PartitionProducerState>>,
+         ApiError>
+  open_log(const std::string& directory, const std::string& topic_id,
+           const config::TopicConfig& config);
   std::string directory_of(const std::string& topic, int32_t index) const;
   void delete_directory(const std::string& directory);
 
   runtime::Env& env_;
   const BrokerSettings& settings_;
-  LogConfigResolver resolver_;
   absl::btree_map<std::string, std::unique_ptr<Topic>, std::less<>> topics_;
   // One metadata change at a time: each rewrites the whole topics file.
   runtime::Mutex mutex_;

@@ -28,41 +28,6 @@ int fail(std::string_view message) {
 
 }  // namespace
 
-// The broker's view of the node's config (see broker/settings.h for each field's key).
-Result<broker::BrokerSettings, std::string> broker_settings(const config::BrokerConfig& config) {
-  broker::BrokerSettings settings;
-  settings.node_id = config.node_id;
-  std::optional<config::Endpoint> advertised;
-  for (const config::Endpoint& endpoint : config.listeners) {
-    if (config.is_controller_listener(endpoint.listener_name)) continue;
-    // A wildcard host binds every IPv4 interface.
-    settings.listeners.push_back(runtime::Address{
-        config::is_wildcard_host(endpoint.host) ? "0.0.0.0" : endpoint.host, endpoint.port});
-    if (!advertised) advertised = config.advertised_listener(endpoint.listener_name);
-  }
-  if (settings.listeners.empty()) {
-    return unexpected(std::string(
-        "listeners: no broker listener (every listener is a controller listener)"));
-  }
-  if (advertised) {
-    // A wildcard advertises the loopback address: weir reads no host names from the OS.
-    settings.advertised_host =
-        config::is_wildcard_host(advertised->host) ? "127.0.0.1" : advertised->host;
-    settings.advertised_port = advertised->port;
-  }
-  if (config.broker_rack) settings.rack = *config.broker_rack;
-  settings.num_partitions = config.num_partitions;
-  settings.default_replication_factor = static_cast<int16_t>(config.default_replication_factor);
-  settings.auto_create_topics = config.auto_create_topics_enable;
-  settings.delete_topic_enable = config.delete_topic_enable;
-  settings.socket_request_max_bytes = config.socket_request_max_bytes;
-  settings.flush_interval_messages = config.log_flush_interval_messages;
-  settings.flush_interval_ms = config.log_flush_interval_ms;
-  settings.retention_check_interval_ms = config.log_retention_check_interval_ms;
-  settings.producer_id_expiration_ms = config.producer_id_expiration_ms;
-  return settings;
-}
-
 int server_main(std::span<const std::string_view> args) {
   std::optional<std::string> config_path;
   std::vector<std::string> overrides;
@@ -118,12 +83,13 @@ int server_main(std::span<const std::string_view> args) {
   if (config.log_dirs.size() != 1) {
     return fail("log.dirs: weir serves one log directory per node for now");
   }
-  auto settings = broker_settings(config);
+  const std::string data_root = config.log_dirs.front();
+  auto settings = broker::BrokerSettings::from(std::move(config));
   if (!settings) return fail(settings.error());
 
-  auto runtime = runtime::real::RealRuntime::create(config.log_dirs.front());
+  auto runtime = runtime::real::RealRuntime::create(data_root);
   if (!runtime) {
-    return fail(fmt::format("log.dirs: cannot open {}: {}", config.log_dirs.front(),
+    return fail(fmt::format("log.dirs: cannot open {}: {}", data_root,
                             runtime::to_string(runtime.error())));
   }
   runtime::Event& terminate = (*runtime)->termination_requested();
@@ -139,8 +105,8 @@ int server_main(std::span<const std::string_view> args) {
     }
     // Tests and scripts read this line for the bound port (listeners with port 0).
     fmt::print("weir server: node {} of cluster {} serving on {}, data in {}\n",
-               settings->node_id, broker.cluster_id(), broker.bound_address().to_string(),
-               config.log_dirs.front());
+               settings->config.node_id, broker.cluster_id(), broker.bound_address().to_string(),
+               data_root);
     std::fflush(stdout);
     env.scheduler.spawn("terminate", [&] {
       terminate.wait();
