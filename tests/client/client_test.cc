@@ -1,0 +1,345 @@
+// The client against a fake broker on the simulator's network: virtual time, seeded,
+// so retries, timeouts and dropped responses are exact and repeatable.
+#include <map>
+#include <memory>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "client/admin.h"
+#include "client/cluster.h"
+#include "client/connection.h"
+#include "client/consumer.h"
+#include "client/murmur2.h"
+#include "client/producer.h"
+#include "fake_broker.h"
+#include "runtime/env.h"
+#include "sim/clock.h"
+#include "sim/disk.h"
+#include "sim/network.h"
+#include "sim/trace.h"
+
+namespace weir::client {
+namespace {
+
+using runtime::milliseconds;
+using runtime::seconds;
+using testing::FakeBroker;
+using testing::ProduceFault;
+
+std::span<const uint8_t> bytes(const std::string& text) {
+  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
+}
+std::string text(const std::optional<record::Bytes>& bytes) {
+  return bytes ? std::string(bytes->begin(), bytes->end()) : "<null>";
+}
+
+class ClientTest : public ::testing::Test {
+ protected:
+  ClientTest() {
+    timing.latency = milliseconds(1);
+    timing.jitter = milliseconds(0);
+    network = std::make_unique<sim::SimNetwork>(scheduler, runtime::Random(3), timing, stats,
+                                                trace);
+    client_network = network->view("client");
+    broker_network = network->view("broker");
+    disk = std::make_unique<sim::SimDisk>(scheduler, runtime::Random(4), sim::DiskFaults{}, stats);
+    broker = std::make_unique<FakeBroker>(broker_env(), runtime::Address{"broker", 9092});
+  }
+  ~ClientTest() override {
+    scheduler.kill_group(group);
+    broker.reset();
+  }
+
+  runtime::Env client_env() {
+    return runtime::Env{scheduler, clock, random, *client_network, *disk, buggify};
+  }
+  runtime::Env broker_env() {
+    return runtime::Env{scheduler, clock, broker_random, *broker_network, *disk, buggify};
+  }
+  ClusterOptions cluster_options() {
+    ClusterOptions options;
+    options.bootstrap_servers = {runtime::Address{"broker", 9092}};
+    options.connection.request_timeout = seconds(2);
+    return options;
+  }
+  // Runs `body` in a client fiber until it returns; the broker keeps running meanwhile.
+  void run(std::function<void()> body) {
+    bool done = false;
+    scheduler.spawn(group, "test", [&] {
+      // The broker's fibers join the test's group, which the fixture unwinds while the
+      // network they use still exists.
+      if (!broker_started) broker->start();
+      broker_started = true;
+      body();
+      done = true;
+    });
+    scheduler.run_until([&] { return done || scheduler.failure() != nullptr; });
+    if (auto failure = scheduler.failure()) std::rethrow_exception(failure);
+    ASSERT_TRUE(done) << "the test fiber never finished";
+  }
+
+  sim::VirtualClock clock;
+  sim::VirtualReactor reactor{clock};
+  sim::Trace trace{clock};
+  sim::FaultStats stats;
+  runtime::Scheduler scheduler{clock, reactor, nullptr, &trace};
+  runtime::GroupId group = scheduler.new_group("client-test");
+  sim::NetworkTiming timing;
+  std::unique_ptr<sim::SimNetwork> network;
+  std::unique_ptr<runtime::Network> client_network;
+  std::unique_ptr<runtime::Network> broker_network;
+  std::unique_ptr<sim::SimDisk> disk;
+  runtime::Random random{11};
+  runtime::Random broker_random{12};
+  runtime::Buggify buggify;
+  std::unique_ptr<FakeBroker> broker;
+  bool broker_started = false;
+};
+
+TEST_F(ClientTest, ConnectionNegotiatesTheHighestCommonVersion) {
+  EXPECT_EQ(pick_version(protocol::ApiKey::fetch, ApiVersionRange{0, 11}), 11);
+  EXPECT_EQ(pick_version(protocol::ApiKey::fetch, ApiVersionRange{0, 99}),
+            protocol::find_api(1)->version_max);
+  EXPECT_EQ(pick_version(protocol::ApiKey::fetch, ApiVersionRange{0, 3}), std::nullopt);
+  run([&] {
+    auto connection = Connection::connect(client_env(), {"broker", 9092}, {});
+    ASSERT_TRUE(connection.ok()) << connection.error().to_string();
+    EXPECT_EQ((*connection)->version(protocol::ApiKey::metadata),
+              protocol::find_api(3)->version_max);
+  });
+}
+
+TEST_F(ClientTest, AMalformedResponseIsAnErrorAndClosesTheConnection) {
+  broker->create_topic("t", 1);
+  broker->garbage_api = 3;  // Metadata
+  run([&] {
+    Cluster cluster(client_env(), cluster_options());
+    auto refreshed = cluster.refresh_metadata_wait({"t"});
+    ASSERT_FALSE(refreshed.ok());
+    EXPECT_EQ(refreshed.error().kind, ErrorKind::malformed_response);
+  });
+}
+
+TEST_F(ClientTest, AnUnansweredRequestTimesOutAndFailsEveryPendingOne) {
+  broker->silent_api = 3;
+  run([&] {
+    auto connection = Connection::connect(client_env(), {"broker", 9092},
+                                          ConnectionOptions{"test", seconds(1), seconds(2)});
+    ASSERT_TRUE(connection.ok());
+    const runtime::Instant start = clock.now();
+    auto first = (*connection)->send(protocol::MetadataRequest{});
+    auto second = (*connection)->send(protocol::MetadataRequest{});
+    auto first_result = first.get();
+    auto second_result = second.get();
+    ASSERT_TRUE(first_result && second_result);
+    ASSERT_FALSE(first_result->ok());
+    EXPECT_EQ(first_result->error().kind, ErrorKind::timed_out);
+    ASSERT_FALSE(second_result->ok());
+    EXPECT_GE(clock.now() - start, seconds(2));
+    EXPECT_FALSE((*connection)->is_open());
+    // Later sends fail at once instead of hanging.
+    auto later = (*connection)->send(protocol::MetadataRequest{}).get();
+    ASSERT_TRUE(later);
+    EXPECT_FALSE(later->ok());
+  });
+}
+
+TEST_F(ClientTest, KeyedRecordsGoToTheirMurmur2PartitionWithConsecutiveOffsets) {
+  broker->create_topic("t", 4);
+  run([&] {
+    Cluster cluster(client_env(), cluster_options());
+    ProducerConfig config;
+    config.acks = 1;
+    config.idempotence = false;
+    Producer producer(cluster, config);
+    std::vector<runtime::Future<DeliveryResult>> futures;
+    for (int i = 0; i < 100; i++) {
+      const std::string key = fmt::format("key-{}", i % 10);
+      const std::string value = fmt::format("value-{}", i);
+      futures.push_back(producer.send("t", std::nullopt, bytes(key), bytes(value)));
+    }
+    producer.flush();
+    std::map<int32_t, int64_t> next_offset;
+    for (int i = 0; i < 100; i++) {
+      auto result = futures[static_cast<size_t>(i)].get();
+      ASSERT_TRUE(result && result->ok());
+      const std::string key = fmt::format("key-{}", i % 10);
+      EXPECT_EQ((*result)->partition.partition, murmur2_partition(bytes(key), 4));
+      EXPECT_EQ((*result)->offset.value(), next_offset[(*result)->partition.partition]++);
+    }
+    producer.close();
+  });
+}
+
+
+// The heart of enable.idempotence: with errors instead of appends and appends whose
+// answer is lost (so the retry is a duplicate the broker must recognise), every record
+// still lands exactly once, in send order per partition, at the offset its future
+// reports, with consecutive sequence numbers.
+TEST_F(ClientTest, IdempotentProducerKeepsOrderAndExactlyOnceAcrossFaults) {
+  broker->create_topic("t", 3);
+  runtime::Random faults(99);
+  int injected_errors = 0, dropped = 0;
+  broker->produce_fault = [&](const std::string&, int32_t) {
+    const double draw = faults.unit();
+    if (draw < 0.15) {
+      injected_errors++;
+      return ProduceFault::error;
+    }
+    if (draw < 0.22) {
+      dropped++;
+      return ProduceFault::drop_response;
+    }
+    return ProduceFault::none;
+  };
+  const int count = 3000;
+  std::vector<std::optional<DeliveryResult>> results(count);
+  run([&] {
+    Cluster cluster(client_env(), cluster_options());
+    ProducerConfig config;  // idempotent, acks=all, max.in.flight 5
+    config.batch_bytes = 300;
+    config.linger = milliseconds(1);
+    config.retry_backoff = milliseconds(5);
+    config.request_timeout = seconds(2);
+    Producer producer(cluster, config);
+    for (int i = 0; i < count; i++) {
+      const std::string key = fmt::format("k{}", i % 13);
+      const std::string value = fmt::format("v{}", i);
+      producer.send("t", std::nullopt, bytes(key), bytes(value), {},
+                    [&results, i](const DeliveryResult& result) { results[static_cast<size_t>(i)] = result; });
+      if (i % 50 == 0) scheduler.yield();
+    }
+    producer.close();
+  });
+  EXPECT_GT(injected_errors, 10);
+  EXPECT_GT(dropped, 5);
+  std::map<int32_t, std::vector<int>> sent_order;
+  for (int i = 0; i < count; i++) {
+    const auto& result = results[static_cast<size_t>(i)];
+    ASSERT_TRUE(result.has_value()) << "record " << i << " never completed";
+    ASSERT_TRUE(result->ok()) << i << ": " << result->error().to_string();
+    const int32_t partition = (*result)->partition.partition;
+    sent_order[partition].push_back(i);
+    const auto& log = broker->partition("t", partition).records;
+    const int64_t offset = (*result)->offset.value();
+    ASSERT_LT(offset, static_cast<int64_t>(log.size()));
+    EXPECT_EQ(text(log[static_cast<size_t>(offset)].value), fmt::format("v{}", i));
+  }
+  for (int32_t partition = 0; partition < 3; partition++) {
+    const auto& log = broker->partition("t", partition).records;
+    const auto& order = sent_order[partition];
+    ASSERT_EQ(log.size(), order.size()) << "partition " << partition << " has duplicates";
+    for (size_t position = 0; position < log.size(); position++) {
+      EXPECT_EQ(text(log[position].value), fmt::format("v{}", order[position]));
+      EXPECT_EQ(log[position].sequence, static_cast<int32_t>(position));
+    }
+  }
+}
+
+// Without idempotence, a non-retriable error fails exactly the records of its batch.
+TEST_F(ClientTest, ANonRetriableErrorFailsTheBatchWithTheBrokersCode) {
+  broker->create_topic("t", 1);
+  broker->fault_error = protocol::error_value(protocol::ErrorCode::invalid_record);
+  bool fail_next = true;
+  broker->produce_fault = [&](const std::string&, int32_t) {
+    const bool fail = fail_next;
+    fail_next = false;
+    return fail ? ProduceFault::error : ProduceFault::none;
+  };
+  run([&] {
+    Cluster cluster(client_env(), cluster_options());
+    ProducerConfig config;
+    config.acks = 1;
+    config.idempotence = false;
+    Producer producer(cluster, config);
+    auto first = producer.send("t", 0, std::nullopt, bytes("a"));
+    producer.flush();
+    auto second = producer.send("t", 0, std::nullopt, bytes("b"));
+    producer.flush();
+    auto first_result = first.get();
+    ASSERT_TRUE(first_result && !first_result->ok());
+    EXPECT_EQ(first_result->error().code, protocol::ErrorCode::invalid_record);
+    auto second_result = second.get();
+    ASSERT_TRUE(second_result && second_result->ok());
+    EXPECT_EQ((*second_result)->offset.value(), 0);
+  });
+}
+
+TEST_F(ClientTest, ConsumerReadsEveryRecordInOrderAndResetsOutOfRange) {
+  broker->create_topic("t", 2);
+  run([&] {
+    Cluster cluster(client_env(), cluster_options());
+    ProducerConfig config;
+    config.batch_bytes = 200;
+    config.compression = record::Compression::lz4;
+    Producer producer(cluster, config);
+    for (int i = 0; i < 400; i++) {
+      const std::string value = fmt::format("v{}", i);
+      const std::string header_value = "h";
+      const RecordHeader headers[] = {{"n", bytes(header_value)}};
+      producer.send("t", i % 2, std::nullopt, bytes(value), headers);
+    }
+    producer.close();
+
+    ConsumerConfig consumer_config;
+    consumer_config.max_partition_fetch_bytes = 1000;  // several fetches per partition
+    consumer_config.auto_offset_reset = OffsetReset::earliest;
+    Consumer consumer(cluster, consumer_config);
+    consumer.assign({{"t", 0}, {"t", 1}});
+    ASSERT_TRUE(consumer.seek_to_beginning_wait(consumer.assignment()).ok());
+    std::map<int32_t, std::vector<ConsumerRecord>> got;
+    size_t total = 0;
+    while (total < 400) {
+      auto records = consumer.poll(seconds(1));
+      ASSERT_TRUE(records.ok()) << records.error().to_string();
+      ASSERT_FALSE(records->empty()) << "stalled at " << total;
+      for (auto& record : *records) {
+        got[record.partition.partition].push_back(std::move(record));
+        total++;
+      }
+    }
+    for (int32_t partition = 0; partition < 2; partition++) {
+      ASSERT_EQ(got[partition].size(), 200u);
+      for (size_t i = 0; i < 200; i++) {
+        const ConsumerRecord& record = got[partition][i];
+        EXPECT_EQ(record.offset.value(), static_cast<int64_t>(i));
+        EXPECT_EQ(text(record.value), fmt::format("v{}", 2 * i + static_cast<size_t>(partition)));
+        ASSERT_EQ(record.headers.size(), 1u);
+        EXPECT_EQ(record.headers[0].key, "n");
+      }
+    }
+    EXPECT_EQ(consumer.high_watermark({"t", 0}), record::Offset{200});
+    // A position past the end: OFFSET_OUT_OF_RANGE, reset to the earliest offset.
+    consumer.seek({"t", 1}, record::Offset{5000});
+    std::vector<ConsumerRecord> again;
+    while (again.empty()) {
+      auto records = consumer.poll(seconds(1));
+      ASSERT_TRUE(records.ok());
+      again = std::move(*records);
+    }
+    EXPECT_EQ(again.front().partition.partition, 1);
+    EXPECT_EQ(again.front().offset.value(), 0);
+    // Seek to the end: nothing more to read.
+    ASSERT_TRUE(consumer.seek_to_end_wait({{"t", 0}, {"t", 1}}).ok());
+    EXPECT_EQ(consumer.position({"t", 0}), record::Offset{200});
+    auto none = consumer.poll(milliseconds(50));
+    ASSERT_TRUE(none.ok());
+    EXPECT_TRUE(none->empty());
+  });
+}
+
+TEST_F(ClientTest, AnUnknownTopicIsAnErrorNotAHang) {
+  run([&] {
+    Cluster cluster(client_env(), cluster_options());
+    ProducerConfig config;
+    config.max_block = seconds(1);
+    Producer producer(cluster, config);
+    auto result = producer.send("missing", std::nullopt, std::nullopt, bytes("x")).get();
+    ASSERT_TRUE(result && !result->ok());
+    EXPECT_EQ(result->error().code, protocol::ErrorCode::unknown_topic_or_partition);
+  });
+}
+
+}  // namespace
+}  // namespace weir::client
