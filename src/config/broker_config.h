@@ -63,6 +63,8 @@ struct QuorumVoter {
 
 struct BrokerConfigLoad;
 
+// A default-constructed BrokerConfig is not a valid one (no roles, no node id): make
+// one with parse(), parse_text(), from_values() or embedded_default().
 struct BrokerConfig {
   // --- KRaft roles and quorum ----------------------------------------------------
   // process.roles: broker, controller or both (no default: KRaft requires it).
