@@ -82,8 +82,10 @@ std::string format_options_help(std::span<const OptionSpec> specs) {
   for (const OptionSpec& spec : specs) {
     std::string left = fmt::format("  --{}", spec.name);
     if (spec.takes_value) left += fmt::format(" <{}>", spec.value_name);
-    if (left.size() < 34) left.resize(34, ' ');
-    else left += "  ";
+    if (left.size() < 34)
+      left.resize(34, ' ');
+    else
+      left += "  ";
     text += left + std::string(spec.help) + (spec.repeatable ? " (repeatable)" : "") + "\n";
   }
   return text;

@@ -18,7 +18,7 @@
 namespace weir::cli {
 
 struct OptionSpec {
-  std::string_view name;         // without the leading dashes
+  std::string_view name;  // without the leading dashes
   bool takes_value = true;
   bool repeatable = false;
   std::string_view help;
@@ -46,8 +46,7 @@ class ParsedOptions {
 // Parses `args` against `specs`. Returns an error message on an unknown option, a
 // missing value or a repeated single-valued option.
 std::optional<std::string> parse_options(std::span<const std::string_view> args,
-                                         std::span<const OptionSpec> specs,
-                                         ParsedOptions& out);
+                                         std::span<const OptionSpec> specs, ParsedOptions& out);
 
 // Splits "key=value" (the first '='); nullopt when there is none or the key is empty.
 std::optional<std::pair<std::string, std::string>> split_key_value(std::string_view text);

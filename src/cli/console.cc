@@ -22,7 +22,8 @@ constexpr OptionSpec kProduceOptions[] = {
     {"compression", true, false, "none, gzip, snappy, lz4 or zstd (default none)", "CODEC"},
     {"property", true, true,
      "reader property: parse.key=true, key.separator=SEP (default tab), "
-     "null.marker=TEXT", "KEY=VALUE"},
+     "null.marker=TEXT",
+     "KEY=VALUE"},
     {"producer-property", true, true, "producer config, e.g. linger.ms=10", "KEY=VALUE"},
     kHelpOption,
 };
@@ -41,8 +42,7 @@ constexpr OptionSpec kConsumeOptions[] = {
      "formatter property: print.key, print.offset, print.partition, print.timestamp, "
      "print.headers, print.value (true/false), key.separator, line.separator",
      "KEY=VALUE"},
-    {"consumer-property", true, true, "consumer config, e.g. fetch.min.bytes=1024",
-     "KEY=VALUE"},
+    {"consumer-property", true, true, "consumer config, e.g. fetch.min.bytes=1024", "KEY=VALUE"},
     kHelpOption,
 };
 
@@ -54,10 +54,14 @@ std::optional<std::string> unescape(std::string_view text) {
       continue;
     }
     const char next = text[++i];
-    if (next == 't') out += '\t';
-    else if (next == 'n') out += '\n';
-    else if (next == '\\') out += '\\';
-    else return std::nullopt;
+    if (next == 't')
+      out += '\t';
+    else if (next == 'n')
+      out += '\n';
+    else if (next == '\\')
+      out += '\\';
+    else
+      return std::nullopt;
   }
   return out;
 }
@@ -78,10 +82,11 @@ int produce_main(std::span<const std::string_view> args) {
     return usage_error("produce", *error);
   }
   if (options.has("help")) {
-    fmt::print("Usage: weir produce --topic T [options] < lines\n"
-               "Each line of stdin is one record's value (or key<separator>value with "
-               "--property parse.key=true).\n\nOptions:\n{}",
-               format_options_help(kProduceOptions));
+    fmt::print(
+        "Usage: weir produce --topic T [options] < lines\n"
+        "Each line of stdin is one record's value (or key<separator>value with "
+        "--property parse.key=true).\n\nOptions:\n{}",
+        format_options_help(kProduceOptions));
     return kExitOk;
   }
   if (!options.positional().empty()) {
@@ -95,20 +100,24 @@ int produce_main(std::span<const std::string_view> args) {
   client::ProducerConfig config;
   for (const std::string& property : options.all("producer-property")) {
     auto pair = split_key_value(property);
-    if (!pair) return usage_error("produce", fmt::format("invalid --producer-property '{}'", property));
+    if (!pair)
+      return usage_error("produce", fmt::format("invalid --producer-property '{}'", property));
     if (auto bad = client::apply_producer_property(config, pair->first, pair->second)) {
       return usage_error("produce", fmt::format("--producer-property: {}", *bad));
     }
   }
   if (auto acks = options.get("acks")) {
     if (auto bad = client::apply_producer_property(config, "acks", *acks)) {
-      return usage_error("produce", fmt::format("invalid value '{}' for --acks (0, 1 or all)", *acks));
+      return usage_error("produce",
+                         fmt::format("invalid value '{}' for --acks (0, 1 or all)", *acks));
     }
   }
   if (auto codec = options.get("compression")) {
     if (client::apply_producer_property(config, "compression.type", *codec)) {
-      return usage_error("produce", fmt::format(
-          "invalid value '{}' for --compression (none, gzip, snappy, lz4, zstd)", *codec));
+      return usage_error(
+          "produce",
+          fmt::format("invalid value '{}' for --compression (none, gzip, snappy, lz4, zstd)",
+                      *codec));
     }
   }
   if (auto bad = client::validate_producer_config(config)) return usage_error("produce", *bad);
@@ -120,7 +129,8 @@ int produce_main(std::span<const std::string_view> args) {
     if (!pair) return usage_error("produce", fmt::format("invalid --property '{}'", property));
     if (pair->first == "parse.key") {
       if (pair->second != "true" && pair->second != "false") {
-        return usage_error("produce", fmt::format("invalid value '{}' for parse.key", pair->second));
+        return usage_error("produce",
+                           fmt::format("invalid value '{}' for parse.key", pair->second));
       }
       parse_key = pair->second == "true";
     } else if (pair->first == "key.separator") {
@@ -139,58 +149,59 @@ int produce_main(std::span<const std::string_view> args) {
   if (!cluster_config) return kExitUsage;
   config.max_block = runtime::seconds(30);
 
-  return run_client(*cluster_config, false, [&](runtime::Env&, client::Cluster& cluster,
-                                                const std::function<bool()>&) {
-    std::ios::sync_with_stdio(false);
-    client::Producer producer(cluster, config);
-    int64_t failures = 0;
-    std::string first_failure;
-    std::string line;
-    int64_t line_number = 0;
-    int status = kExitOk;
-    while (std::getline(std::cin, line)) {
-      line_number++;
-      std::optional<std::string_view> key;
-      std::optional<std::string_view> value = std::string_view(line);
-      if (parse_key) {
-        const size_t at = line.find(key_separator);
-        if (at == std::string::npos) {
-          print_error("produce", fmt::format("line {}: no key separator '{}' (parse.key=true)",
-                                             line_number, key_separator));
-          status = kExitFailed;
-          break;
+  return run_client(
+      *cluster_config, false,
+      [&](runtime::Env&, client::Cluster& cluster, const std::function<bool()>&) {
+        std::ios::sync_with_stdio(false);
+        client::Producer producer(cluster, config);
+        int64_t failures = 0;
+        std::string first_failure;
+        std::string line;
+        int64_t line_number = 0;
+        int status = kExitOk;
+        while (std::getline(std::cin, line)) {
+          line_number++;
+          std::optional<std::string_view> key;
+          std::optional<std::string_view> value = std::string_view(line);
+          if (parse_key) {
+            const size_t at = line.find(key_separator);
+            if (at == std::string::npos) {
+              print_error("produce", fmt::format("line {}: no key separator '{}' (parse.key=true)",
+                                                 line_number, key_separator));
+              status = kExitFailed;
+              break;
+            }
+            key = std::string_view(line).substr(0, at);
+            value = std::string_view(line).substr(at + key_separator.size());
+          }
+          if (null_marker) {
+            if (key && *key == *null_marker) key.reset();
+            if (value && *value == *null_marker) value.reset();
+          }
+          std::optional<std::span<const uint8_t>> key_bytes;
+          std::optional<std::span<const uint8_t>> value_bytes;
+          if (key) key_bytes = as_bytes(*key);
+          if (value) value_bytes = as_bytes(*value);
+          std::optional<int32_t> chosen;
+          if (partition) chosen = static_cast<int32_t>(*partition);
+          producer.send(*topic, chosen, key_bytes, value_bytes, {},
+                        [&failures, &first_failure](const client::DeliveryResult& result) {
+                          if (!result.ok()) {
+                            if (failures++ == 0) first_failure = result.error().to_string();
+                          }
+                        });
+          // Interactive input: deliver each line before blocking for the next; piped input
+          // is buffered and batches.
+          if (std::cin.rdbuf()->in_avail() <= 0) producer.flush();
         }
-        key = std::string_view(line).substr(0, at);
-        value = std::string_view(line).substr(at + key_separator.size());
-      }
-      if (null_marker) {
-        if (key && *key == *null_marker) key.reset();
-        if (value && *value == *null_marker) value.reset();
-      }
-      std::optional<std::span<const uint8_t>> key_bytes;
-      std::optional<std::span<const uint8_t>> value_bytes;
-      if (key) key_bytes = as_bytes(*key);
-      if (value) value_bytes = as_bytes(*value);
-      std::optional<int32_t> chosen;
-      if (partition) chosen = static_cast<int32_t>(*partition);
-      producer.send(*topic, chosen, key_bytes, value_bytes, {},
-                    [&failures, &first_failure](const client::DeliveryResult& result) {
-                      if (!result.ok()) {
-                        if (failures++ == 0) first_failure = result.error().to_string();
-                      }
-                    });
-      // Interactive input: deliver each line before blocking for the next; piped input
-      // is buffered and batches.
-      if (std::cin.rdbuf()->in_avail() <= 0) producer.flush();
-    }
-    producer.close();
-    if (failures > 0) {
-      print_error("produce", fmt::format("{} record(s) failed; first: {}", failures,
-                                         first_failure));
-      return kExitFailed;
-    }
-    return status;
-  });
+        producer.close();
+        if (failures > 0) {
+          print_error("produce",
+                      fmt::format("{} record(s) failed; first: {}", failures, first_failure));
+          return kExitFailed;
+        }
+        return status;
+      });
 }
 
 int consume_main(std::span<const std::string_view> args) {
@@ -199,9 +210,10 @@ int consume_main(std::span<const std::string_view> args) {
     return usage_error("consume", *error);
   }
   if (options.has("help")) {
-    fmt::print("Usage: weir consume --topic T [options]\nPrints each record's value, one per "
-               "line.\n\nOptions:\n{}",
-               format_options_help(kConsumeOptions));
+    fmt::print(
+        "Usage: weir consume --topic T [options]\nPrints each record's value, one per "
+        "line.\n\nOptions:\n{}",
+        format_options_help(kConsumeOptions));
     return kExitOk;
   }
   if (!options.positional().empty()) {
@@ -227,8 +239,9 @@ int consume_main(std::span<const std::string_view> args) {
     } else {
       start_offset = options.get_integer("offset", 0, INT64_MAX, error);
       if (!error.empty()) {
-        return usage_error("consume", fmt::format(
-            "invalid value '{}' for --offset (a number, earliest or latest)", *offset));
+        return usage_error(
+            "consume",
+            fmt::format("invalid value '{}' for --offset (a number, earliest or latest)", *offset));
       }
       if (!partition) return usage_error("consume", "--offset N needs --partition");
     }
@@ -236,14 +249,16 @@ int consume_main(std::span<const std::string_view> args) {
   client::ConsumerConfig config;
   for (const std::string& property : options.all("consumer-property")) {
     auto pair = split_key_value(property);
-    if (!pair) return usage_error("consume", fmt::format("invalid --consumer-property '{}'", property));
+    if (!pair)
+      return usage_error("consume", fmt::format("invalid --consumer-property '{}'", property));
     if (auto bad = client::apply_consumer_property(config, pair->first, pair->second)) {
       return usage_error("consume", fmt::format("--consumer-property: {}", *bad));
     }
   }
   if (auto level = options.get("isolation-level")) {
     if (client::apply_consumer_property(config, "isolation.level", *level)) {
-      return usage_error("consume", fmt::format("invalid value '{}' for --isolation-level", *level));
+      return usage_error("consume",
+                         fmt::format("invalid value '{}' for --isolation-level", *level));
     }
   }
   bool print_key = false, print_offset = false, print_partition = false;
@@ -258,12 +273,18 @@ int consume_main(std::span<const std::string_view> args) {
       return true;
     };
     bool ok = true;
-    if (pair->first == "print.key") ok = flag(print_key);
-    else if (pair->first == "print.offset") ok = flag(print_offset);
-    else if (pair->first == "print.partition") ok = flag(print_partition);
-    else if (pair->first == "print.timestamp") ok = flag(print_timestamp);
-    else if (pair->first == "print.headers") ok = flag(print_headers);
-    else if (pair->first == "print.value") ok = flag(print_value);
+    if (pair->first == "print.key")
+      ok = flag(print_key);
+    else if (pair->first == "print.offset")
+      ok = flag(print_offset);
+    else if (pair->first == "print.partition")
+      ok = flag(print_partition);
+    else if (pair->first == "print.timestamp")
+      ok = flag(print_timestamp);
+    else if (pair->first == "print.headers")
+      ok = flag(print_headers);
+    else if (pair->first == "print.value")
+      ok = flag(print_value);
     else if (pair->first == "key.separator" || pair->first == "line.separator") {
       auto text = unescape(pair->second);
       ok = text.has_value();
@@ -272,93 +293,94 @@ int consume_main(std::span<const std::string_view> args) {
       return usage_error("consume", fmt::format("unknown --property {}", pair->first));
     }
     if (!ok) {
-      return usage_error("consume", fmt::format("invalid value '{}' for {}", pair->second,
-                                                pair->first));
+      return usage_error("consume",
+                         fmt::format("invalid value '{}' for {}", pair->second, pair->first));
     }
   }
   auto cluster_config = cluster_options("consume", options);
   if (!cluster_config) return kExitUsage;
 
-  return run_client(*cluster_config, true, [&](runtime::Env& env, client::Cluster& cluster,
-                                               const std::function<bool()>& interrupted) {
-    auto info = cluster.topic_wait(*topic, env.clock.now() + runtime::seconds(30));
-    if (!info) {
-      print_error("consume", fmt::format("{}: {}", *topic, info.error().to_string()));
-      return kExitFailed;
-    }
-    std::vector<client::TopicPartition> assignment;
-    for (const client::PartitionInfo& each : (*info)->partitions) {
-      if (!partition || each.partition == *partition) {
-        assignment.push_back(client::TopicPartition{*topic, each.partition});
-      }
-    }
-    if (assignment.empty()) {
-      print_error("consume", fmt::format("topic {} has no partition {}", *topic, *partition));
-      return kExitFailed;
-    }
-    client::Consumer consumer(cluster, config);
-    consumer.assign(assignment);
-    if (start_offset) {
-      consumer.seek(assignment[0], record::Offset{*start_offset});
-    } else {
-      auto sought = start == "earliest" ? consumer.seek_to_beginning_wait(assignment)
-                                        : consumer.seek_to_end_wait(assignment);
-      if (!sought) {
-        print_error("consume", sought.error().to_string());
-        return kExitFailed;
-      }
-    }
-    int64_t count = 0;
-    runtime::Instant last_record = env.clock.now();
-    int status = kExitOk;
-    std::string out;
-    while (!interrupted() && (!max_messages || count < *max_messages)) {
-      auto records = consumer.poll(runtime::milliseconds(100));
-      if (!records) {
-        print_error("consume", records.error().to_string());
-        status = kExitFailed;
-        break;
-      }
-      out.clear();
-      for (const client::ConsumerRecord& record : *records) {
-        if (max_messages && count >= *max_messages) break;
-        count++;
-        if (print_timestamp) {
-          out += fmt::format("{}:{}\t",
-                             record.timestamp_type == record::TimestampType::log_append_time
-                                 ? "LogAppendTime"
-                                 : "CreateTime",
-                             record.timestamp);
+  return run_client(
+      *cluster_config, true,
+      [&](runtime::Env& env, client::Cluster& cluster, const std::function<bool()>& interrupted) {
+        auto info = cluster.topic_wait(*topic, env.clock.now() + runtime::seconds(30));
+        if (!info) {
+          print_error("consume", fmt::format("{}: {}", *topic, info.error().to_string()));
+          return kExitFailed;
         }
-        if (print_partition) out += fmt::format("Partition:{}\t", record.partition.partition);
-        if (print_offset) out += fmt::format("Offset:{}\t", record.offset.value());
-        if (print_headers) {
-          std::string headers;
-          for (const record::Header& header : record.headers) {
-            if (!headers.empty()) headers += ",";
-            headers += header.key + ":" +
-                       (header.value ? std::string(as_text(*header.value)) : "NULL");
+        std::vector<client::TopicPartition> assignment;
+        for (const client::PartitionInfo& each : (*info)->partitions) {
+          if (!partition || each.partition == *partition) {
+            assignment.push_back(client::TopicPartition{*topic, each.partition});
           }
-          out += (headers.empty() ? "NO_HEADERS" : headers) + "\t";
         }
-        if (print_key) {
-          out += record.key ? std::string(as_text(*record.key)) : "null";
-          out += key_separator;
+        if (assignment.empty()) {
+          print_error("consume", fmt::format("topic {} has no partition {}", *topic, *partition));
+          return kExitFailed;
         }
-        if (print_value) out += record.value ? std::string(as_text(*record.value)) : "null";
-        out += line_separator;
-      }
-      if (!out.empty()) {
-        std::fwrite(out.data(), 1, out.size(), stdout);
-        std::fflush(stdout);
-      }
-      const runtime::Instant now = env.clock.now();
-      if (!records->empty()) last_record = now;
-      if (timeout_ms && now - last_record >= runtime::milliseconds(*timeout_ms)) break;
-    }
-    fmt::print(stderr, "Processed a total of {} messages\n", count);
-    return status;
-  });
+        client::Consumer consumer(cluster, config);
+        consumer.assign(assignment);
+        if (start_offset) {
+          consumer.seek(assignment[0], record::Offset{*start_offset});
+        } else {
+          auto sought = start == "earliest" ? consumer.seek_to_beginning_wait(assignment)
+                                            : consumer.seek_to_end_wait(assignment);
+          if (!sought) {
+            print_error("consume", sought.error().to_string());
+            return kExitFailed;
+          }
+        }
+        int64_t count = 0;
+        runtime::Instant last_record = env.clock.now();
+        int status = kExitOk;
+        std::string out;
+        while (!interrupted() && (!max_messages || count < *max_messages)) {
+          auto records = consumer.poll(runtime::milliseconds(100));
+          if (!records) {
+            print_error("consume", records.error().to_string());
+            status = kExitFailed;
+            break;
+          }
+          out.clear();
+          for (const client::ConsumerRecord& record : *records) {
+            if (max_messages && count >= *max_messages) break;
+            count++;
+            if (print_timestamp) {
+              out += fmt::format("{}:{}\t",
+                                 record.timestamp_type == record::TimestampType::log_append_time
+                                     ? "LogAppendTime"
+                                     : "CreateTime",
+                                 record.timestamp);
+            }
+            if (print_partition) out += fmt::format("Partition:{}\t", record.partition.partition);
+            if (print_offset) out += fmt::format("Offset:{}\t", record.offset.value());
+            if (print_headers) {
+              std::string headers;
+              for (const record::Header& header : record.headers) {
+                if (!headers.empty()) headers += ",";
+                headers += header.key + ":" +
+                           (header.value ? std::string(as_text(*header.value)) : "NULL");
+              }
+              out += (headers.empty() ? "NO_HEADERS" : headers) + "\t";
+            }
+            if (print_key) {
+              out += record.key ? std::string(as_text(*record.key)) : "null";
+              out += key_separator;
+            }
+            if (print_value) out += record.value ? std::string(as_text(*record.value)) : "null";
+            out += line_separator;
+          }
+          if (!out.empty()) {
+            std::fwrite(out.data(), 1, out.size(), stdout);
+            std::fflush(stdout);
+          }
+          const runtime::Instant now = env.clock.now();
+          if (!records->empty()) last_record = now;
+          if (timeout_ms && now - last_record >= runtime::milliseconds(*timeout_ms)) break;
+        }
+        fmt::print(stderr, "Processed a total of {} messages\n", count);
+        return status;
+      });
 }
 
 }  // namespace weir::cli

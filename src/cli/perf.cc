@@ -22,7 +22,8 @@ constexpr OptionSpec kPerfProduceOptions[] = {
     {"throughput", true, false, "records/s to aim for; -1 for as fast as possible", "N"},
     {"producer-props", true, true,
      "producer configs: acks=... linger.ms=... batch.size=... compression.type=... "
-     "(several may follow one --producer-props)", "KEY=VALUE"},
+     "(several may follow one --producer-props)",
+     "KEY=VALUE"},
     {"json", false, false, "also print the summary as one JSON line", ""},
     kHelpOption,
 };
@@ -31,8 +32,7 @@ constexpr OptionSpec kPerfConsumeOptions[] = {
     kBootstrapOption,
     {"topic", true, false, "topic to consume (every partition, from the beginning)", "NAME"},
     {"messages", true, false, "records to consume", "N"},
-    {"timeout-ms", true, false, "give up after this long without a record (default 10000)",
-     "MS"},
+    {"timeout-ms", true, false, "give up after this long without a record (default 10000)", "MS"},
     {"consumer-props", true, true, "consumer configs, e.g. fetch.min.bytes=1", "KEY=VALUE"},
     {"json", false, false, "also print the summary as one JSON line", ""},
     kHelpOption,
@@ -43,8 +43,7 @@ struct Latencies {
   std::vector<uint32_t> all;
   std::vector<uint32_t> window;
   void add(int64_t microseconds) {
-    const uint32_t value =
-        static_cast<uint32_t>(std::clamp<int64_t>(microseconds, 0, UINT32_MAX));
+    const uint32_t value = static_cast<uint32_t>(std::clamp<int64_t>(microseconds, 0, UINT32_MAX));
     all.push_back(value);
     window.push_back(value);
   }
@@ -53,8 +52,10 @@ struct Latencies {
 // The q-quantile (0..1) in milliseconds; sorts `values` partially.
 double quantile_ms(std::vector<uint32_t>& values, double q) {
   if (values.empty()) return 0.0;
-  const size_t index = std::min(values.size() - 1, static_cast<size_t>(q * static_cast<double>(values.size())));
-  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(index), values.end());
+  const size_t index =
+      std::min(values.size() - 1, static_cast<size_t>(q * static_cast<double>(values.size())));
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(index),
+                   values.end());
   return values[index] / 1000.0;
 }
 
@@ -77,9 +78,10 @@ int perf_produce(std::span<const std::string_view> args) {
     return usage_error("perf produce", *error);
   }
   if (options.has("help")) {
-    fmt::print("Usage: weir perf produce --topic T --num-records N --record-size B "
-               "--throughput -1 [--producer-props k=v ...]\n\nOptions:\n{}",
-               format_options_help(kPerfProduceOptions));
+    fmt::print(
+        "Usage: weir perf produce --topic T --num-records N --record-size B "
+        "--throughput -1 [--producer-props k=v ...]\n\nOptions:\n{}",
+        format_options_help(kPerfProduceOptions));
     return kExitOk;
   }
   std::vector<std::string> properties = options.all("producer-props");
@@ -108,7 +110,8 @@ int perf_produce(std::span<const std::string_view> args) {
   // The idempotence default follows acks (Kafka: acks other than all turn it off).
   for (const std::string& property : properties) {
     auto pair = split_key_value(property);
-    if (!pair) return usage_error("perf produce", fmt::format("invalid --producer-props '{}'", property));
+    if (!pair)
+      return usage_error("perf produce", fmt::format("invalid --producer-props '{}'", property));
     if (auto bad = client::apply_producer_property(config, pair->first, pair->second)) {
       return usage_error("perf produce", fmt::format("--producer-props: {}", *bad));
     }
@@ -118,96 +121,99 @@ int perf_produce(std::span<const std::string_view> args) {
   if (!cluster_config) return kExitUsage;
   const bool json = options.has("json");
 
-  return run_client(*cluster_config, true, [&](runtime::Env& env, client::Cluster& cluster,
-                                               const std::function<bool()>& interrupted) {
-    auto info = cluster.topic_wait(*topic, env.clock.now() + runtime::seconds(30));
-    if (!info) {
-      print_error("perf produce", fmt::format("{}: {}", *topic, info.error().to_string()));
-      return kExitFailed;
-    }
-    // A payload of random upper-case letters, as kafka-producer-perf-test sends.
-    std::vector<uint8_t> payload(static_cast<size_t>(*record_size));
-    for (uint8_t& byte : payload) byte = static_cast<uint8_t>('A' + env.random.below(26));
-    auto stats = std::make_shared<ProduceStats>();
-    stats->clock = &env.clock;
-    client::Producer producer(cluster, config);
-    const runtime::Instant start = env.clock.now();
-    bool done = false;
-    env.scheduler.spawn("perf-progress", [stats, &env, &done, start, record_size] {
-      runtime::Instant window_start = start;
-      while (!done) {
-        env.scheduler.sleep_for(runtime::seconds(1));
-        if (done) break;
-        const runtime::Instant now = env.clock.now();
-        const double elapsed = seconds_between(window_start, now);
-        const double rate = static_cast<double>(stats->window_count) / elapsed;
-        fmt::print("{} records sent, {:.1f} records/sec ({:.2f} MB/sec), {:.1f} ms p50, "
-                   "{:.1f} ms p99 latency.\n",
-                   stats->window_count, rate, rate * static_cast<double>(*record_size) / 1e6,
-                   quantile_ms(stats->latencies.window, 0.5),
-                   quantile_ms(stats->latencies.window, 0.99));
-        std::fflush(stdout);
-        stats->latencies.window.clear();
-        stats->window_count = 0;
-        window_start = now;
-      }
-    });
-    std::span<const uint8_t> value(payload);
-    int64_t sent = 0;
-    for (; sent < *num_records && !interrupted(); sent++) {
-      if (*throughput > 0) {
-        const runtime::Instant due =
-            start + runtime::Duration(static_cast<int64_t>(1e9 * static_cast<double>(sent) /
-                                                           static_cast<double>(*throughput)));
-        if (env.clock.now() < due) env.scheduler.sleep_until(due);
-      }
-      ProduceStats* raw = stats.get();
-      const int64_t sent_ns = env.clock.now().nanoseconds();
-      // Two words of capture fit std::function's inline buffer: no allocation.
-      producer.send(*topic, std::nullopt, std::nullopt, value, {},
-                    [raw, sent_ns](const client::DeliveryResult& result) {
-                      if (!result.ok()) {
-                        if (raw->failed++ == 0) raw->first_error = result.error().to_string();
-                        return;
-                      }
-                      raw->acknowledged++;
-                      raw->window_count++;
-                      raw->latencies.add(
-                          (raw->clock->now().nanoseconds() - sent_ns) / 1000);
-                    });
-      // Let the sender and the I/O fibers run between records.
-      if ((sent & 63) == 63) env.scheduler.yield();
-    }
-    producer.flush();
-    const runtime::Instant end = env.clock.now();
-    done = true;
-    producer.close();
-    const double elapsed = seconds_between(start, end);
-    const double rate = static_cast<double>(stats->acknowledged) / elapsed;
-    const double mb = rate * static_cast<double>(*record_size) / 1e6;
-    std::vector<uint32_t>& all = stats->latencies.all;
-    double average = 0;
-    for (uint32_t latency : all) average += latency;
-    average = all.empty() ? 0 : average / static_cast<double>(all.size()) / 1000.0;
-    const double max = all.empty() ? 0 : *std::max_element(all.begin(), all.end()) / 1000.0;
-    const double p50 = quantile_ms(all, 0.5), p95 = quantile_ms(all, 0.95);
-    const double p99 = quantile_ms(all, 0.99), p999 = quantile_ms(all, 0.999);
-    fmt::print("{} records sent, {:.1f} records/sec ({:.2f} MB/sec), {:.2f} ms avg latency, "
-               "{:.2f} ms max latency, {:.2f} ms 50th, {:.2f} ms 95th, {:.2f} ms 99th, "
-               "{:.2f} ms 99.9th.\n",
-               stats->acknowledged, rate, mb, average, max, p50, p95, p99, p999);
-    if (json) {
-      fmt::print("{{\"records\": {}, \"failed\": {}, \"seconds\": {:.3f}, \"records_per_sec\": "
-                 "{:.1f}, \"mb_per_sec\": {:.3f}, \"p50_ms\": {:.3f}, \"p99_ms\": {:.3f}}}\n",
-                 stats->acknowledged, stats->failed, elapsed, rate, mb, p50, p99);
-    }
-    if (stats->failed > 0) {
-      print_error("perf produce", fmt::format("{} record(s) failed; first: {}", stats->failed,
-                                              stats->first_error));
-      return kExitFailed;
-    }
-    return sent == *num_records ? kExitOk : kExitFailed;
-  });
+  return run_client(
+      *cluster_config, true,
+      [&](runtime::Env& env, client::Cluster& cluster, const std::function<bool()>& interrupted) {
+        auto info = cluster.topic_wait(*topic, env.clock.now() + runtime::seconds(30));
+        if (!info) {
+          print_error("perf produce", fmt::format("{}: {}", *topic, info.error().to_string()));
+          return kExitFailed;
+        }
+        // A payload of random upper-case letters, as kafka-producer-perf-test sends.
+        std::vector<uint8_t> payload(static_cast<size_t>(*record_size));
+        for (uint8_t& byte : payload) byte = static_cast<uint8_t>('A' + env.random.below(26));
+        auto stats = std::make_shared<ProduceStats>();
+        stats->clock = &env.clock;
+        client::Producer producer(cluster, config);
+        const runtime::Instant start = env.clock.now();
+        bool done = false;
+        env.scheduler.spawn("perf-progress", [stats, &env, &done, start, record_size] {
+          runtime::Instant window_start = start;
+          while (!done) {
+            env.scheduler.sleep_for(runtime::seconds(1));
+            if (done) break;
+            const runtime::Instant now = env.clock.now();
+            const double elapsed = seconds_between(window_start, now);
+            const double rate = static_cast<double>(stats->window_count) / elapsed;
+            fmt::print(
+                "{} records sent, {:.1f} records/sec ({:.2f} MB/sec), {:.1f} ms p50, "
+                "{:.1f} ms p99 latency.\n",
+                stats->window_count, rate, rate * static_cast<double>(*record_size) / 1e6,
+                quantile_ms(stats->latencies.window, 0.5),
+                quantile_ms(stats->latencies.window, 0.99));
+            std::fflush(stdout);
+            stats->latencies.window.clear();
+            stats->window_count = 0;
+            window_start = now;
+          }
+        });
+        std::span<const uint8_t> value(payload);
+        int64_t sent = 0;
+        for (; sent < *num_records && !interrupted(); sent++) {
+          if (*throughput > 0) {
+            const runtime::Instant due =
+                start + runtime::Duration(static_cast<int64_t>(1e9 * static_cast<double>(sent) /
+                                                               static_cast<double>(*throughput)));
+            if (env.clock.now() < due) env.scheduler.sleep_until(due);
+          }
+          ProduceStats* raw = stats.get();
+          const int64_t sent_ns = env.clock.now().nanoseconds();
+          // Two words of capture fit std::function's inline buffer: no allocation.
+          producer.send(*topic, std::nullopt, std::nullopt, value, {},
+                        [raw, sent_ns](const client::DeliveryResult& result) {
+                          if (!result.ok()) {
+                            if (raw->failed++ == 0) raw->first_error = result.error().to_string();
+                            return;
+                          }
+                          raw->acknowledged++;
+                          raw->window_count++;
+                          raw->latencies.add((raw->clock->now().nanoseconds() - sent_ns) / 1000);
+                        });
+          // Let the sender and the I/O fibers run between records.
+          if ((sent & 63) == 63) env.scheduler.yield();
+        }
+        producer.flush();
+        const runtime::Instant end = env.clock.now();
+        done = true;
+        producer.close();
+        const double elapsed = seconds_between(start, end);
+        const double rate = static_cast<double>(stats->acknowledged) / elapsed;
+        const double mb = rate * static_cast<double>(*record_size) / 1e6;
+        std::vector<uint32_t>& all = stats->latencies.all;
+        double average = 0;
+        for (uint32_t latency : all) average += latency;
+        average = all.empty() ? 0 : average / static_cast<double>(all.size()) / 1000.0;
+        const double max = all.empty() ? 0 : *std::max_element(all.begin(), all.end()) / 1000.0;
+        const double p50 = quantile_ms(all, 0.5), p95 = quantile_ms(all, 0.95);
+        const double p99 = quantile_ms(all, 0.99), p999 = quantile_ms(all, 0.999);
+        fmt::print(
+            "{} records sent, {:.1f} records/sec ({:.2f} MB/sec), {:.2f} ms avg latency, "
+            "{:.2f} ms max latency, {:.2f} ms 50th, {:.2f} ms 95th, {:.2f} ms 99th, "
+            "{:.2f} ms 99.9th.\n",
+            stats->acknowledged, rate, mb, average, max, p50, p95, p99, p999);
+        if (json) {
+          fmt::print(
+              "{{\"records\": {}, \"failed\": {}, \"seconds\": {:.3f}, \"records_per_sec\": "
+              "{:.1f}, \"mb_per_sec\": {:.3f}, \"p50_ms\": {:.3f}, \"p99_ms\": {:.3f}}}\n",
+              stats->acknowledged, stats->failed, elapsed, rate, mb, p50, p99);
+        }
+        if (stats->failed > 0) {
+          print_error("perf produce", fmt::format("{} record(s) failed; first: {}", stats->failed,
+                                                  stats->first_error));
+          return kExitFailed;
+        }
+        return sent == *num_records ? kExitOk : kExitFailed;
+      });
 }
 
 int perf_consume(std::span<const std::string_view> args) {
@@ -236,7 +242,8 @@ int perf_consume(std::span<const std::string_view> args) {
   config.max_poll_records = 100000;
   for (const std::string& property : options.all("consumer-props")) {
     auto pair = split_key_value(property);
-    if (!pair) return usage_error("perf consume", fmt::format("invalid --consumer-props '{}'", property));
+    if (!pair)
+      return usage_error("perf consume", fmt::format("invalid --consumer-props '{}'", property));
     if (auto bad = client::apply_consumer_property(config, pair->first, pair->second)) {
       return usage_error("perf consume", fmt::format("--consumer-props: {}", *bad));
     }
@@ -245,94 +252,100 @@ int perf_consume(std::span<const std::string_view> args) {
   if (!cluster_config) return kExitUsage;
   const bool json = options.has("json");
 
-  return run_client(*cluster_config, true, [&](runtime::Env& env, client::Cluster& cluster,
-                                               const std::function<bool()>& interrupted) {
-    auto info = cluster.topic_wait(*topic, env.clock.now() + runtime::seconds(30));
-    if (!info) {
-      print_error("perf consume", fmt::format("{}: {}", *topic, info.error().to_string()));
-      return kExitFailed;
-    }
-    std::vector<client::TopicPartition> assignment;
-    for (const client::PartitionInfo& each : (*info)->partitions) {
-      assignment.push_back(client::TopicPartition{*topic, each.partition});
-    }
-    client::Consumer consumer(cluster, config);
-    consumer.assign(assignment);
-    if (auto sought = consumer.seek_to_beginning_wait(assignment); !sought) {
-      print_error("perf consume", sought.error().to_string());
-      return kExitFailed;
-    }
-    const runtime::Duration idle_max = runtime::milliseconds(timeout_ms.value_or(10000));
-    const runtime::Instant start = env.clock.now();
-    runtime::Instant window_start = start;
-    runtime::Instant last_record = start;
-    int64_t count = 0, bytes = 0, window_count = 0, window_bytes = 0;
-    Latencies latencies;  // end to end: consume time minus the record's timestamp
-    int status = kExitOk;
-    while (count < *messages && !interrupted()) {
-      auto records = consumer.poll(runtime::milliseconds(100));
-      if (!records) {
-        print_error("perf consume", records.error().to_string());
-        status = kExitFailed;
-        break;
-      }
-      const int64_t wall_ms = env.clock.wall_now().milliseconds;
-      for (const client::ConsumerRecord& record : *records) {
-        const int64_t size = static_cast<int64_t>(record.value ? record.value->size() : 0) +
-                             static_cast<int64_t>(record.key ? record.key->size() : 0);
-        count++;
-        bytes += size;
-        window_count++;
-        window_bytes += size;
-        latencies.add((wall_ms - record.timestamp) * 1000);
-      }
-      const runtime::Instant now = env.clock.now();
-      if (!records->empty()) last_record = now;
-      if (now - last_record >= idle_max) {
-        print_error("perf consume", fmt::format("no record for {} ms; stopping at {} of {}",
-                                                idle_max.count() / 1'000'000, count, *messages));
-        status = kExitFailed;
-        break;
-      }
-      if (now - window_start >= runtime::seconds(1)) {
-        const double elapsed = seconds_between(window_start, now);
-        fmt::print("{} records consumed, {:.1f} records/sec ({:.2f} MB/sec), {:.1f} ms p50, "
-                   "{:.1f} ms p99 end-to-end latency.\n",
-                   window_count, static_cast<double>(window_count) / elapsed,
-                   static_cast<double>(window_bytes) / elapsed / 1e6,
-                   quantile_ms(latencies.window, 0.5), quantile_ms(latencies.window, 0.99));
-        std::fflush(stdout);
-        latencies.window.clear();
-        window_count = 0;
-        window_bytes = 0;
-        window_start = now;
-      }
-    }
-    const double elapsed = seconds_between(start, env.clock.now());
-    const double rate = static_cast<double>(count) / elapsed;
-    const double mb = static_cast<double>(bytes) / elapsed / 1e6;
-    const double p50 = quantile_ms(latencies.all, 0.5), p99 = quantile_ms(latencies.all, 0.99);
-    fmt::print("{} records consumed in {:.2f} s, {:.1f} records/sec ({:.2f} MB/sec), "
-               "{:.2f} ms p50, {:.2f} ms p99 end-to-end latency.\n",
-               count, elapsed, rate, mb, p50, p99);
-    if (json) {
-      fmt::print("{{\"records\": {}, \"seconds\": {:.3f}, \"records_per_sec\": {:.1f}, "
-                 "\"mb_per_sec\": {:.3f}, \"p50_ms\": {:.3f}, \"p99_ms\": {:.3f}}}\n",
-                 count, elapsed, rate, mb, p50, p99);
-    }
-    return status;
-  });
+  return run_client(
+      *cluster_config, true,
+      [&](runtime::Env& env, client::Cluster& cluster, const std::function<bool()>& interrupted) {
+        auto info = cluster.topic_wait(*topic, env.clock.now() + runtime::seconds(30));
+        if (!info) {
+          print_error("perf consume", fmt::format("{}: {}", *topic, info.error().to_string()));
+          return kExitFailed;
+        }
+        std::vector<client::TopicPartition> assignment;
+        for (const client::PartitionInfo& each : (*info)->partitions) {
+          assignment.push_back(client::TopicPartition{*topic, each.partition});
+        }
+        client::Consumer consumer(cluster, config);
+        consumer.assign(assignment);
+        if (auto sought = consumer.seek_to_beginning_wait(assignment); !sought) {
+          print_error("perf consume", sought.error().to_string());
+          return kExitFailed;
+        }
+        const runtime::Duration idle_max = runtime::milliseconds(timeout_ms.value_or(10000));
+        const runtime::Instant start = env.clock.now();
+        runtime::Instant window_start = start;
+        runtime::Instant last_record = start;
+        int64_t count = 0, bytes = 0, window_count = 0, window_bytes = 0;
+        Latencies latencies;  // end to end: consume time minus the record's timestamp
+        int status = kExitOk;
+        while (count < *messages && !interrupted()) {
+          auto records = consumer.poll(runtime::milliseconds(100));
+          if (!records) {
+            print_error("perf consume", records.error().to_string());
+            status = kExitFailed;
+            break;
+          }
+          const int64_t wall_ms = env.clock.wall_now().milliseconds;
+          for (const client::ConsumerRecord& record : *records) {
+            const int64_t size = static_cast<int64_t>(record.value ? record.value->size() : 0) +
+                                 static_cast<int64_t>(record.key ? record.key->size() : 0);
+            count++;
+            bytes += size;
+            window_count++;
+            window_bytes += size;
+            latencies.add((wall_ms - record.timestamp) * 1000);
+          }
+          const runtime::Instant now = env.clock.now();
+          if (!records->empty()) last_record = now;
+          if (now - last_record >= idle_max) {
+            print_error("perf consume",
+                        fmt::format("no record for {} ms; stopping at {} of {}",
+                                    idle_max.count() / 1'000'000, count, *messages));
+            status = kExitFailed;
+            break;
+          }
+          if (now - window_start >= runtime::seconds(1)) {
+            const double elapsed = seconds_between(window_start, now);
+            fmt::print(
+                "{} records consumed, {:.1f} records/sec ({:.2f} MB/sec), {:.1f} ms p50, "
+                "{:.1f} ms p99 end-to-end latency.\n",
+                window_count, static_cast<double>(window_count) / elapsed,
+                static_cast<double>(window_bytes) / elapsed / 1e6,
+                quantile_ms(latencies.window, 0.5), quantile_ms(latencies.window, 0.99));
+            std::fflush(stdout);
+            latencies.window.clear();
+            window_count = 0;
+            window_bytes = 0;
+            window_start = now;
+          }
+        }
+        const double elapsed = seconds_between(start, env.clock.now());
+        const double rate = static_cast<double>(count) / elapsed;
+        const double mb = static_cast<double>(bytes) / elapsed / 1e6;
+        const double p50 = quantile_ms(latencies.all, 0.5), p99 = quantile_ms(latencies.all, 0.99);
+        fmt::print(
+            "{} records consumed in {:.2f} s, {:.1f} records/sec ({:.2f} MB/sec), "
+            "{:.2f} ms p50, {:.2f} ms p99 end-to-end latency.\n",
+            count, elapsed, rate, mb, p50, p99);
+        if (json) {
+          fmt::print(
+              "{{\"records\": {}, \"seconds\": {:.3f}, \"records_per_sec\": {:.1f}, "
+              "\"mb_per_sec\": {:.3f}, \"p50_ms\": {:.3f}, \"p99_ms\": {:.3f}}}\n",
+              count, elapsed, rate, mb, p50, p99);
+        }
+        return status;
+      });
 }
 
 }  // namespace
 
 int perf_main(std::span<const std::string_view> args) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    fmt::print("Usage: weir perf <produce|consume> [options]\n"
-               "  produce   like kafka-producer-perf-test: --topic --num-records --record-size "
-               "--throughput --producer-props\n"
-               "  consume   like kafka-consumer-perf-test: --topic --messages\n"
-               "Run 'weir perf produce --help' for the options.\n");
+    fmt::print(
+        "Usage: weir perf <produce|consume> [options]\n"
+        "  produce   like kafka-producer-perf-test: --topic --num-records --record-size "
+        "--throughput --producer-props\n"
+        "  consume   like kafka-consumer-perf-test: --topic --messages\n"
+        "Run 'weir perf produce --help' for the options.\n");
     return args.empty() ? kExitUsage : kExitOk;
   }
   if (args[0] == "produce") return perf_produce(args.subspan(1));

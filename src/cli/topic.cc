@@ -75,8 +75,8 @@ int describe(client::Cluster& cluster, const std::vector<client::TopicInfo>& top
                configs);
     for (const client::PartitionInfo& partition : topic.partitions) {
       fmt::print("\tTopic: {}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\n", topic.name,
-                 partition.partition, partition.leader < 0 ? std::string("none")
-                                                           : std::to_string(partition.leader),
+                 partition.partition,
+                 partition.leader < 0 ? std::string("none") : std::to_string(partition.leader),
                  join(partition.replicas), join(partition.isr));
     }
   }
@@ -93,15 +93,15 @@ int topic_main(std::span<const std::string_view> args) {
     return kExitOk;
   }
   if (options.positional().size() != 1) {
-    return usage_error("topic", options.positional().empty()
-                                    ? "missing action: create, list, describe or delete"
-                                    : fmt::format("unexpected argument '{}'",
-                                                  options.positional().back()));
+    return usage_error("topic",
+                       options.positional().empty()
+                           ? "missing action: create, list, describe or delete"
+                           : fmt::format("unexpected argument '{}'", options.positional().back()));
   }
   const std::string action = options.positional()[0];
   if (action != "create" && action != "list" && action != "describe" && action != "delete") {
-    return usage_error("topic", fmt::format("unknown action '{}' (create, list, describe, delete)",
-                                            action));
+    return usage_error("topic",
+                       fmt::format("unknown action '{}' (create, list, describe, delete)", action));
   }
   const std::vector<std::string> names = options.all("topic");
   if ((action == "create" || action == "delete") && names.empty()) {
@@ -116,95 +116,96 @@ int topic_main(std::span<const std::string_view> args) {
   for (const std::string& config : options.all("config")) {
     auto pair = split_key_value(config);
     if (!pair) {
-      return usage_error("topic", fmt::format("invalid value '{}' for --config (expected k=v)",
-                                              config));
+      return usage_error("topic",
+                         fmt::format("invalid value '{}' for --config (expected k=v)", config));
     }
     configs.push_back(*pair);
   }
   auto cluster_config = cluster_options("topic", options);
   if (!cluster_config) return kExitUsage;
 
-  return run_client(*cluster_config, false, [&](runtime::Env&, client::Cluster& cluster,
-                                                const std::function<bool()>&) {
-    client::Admin admin(cluster);
-    if (action == "create") {
-      std::vector<client::NewTopic> topics;
-      for (const std::string& name : names) {
-        topics.push_back(client::NewTopic{name, static_cast<int32_t>(partitions.value_or(-1)),
-                                          static_cast<int16_t>(replication.value_or(-1)),
-                                          configs});
-      }
-      auto outcomes = admin.create_topics_wait(topics);
-      if (!outcomes) {
-        print_error("topic", outcomes.error().to_string());
-        return kExitFailed;
-      }
-      int status = kExitOk;
-      for (const client::TopicOutcome& outcome : *outcomes) {
-        if (!outcome.error) {
-          fmt::print("Created topic {}.\n", outcome.name);
-        } else if (outcome.error->code == protocol::ErrorCode::topic_already_exists &&
-                   options.has("if-not-exists")) {
-          fmt::print("Topic {} already exists.\n", outcome.name);
+  return run_client(
+      *cluster_config, false,
+      [&](runtime::Env&, client::Cluster& cluster, const std::function<bool()>&) {
+        client::Admin admin(cluster);
+        if (action == "create") {
+          std::vector<client::NewTopic> topics;
+          for (const std::string& name : names) {
+            topics.push_back(client::NewTopic{name, static_cast<int32_t>(partitions.value_or(-1)),
+                                              static_cast<int16_t>(replication.value_or(-1)),
+                                              configs});
+          }
+          auto outcomes = admin.create_topics_wait(topics);
+          if (!outcomes) {
+            print_error("topic", outcomes.error().to_string());
+            return kExitFailed;
+          }
+          int status = kExitOk;
+          for (const client::TopicOutcome& outcome : *outcomes) {
+            if (!outcome.error) {
+              fmt::print("Created topic {}.\n", outcome.name);
+            } else if (outcome.error->code == protocol::ErrorCode::topic_already_exists &&
+                       options.has("if-not-exists")) {
+              fmt::print("Topic {} already exists.\n", outcome.name);
+            } else {
+              print_error("topic",
+                          fmt::format("create {}: {}", outcome.name, outcome.error->to_string()));
+              status = kExitFailed;
+            }
+          }
+          return status;
+        }
+        if (action == "delete") {
+          auto outcomes = admin.delete_topics_wait(names);
+          if (!outcomes) {
+            print_error("topic", outcomes.error().to_string());
+            return kExitFailed;
+          }
+          int status = kExitOk;
+          for (const client::TopicOutcome& outcome : *outcomes) {
+            if (!outcome.error) {
+              fmt::print("Deleted topic {}.\n", outcome.name);
+            } else if (outcome.error->code == protocol::ErrorCode::unknown_topic_or_partition &&
+                       options.has("if-exists")) {
+              continue;
+            } else {
+              print_error("topic",
+                          fmt::format("delete {}: {}", outcome.name, outcome.error->to_string()));
+              status = kExitFailed;
+            }
+          }
+          return status;
+        }
+        if (action == "list") {
+          auto topics = admin.list_topics_wait(!options.has("exclude-internal"));
+          if (!topics) {
+            print_error("topic", topics.error().to_string());
+            return kExitFailed;
+          }
+          for (const client::TopicInfo& topic : *topics) fmt::print("{}\n", topic.name);
+          return kExitOk;
+        }
+        // describe
+        std::vector<client::TopicInfo> topics;
+        if (names.empty()) {
+          auto all = admin.list_topics_wait(!options.has("exclude-internal"));
+          if (!all) {
+            print_error("topic", all.error().to_string());
+            return kExitFailed;
+          }
+          topics = std::move(*all);
         } else {
-          print_error("topic", fmt::format("create {}: {}", outcome.name,
-                                           outcome.error->to_string()));
-          status = kExitFailed;
+          for (const std::string& name : names) {
+            auto topic = admin.describe_topic_wait(name);
+            if (!topic) {
+              print_error("topic", fmt::format("describe {}: {}", name, topic.error().to_string()));
+              return kExitFailed;
+            }
+            topics.push_back(std::move(*topic));
+          }
         }
-      }
-      return status;
-    }
-    if (action == "delete") {
-      auto outcomes = admin.delete_topics_wait(names);
-      if (!outcomes) {
-        print_error("topic", outcomes.error().to_string());
-        return kExitFailed;
-      }
-      int status = kExitOk;
-      for (const client::TopicOutcome& outcome : *outcomes) {
-        if (!outcome.error) {
-          fmt::print("Deleted topic {}.\n", outcome.name);
-        } else if (outcome.error->code == protocol::ErrorCode::unknown_topic_or_partition &&
-                   options.has("if-exists")) {
-          continue;
-        } else {
-          print_error("topic", fmt::format("delete {}: {}", outcome.name,
-                                           outcome.error->to_string()));
-          status = kExitFailed;
-        }
-      }
-      return status;
-    }
-    if (action == "list") {
-      auto topics = admin.list_topics_wait(!options.has("exclude-internal"));
-      if (!topics) {
-        print_error("topic", topics.error().to_string());
-        return kExitFailed;
-      }
-      for (const client::TopicInfo& topic : *topics) fmt::print("{}\n", topic.name);
-      return kExitOk;
-    }
-    // describe
-    std::vector<client::TopicInfo> topics;
-    if (names.empty()) {
-      auto all = admin.list_topics_wait(!options.has("exclude-internal"));
-      if (!all) {
-        print_error("topic", all.error().to_string());
-        return kExitFailed;
-      }
-      topics = std::move(*all);
-    } else {
-      for (const std::string& name : names) {
-        auto topic = admin.describe_topic_wait(name);
-        if (!topic) {
-          print_error("topic", fmt::format("describe {}: {}", name, topic.error().to_string()));
-          return kExitFailed;
-        }
-        topics.push_back(std::move(*topic));
-      }
-    }
-    return describe(cluster, topics);
-  });
+        return describe(cluster, topics);
+      });
 }
 
 }  // namespace weir::cli

@@ -9,8 +9,8 @@ ClientResult<std::vector<TopicOutcome>> Admin::create_topics_wait(
   auto connection = cluster_.any_connection_wait();
   if (!connection) return unexpected(connection.error());
   protocol::CreateTopicsRequest request;
-  request.timeout_ms = static_cast<int32_t>(
-      std::chrono::duration_cast<runtime::milliseconds>(timeout_).count());
+  request.timeout_ms =
+      static_cast<int32_t>(std::chrono::duration_cast<runtime::milliseconds>(timeout_).count());
   request.validate_only = validate_only;
   for (const NewTopic& topic : topics) {
     protocol::CreateTopicsRequest::CreatableTopic creatable;
@@ -45,8 +45,8 @@ ClientResult<std::vector<TopicOutcome>> Admin::delete_topics_wait(
   auto connection = cluster_.any_connection_wait();
   if (!connection) return unexpected(connection.error());
   protocol::DeleteTopicsRequest request;
-  request.timeout_ms = static_cast<int32_t>(
-      std::chrono::duration_cast<runtime::milliseconds>(timeout_).count());
+  request.timeout_ms =
+      static_cast<int32_t>(std::chrono::duration_cast<runtime::milliseconds>(timeout_).count());
   const int16_t version =
       (*connection)->version(protocol::ApiKey::delete_topics).value_or(int16_t{0});
   for (const std::string& name : names) {
@@ -89,8 +89,8 @@ ClientResult<TopicInfo> Admin::describe_topic_wait(const std::string& name) {
   if (!refreshed) return unexpected(refreshed.error());
   const TopicInfo* info = cluster_.topic(name);
   if (info == nullptr) {
-    return unexpected(Error::kafka(
-        protocol::error_value(protocol::ErrorCode::unknown_topic_or_partition), name));
+    return unexpected(
+        Error::kafka(protocol::error_value(protocol::ErrorCode::unknown_topic_or_partition), name));
   }
   if (info->error_code != 0) return unexpected(Error::kafka(info->error_code, name));
   return *info;

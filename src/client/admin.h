@@ -18,8 +18,8 @@ namespace weir::client {
 
 struct NewTopic {
   std::string name;
-  int32_t partitions = -1;           // -1: the broker's num.partitions
-  int16_t replication_factor = -1;   // -1: the broker's default.replication.factor
+  int32_t partitions = -1;          // -1: the broker's num.partitions
+  int16_t replication_factor = -1;  // -1: the broker's default.replication.factor
   std::vector<std::pair<std::string, std::string>> configs;
 };
 
@@ -46,8 +46,7 @@ class Admin {
   // Each may suspend.
   ClientResult<std::vector<TopicOutcome>> create_topics_wait(const std::vector<NewTopic>& topics,
                                                              bool validate_only = false);
-  ClientResult<std::vector<TopicOutcome>> delete_topics_wait(
-      const std::vector<std::string>& names);
+  ClientResult<std::vector<TopicOutcome>> delete_topics_wait(const std::vector<std::string>& names);
   // Every topic's metadata (sorted by name), internal ones included when asked.
   ClientResult<std::vector<TopicInfo>> list_topics_wait(bool include_internal = false);
   // One topic's metadata; the topic's Kafka error when it does not exist.

@@ -66,8 +66,8 @@ size_t body_size(int64_t timestamp_delta, int32_t offset_delta,
   size += bytes_size(value);
   size += varlong_size(static_cast<int64_t>(headers.size()));
   for (const RecordHeader& header : headers) {
-    size += bytes_size(std::span(reinterpret_cast<const uint8_t*>(header.key.data()),
-                                 header.key.size()));
+    size += bytes_size(
+        std::span(reinterpret_cast<const uint8_t*>(header.key.data()), header.key.size()));
     size += bytes_size(header.value);
   }
   return size;
@@ -111,8 +111,8 @@ bool BatchBuilder::try_append(int64_t timestamp, std::optional<std::span<const u
   put_bytes(buffer_, value);
   put_varlong(buffer_, static_cast<int64_t>(headers.size()));
   for (const RecordHeader& header : headers) {
-    put_bytes(buffer_, std::span(reinterpret_cast<const uint8_t*>(header.key.data()),
-                                 header.key.size()));
+    put_bytes(buffer_,
+              std::span(reinterpret_cast<const uint8_t*>(header.key.data()), header.key.size()));
     put_bytes(buffer_, header.value);
   }
   VERIFY(buffer_.size() - size_before == total, "record size estimate and encoding agree");
@@ -126,16 +126,15 @@ record::Bytes BatchBuilder::finish(const BatchIdentity& identity) {
   VERIFY(record_count_ > 0, "an empty batch is never sent");
   finished_ = true;
   if (compression_ != record::Compression::none) {
-    record::Bytes compressed = record::compress(
-        compression_, std::span(buffer_).subspan(record::kBatchHeaderSize));
+    record::Bytes compressed =
+        record::compress(compression_, std::span(buffer_).subspan(record::kBatchHeaderSize));
     buffer_.resize(record::kBatchHeaderSize);
     buffer_.insert(buffer_.end(), compressed.begin(), compressed.end());
   }
   uint8_t* header = buffer_.data();
   int16_t attributes = static_cast<int16_t>(compression_);
   if (identity.transactional) attributes |= record::kTransactionalBit;
-  const int32_t batch_length =
-      static_cast<int32_t>(buffer_.size() - record::kBatchLogOverhead);
+  const int32_t batch_length = static_cast<int32_t>(buffer_.size() - record::kBatchLogOverhead);
   put_big_endian<int64_t>(header + 0, 0);
   put_big_endian<int32_t>(header + 8, batch_length);
   put_big_endian<int32_t>(header + 12, -1);

@@ -25,7 +25,8 @@ std::optional<std::vector<runtime::Address>> parse_bootstrap_servers(std::string
       host = host.substr(1, host.size() - 2);
     }
     uint32_t port = 0;
-    auto [end, error] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    auto [end, error] =
+        std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
     if (error != std::errc{} || end != port_text.data() + port_text.size() || port == 0 ||
         port > 65535) {
       return std::nullopt;
@@ -124,10 +125,9 @@ ClientResult<void> Cluster::refresh_metadata_wait(const std::vector<std::string>
   const auto& body = std::get<protocol::MetadataResponse>(**response);
   absl::btree_map<int32_t, BrokerInfo> brokers;
   for (const auto& broker : body.brokers) {
-    brokers[broker.node_id] = BrokerInfo{
-        broker.node_id,
-        runtime::Address{broker.host, static_cast<uint16_t>(broker.port)},
-        broker.rack};
+    brokers[broker.node_id] =
+        BrokerInfo{broker.node_id,
+                   runtime::Address{broker.host, static_cast<uint16_t>(broker.port)}, broker.rack};
   }
   // A broker whose address changed gets a new connection.
   for (auto it = connections_.begin(); it != connections_.end();) {
@@ -159,10 +159,9 @@ ClientResult<void> Cluster::refresh_metadata_wait(const std::vector<std::string>
                                               partition.leader_epoch, partition.error_code,
                                               partition.replica_nodes, partition.isr_nodes});
     }
-    std::sort(info.partitions.begin(), info.partitions.end(),
-              [](const PartitionInfo& a, const PartitionInfo& b) {
-                return a.partition < b.partition;
-              });
+    std::sort(
+        info.partitions.begin(), info.partitions.end(),
+        [](const PartitionInfo& a, const PartitionInfo& b) { return a.partition < b.partition; });
     if (info.error_code != 0 && info.partitions.empty()) {
       auto old = topics_.find(info.name);
       // Keep the last good answer of a topic that merely has no leader right now.
@@ -199,8 +198,7 @@ ClientResult<const TopicInfo*> Cluster::topic_wait(const std::string& name,
         return &known->second;
       }
       error = known == topics_.end()
-                  ? Error::kafka(protocol::error_value(ErrorCode::unknown_topic_or_partition),
-                                 name)
+                  ? Error::kafka(protocol::error_value(ErrorCode::unknown_topic_or_partition), name)
                   : Error::kafka(known->second.error_code, name);
     } else {
       error = refreshed.error();

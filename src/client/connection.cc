@@ -181,10 +181,9 @@ void reader_loop(const std::shared_ptr<Connection::State>& state) {
       continue;
     }
     if (!decoded) {
-      Error error = Error::of(
-          ErrorKind::malformed_response,
-          fmt::format("api {} v{}: {}", request.api_key, request.api_version,
-                      protocol::decode_error_name(decoded.error())));
+      Error error = Error::of(ErrorKind::malformed_response,
+                              fmt::format("api {} v{}: {}", request.api_key, request.api_version,
+                                          protocol::decode_error_name(decoded.error())));
       request.promise.set(unexpected(error));
       state->fail_all(error);
       return;
@@ -212,9 +211,9 @@ ClientResult<std::unique_ptr<Connection>> Connection::connect(runtime::Env env,
                                                               const ConnectionOptions& options) {
   auto stream = env.network.connect(address, options.connect_timeout);
   if (!stream) {
-    return unexpected(Error::of(ErrorKind::connect_failed,
-                                fmt::format("{}: {}", address.to_string(),
-                                            runtime::to_string(stream.error()))));
+    return unexpected(
+        Error::of(ErrorKind::connect_failed,
+                  fmt::format("{}: {}", address.to_string(), runtime::to_string(stream.error()))));
   }
   auto state = std::make_shared<State>(env);
   state->address = address;
@@ -248,8 +247,8 @@ ClientResult<std::unique_ptr<Connection>> Connection::connect(runtime::Env env,
 
 Connection::~Connection() { close(); }
 
-Future<ResponseResult> Connection::send(protocol::RequestBody body,
-                                        std::optional<int16_t> version, bool expect_response) {
+Future<ResponseResult> Connection::send(protocol::RequestBody body, std::optional<int16_t> version,
+                                        bool expect_response) {
   State& state = *state_;
   Promise<ResponseResult> promise(state.env.scheduler);
   Future<ResponseResult> future = promise.future();
@@ -261,9 +260,9 @@ Future<ResponseResult> Connection::send(protocol::RequestBody body,
   if (!version) version = state.version(key);
   if (!version) {
     const protocol::ApiInfo* info = protocol::find_api(static_cast<int16_t>(key));
-    promise.set(unexpected(Error::of(
-        ErrorKind::unsupported,
-        fmt::format("{} at {}", info ? info->name : "api", state.address.to_string()))));
+    promise.set(unexpected(
+        Error::of(ErrorKind::unsupported,
+                  fmt::format("{} at {}", info ? info->name : "api", state.address.to_string()))));
     return future;
   }
   protocol::RequestHeader header;
@@ -273,8 +272,8 @@ Future<ResponseResult> Connection::send(protocol::RequestBody body,
   header.client_id = state.options.client_id;
   QueuedFrame queued{encode_frame(header, body), std::nullopt};
   if (expect_response) {
-    state.pending.push_back(Pending{header.correlation_id, header.api_key, *version,
-                                    std::move(promise)});
+    state.pending.push_back(
+        Pending{header.correlation_id, header.api_key, *version, std::move(promise)});
     // A request that outlives its deadline poisons the connection: later responses
     // would still queue behind it, so Kafka's clients close, and so does this one.
     std::weak_ptr<State> weak = state_;
@@ -284,9 +283,9 @@ Future<ResponseResult> Connection::send(protocol::RequestBody body,
           auto locked = weak.lock();
           if (!locked || !locked->open || locked->pending.empty()) return;
           if (locked->pending.front().correlation_id > correlation_id) return;
-          locked->fail_all(Error::of(ErrorKind::timed_out,
-                                     fmt::format("request {} to {}", correlation_id,
-                                                 locked->address.to_string())));
+          locked->fail_all(Error::of(
+              ErrorKind::timed_out,
+              fmt::format("request {} to {}", correlation_id, locked->address.to_string())));
         });
   } else {
     queued.on_written.emplace(std::move(promise));

@@ -57,8 +57,8 @@ class Connection {
  public:
   // Connects and runs the ApiVersions handshake. May suspend.
   static ClientResult<std::unique_ptr<Connection>> connect(runtime::Env env,
-                                                          const runtime::Address& address,
-                                                          const ConnectionOptions& options);
+                                                           const runtime::Address& address,
+                                                           const ConnectionOptions& options);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;

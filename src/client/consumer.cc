@@ -312,13 +312,14 @@ ClientResult<void> Consumer::State::take_partition(
     if (!batch) {
       return unexpected(Error::of(
           ErrorKind::malformed_response,
-          fmt::format("{}-{} at offset {}: {}", tp.topic, tp.partition,
-                      header->base_offset.value(), record::record_error_name(batch.error()))));
+          fmt::format("{}-{} at offset {}: {}", tp.topic, tp.partition, header->base_offset.value(),
+                      record::record_error_name(batch.error()))));
     }
     bytes = bytes.subspan(header->size_bytes());
     const record::BatchHeader& h = batch->header;
     if (h.last_offset() < next) continue;
-    while (next_aborted < aborted.size() && aborted[next_aborted].first_offset <= h.last_offset().value()) {
+    while (next_aborted < aborted.size() &&
+           aborted[next_aborted].first_offset <= h.last_offset().value()) {
       aborting.insert(aborted[next_aborted].producer_id);
       next_aborted++;
     }

@@ -33,14 +33,14 @@ namespace weir::client {
 enum class OffsetReset : uint8_t { earliest, latest, none };
 
 struct ConsumerConfig {
-  int32_t fetch_min_bytes = 1;                                          // fetch.min.bytes
-  runtime::Duration fetch_max_wait = runtime::milliseconds(500);        // fetch.max.wait.ms
-  int32_t fetch_max_bytes = 52428800;                                   // fetch.max.bytes
-  int32_t max_partition_fetch_bytes = 1048576;  // max.partition.fetch.bytes
-  bool read_committed = false;                  // isolation.level
-  OffsetReset auto_offset_reset = OffsetReset::latest;                  // auto.offset.reset
-  size_t max_poll_records = 500;                                        // max.poll.records
-  runtime::Duration retry_backoff = runtime::milliseconds(100);         // retry.backoff.ms
+  int32_t fetch_min_bytes = 1;                                    // fetch.min.bytes
+  runtime::Duration fetch_max_wait = runtime::milliseconds(500);  // fetch.max.wait.ms
+  int32_t fetch_max_bytes = 52428800;                             // fetch.max.bytes
+  int32_t max_partition_fetch_bytes = 1048576;                    // max.partition.fetch.bytes
+  bool read_committed = false;                                    // isolation.level
+  OffsetReset auto_offset_reset = OffsetReset::latest;            // auto.offset.reset
+  size_t max_poll_records = 500;                                  // max.poll.records
+  runtime::Duration retry_backoff = runtime::milliseconds(100);   // retry.backoff.ms
 };
 
 // Applies one Kafka consumer property (the ones above); an error names the key.
@@ -80,8 +80,7 @@ class Consumer {
   std::optional<record::Offset> position(const TopicPartition& partition) const;
   // The offset of the first record with timestamp >= `timestamp`, or of the log start
   // (kEarliestTimestamp) or end (kLatestTimestamp). May suspend.
-  ClientResult<record::Offset> list_offset_wait(const TopicPartition& partition,
-                                                int64_t timestamp);
+  ClientResult<record::Offset> list_offset_wait(const TopicPartition& partition, int64_t timestamp);
   // The high watermark last seen in a Fetch response, if any.
   std::optional<record::Offset> high_watermark(const TopicPartition& partition) const;
 

@@ -22,12 +22,9 @@ bool Error::retriable() const {
   switch (kind) {
     case ErrorKind::connect_failed:
     case ErrorKind::disconnected:
-    case ErrorKind::timed_out:
-      return true;
-    case ErrorKind::kafka:
-      break;
-    default:
-      return false;
+    case ErrorKind::timed_out: return true;
+    case ErrorKind::kafka: break;
+    default: return false;
   }
   // Kafka's RetriableException subclasses, as the Java client classifies them.
   switch (code) {
@@ -44,10 +41,8 @@ bool Error::retriable() const {
     case ErrorCode::coordinator_load_in_progress:
     case ErrorCode::coordinator_not_available:
     case ErrorCode::not_coordinator:
-    case ErrorCode::concurrent_transactions:
-      return true;
-    default:
-      break;
+    case ErrorCode::concurrent_transactions: return true;
+    default: break;
   }
   return code == ErrorCode::fenced_leader_epoch || code == ErrorCode::unknown_leader_epoch ||
          code == ErrorCode::throttling_quota_exceeded;

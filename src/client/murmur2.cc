@@ -15,8 +15,8 @@ int32_t murmur2(std::span<const uint8_t> key) {
   const size_t length4 = length / 4;
   for (size_t i = 0; i < length4; i++) {
     const size_t i4 = i * 4;
-    uint32_t k = uint32_t{key[i4]} | (uint32_t{key[i4 + 1]} << 8) |
-                 (uint32_t{key[i4 + 2]} << 16) | (uint32_t{key[i4 + 3]} << 24);
+    uint32_t k = uint32_t{key[i4]} | (uint32_t{key[i4 + 1]} << 8) | (uint32_t{key[i4 + 2]} << 16) |
+                 (uint32_t{key[i4 + 3]} << 24);
     k *= m;
     k ^= k >> r;
     k *= m;
@@ -25,18 +25,13 @@ int32_t murmur2(std::span<const uint8_t> key) {
   }
   const size_t tail = length & ~size_t{3};
   switch (length % 4) {
-    case 3:
-      h ^= uint32_t{key[tail + 2]} << 16;
-      [[fallthrough]];
-    case 2:
-      h ^= uint32_t{key[tail + 1]} << 8;
-      [[fallthrough]];
+    case 3: h ^= uint32_t{key[tail + 2]} << 16; [[fallthrough]];
+    case 2: h ^= uint32_t{key[tail + 1]} << 8; [[fallthrough]];
     case 1:
       h ^= uint32_t{key[tail]};
       h *= m;
       break;
-    default:
-      break;
+    default: break;
   }
   h ^= h >> 13;
   h *= m;

@@ -61,10 +61,16 @@ std::optional<std::string> apply_producer_property(ProducerConfig& config, std::
   }
   auto number = parse_integer(value);
   if (!number || *number < 0) {
-    static constexpr std::string_view known[] = {
-        "linger.ms", "batch.size", "retries", "retry.backoff.ms", "delivery.timeout.ms",
-        "request.timeout.ms", "max.in.flight.requests.per.connection", "buffer.memory",
-        "max.block.ms", "max.request.size"};
+    static constexpr std::string_view known[] = {"linger.ms",
+                                                 "batch.size",
+                                                 "retries",
+                                                 "retry.backoff.ms",
+                                                 "delivery.timeout.ms",
+                                                 "request.timeout.ms",
+                                                 "max.in.flight.requests.per.connection",
+                                                 "buffer.memory",
+                                                 "max.block.ms",
+                                                 "max.request.size"};
     if (std::find(std::begin(known), std::end(known), key) == std::end(known)) {
       return fmt::format("unknown producer property {}", key);
     }
@@ -103,8 +109,7 @@ std::optional<std::string> validate_producer_config(const ProducerConfig& config
     return std::string("enable.idempotence=true needs acks=all");
   }
   if (config.idempotence && config.max_in_flight > 5) {
-    return std::string(
-        "enable.idempotence=true needs max.in.flight.requests.per.connection <= 5");
+    return std::string("enable.idempotence=true needs max.in.flight.requests.per.connection <= 5");
   }
   return std::nullopt;
 }
@@ -123,7 +128,7 @@ struct Batch {
   record::Bytes bytes;                  // once finished
   std::vector<Completion> completions;
   size_t buffered_bytes = 0;
-  Instant deadline;                    // delivery.timeout.ms from creation
+  Instant deadline;  // delivery.timeout.ms from creation
   Instant retry_at;
   int32_t attempts = 0;
   std::optional<record::Sequence> base_sequence;
@@ -209,15 +214,16 @@ struct Producer::State : std::enable_shared_from_this<Producer::State> {
     if (key) return murmur2_partition(*key, partition_count);
     auto found = sticky.find(topic);
     if (found != sticky.end() && found->second < partition_count) return found->second;
-    const int32_t chosen = static_cast<int32_t>(random.below(static_cast<uint64_t>(partition_count)));
+    const int32_t chosen =
+        static_cast<int32_t>(random.below(static_cast<uint64_t>(partition_count)));
     sticky[topic] = chosen;
     return chosen;
   }
 
   void append(const std::string& topic, std::optional<int32_t> partition,
               std::optional<std::span<const uint8_t>> key,
-              std::optional<std::span<const uint8_t>> value,
-              std::span<const RecordHeader> headers, Completion completion);
+              std::optional<std::span<const uint8_t>> value, std::span<const RecordHeader> headers,
+              Completion completion);
 
   void sender_loop();
   void send_batches(int32_t node, std::vector<std::unique_ptr<Batch>> batches);
@@ -239,9 +245,9 @@ void Producer::State::append(const std::string& topic, std::optional<int32_t> pa
   if (!info) return fail(info.error());
   const int32_t partition_count = static_cast<int32_t>((*info)->partitions.size());
   if (partition && (*partition < 0 || *partition >= partition_count)) {
-    return fail(Error::of(ErrorKind::invalid_argument,
-                          fmt::format("partition {} of {} ({} partitions)", *partition, topic,
-                                      partition_count)));
+    return fail(Error::of(
+        ErrorKind::invalid_argument,
+        fmt::format("partition {} of {} ({} partitions)", *partition, topic, partition_count)));
   }
   const size_t record_bytes =
       BatchBuilder::record_size(0, 0, key, value, headers) + 16;  // deltas may grow
@@ -270,8 +276,7 @@ void Producer::State::append(const std::string& topic, std::optional<int32_t> pa
     }
     Batch& batch = *state.open;
     const size_t before = batch.builder->size_bytes();
-    if (batch.builder->try_append(completion.timestamp, key, value, headers,
-                                  config.batch_bytes)) {
+    if (batch.builder->try_append(completion.timestamp, key, value, headers, config.batch_bytes)) {
       const size_t added = batch.builder->size_bytes() - before;
       batch.buffered_bytes += added;
       buffered_bytes += added;
@@ -316,8 +321,8 @@ void Producer::State::handle_failure(std::unique_ptr<Batch> batch, const Error& 
   if (config.idempotence) state.hold = true;
   // Put it back in sequence order ahead of every batch not yet sent.
   auto position = state.ready.begin();
-  while (position != state.ready.end() && (*position)->base_sequence &&
-         batch->base_sequence && *(*position)->base_sequence < *batch->base_sequence) {
+  while (position != state.ready.end() && (*position)->base_sequence && batch->base_sequence &&
+         *(*position)->base_sequence < *batch->base_sequence) {
     ++position;
   }
   state.ready.insert(position, std::move(batch));
@@ -479,8 +484,7 @@ void Producer::State::sender_loop() {
           identity.producer_epoch = producer_epoch;
           identity.base_sequence = record::Sequence{state.next_sequence};
           batch->base_sequence = identity.base_sequence;
-          const int64_t next =
-              int64_t{state.next_sequence} + batch->builder->record_count();
+          const int64_t next = int64_t{state.next_sequence} + batch->builder->record_count();
           state.next_sequence = static_cast<int32_t>(next % (int64_t{INT32_MAX} + 1));
         }
         batch->bytes = batch->builder->finish(identity);

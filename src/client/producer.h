@@ -41,19 +41,19 @@
 namespace weir::client {
 
 struct ProducerConfig {
-  int16_t acks = -1;                 // acks: 0, 1 or -1 (all)
-  size_t batch_bytes = 16384;        // batch.size
-  runtime::Duration linger = runtime::milliseconds(5);  // linger.ms
-  record::Compression compression = record::Compression::none;  // compression.type
-  int32_t retries = INT32_MAX;       // retries
+  int16_t acks = -1;                                             // acks: 0, 1 or -1 (all)
+  size_t batch_bytes = 16384;                                    // batch.size
+  runtime::Duration linger = runtime::milliseconds(5);           // linger.ms
+  record::Compression compression = record::Compression::none;   // compression.type
+  int32_t retries = INT32_MAX;                                   // retries
   runtime::Duration retry_backoff = runtime::milliseconds(100);  // retry.backoff.ms
   runtime::Duration delivery_timeout = runtime::seconds(120);    // delivery.timeout.ms
   runtime::Duration request_timeout = runtime::seconds(30);      // request.timeout.ms
-  int32_t max_in_flight = 5;         // max.in.flight.requests.per.connection
-  bool idempotence = true;           // enable.idempotence (needs acks=-1)
-  size_t buffer_bytes = size_t{32} << 20;            // buffer.memory
+  int32_t max_in_flight = 5;                           // max.in.flight.requests.per.connection
+  bool idempotence = true;                             // enable.idempotence (needs acks=-1)
+  size_t buffer_bytes = size_t{32} << 20;              // buffer.memory
   runtime::Duration max_block = runtime::seconds(60);  // max.block.ms
-  size_t request_bytes_max = size_t{1} << 20;        // max.request.size
+  size_t request_bytes_max = size_t{1} << 20;          // max.request.size
 };
 
 // Applies one Kafka producer property (acks, linger.ms, batch.size, compression.type,

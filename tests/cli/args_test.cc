@@ -17,8 +17,7 @@ std::optional<std::string> parse(std::vector<std::string_view> args, ParsedOptio
 
 TEST(Args, ValuesFlagsAndPositionals) {
   ParsedOptions options;
-  ASSERT_EQ(parse({"create", "--topic", "t", "--config=a=1", "--config", "b=2",
-                   "--from-beginning"},
+  ASSERT_EQ(parse({"create", "--topic", "t", "--config=a=1", "--config", "b=2", "--from-beginning"},
                   options),
             std::nullopt);
   EXPECT_EQ(options.get("topic"), "t");

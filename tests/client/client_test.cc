@@ -39,8 +39,8 @@ class ClientTest : public ::testing::Test {
   ClientTest() {
     timing.latency = milliseconds(1);
     timing.jitter = milliseconds(0);
-    network = std::make_unique<sim::SimNetwork>(scheduler, runtime::Random(3), timing, stats,
-                                                trace);
+    network =
+        std::make_unique<sim::SimNetwork>(scheduler, runtime::Random(3), timing, stats, trace);
     client_network = network->view("client");
     broker_network = network->view("broker");
     disk = std::make_unique<sim::SimDisk>(scheduler, runtime::Random(4), sim::DiskFaults{}, stats);
@@ -172,7 +172,6 @@ TEST_F(ClientTest, KeyedRecordsGoToTheirMurmur2PartitionWithConsecutiveOffsets) 
   });
 }
 
-
 // The heart of enable.idempotence: with errors instead of appends and appends whose
 // answer is lost (so the retry is a duplicate the broker must recognise), every record
 // still lands exactly once, in send order per partition, at the offset its future
@@ -207,7 +206,9 @@ TEST_F(ClientTest, IdempotentProducerKeepsOrderAndExactlyOnceAcrossFaults) {
       const std::string key = fmt::format("k{}", i % 13);
       const std::string value = fmt::format("v{}", i);
       producer.send("t", std::nullopt, bytes(key), bytes(value), {},
-                    [&results, i](const DeliveryResult& result) { results[static_cast<size_t>(i)] = result; });
+                    [&results, i](const DeliveryResult& result) {
+                      results[static_cast<size_t>(i)] = result;
+                    });
       if (i % 50 == 0) scheduler.yield();
     }
     producer.close();

@@ -67,11 +67,12 @@ void FakeBroker::serve(std::shared_ptr<runtime::Stream> stream) {
       for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(id >> shift));
       out.insert(out.end(), {0xff, 0xff, 0xff, 0x7f, 0x01});
     } else {
-      protocol::encode_response(request->header.correlation_id, request->header.api_version,
-                                *body, out);
+      protocol::encode_response(request->header.correlation_id, request->header.api_version, *body,
+                                out);
     }
     const uint32_t length = static_cast<uint32_t>(out.size() - 4);
-    for (int i = 0; i < 4; i++) out[static_cast<size_t>(i)] = static_cast<uint8_t>(length >> (24 - 8 * i));
+    for (int i = 0; i < 4; i++)
+      out[static_cast<size_t>(i)] = static_cast<uint8_t>(length >> (24 - 8 * i));
     if (!stream->write_all(std::as_bytes(std::span(out)))) return;
   }
 }
@@ -186,8 +187,7 @@ protocol::ResponseBody FakeBroker::produce(const protocol::ProduceRequest& reque
       const record::BatchHeader& header = batch.header;
       if (header.producer_id.value() >= 0) {
         const int32_t sequence = header.base_sequence.value();
-        if (auto seen = stored.recent_batches.find(sequence);
-            seen != stored.recent_batches.end()) {
+        if (auto seen = stored.recent_batches.find(sequence); seen != stored.recent_batches.end()) {
           out.base_offset = seen->second;  // a duplicate: Kafka answers the first offset
           out_topic.partition_responses.push_back(out);
           continue;
@@ -199,7 +199,8 @@ protocol::ResponseBody FakeBroker::produce(const protocol::ProduceRequest& reque
         }
         stored.next_sequence = sequence + header.records_count;
         stored.recent_batches[sequence] = stored.end_offset();
-        if (stored.recent_batches.size() > 5) stored.recent_batches.erase(stored.recent_batches.begin());
+        if (stored.recent_batches.size() > 5)
+          stored.recent_batches.erase(stored.recent_batches.begin());
       }
       const int64_t base = stored.end_offset();
       record::Bytes bytes(batch.bytes.begin(), batch.bytes.end());
