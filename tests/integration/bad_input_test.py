@@ -147,7 +147,7 @@ def main():
         # --- metadata for a missing topic ---------------------------------------------------
         c = wire.Connection(port)
         topics = wire.parse_metadata_response(
-            c.request(wire.API_METADATA, metadata_v, wire.metadata_body(["no-such-topic", TOPIC])), metadata_v)
+            c.request(wire.API_METADATA, metadata_v, wire.metadata_body(["no-such-topic", TOPIC], metadata_v)), metadata_v)
         t.equal(topics.get("no-such-topic", (None,))[0], 3,
                 "Metadata for a missing topic (auto-create off, allowed by the request): error 3")
         t.equal(topics.get(TOPIC), (0, [(0, 0, 1)]), f"Metadata for {TOPIC} in the same request: partition 0 led by 1")

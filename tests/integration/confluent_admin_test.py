@@ -41,15 +41,15 @@ def main():
         t.check(result(fs, "ck-orders")[0], f"create ck-orders ({result(fs, 'ck-orders')[1]})")
         t.check(result(fs, "ck-doomed")[0], "create ck-doomed")
         ok, err = result(fs, "bad/name")
-        t.check(not ok and err.code() == KafkaError.INVALID_TOPIC_EXCEPTION,
+        t.check(not ok and err.code() == 17,
                 f"create 'bad/name' fails with INVALID_TOPIC_EXCEPTION (17) ({err})")
         fs = admin.create_topics([NewTopic("ck-orders", num_partitions=2, replication_factor=1)])
         ok, err = result(fs, "ck-orders")
-        t.check(not ok and err.code() == KafkaError.TOPIC_ALREADY_EXISTS,
+        t.check(not ok and err.code() == 36,
                 f"creating ck-orders again fails with TOPIC_ALREADY_EXISTS (36) ({err})")
         fs = admin.create_topics([NewTopic("ck-rf3", num_partitions=1, replication_factor=3)])
         ok, err = result(fs, "ck-rf3")
-        t.check(not ok and err.code() == KafkaError.INVALID_REPLICATION_FACTOR,
+        t.check(not ok and err.code() == 38,
                 f"replication factor 3 on one node fails with INVALID_REPLICATION_FACTOR (38) ({err})")
 
         # --- describe ------------------------------------------------------------------
@@ -92,9 +92,11 @@ def main():
         t.equal(sorted(parts), [0, 1, 2, 3], "ck-orders now has 4 partitions")
         fs = admin.create_partitions([NewPartitions("ck-orders", 2)])
         ok, err = result(fs, "ck-orders")
-        t.check(not ok and err.code() == KafkaError.INVALID_PARTITIONS,
+        t.check(not ok and err.code() == 37,
                 f"shrinking to 2 partitions fails with INVALID_PARTITIONS (37) ({err})")
         delivered.clear()
+        p.flush(10)
+        p = Producer({"bootstrap.servers": b, "acks": "all", "linger.ms": 5})  # sees 4 partitions
         for i in range(20):
             p.produce("ck-orders", value=f"new{i}", partition=3,
                       on_delivery=lambda err, msg: delivered.append((err, msg.partition(), msg.offset())))
@@ -138,7 +140,7 @@ def main():
         t.check("ck-doomed" not in admin.list_topics(timeout=10).topics, "ck-doomed is gone")
         fs = admin.delete_topics(["ck-doomed"])
         ok, err = result(fs, "ck-doomed")
-        t.check(not ok and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART,
+        t.check(not ok and err.code() == 3,
                 f"deleting it again fails with UNKNOWN_TOPIC_OR_PARTITION (3) ({err})")
         server.stop()
     t.finish()

@@ -153,9 +153,10 @@ def parse_produce_response(data, version):
     return out
 
 
-def metadata_body(topics, allow_auto_create=True):
-    """Metadata v4..v8."""
-    return array([string(t) for t in topics]) + i8(1 if allow_auto_create else 0)
+def metadata_body(topics, version, allow_auto_create=True):
+    """Metadata v4..v8 (v8 adds the two include-authorized-operations flags)."""
+    body = array([string(t) for t in topics]) + i8(1 if allow_auto_create else 0)
+    return body + (i8(0) + i8(0) if version >= 8 else b"")
 
 
 def parse_metadata_response(data, version):
