@@ -70,10 +70,11 @@ def produce_until_killed(server, round_no, acked, t):
         at_kill = len(acked) - before
     stop.set()
     thread.join()
-    producer.flush(15)  # everything left fails (message.timeout.ms) or was already acked
+    left = producer.flush(15)  # everything left fails (message.timeout.ms) or was already acked
     t.check(at_kill > 0 and in_flight > 0,
             f"round {round_no}: killed with {at_kill} acknowledged and {in_flight} in flight")
-    print(f"round {round_no}: {len(acked) - before} acknowledged in total, {len(errors)} failed", flush=True)
+    print(f"round {round_no}: {len(acked) - before} acknowledged in total, {len(errors)} failed, "
+          f"{left} still queued", flush=True)
     return len(acked) - before
 
 
