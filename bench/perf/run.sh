@@ -35,12 +35,16 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 server_pid=""
 cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2> /dev/null || true
+    wait "$server_pid" 2> /dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
 
-"$weir" server --override listeners=PLAINTEXT://127.0.0.1:0 --override "log.dirs=$work/data" \
+"$weir" server --override listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0 \
+  --override "log.dirs=$work/data" \
   > "$work/server.out" 2> "$work/server.err" &
 server_pid=$!
 bootstrap=""

@@ -16,7 +16,8 @@ SKIP = 77
 
 def start_server(weir, data):
     server = subprocess.Popen(
-        [weir, "server", "--override", "listeners=PLAINTEXT://127.0.0.1:0",
+        [weir, "server",
+         "--override", "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
          "--override", f"log.dirs={data}", "--override", "num.partitions=1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 30
