@@ -60,6 +60,9 @@ class WeirServer:
         self.start_timeout = start_timeout
         self.proc = None
         self.port = None
+        # 0: a free port on every start. A test that restarts the server under a
+        # running client sets it to the port it had, so the client reconnects.
+        self.listen_port = 0
         self.cluster_id = None
         self.stdout_lines = []
         self.stderr_path = os.path.join(self.data_dir, "..", os.path.basename(self.data_dir) + ".stderr")
@@ -71,7 +74,7 @@ class WeirServer:
     def start(self):
         assert self.proc is None, "server already running"
         args = [self.weir, "server",
-                "--override", "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+                "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.listen_port},CONTROLLER://127.0.0.1:0",
                 "--override", f"log.dirs={self.data_dir}"]
         for o in self.overrides:
             args += ["--override", o]
