@@ -265,3 +265,23 @@ class Connection:
     def api_versions(self):
         data = self.request(API_API_VERSIONS, 0, b"")
         return parse_api_versions_v0(data)
+
+
+API_DELETE_RECORDS = 21
+
+
+def delete_records_body(topic, partition, offset, timeout_ms=10000):
+    """DeleteRecords v0/v1."""
+    return array([string(topic) + array([i32(partition) + i64(offset)])]) + i32(timeout_ms)
+
+
+def parse_delete_records_response(data):
+    r = Reader(data)
+    r.i32()  # throttle
+    out = {}
+    for _ in range(r.i32()):
+        name = r.string()
+        for _ in range(r.i32()):
+            index, low, error = r.i32(), r.i64(), r.i16()
+            out[(name, index)] = (error, low)
+    return out
