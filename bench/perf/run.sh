@@ -58,7 +58,7 @@ done
 echo "weir server on $bootstrap; $records records of $size bytes, $partitions partition(s)"
 
 b="--bootstrap-server $bootstrap"
-for topic in perf-acks1 perf-all rdk-acks1; do
+for topic in perf-acks1 perf-big perf-all rdk-acks1; do
   "$weir" topic create --topic $topic --partitions "$partitions" $b > /dev/null
 done
 
@@ -76,6 +76,11 @@ echo "(b) weir perf produce acks=1"
   --throughput -1 --producer-props acks=1 linger.ms=5 batch.size=16384 --json $b \
   | tee "$work/b.out" | grep -v '^{'
 echo "produce_acks1 $(grep '^{' "$work/b.out")" >> "$results"
+echo "(b') weir perf produce acks=1, batch.size=1MiB (librdkafka's default batch size)"
+"$weir" perf produce --topic perf-big --num-records "$records" --record-size "$size" \
+  --throughput -1 --producer-props acks=1 linger.ms=5 batch.size=1048576 --json $b \
+  | tee "$work/b2.out" | grep -v '^{'
+echo "produce_acks1_big $(grep '^{' "$work/b2.out")" >> "$results"
 echo "(c) weir perf produce acks=all"
 "$weir" perf produce --topic perf-all --num-records "$records" --record-size "$size" \
   --throughput -1 --producer-props acks=all linger.ms=5 batch.size=16384 --json $b \
