@@ -306,6 +306,7 @@ ErrorCode Broker::storage_error(Partition& partition, storage::StorageError erro
     case storage::StorageError::offset_out_of_range:
       return ErrorCode::offset_out_of_range;
     case storage::StorageError::no_space:
+    case storage::StorageError::closed:  // shut down, or replaced by a recovery already
       return ErrorCode::kafka_storage_error;
     case storage::StorageError::corrupt_batch:
     case storage::StorageError::io:

@@ -28,6 +28,7 @@ enum class StorageError : uint8_t {
   io,                   // the device failed; the log is now suspect
   suspect,              // an earlier fsync or write failed: re-open (recover) the log
   not_found,            // no such partition directory or file
+  closed,               // the log was closed (shutdown, or recovery replaced it)
 };
 
 std::string_view to_string(StorageError error);

@@ -44,6 +44,7 @@ std::string_view to_string(StorageError error) {
     case StorageError::io: return "io";
     case StorageError::suspect: return "suspect";
     case StorageError::not_found: return "not_found";
+    case StorageError::closed: return "closed";
   }
   return "unknown";
 }
@@ -74,6 +75,12 @@ StorageResult<void> PartitionLog::load() {
   VERIFY(segments_.empty(), "load once");
   runtime::Disk& disk = env_.disk;
   if (auto made = disk.make_directories(directory_); !made) return unexpected(StorageError::io);
+  // The directory's own entry must be durable before anything in it can be: without
+  // this fsync of its parent, a power loss can take a new partition's directory, and
+  // with it data whose fsync already succeeded (the simulator's broker_log found it).
+  const size_t slash = directory_.rfind('/');
+  const std::string parent = slash == std::string::npos ? "" : directory_.substr(0, slash);
+  if (auto synced = disk.sync_directory(parent); !synced) return unexpected(StorageError::io);
   auto names = disk.list(directory_);
   if (!names) return unexpected(StorageError::io);
 
@@ -192,7 +199,8 @@ StorageResult<void> PartitionLog::persist_log_start_offset() {
 
 StorageResult<void> PartitionLog::set_topic_id(const std::string& topic_id) {
   VERIFY(!topic_id.empty());
-  VERIFY(!closed_);
+  if (closing_) return unexpected(StorageError::closed);
+  Operation operation(*this);
   auto written = write_file_atomically(env_.disk, directory_, kPartitionMetadata,
                                        format_partition_metadata(topic_id));
   if (!written) return written;
@@ -202,14 +210,16 @@ StorageResult<void> PartitionLog::set_topic_id(const std::string& topic_id) {
 
 StorageResult<AppendResult> PartitionLog::append(std::span<uint8_t> batches, LeaderEpoch epoch) {
   VERIFY(epoch >= LeaderEpoch(0), "a leader appends in a real epoch, not {}", epoch);
-  VERIFY(!closed_, "append to a closed log");
+  if (closing_) return unexpected(StorageError::closed);
+  Operation operation(*this);
   runtime::MutexGuard guard(append_mutex_);
   return append_locked(batches, epoch);
 }
 
 StorageResult<AppendResult> PartitionLog::append_replicated(std::span<uint8_t> batches) {
-  VERIFY(!closed_, "append to a closed log");
   VERIFY(batches.size() < (1ULL << 40));
+  if (closing_) return unexpected(StorageError::closed);
+  Operation operation(*this);
   runtime::MutexGuard guard(append_mutex_);
   return append_locked(batches, std::nullopt);
 }
@@ -344,6 +354,12 @@ StorageResult<void> PartitionLog::roll_locked(Offset base_offset) {
 }
 
 StorageResult<void> PartitionLog::wait_durable(Offset end_offset) {
+  if (closing_) return unexpected(StorageError::closed);
+  Operation operation(*this);
+  return wait_durable_open(end_offset);
+}
+
+StorageResult<void> PartitionLog::wait_durable_open(Offset end_offset) {
   VERIFY(end_offset >= Offset(0), "wait for negative offset {}", end_offset);
   VERIFY(durable_end_offset_ <= log_end_offset_);
   while (true) {
@@ -392,7 +408,8 @@ void PartitionLog::set_high_watermark(Offset offset) {
 
 StorageResult<record::Bytes> PartitionLog::read(Offset from_offset, size_t max_bytes,
                                                 std::optional<Offset> max_offset) {
-  VERIFY(!closed_, "read of a closed log");
+  if (closing_) return unexpected(StorageError::closed);
+  Operation operation(*this);
   if (from_offset < log_start_offset_ || from_offset > log_end_offset_) {
     return unexpected(StorageError::offset_out_of_range);
   }
@@ -448,7 +465,8 @@ bool PartitionLog::epochs_match(std::span<const uint8_t> batches) const {
 
 StorageResult<std::optional<TimestampAndOffset>> PartitionLog::offset_for_timestamp(
     int64_t timestamp) {
-  VERIFY(!closed_);
+  if (closing_) return unexpected(StorageError::closed);
+  Operation operation(*this);
   std::vector<std::shared_ptr<Segment>> segments;
   for (const auto& [base, segment] : segments_) segments.push_back(segment);
   VERIFY(!segments.empty());
@@ -467,7 +485,8 @@ StorageResult<std::optional<TimestampAndOffset>> PartitionLog::offset_for_timest
 }
 
 StorageResult<void> PartitionLog::delete_records(Offset offset) {
-  VERIFY(!closed_);
+  if (closing_) return unexpected(StorageError::closed);
+  Operation operation(*this);
   VERIFY(offset >= Offset(0));
   if (offset > high_watermark_) return unexpected(StorageError::offset_out_of_range);
   runtime::MutexGuard guard(append_mutex_);
@@ -490,7 +509,8 @@ StorageResult<void> PartitionLog::delete_records(Offset offset) {
 }
 
 StorageResult<size_t> PartitionLog::apply_retention() {
-  VERIFY(!closed_);
+  if (closing_) return unexpected(StorageError::closed);
+  Operation operation(*this);
   VERIFY(!segments_.empty());
   runtime::MutexGuard guard(append_mutex_);
   const int64_t now_ms = env_.clock.wall_now().milliseconds;
@@ -552,7 +572,8 @@ StorageResult<void> PartitionLog::delete_oldest_segments_locked(size_t count) {
 }
 
 StorageResult<void> PartitionLog::truncate_to(Offset offset) {
-  VERIFY(!closed_);
+  if (closing_) return unexpected(StorageError::closed);
+  Operation operation(*this);
   VERIFY(offset >= Offset(0));
   runtime::MutexGuard guard(append_mutex_);
   if (suspect_) return unexpected(StorageError::suspect);
@@ -634,11 +655,22 @@ std::optional<std::pair<LeaderEpoch, Offset>> PartitionLog::end_offset_for_epoch
 }
 
 StorageResult<void> PartitionLog::close() {
-  VERIFY(!closed_, "close once");
+  if (closing_) return {};
   VERIFY(!segments_.empty());
+  // New operations now fail with `closed`; those in flight finish first, so none
+  // touches a closed file.
+  closing_ = true;
+  while (operations_ > 0) {
+    operations_done_.add(env_.scheduler.prepare_wait());
+    env_.scheduler.suspend();
+  }
   if (!suspect_) {
     runtime::MutexGuard guard(append_mutex_);
-    if (auto flushed = flush(); !flushed) return flushed;
+    if (auto flushed = wait_durable_open(log_end_offset_); !flushed) {
+      closed_ = true;
+      for (auto& [base, segment] : segments_) segment->close();
+      return flushed;
+    }
     if (auto sealed = active()->seal(); !sealed) return unexpected(fail(sealed.error()));
     if (auto marked = write_file_atomically(env_.disk, directory_, kCleanShutdown, "0\n");
         !marked) {

@@ -140,6 +140,9 @@ class PartitionLog {
 
   // Suspends. Flushes, seals the active segment and records a clean shutdown, so the
   // next open skips the full scan; then closes. A suspect log closes without any of it.
+  // Operations in flight finish first; any later one fails with StorageError::closed
+  // (another fiber may still hold the log: recovery replaces a log under readers).
+  // Closing again does nothing.
   StorageResult<void> close();
 
   bool suspect() const { return suspect_; }
@@ -181,7 +184,19 @@ class PartitionLog {
   std::vector<EpochEntry> epochs_;
   std::optional<std::string> topic_id_;
   bool suspect_ = false;
+  bool closing_ = false;
   bool closed_ = false;
+  // Public operations in flight, which close() waits for.
+  int64_t operations_ = 0;
+  runtime::WaitQueue operations_done_;
+  struct Operation {
+    explicit Operation(PartitionLog& log) : log(log) { log.operations_++; }
+    ~Operation() {
+      if (--log.operations_ == 0) log.operations_done_.notify_all();
+    }
+    PartitionLog& log;
+  };
+  StorageResult<void> wait_durable_open(Offset end_offset);
 
   runtime::Mutex append_mutex_;
   // Group commit.

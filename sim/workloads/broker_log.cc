@@ -1,0 +1,323 @@
+#include "sim/workloads/broker_log.h"
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <absl/container/btree_map.h>
+#include <fmt/format.h>
+
+#include "broker/broker.h"
+#include "client/cluster.h"
+#include "client/consumer.h"
+#include "client/producer.h"
+
+namespace weir::sim {
+
+using record::Offset;
+using runtime::Instant;
+using runtime::milliseconds;
+using runtime::seconds;
+
+namespace {
+
+constexpr const char* broker_host = "weir0";
+constexpr const char* client_host = "client";
+constexpr uint16_t broker_port = 9092;
+constexpr const char* topic = "events";
+constexpr int32_t partition_count = 2;
+
+struct Write {
+  uint64_t value = 0;
+  int32_t partition = 0;
+  Instant invoked;
+  bool acknowledged = false;
+  Offset offset{-1};
+};
+
+// What the client saw; it lives in the workload, so it survives the client's crashes.
+struct History {
+  std::vector<Write> writes;
+  // Every (partition, offset) → value a consumer read during the run.
+  absl::btree_map<std::pair<int32_t, int64_t>, uint64_t> reads;
+  std::vector<std::string> read_conflicts;
+  // The final read after the last power loss: each partition's records in order.
+  std::vector<std::vector<std::pair<int64_t, uint64_t>>> final_log;
+  bool final_read_done = false;
+  bool quiesced = false;
+  Instant healed_at = Instant::max();
+  uint64_t next_value = 1;
+};
+
+uint64_t decode_value(const std::optional<record::Bytes>& value) {
+  if (!value || value->size() != 8) return 0;
+  uint64_t out = 0;
+  for (uint8_t byte : *value) out = (out << 8) | byte;
+  return out;
+}
+
+class BrokerProcess final : public Process {
+ public:
+  BrokerProcess(NodeContext& context, const Flaws& flaws) : context_(context) {
+    config::BrokerConfig config = config::BrokerConfig::embedded_default();
+    config.num_partitions = partition_count;
+    broker::BrokerSettings settings;
+    settings.config = std::move(config);
+    settings.listeners = {runtime::Address{broker_host, broker_port}};
+    settings.advertised_host = broker_host;
+    settings.advertised_port = broker_port;
+    broker_.emplace(context.env, std::move(settings),
+                    broker::BrokerFlaws{.ack_before_fsync = flaws.ack_before_fsync});
+  }
+
+  void run() override {
+    if (auto started = broker_->start(); !started) {
+      // What a real server does when its disk fails at start: exit, and be restarted.
+      context_.panic(fmt::format("broker start failed: {}", started.error()));
+    }
+    broker_->serve();
+  }
+
+ private:
+  NodeContext& context_;
+  std::optional<broker::Broker> broker_;
+};
+
+class ClientProcess final : public Process {
+ public:
+  ClientProcess(NodeContext& context, History& history)
+      : env_(context.env), history_(history) {}
+
+  void run() override {
+    client::ClusterOptions options;
+    options.bootstrap_servers = {runtime::Address{broker_host, broker_port}};
+    options.allow_auto_topic_creation = true;
+    options.connection.request_timeout = seconds(3);
+    cluster_.emplace(env_, options);
+    if (history_.quiesced) {
+      final_read();
+      return;
+    }
+    env_.scheduler.spawn("consumer", [this] { consume_loop(); });
+    produce_loop();
+  }
+
+ private:
+  void produce_loop() {
+    client::ProducerConfig config;
+    config.acks = -1;
+    config.idempotence = true;
+    config.linger = milliseconds(2);
+    config.delivery_timeout = seconds(8);
+    config.request_timeout = seconds(3);
+    config.max_block = seconds(2);
+    config.retry_backoff = milliseconds(50);
+    client::Producer producer(*cluster_, config);
+    while (!history_.quiesced) {
+      const size_t index = history_.writes.size();
+      Write& write = history_.writes.emplace_back();
+      write.value = history_.next_value++;
+      write.partition = static_cast<int32_t>(write.value % partition_count);
+      write.invoked = env_.clock.now();
+      std::array<uint8_t, 8> bytes;
+      for (size_t i = 0; i < 8; i++) bytes[i] = static_cast<uint8_t>(write.value >> (56 - 8 * i));
+      History* history = &history_;
+      producer.send(topic, write.partition, std::nullopt, std::span<const uint8_t>(bytes), {},
+                    [history, index](const client::DeliveryResult& result) {
+                      // Anything but success leaves the outcome unknown: the batch may
+                      // have been appended before the error.
+                      if (!result) return;
+                      Write& done = history->writes[index];
+                      done.acknowledged = true;
+                      done.offset = result->offset;
+                    });
+      env_.scheduler.sleep_for(milliseconds(env_.random.between(0, 10)));
+    }
+    producer.flush();
+  }
+
+  void consume_loop() {
+    client::ConsumerConfig config;
+    config.auto_offset_reset = client::OffsetReset::earliest;
+    config.fetch_max_wait = milliseconds(200);
+    while (!history_.quiesced) {
+      client::Consumer consumer(*cluster_, config);
+      std::vector<client::TopicPartition> partitions;
+      for (int32_t p = 0; p < partition_count; p++) partitions.push_back({topic, p});
+      consumer.assign(partitions);
+      for (const auto& partition : partitions) consumer.seek(partition, Offset{0});
+      // Read for a while, then start over from the beginning.
+      const Instant until = env_.clock.now() + seconds(env_.random.between(1, 5));
+      while (!history_.quiesced && env_.clock.now() < until) {
+        auto records = consumer.poll(milliseconds(300));
+        if (!records) {
+          env_.scheduler.sleep_for(milliseconds(100));
+          continue;
+        }
+        for (const client::ConsumerRecord& record : *records) {
+          const uint64_t value = decode_value(record.value);
+          auto key = std::pair{record.partition.partition, record.offset.value()};
+          auto [it, inserted] = history_.reads.emplace(key, value);
+          if (!inserted && it->second != value && history_.read_conflicts.size() < 10) {
+            history_.read_conflicts.push_back(
+                fmt::format("partition {} offset {} read as {} and as {}", key.first,
+                            key.second, it->second, value));
+          }
+        }
+      }
+    }
+  }
+
+  void final_read() {
+    client::ConsumerConfig config;
+    config.auto_offset_reset = client::OffsetReset::earliest;
+    config.fetch_max_wait = milliseconds(100);
+    client::Consumer consumer(*cluster_, config);
+    std::vector<client::TopicPartition> partitions;
+    for (int32_t p = 0; p < partition_count; p++) partitions.push_back({topic, p});
+    consumer.assign(partitions);
+    std::vector<Offset> ends;
+    for (const auto& partition : partitions) {
+      while (true) {
+        auto end = consumer.list_offset_wait(partition, client::kLatestTimestamp);
+        if (end) {
+          ends.push_back(*end);
+          break;
+        }
+        env_.scheduler.sleep_for(milliseconds(100));
+      }
+      consumer.seek(partition, Offset{0});
+    }
+    std::vector<std::vector<std::pair<int64_t, uint64_t>>> log(partition_count);
+    // The consumer's position runs ahead of what poll() returned (it prefetches), so
+    // count what was returned.
+    std::vector<Offset> next(partition_count, Offset{0});
+    auto done = [&] {
+      for (size_t p = 0; p < next.size(); p++) {
+        if (next[p] < ends[p]) return false;
+      }
+      return true;
+    };
+    while (!done()) {
+      auto records = consumer.poll(milliseconds(300));
+      if (!records) {
+        env_.scheduler.sleep_for(milliseconds(100));
+        continue;
+      }
+      for (const client::ConsumerRecord& record : *records) {
+        const auto p = static_cast<size_t>(record.partition.partition);
+        log[p].emplace_back(record.offset.value(), decode_value(record.value));
+        next[p] = record.offset + 1;
+      }
+    }
+    history_.final_log = std::move(log);
+    history_.final_read_done = true;
+  }
+
+  runtime::Env& env_;
+  History& history_;
+  std::optional<client::Cluster> cluster_;
+};
+
+class BrokerLogWorkload final : public Workload {
+ public:
+  explicit BrokerLogWorkload(const RunOptions& options) : flaws_(options.flaws) {}
+
+  void setup(World& world) override {
+    world.add_node(broker_host, [this](NodeContext& context) {
+      return std::make_unique<BrokerProcess>(context, flaws_);
+    });
+    world.add_node(
+        client_host,
+        [this](NodeContext& context) {
+          return std::make_unique<ClientProcess>(context, history_);
+        },
+        NodeOptions{.faulty = false});
+  }
+
+  void on_heal(World& world) override { history_.healed_at = world.now(); }
+  void quiesce(World&) override { history_.quiesced = true; }
+
+  CheckResult check(World&) override {
+    CheckResult result;
+    if (!history_.final_read_done) {
+      result.fail(Verdict::liveness, "the final read did not finish after the last restart");
+      return result;
+    }
+    // Where each value is in the final log.
+    absl::btree_map<uint64_t, std::pair<int32_t, int64_t>> stored;
+    absl::btree_map<std::pair<int32_t, int64_t>, uint64_t> at;
+    for (int32_t p = 0; p < partition_count; p++) {
+      int64_t previous = -1;
+      for (const auto& [offset, value] : history_.final_log[static_cast<size_t>(p)]) {
+        if (offset <= previous) {
+          result.fail(Verdict::correctness,
+                      fmt::format("partition {}: offset {} follows {}", p, offset, previous));
+        }
+        previous = offset;
+        at[{p, offset}] = value;
+        if (value == 0 || value >= history_.next_value) {
+          result.fail(Verdict::correctness,
+                      fmt::format("partition {} offset {} holds {}, which nobody wrote", p,
+                                  offset, value));
+        } else if (auto [it, inserted] = stored.emplace(value, std::pair{p, offset}); !inserted) {
+          result.fail(Verdict::correctness,
+                      fmt::format("value {} stored twice: partition {} offsets {} and {}", value,
+                                  p, it->second.second, offset));
+        }
+      }
+    }
+    size_t acknowledged = 0;
+    bool progress_after_heal = false;
+    for (const Write& write : history_.writes) {
+      if (!write.acknowledged) continue;
+      acknowledged++;
+      if (write.invoked >= history_.healed_at) progress_after_heal = true;
+      auto it = at.find({write.partition, write.offset.value()});
+      if (it == at.end()) {
+        result.fail(Verdict::correctness,
+                    fmt::format("acknowledged write {} at partition {} offset {} lost",
+                                write.value, write.partition, write.offset.value()));
+      } else if (it->second != write.value) {
+        result.fail(Verdict::correctness,
+                    fmt::format("acknowledged write {} at partition {} offset {} replaced by {}",
+                                write.value, write.partition, write.offset.value(), it->second));
+      }
+    }
+    for (const std::string& conflict : history_.read_conflicts) {
+      result.fail(Verdict::correctness, conflict);
+    }
+    for (const auto& [key, value] : history_.reads) {
+      auto it = at.find(key);
+      if (it == at.end() || it->second != value) {
+        result.fail(Verdict::correctness,
+                    fmt::format("a consumer read {} at partition {} offset {}; the final log "
+                                "has {}",
+                                value, key.first, key.second,
+                                it == at.end() ? std::string("nothing")
+                                               : std::to_string(it->second)));
+      }
+    }
+    if (!progress_after_heal) {
+      result.fail(Verdict::liveness, "no produce was acknowledged after healing");
+    }
+    size_t final_records = 0;
+    for (const auto& partition : history_.final_log) final_records += partition.size();
+    result.summary = fmt::format("writes={} acked={} reads={} final={}", history_.writes.size(),
+                                 acknowledged, history_.reads.size(), final_records);
+    return result;
+  }
+
+ private:
+  Flaws flaws_;
+  History history_;
+};
+
+}  // namespace
+
+std::unique_ptr<Workload> make_broker_log_workload(const RunOptions& options) {
+  return std::make_unique<BrokerLogWorkload>(options);
+}
+
+}  // namespace weir::sim
