@@ -42,6 +42,8 @@ def produce_until_killed(server, round_no, acked, t):
                          "retries": 0, "socket.timeout.ms": 3000,
                          "reconnect.backoff.max.ms": 200, "log_level": 2})
 
+    produced = [0]
+
     def run():
         i = 0
         while not stop.is_set():
@@ -49,6 +51,7 @@ def produce_until_killed(server, round_no, acked, t):
             try:
                 producer.produce(TOPIC, value=value, partition=i % PARTITIONS, on_delivery=on_delivery)
                 i += 1
+                produced[0] = i
             except BufferError:
                 producer.poll(0.01)
             producer.poll(0)
@@ -73,8 +76,10 @@ def produce_until_killed(server, round_no, acked, t):
     left = producer.flush(15)  # everything left fails (message.timeout.ms) or was already acked
     t.check(at_kill > 0 and in_flight > 0,
             f"round {round_no}: killed with {at_kill} acknowledged and {in_flight} in flight")
-    print(f"round {round_no}: {len(acked) - before} acknowledged in total, {len(errors)} failed, "
-          f"{left} still queued", flush=True)
+    print(f"round {round_no}: {produced[0]} produced, {len(acked) - before} acknowledged, "
+          f"{len(errors)} failed, {left} still queued", flush=True)
+    t.equal(len(acked) - before + len(errors) + left, produced[0],
+            f"round {round_no}: every record produced got exactly one delivery report")
     return len(acked) - before
 
 
