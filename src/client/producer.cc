@@ -180,6 +180,10 @@ struct Producer::State : std::enable_shared_from_this<Producer::State> {
   bool sender_running = false;
   std::optional<record::ProducerId> producer_id;
   record::ProducerEpoch producer_epoch{-1};
+  // A batch that had sequence numbers failed for good: the partition's sequence has a
+  // gap the broker will never accept (OUT_OF_ORDER_SEQUENCE forever). Once nothing is
+  // in flight, the producer takes a new producer id and starts every sequence at 0.
+  bool sequence_reset_pending = false;
   runtime::WaitQueue sender_wakeup;
   runtime::WaitQueue space_freed;
   runtime::WaitQueue all_done;
@@ -197,6 +201,7 @@ struct Producer::State : std::enable_shared_from_this<Producer::State> {
 
   void finish_batch(Batch& batch, std::optional<Error> error, record::Offset base_offset) {
     if (error) {
+      if (batch.base_sequence) sequence_reset_pending = true;
       complete_batch(batch, unexpected(*error));
     } else {
       complete_batch(batch, RecordMetadata{batch.partition, base_offset, -1});
@@ -226,6 +231,7 @@ struct Producer::State : std::enable_shared_from_this<Producer::State> {
               Completion completion);
 
   void sender_loop();
+  void reset_sequences();
   void send_batches(int32_t node, std::vector<std::unique_ptr<Batch>> batches);
   void handle_failure(std::unique_ptr<Batch> batch, const Error& error);
   void fail_everything(const Error& error);
@@ -390,10 +396,45 @@ void Producer::State::send_batches(int32_t node, std::vector<std::unique_ptr<Bat
   }
 }
 
+void Producer::State::reset_sequences() {
+  // Batches sent under the old id may be in the log already; stamping them with the
+  // new id would let a retry append them twice. Their outcome stays unknown: fail them.
+  for (auto& [tp, state] : partitions) {
+    for (auto it = state.ready.begin(); it != state.ready.end();) {
+      if (!(*it)->base_sequence) {
+        ++it;
+        continue;
+      }
+      finish_batch(**it,
+                   Error::of(ErrorKind::timed_out,
+                             "an earlier batch failed for good, so the producer took a new "
+                             "producer id; this batch's outcome is unknown"),
+                   record::Offset{-1});
+      it = state.ready.erase(it);
+    }
+    state.next_sequence = 0;
+    state.hold = false;
+  }
+  producer_id.reset();
+  producer_epoch = record::ProducerEpoch{-1};
+  sequence_reset_pending = false;
+}
+
 void Producer::State::sender_loop() {
   while (true) {
     const Instant now = env.clock.now();
     if (closed && unfinished_batches == 0) return;
+    if (config.idempotence && sequence_reset_pending) {
+      int32_t in_flight = 0;
+      for (const auto& [node, count] : in_flight_per_node) in_flight += count;
+      if (in_flight > 0) {
+        // Wait for the answers: each may still settle a batch.
+        sender_wakeup.add(env.scheduler.prepare_wait());
+        env.scheduler.suspend(std::nullopt);
+        continue;
+      }
+      reset_sequences();
+    }
     if (config.idempotence && !producer_id) {
       auto connection = cluster.any_connection_wait();
       std::optional<Error> error;
@@ -495,7 +536,9 @@ void Producer::State::sender_loop() {
       request_bytes[*leader] += batch->bytes.size();
       by_node[*leader].push_back(std::move(batch));
     }
-    for (auto& [node, batches] : by_node) {
+    for (auto& [leader_node, batches] : by_node) {
+      // A plain copy: clang 14 cannot capture a structured binding.
+      const int32_t node = leader_node;
       in_flight_per_node[node]++;
       auto shared = std::make_shared<std::vector<std::unique_ptr<Batch>>>(std::move(batches));
       const runtime::FiberId id = env.scheduler.spawn(
