@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """Bad input on raw sockets against a real weir server (auto.create.topics.enable=false):
 oversized and negative frames, an unknown api key, ApiVersions v99, Produce with a bad
-CRC, a truncated batch and batches whose length field lies, produce and metadata for a
-missing topic, invalid topic names in CreateTopics. After each, a connection opened
+CRC, a truncated batch and batches whose length field lies, a batch over
+message.max.bytes, produce and metadata for a missing topic, invalid topic names in
+CreateTopics. Also pipelined requests (answered in order, none for acks=0). After each
+bad input, a connection opened
 before and a fresh one are still served, and the stored data -- every record read back
 and the bytes of every .log file -- is unchanged.
 
@@ -16,12 +18,14 @@ import wire
 
 TOPIC = "stored"
 MAX_REQUEST = 1 << 20  # socket.request.max.bytes for this server
+MAX_MESSAGE = 100_000  # message.max.bytes: the largest batch a topic takes
 
 
 def main():
     weir = harness.weir_binary()
     t = harness.Checks()
-    overrides = ["auto.create.topics.enable=false", f"socket.request.max.bytes={MAX_REQUEST}"]
+    overrides = ["auto.create.topics.enable=false", f"socket.request.max.bytes={MAX_REQUEST}",
+                 f"message.max.bytes={MAX_MESSAGE}"]
     with harness.WeirServer(weir, overrides=overrides) as server:
         port = server.port
         setup = wire.Connection(port)
@@ -45,6 +49,30 @@ def main():
         good = [f"good-{i}".encode() for i in range(10)]
         t.equal(produce(setup, wire.record_batch(good[:5])), (0, 0), "a valid hand-made batch: offset 0")
         t.equal(produce(setup, wire.record_batch(good[5:])), (0, 5), "a second one: offset 5")
+
+        # Pipelining: requests sent back to back are answered in request order; an
+        # acks=0 Produce gets no response but its records still land in order.
+        pipelined = [
+            (wire.API_API_VERSIONS, 0, b"", True),
+            (wire.API_METADATA, metadata_v, wire.metadata_body([TOPIC], metadata_v), True),
+            (wire.API_PRODUCE, produce_v, wire.produce_body(TOPIC, 0, wire.record_batch([b"pipe-0"]), acks=0), False),
+            (wire.API_PRODUCE, produce_v, wire.produce_body(TOPIC, 0, wire.record_batch([b"pipe-1"])), True),
+            (wire.API_METADATA, metadata_v, wire.metadata_body([], metadata_v), True),
+            (wire.API_API_VERSIONS, 0, b"", True),
+        ]
+        setup.send_raw(b"".join(wire.frame(key, version, 100 + n, body)
+                                for n, (key, version, body, _) in enumerate(pipelined)))
+        answered = []
+        for n, (key, version, body, answers) in enumerate(pipelined):
+            if answers:
+                correlation, data = setup.recv_response(0)
+                answered.append(correlation)
+                if key == wire.API_PRODUCE:
+                    t.equal(wire.parse_produce_response(data, version)[(TOPIC, 0)], (0, 11),
+                            "pipelined acks=all Produce after an acks=0 one: offset 11")
+        t.equal(answered, [100, 101, 103, 104, 105],
+                "6 pipelined requests: 5 responses in request order, none for acks=0")
+        good += [b"pipe-0", b"pipe-1"]
         setup.close()
 
         def snapshot():
@@ -53,7 +81,7 @@ def main():
             return read_all(server.bootstrap), logs
 
         baseline = snapshot()
-        t.equal(baseline[0], [(o, v) for o, v in enumerate(good)], "baseline: the 10 records read back")
+        t.equal(baseline[0], [(o, v) for o, v in enumerate(good)], "baseline: the 12 records read back")
         bystander = wire.Connection(port)  # opened before the bad input, used after it
 
         def still_served(what):
@@ -141,6 +169,8 @@ def main():
         negative = bytearray(batch)
         struct.pack_into(">i", negative, 8, -1)
         expect_produce_error("Produce, negative batch length", bytes(negative), None)
+        expect_produce_error(f"Produce, a batch over message.max.bytes={MAX_MESSAGE}",
+                             wire.record_batch([b"y" * (MAX_MESSAGE + 1000)]), 10)
         expect_produce_error("Produce, missing topic (auto-create off)",
                              wire.record_batch([b"lost"]), 3, topic="no-such-topic")
 
