@@ -21,6 +21,25 @@ SKIP = 77
 READY = re.compile(rb"weir server: node (\d+) of cluster (\S+) serving on 127\.0\.0\.1:(\d+), data in (.*)")
 
 
+def _die_with_parent():
+    """In the server's child process: SIGKILL it when the test process dies, so a test
+    killed by meson's timeout leaves no server behind (Linux prctl PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+def _exit_on_sigterm(signum, frame):
+    # meson stops a test that runs over its timeout with SIGTERM: unwind, so the
+    # `with`/`finally` blocks stop the server and remove its data dir.
+    raise SystemExit(f"terminated by signal {signum}")
+
+
+signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
 def skip(reason):
     print(f"SKIP: {reason}", flush=True)
     sys.exit(SKIP)
@@ -65,7 +84,7 @@ class WeirServer:
         self.listen_port = 0
         self.cluster_id = None
         self.stdout_lines = []
-        self.stderr_path = os.path.join(self.data_dir, "..", os.path.basename(self.data_dir) + ".stderr")
+        self.stderr_path = self.data_dir.rstrip("/") + ".stderr"
 
     @property
     def bootstrap(self):
@@ -80,7 +99,7 @@ class WeirServer:
             args += ["--override", o]
         self._stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self._stderr,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + self.start_timeout
         buf = b""
         while True:
