@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """kcat against a real weir server: metadata (-L, -J), produce and consume with every
-compression codec, keys and headers round trip, consume from given offsets.
+compression codec, keys and headers round trip, consume from given offsets, auto topic
+creation.
 
 usage: kcat_test.py path/to/weir
 """
@@ -126,6 +127,20 @@ def main():
             t.equal(offs, list(range(len(offs))), f"kcat-multi partition {p}: dense offsets")
             vals = [int(m["payload"][1:]) for m in msgs if m["partition"] == p]
             t.equal(vals, sorted(vals), f"kcat-multi partition {p}: values in send order")
+        server.stop()
+
+    # --- auto topic creation (on, as Kafka's default), with the server's num.partitions ---
+    with harness.WeirServer(weir, overrides=["auto.create.topics.enable=true", "num.partitions=2"]) as server:
+        b = server.bootstrap
+        lines = "".join(f"k{i}\tauto-{i}\n" for i in range(50))
+        code, out, err = kcat("-b", b, "-P", "-t", "auto-made", "-K", "\t", stdin=lines.encode())
+        t.equal(code, 0, f"auto-create: kcat -P to a new topic exits 0 ({err.decode().strip()[-300:]})")
+        code, out, err = kcat("-b", b, "-L", "-t", "auto-made")
+        t.check('topic "auto-made" with 2 partitions' in out.decode(),
+                "auto-create: the topic exists with num.partitions=2 partitions")
+        code, out, err = kcat("-b", b, "-C", "-t", "auto-made", "-o", "beginning", "-e", "-f", "%s\n")
+        t.equal(sorted(out.decode().split()), sorted(f"auto-{i}" for i in range(50)),
+                "auto-create: all 50 records read back")
         server.stop()
     t.finish()
 
