@@ -220,6 +220,7 @@ void ProducerStateTable::apply(ProducerEntry& entry, const ProducerBatch& batch)
   VERIFY(batch.has_producer_id());
   VERIFY(batch.last_offset >= batch.first_offset, "batch offsets {}..{}", batch.first_offset,
          batch.last_offset);
+  if (batch.is_control && !batch.end_txn_coordinator_epoch) return;
   // A new epoch forgets the old one's batches (ProducerStateEntry.maybeUpdateProducerEpoch).
   if (entry.epoch != batch.producer_epoch) {
     entry.batches.clear();
@@ -251,6 +252,9 @@ void ProducerStateTable::record(const ProducerBatch& batch) {
          batch.first_offset, end_offset_);
   end_offset_ = batch.last_offset.next();
   if (!batch.has_producer_id()) return;
+  // A control batch that is not a transaction marker (or an empty one, whose
+  // transaction the cleaner removed) changes no producer's state, as in Kafka.
+  if (batch.is_control && !batch.end_txn_coordinator_epoch) return;
   apply(producers_[batch.producer_id], batch);
   VERIFY(producers_.contains(batch.producer_id));
 }
@@ -281,8 +285,10 @@ bool ProducerStateTable::truncate_to(Offset offset) {
     // write's timestamp is the last surviving batch's unless a marker came after it.
     if (entry.last_marker_offset > entry.batches.back().last_offset) exact = false;
     entry.last_timestamp = entry.batches.back().timestamp;
-    // A transaction that began at or after `offset` never began.
-    if (entry.current_txn_first_offset && *entry.current_txn_first_offset >= offset) {
+    // A transaction whose first batch was cut never began. (That batch may straddle
+    // `offset`; any batch of the producer after the last survivor was cut.)
+    if (entry.current_txn_first_offset &&
+        *entry.current_txn_first_offset > entry.batches.back().last_offset) {
       entry.current_txn_first_offset.reset();
     }
     VERIFY(entry.batches.back().last_offset < offset);

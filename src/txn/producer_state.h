@@ -70,7 +70,8 @@ struct ProducerBatch {
   // For a control batch holding a COMMIT or ABORT marker: its coordinator epoch.
   std::optional<int32_t> end_txn_coordinator_epoch;
 
-  // From a batch header alone (a control batch's marker is not read).
+  // From a batch header alone (a control batch's marker is not read, so the batch
+  // counts as a control batch that changes nothing: use from_batch for markers).
   static ProducerBatch from_header(const record::BatchHeader& header);
   // From a whole batch: like from_header, plus the marker of a transactional control
   // batch. Fails if a control batch's record does not parse.
@@ -166,8 +167,8 @@ class ProducerStateTable {
   std::pair<CheckResult, size_t> check_all(std::span<const ProducerBatch> batches) const;
 
   // After `batch` was appended at its offsets (or while replaying the log): updates its
-  // producer's entry. Batches are recorded in offset order; one without a producer id
-  // only moves end_offset().
+  // producer's entry. Batches are recorded in offset order; one without a producer id,
+  // or a control batch that is not a transaction marker, only moves end_offset().
   void record(const ProducerBatch& batch);
 
   // Forgets batches at or after `offset` (the log was truncated there). Returns false

@@ -1,6 +1,7 @@
 // ProducerStateTable: every verdict Kafka's ProducerAppendInfo / UnifiedLog give a
 // client's batch, sequence wrap-around, the 5-batch duplicate window, truncation,
 // expiry, and the snapshot format (golden bytes, RapidCheck round trip, corruption).
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -407,9 +408,19 @@ TEST(ProducerSnapshotTest, CorruptSnapshotsAreRefused) {
 
 // A random but valid history: producers appending in sequence, bumping epochs,
 // opening and closing transactions, with plain batches in between.
-ProducerStateTable random_table() {
-  const int operations = *rc::gen::inRange(0, 60);
+struct History {
   ProducerStateTable table;
+  std::vector<ProducerBatch> batches;  // as recorded, in offset order
+};
+
+History random_history() {
+  History history;
+  ProducerStateTable& table = history.table;
+  const auto record = [&](const ProducerBatch& batch) {
+    table.record(batch);
+    history.batches.push_back(batch);
+  };
+  const int operations = *rc::gen::inRange(0, 60);
   std::map<int64_t, std::pair<int16_t, int32_t>> next;  // pid -> epoch, next sequence
   std::map<int64_t, bool> in_transaction;
   for (int i = 0; i < operations; i++) {
@@ -431,7 +442,7 @@ ProducerStateTable random_table() {
         if (table.find(ProducerId(pid)) == nullptr) continue;
         const ProducerBatch end = marker(pid, epoch, *rc::gen::inRange(0, 50), offset, timestamp);
         if (table.check(end).accepted()) {
-          table.record(end);
+          record(end);
           in_transaction[pid] = false;
         }
         continue;
@@ -440,7 +451,7 @@ ProducerStateTable random_table() {
         ProducerBatch plain;
         plain.first_offset = Offset(offset);
         plain.last_offset = Offset(offset + *rc::gen::inRange(0, 5));
-        table.record(plain);
+        record(plain);
         continue;
       }
       default: break;
@@ -449,12 +460,14 @@ ProducerStateTable random_table() {
     const bool transactional = in_transaction[pid] || *rc::gen::inRange(0, 4) == 0;
     const ProducerBatch batch = data(pid, epoch, sequence, count, offset, timestamp, transactional);
     RC_ASSERT(table.check(batch).accepted());
-    table.record(batch);
+    record(batch);
     sequence = increment_sequence(Sequence(sequence), count).value();
     in_transaction[pid] = transactional;
   }
-  return table;
+  return history;
 }
+
+ProducerStateTable random_table() { return random_history().table; }
 
 RC_GTEST_PROP(ProducerSnapshotProperty, RoundTripKeepsWhatKafkaKeeps, ()) {
   const ProducerStateTable table = random_table();
@@ -499,6 +512,64 @@ RC_GTEST_PROP(ProducerSnapshotProperty, AnySingleByteChangeIsRefused, ()) {
   const auto flip = *rc::gen::inRange<int>(1, 256);
   bytes[index] = static_cast<uint8_t>(bytes[index] ^ flip);
   RC_ASSERT(!ProducerStateTable::from_snapshot(bytes, table.end_offset()).ok());
+}
+
+// When truncate_to says its cut is exact, the table equals one that recorded only the
+// batches below the cut — in everything check() uses.
+RC_GTEST_PROP(ProducerStateProperty, ExactTruncationEqualsReplayingThePrefix, ()) {
+  History history = random_history();
+  const int64_t end = history.table.end_offset().value();
+  // Cuts near the end are the ones that can be exact: weight them.
+  const Offset cut(*rc::gen::oneOf(rc::gen::inRange<int64_t>(0, end + 1),
+                                   rc::gen::inRange<int64_t>(std::max<int64_t>(0, end - 8),
+                                                             end + 1)));
+  ProducerStateTable prefix;
+  for (const ProducerBatch& batch : history.batches) {
+    if (batch.last_offset < cut) prefix.record(batch);
+  }
+  const bool exact = history.table.truncate_to(cut);
+  RC_TAG(exact ? "exact" : "rebuild");
+  RC_ASSERT(history.table.end_offset() == std::min(cut, Offset(end)));
+  if (!exact) return;
+  RC_ASSERT(history.table.size() == prefix.size());
+  for (const auto& [pid, entry] : prefix.producers()) {
+    const ProducerEntry* cut_entry = history.table.find(pid);
+    RC_ASSERT(cut_entry != nullptr);
+    RC_ASSERT(cut_entry->epoch == entry.epoch);
+    RC_ASSERT(cut_entry->last_timestamp == entry.last_timestamp);
+    RC_ASSERT(cut_entry->coordinator_epoch == entry.coordinator_epoch);
+    RC_ASSERT(cut_entry->current_txn_first_offset == entry.current_txn_first_offset);
+    // The cut entry keeps a suffix of the window the prefix has.
+    RC_ASSERT(!cut_entry->batches.empty());
+    RC_ASSERT(cut_entry->batches.size() <= entry.batches.size());
+    RC_ASSERT(std::equal(cut_entry->batches.rbegin(), cut_entry->batches.rend(),
+                         entry.batches.rbegin()));
+  }
+}
+
+// Regression (found by ExactTruncationEqualsReplayingThePrefix): a cut inside the batch
+// that opened a transaction removes the batch whole, so the transaction never began.
+TEST(ProducerStateTest, TruncationInsideATransactionsFirstBatchClosesIt) {
+  ProducerStateTable table;
+  table.record(data(7, 0, 0, 1, 0));
+  table.record(data(7, 0, 1, 3, 1, 1000, /*transactional=*/true));  // 1..3
+  EXPECT_TRUE(table.truncate_to(Offset(2)));
+  const ProducerEntry* entry = table.find(ProducerId(7));
+  ASSERT_NE(entry, nullptr);
+  EXPECT_FALSE(entry->current_txn_first_offset.has_value());
+  EXPECT_EQ(entry->last_sequence(), Sequence(0));
+  EXPECT_EQ(verdict_of(table, data(7, 0, 1, 1, 2)), Verdict::accept);
+}
+
+TEST(ProducerStateTest, ControlBatchWithoutAMarkerChangesNoProducer) {
+  ProducerStateTable table;
+  table.record(data(7, 0, 0, 1, 0));
+  ProducerBatch control = marker(7, 3, 9, 1);
+  control.end_txn_coordinator_epoch.reset();
+  table.record(control);
+  EXPECT_EQ(table.end_offset(), Offset(2));
+  EXPECT_EQ(table.find(ProducerId(7))->epoch, ProducerEpoch(0));
+  EXPECT_EQ(table.find(ProducerId(7))->coordinator_epoch, -1);
 }
 
 }  // namespace
