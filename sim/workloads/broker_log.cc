@@ -86,8 +86,7 @@ class BrokerProcess final : public Process {
 
 class ClientProcess final : public Process {
  public:
-  ClientProcess(NodeContext& context, History& history)
-      : env_(context.env), history_(history) {}
+  ClientProcess(NodeContext& context, History& history) : env_(context.env), history_(history) {}
 
   void run() override {
     client::ClusterOptions options;
@@ -161,8 +160,8 @@ class ClientProcess final : public Process {
           auto [it, inserted] = history_.reads.emplace(key, value);
           if (!inserted && it->second != value && history_.read_conflicts.size() < 10) {
             history_.read_conflicts.push_back(
-                fmt::format("partition {} offset {} read as {} and as {}", key.first,
-                            key.second, it->second, value));
+                fmt::format("partition {} offset {} read as {} and as {}", key.first, key.second,
+                            it->second, value));
           }
         }
       }
@@ -230,9 +229,7 @@ class BrokerLogWorkload final : public Workload {
     });
     world.add_node(
         client_host,
-        [this](NodeContext& context) {
-          return std::make_unique<ClientProcess>(context, history_);
-        },
+        [this](NodeContext& context) { return std::make_unique<ClientProcess>(context, history_); },
         NodeOptions{.faulty = false});
   }
 
@@ -258,13 +255,13 @@ class BrokerLogWorkload final : public Workload {
         previous = offset;
         at[{p, offset}] = value;
         if (value == 0 || value >= history_.next_value) {
-          result.fail(Verdict::correctness,
-                      fmt::format("partition {} offset {} holds {}, which nobody wrote", p,
-                                  offset, value));
+          result.fail(
+              Verdict::correctness,
+              fmt::format("partition {} offset {} holds {}, which nobody wrote", p, offset, value));
         } else if (auto [it, inserted] = stored.emplace(value, std::pair{p, offset}); !inserted) {
           result.fail(Verdict::correctness,
-                      fmt::format("value {} stored twice: partition {} offsets {} and {}", value,
-                                  p, it->second.second, offset));
+                      fmt::format("value {} stored twice: partition {} offsets {} and {}", value, p,
+                                  it->second.second, offset));
         }
       }
     }
@@ -277,8 +274,8 @@ class BrokerLogWorkload final : public Workload {
       auto it = at.find({write.partition, write.offset.value()});
       if (it == at.end()) {
         result.fail(Verdict::correctness,
-                    fmt::format("acknowledged write {} at partition {} offset {} lost",
-                                write.value, write.partition, write.offset.value()));
+                    fmt::format("acknowledged write {} at partition {} offset {} lost", write.value,
+                                write.partition, write.offset.value()));
       } else if (it->second != write.value) {
         result.fail(Verdict::correctness,
                     fmt::format("acknowledged write {} at partition {} offset {} replaced by {}",
@@ -291,12 +288,12 @@ class BrokerLogWorkload final : public Workload {
     for (const auto& [key, value] : history_.reads) {
       auto it = at.find(key);
       if (it == at.end() || it->second != value) {
-        result.fail(Verdict::correctness,
-                    fmt::format("a consumer read {} at partition {} offset {}; the final log "
-                                "has {}",
-                                value, key.first, key.second,
-                                it == at.end() ? std::string("nothing")
-                                               : std::to_string(it->second)));
+        result.fail(
+            Verdict::correctness,
+            fmt::format("a consumer read {} at partition {} offset {}; the final log "
+                        "has {}",
+                        value, key.first, key.second,
+                        it == at.end() ? std::string("nothing") : std::to_string(it->second)));
       }
     }
     if (!progress_after_heal) {

@@ -8,8 +8,8 @@
 
 namespace weir::broker {
 
-using protocol::ErrorCode;
 using protocol::error_value;
+using protocol::ErrorCode;
 
 namespace {
 
@@ -71,19 +71,20 @@ protocol::ResponseBody Broker::metadata(const protocol::RequestHeader& header,
   };
 
   // v0: an empty list means every topic; v1+: null means every topic.
-  const bool all = !request.topics.has_value() ||
-                   (header.api_version == 0 && request.topics->empty());
+  const bool all =
+      !request.topics.has_value() || (header.api_version == 0 && request.topics->empty());
   if (all) {
     for (const auto& [name, topic] : topics_.all()) response.topics.push_back(describe(*topic));
     return response;
   }
-  const bool may_create = settings_.config.auto_create_topics_enable && request.allow_auto_topic_creation;
+  const bool may_create =
+      settings_.config.auto_create_topics_enable && request.allow_auto_topic_creation;
   for (const auto& wanted : *request.topics) {
     if (!wanted.name) {
       const Topic* topic = topics_.find(wanted.topic_id);
-      response.topics.push_back(topic ? describe(*topic)
-                                      : failed(std::nullopt, wanted.topic_id,
-                                               ErrorCode::unknown_topic_id));
+      response.topics.push_back(
+          topic ? describe(*topic)
+                : failed(std::nullopt, wanted.topic_id, ErrorCode::unknown_topic_id));
       continue;
     }
     const std::string& name = *wanted.name;
@@ -160,8 +161,7 @@ protocol::ResponseBody Broker::create_topics(const protocol::RequestHeader& head
       continue;
     }
     if (topics_.find(wanted.name) != nullptr) {
-      fail(ErrorCode::topic_already_exists,
-           fmt::format("Topic '{}' already exists.", wanted.name));
+      fail(ErrorCode::topic_already_exists, fmt::format("Topic '{}' already exists.", wanted.name));
       continue;
     }
     int32_t partitions = wanted.num_partitions;
@@ -184,7 +184,8 @@ protocol::ResponseBody Broker::create_topics(const protocol::RequestHeader& head
       if (bad) {
         fail(ErrorCode::invalid_replica_assignment,
              fmt::format("Replica assignments must name partitions 0..n-1 in order, each "
-                         "on broker {} (the only broker)", settings_.config.node_id));
+                         "on broker {} (the only broker)",
+                         settings_.config.node_id));
         continue;
       }
       partitions = static_cast<int32_t>(wanted.assignments.size());
@@ -199,8 +200,8 @@ protocol::ResponseBody Broker::create_topics(const protocol::RequestHeader& head
     }
     if (partitions > kMaxPartitionsPerTopic) {
       fail(ErrorCode::invalid_partitions,
-           fmt::format("Number of partitions {} is above weir's limit of {} per topic.",
-                       partitions, kMaxPartitionsPerTopic));
+           fmt::format("Number of partitions {} is above weir's limit of {} per topic.", partitions,
+                       kMaxPartitionsPerTopic));
       continue;
     }
     if (replication <= 0) {
@@ -212,7 +213,8 @@ protocol::ResponseBody Broker::create_topics(const protocol::RequestHeader& head
       fail(ErrorCode::invalid_replication_factor,
            fmt::format("Unable to replicate the partition {} time(s): The target replication "
                        "factor of {} cannot be reached because only 1 broker(s) are "
-                       "registered.", replication, replication));
+                       "registered.",
+                       replication, replication));
       continue;
     }
     std::vector<config::ConfigEntry> entries;
@@ -262,8 +264,8 @@ protocol::ResponseBody Broker::delete_topics(const protocol::RequestHeader& head
       result.error_code = error_value(ErrorCode::topic_deletion_disabled);
       result.error_message = "Topic deletion is disabled (delete.topic.enable=false).";
     } else if (topic == nullptr) {
-      result.error_code = error_value(name ? ErrorCode::unknown_topic_or_partition
-                                           : ErrorCode::unknown_topic_id);
+      result.error_code =
+          error_value(name ? ErrorCode::unknown_topic_or_partition : ErrorCode::unknown_topic_id);
     } else {
       result.name = topic->name;
       result.topic_id = topic->id;
@@ -283,8 +285,7 @@ protocol::ResponseBody Broker::delete_topics(const protocol::RequestHeader& head
   return response;
 }
 
-protocol::ResponseBody Broker::create_partitions(
-    const protocol::CreatePartitionsRequest& request) {
+protocol::ResponseBody Broker::create_partitions(const protocol::CreatePartitionsRequest& request) {
   protocol::CreatePartitionsResponse response;
   for (const auto& wanted : request.topics) {
     protocol::CreatePartitionsResponse::CreatePartitionsTopicResult result;
@@ -300,7 +301,8 @@ protocol::ResponseBody Broker::create_partitions(
     } else if (wanted.count <= static_cast<int32_t>(topic->partitions.size())) {
       fail(ErrorCode::invalid_partitions,
            fmt::format("Topic currently has {} partitions, which is higher than the requested "
-                       "{}.", topic->partitions.size(), wanted.count));
+                       "{}.",
+                       topic->partitions.size(), wanted.count));
     } else if (wanted.count > kMaxPartitionsPerTopic) {
       fail(ErrorCode::invalid_partitions,
            fmt::format("Number of partitions {} is above weir's limit of {} per topic.",
@@ -354,6 +356,30 @@ protocol::ResponseBody Broker::delete_records(const protocol::DeleteRecordsReque
       topic_result.partitions.push_back(result);
     }
     response.topics.push_back(std::move(topic_result));
+  }
+  return response;
+}
+
+protocol::ResponseBody Broker::find_coordinator(const protocol::RequestHeader& header,
+                                                const protocol::FindCoordinatorRequest& request) {
+  // Group and transaction coordinators come with their issues. Until then the answer
+  // is COORDINATOR_NOT_AVAILABLE, which clients retry; serving the api at all matters
+  // now: librdkafka enables lz4 only for a broker that lists FindCoordinator.
+  protocol::FindCoordinatorResponse response;
+  const auto code = error_value(ErrorCode::coordinator_not_available);
+  const std::string message = "weir serves no group or transaction coordinator yet";
+  response.node_id = -1;
+  if (header.api_version < 4) {
+    response.error_code = code;
+    if (header.api_version >= 1) response.error_message = message;
+    return response;
+  }
+  for (const std::string& key : request.coordinator_keys) {
+    auto& coordinator = response.coordinators.emplace_back();
+    coordinator.key = key;
+    coordinator.node_id = -1;
+    coordinator.error_code = code;
+    coordinator.error_message = message;
   }
   return response;
 }

@@ -7,8 +7,8 @@
 
 namespace weir::broker {
 
-using protocol::ErrorCode;
 using protocol::error_value;
+using protocol::ErrorCode;
 
 namespace {
 
@@ -40,16 +40,19 @@ protocol::ResponseBody Broker::describe_configs(const protocol::RequestHeader& h
       if (!resource.resource_name.empty() &&
           resource.resource_name != std::to_string(settings_.config.node_id)) {
         result.error_code = error_value(ErrorCode::invalid_request);
-        result.error_message = fmt::format("Unexpected broker id, expected {} or empty string, "
-                                           "but received {}",
-                                           settings_.config.node_id, resource.resource_name);
+        result.error_message = fmt::format(
+            "Unexpected broker id, expected {} or empty string, "
+            "but received {}",
+            settings_.config.node_id, resource.resource_name);
         continue;
       }
       described = settings_.config.describe(keys);
     } else {
       result.error_code = error_value(ErrorCode::invalid_request);
-      result.error_message = fmt::format("weir describes TOPIC (2) and BROKER (4) resources, "
-                                         "not type {}", resource.resource_type);
+      result.error_message = fmt::format(
+          "weir describes TOPIC (2) and BROKER (4) resources, "
+          "not type {}",
+          resource.resource_type);
       continue;
     }
     for (const config::DescribedConfig& entry : described) {
@@ -124,14 +127,15 @@ protocol::ResponseBody Broker::alter_configs(const protocol::AlterConfigsRequest
   protocol::AlterConfigsResponse response;
   for (const auto& resource : request.resources) {
     auto& result = response.responses.emplace_back();
-    alter_resource(topics_, settings_.config, resource, request.validate_only,
-                   [&](const Topic&) {
-                     // The legacy api replaces the whole set of overrides.
-                     std::vector<config::ConfigEntry> entries;
-                     for (const auto& c : resource.configs) entries.push_back({c.name, c.value});
-                     return config::TopicConfig::from_entries(entries);
-                   },
-                   result);
+    alter_resource(
+        topics_, settings_.config, resource, request.validate_only,
+        [&](const Topic&) {
+          // The legacy api replaces the whole set of overrides.
+          std::vector<config::ConfigEntry> entries;
+          for (const auto& c : resource.configs) entries.push_back({c.name, c.value});
+          return config::TopicConfig::from_entries(entries);
+        },
+        result);
   }
   return response;
 }
@@ -148,11 +152,11 @@ protocol::ResponseBody Broker::incremental_alter_configs(
           for (const auto& c : resource.configs) {
             if (c.config_operation < 0 || c.config_operation > 3) {
               return unexpected(config::ConfigError{
-                  c.name, fmt::format("{}: unknown config operation {}", c.name,
-                                      c.config_operation)});
+                  c.name,
+                  fmt::format("{}: unknown config operation {}", c.name, c.config_operation)});
             }
-            operations.push_back({c.name, static_cast<config::AlterOp>(c.config_operation),
-                                  c.value});
+            operations.push_back(
+                {c.name, static_cast<config::AlterOp>(c.config_operation), c.value});
           }
           return topic.config.incremental_alter(operations, settings_.config);
         },

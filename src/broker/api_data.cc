@@ -9,8 +9,8 @@
 
 namespace weir::broker {
 
-using protocol::ErrorCode;
 using protocol::error_value;
+using protocol::ErrorCode;
 
 namespace {
 
@@ -100,17 +100,17 @@ Reply Broker::produce(const protocol::RequestHeader& header, protocol::ProduceRe
   auto promise = std::make_shared<runtime::Promise<protocol::ResponseBody>>(env_.scheduler);
   auto future = promise->future();
   const bool respond = request.acks != 0;
-  spawn("produce-commit", [this, response, appended = std::move(appended),
-                           promise, respond]() mutable {
-    for (const Appended& entry : appended) {
-      ErrorCode code = commit(*entry.partition, entry.log, entry.end);
-      if (code != ErrorCode::none) {
-        entry.response->error_code = error_value(code);
-        entry.response->base_offset = -1;
-      }
-    }
-    if (respond) promise->set(protocol::ResponseBody(std::move(*response)));
-  });
+  spawn("produce-commit",
+        [this, response, appended = std::move(appended), promise, respond]() mutable {
+          for (const Appended& entry : appended) {
+            ErrorCode code = commit(*entry.partition, entry.log, entry.end);
+            if (code != ErrorCode::none) {
+              entry.response->error_code = error_value(code);
+              entry.response->base_offset = -1;
+            }
+          }
+          if (respond) promise->set(protocol::ResponseBody(std::move(*response)));
+        });
   if (!respond) return Reply::none();
   return Reply{std::nullopt, std::move(future)};
 }
@@ -222,9 +222,9 @@ Reply Broker::fetch(const protocol::RequestHeader& header, protocol::FetchReques
         partition = known->partitions[static_cast<size_t>(p.partition)];
       }
       if (!partition) {
-        result.error_code = error_value(known == nullptr && by_id
-                                            ? ErrorCode::unknown_topic_id
-                                            : ErrorCode::unknown_topic_or_partition);
+        result.error_code =
+            error_value(known == nullptr && by_id ? ErrorCode::unknown_topic_id
+                                                  : ErrorCode::unknown_topic_or_partition);
       }
       targets->push_back(FetchTarget{std::move(partition), &result, Offset{p.fetch_offset},
                                      p.partition_max_bytes});
@@ -282,11 +282,9 @@ Reply Broker::fetch(const protocol::RequestHeader& header, protocol::FetchReques
   // A long poll: wait for any partition's high watermark to move, up to max_wait_ms.
   auto promise = std::make_shared<runtime::Promise<protocol::ResponseBody>>(env_.scheduler);
   auto future = promise->future();
-  const runtime::Instant deadline =
-      env_.clock.now() + runtime::milliseconds(request.max_wait_ms);
+  const runtime::Instant deadline = env_.clock.now() + runtime::milliseconds(request.max_wait_ms);
   const int32_t min_bytes = request.min_bytes;
-  spawn("fetch-wait", [this, targets, response, read_all, deadline, min_bytes,
-                       promise]() mutable {
+  spawn("fetch-wait", [this, targets, response, read_all, deadline, min_bytes, promise]() mutable {
     while (!stopping_ && env_.clock.now() < deadline) {
       runtime::Waker waker = env_.scheduler.prepare_wait();
       for (FetchTarget& target : *targets) {
@@ -327,13 +325,9 @@ protocol::ResponseBody Broker::list_offsets(const protocol::RequestHeader& heade
       const Offset end = partition->high_watermark();
       (void)kReadCommitted;
       switch (p.timestamp) {
-        case kLatestTimestamp:
-          result.offset = end.value();
-          break;
+        case kLatestTimestamp: result.offset = end.value(); break;
         case kEarliestTimestamp:
-        case kEarliestLocalTimestamp:
-          result.offset = log->log_start_offset().value();
-          break;
+        case kEarliestLocalTimestamp: result.offset = log->log_start_offset().value(); break;
         case kMaxTimestamp: {
           // The record with the largest timestamp: scan the batch headers once.
           int64_t best_timestamp = -1;

@@ -24,8 +24,7 @@ constexpr size_t kMaxInFlightPerConnection = 64;
 
 std::optional<std::string> property(const std::string& text, std::string_view key) {
   for (std::string_view line : split_nonempty(text, '\n')) {
-    if (line.size() > key.size() && line.substr(0, key.size()) == key &&
-        line[key.size()] == '=') {
+    if (line.size() > key.size() && line.substr(0, key.size()) == key && line[key.size()] == '=') {
       return std::string(line.substr(key.size() + 1));
     }
   }
@@ -38,8 +37,7 @@ std::optional<std::string> property(const std::string& text, std::string_view ke
 class Broker::Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(Broker& broker, std::unique_ptr<runtime::Stream> stream)
-      : broker_(broker),
-        stream_(std::move(stream)),
+      : broker_(broker), stream_(std::move(stream)),
         pending_(broker.env_.scheduler, kMaxInFlightPerConnection) {}
 
   void start() {
@@ -64,10 +62,10 @@ class Broker::Connection : public std::enable_shared_from_this<Connection> {
     while (true) {
       std::array<std::byte, 4> size_bytes;
       if (!stream_->read_exactly(size_bytes)) break;
-      const int32_t size = static_cast<int32_t>(
-          (std::to_integer<uint32_t>(size_bytes[0]) << 24) |
-          (std::to_integer<uint32_t>(size_bytes[1]) << 16) |
-          (std::to_integer<uint32_t>(size_bytes[2]) << 8) | std::to_integer<uint32_t>(size_bytes[3]));
+      const int32_t size = static_cast<int32_t>((std::to_integer<uint32_t>(size_bytes[0]) << 24) |
+                                                (std::to_integer<uint32_t>(size_bytes[1]) << 16) |
+                                                (std::to_integer<uint32_t>(size_bytes[2]) << 8) |
+                                                std::to_integer<uint32_t>(size_bytes[3]));
       // Kafka closes a connection whose frame is negative or above
       // socket.request.max.bytes, without reading it.
       if (size < 4 || size > broker_.settings_.config.socket_request_max_bytes) break;
@@ -134,10 +132,7 @@ class Broker::Connection : public std::enable_shared_from_this<Connection> {
 };
 
 Broker::Broker(runtime::Env& env, BrokerSettings settings, BrokerFlaws flaws)
-    : env_(env),
-      settings_(std::move(settings)),
-      flaws_(flaws),
-      topics_(env, settings_),
+    : env_(env), settings_(std::move(settings)), flaws_(flaws), topics_(env, settings_),
       stopped_(env.scheduler) {}
 
 Broker::~Broker() { VERIFY(active_fibers_ == 0, "the broker's fibers outlive it"); }
@@ -182,9 +177,9 @@ Result<void, std::string> Broker::load_meta_properties() {
     }
   }
   cluster_id_ = uuid_to_base64(cluster);
-  std::string contents = fmt::format(
-      "#\n#weir\nversion=1\ncluster.id={}\nnode.id={}\ndirectory.id={}\n", cluster_id_,
-      settings_.config.node_id, uuid_to_base64(directory));
+  std::string contents =
+      fmt::format("#\n#weir\nversion=1\ncluster.id={}\nnode.id={}\ndirectory.id={}\n", cluster_id_,
+                  settings_.config.node_id, uuid_to_base64(directory));
   if (auto written = storage::write_file_atomically(env_.disk, "", path, contents); !written) {
     return unexpected(fmt::format("writing {}: {}", path, storage::to_string(written.error())));
   }
@@ -299,26 +294,30 @@ void Broker::stop() {
 
 ErrorCode Broker::storage_error(Partition& partition, storage::StorageError error) {
   switch (error) {
-    case storage::StorageError::invalid_batch:
-      return ErrorCode::corrupt_message;
-    case storage::StorageError::batch_too_large:
-      return ErrorCode::message_too_large;
-    case storage::StorageError::offset_out_of_range:
-      return ErrorCode::offset_out_of_range;
+    case storage::StorageError::invalid_batch: return ErrorCode::corrupt_message;
+    case storage::StorageError::batch_too_large: return ErrorCode::message_too_large;
+    case storage::StorageError::offset_out_of_range: return ErrorCode::offset_out_of_range;
     case storage::StorageError::no_space:
     case storage::StorageError::closed:  // shut down, or replaced by a recovery already
       return ErrorCode::kafka_storage_error;
     case storage::StorageError::corrupt_batch:
     case storage::StorageError::io:
     case storage::StorageError::suspect:
-    case storage::StorageError::not_found:
-      break;
+    case storage::StorageError::not_found: break;
   }
   // The disk failed under this log: reopen it, which recovers what is durable. Until
   // then its requests fail with KAFKA_STORAGE_ERROR, which clients retry.
-  if (!partition.recovering && !stopping_) {
-    Partition* raw = &partition;
-    spawn("recover", [this, raw] { topics_.recover(*raw); });
+  partition.recovering = true;
+  if (!partition.recovery_running && !stopping_) {
+    partition.recovery_running = true;
+    std::shared_ptr<Partition> held = partition.shared_from_this();
+    spawn("recover", [this, held] {
+      // The disk may fail the reopen too: try again until it works (or shutdown).
+      while (!stopping_ && !topics_.recover(*held)) {
+        env_.scheduler.sleep_for(runtime::seconds(1));
+      }
+      held->recovery_running = false;
+    });
   }
   return ErrorCode::kafka_storage_error;
 }
@@ -336,12 +335,11 @@ bool Broker::serves(int16_t api_key) {
     case ApiKey::init_producer_id:
     case ApiKey::create_partitions:
     case ApiKey::describe_cluster:
+    case ApiKey::find_coordinator:
     case ApiKey::describe_configs:
     case ApiKey::alter_configs:
-    case ApiKey::incremental_alter_configs:
-      return true;
-    default:
-      return false;
+    case ApiKey::incremental_alter_configs: return true;
+    default: return false;
   }
 }
 
@@ -374,6 +372,8 @@ Reply Broker::handle(const protocol::RequestHeader& header, protocol::RequestBod
           return ready(list_offsets(header, request));
         } else if constexpr (std::is_same_v<T, protocol::InitProducerIdRequest>) {
           return ready(init_producer_id(request));
+        } else if constexpr (std::is_same_v<T, protocol::FindCoordinatorRequest>) {
+          return ready(find_coordinator(header, request));
         } else if constexpr (std::is_same_v<T, protocol::DescribeConfigsRequest>) {
           return ready(describe_configs(header, request));
         } else if constexpr (std::is_same_v<T, protocol::AlterConfigsRequest>) {

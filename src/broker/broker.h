@@ -92,6 +92,8 @@ class Broker {
   protocol::ResponseBody list_offsets(const protocol::RequestHeader& header,
                                       const protocol::ListOffsetsRequest& request);
   protocol::ResponseBody init_producer_id(const protocol::InitProducerIdRequest& request);
+  protocol::ResponseBody find_coordinator(const protocol::RequestHeader& header,
+                                          const protocol::FindCoordinatorRequest& request);
   protocol::ResponseBody describe_configs(const protocol::RequestHeader& header,
                                           const protocol::DescribeConfigsRequest& request);
   protocol::ResponseBody alter_configs(const protocol::AlterConfigsRequest& request);

@@ -19,17 +19,13 @@ namespace weir::broker {
 using record::LeaderEpoch;
 using record::Offset;
 
-class Partition {
+class Partition : public std::enable_shared_from_this<Partition> {
  public:
   Partition(runtime::Scheduler& scheduler, std::string topic, int32_t index,
             std::shared_ptr<storage::PartitionLog> log,
             std::unique_ptr<txn::PartitionProducerState> producers, config::FlushPolicy flush)
-      : flush(flush),
-        append_mutex(scheduler),
-        topic_(std::move(topic)),
-        index_(index),
-        log_(std::move(log)),
-        producers_(std::move(producers)) {}
+      : flush(flush), append_mutex(scheduler), topic_(std::move(topic)), index_(index),
+        log_(std::move(log)), producers_(std::move(producers)) {}
 
   const std::string& topic() const { return topic_; }
   int32_t index() const { return index_; }
@@ -61,8 +57,11 @@ class Partition {
   // Messages appended since the last flush, for flush.messages > 1.
   int64_t unflushed_messages = 0;
   runtime::Instant last_flush;
-  // Set while a log the disk failed under is being closed and recovered.
+  // Set while a log the disk failed under is being closed and recovered: the partition
+  // is offline (KAFKA_STORAGE_ERROR) until recovery succeeds.
   bool recovering = false;
+  // A recovery fiber is running (it retries until the disk lets it open the log).
+  bool recovery_running = false;
   // Held from the producer-state check to its record: a retried batch arriving on
   // another connection must not pass the check while the first is being appended.
   runtime::Mutex append_mutex;

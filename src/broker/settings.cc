@@ -15,8 +15,8 @@ Result<BrokerSettings, std::string> BrokerSettings::from(config::BrokerConfig co
     if (!advertised) advertised = config.advertised_listener(endpoint.listener_name);
   }
   if (settings.listeners.empty()) {
-    return unexpected(std::string(
-        "listeners: no broker listener (every listener is a controller listener)"));
+    return unexpected(
+        std::string("listeners: no broker listener (every listener is a controller listener)"));
   }
   if (advertised) {
     // A wildcard advertises the loopback address: weir reads no host names from the OS.

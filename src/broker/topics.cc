@@ -49,9 +49,12 @@ std::optional<std::string> unescape(std::string_view text) {
     for (size_t j = 1; j <= 2; j++) {
       char c = text[i + j];
       value <<= 4;
-      if (c >= '0' && c <= '9') value |= static_cast<unsigned>(c - '0');
-      else if (c >= 'A' && c <= 'F') value |= static_cast<unsigned>(c - 'A' + 10);
-      else return std::nullopt;
+      if (c >= '0' && c <= '9')
+        value |= static_cast<unsigned>(c - '0');
+      else if (c >= 'A' && c <= 'F')
+        value |= static_cast<unsigned>(c - 'A' + 10);
+      else
+        return std::nullopt;
     }
     out += static_cast<char>(value);
     i += 2;
@@ -65,15 +68,19 @@ std::optional<std::string> invalid_topic_name_reason(std::string_view name) {
   if (name.empty()) return "Topic name is illegal, it can't be empty";
   if (name == "." || name == "..") return "Topic name cannot be \".\" or \"..\"";
   if (name.size() > 249) {
-    return fmt::format("Topic name is illegal, it can't be longer than 249 characters, "
-                       "topic name: {}", name);
+    return fmt::format(
+        "Topic name is illegal, it can't be longer than 249 characters, "
+        "topic name: {}",
+        name);
   }
   for (char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '.' || c == '_' || c == '-';
     if (!ok) {
-      return fmt::format("Topic name \"{}\" is illegal, it contains a character other than "
-                         "ASCII alphanumerics, '.', '_' and '-'", name);
+      return fmt::format(
+          "Topic name \"{}\" is illegal, it contains a character other than "
+          "ASCII alphanumerics, '.', '_' and '-'",
+          name);
     }
   }
   return std::nullopt;
@@ -123,7 +130,8 @@ std::string Topics::directory_of(const std::string& topic, int32_t index) const 
 }
 
 Result<void, std::string> Topics::load() {
-  auto text = storage::read_whole_file(env_.disk, fmt::format("{}/{}", kMetaDirectory, kTopicsFile));
+  auto text =
+      storage::read_whole_file(env_.disk, fmt::format("{}/{}", kMetaDirectory, kTopicsFile));
   if (!text) {
     if (text.error() == storage::StorageError::not_found) return {};
     return unexpected(fmt::format("reading {}: {}", kTopicsFile, to_string(text.error())));
@@ -170,22 +178,18 @@ Result<void, std::string> Topics::load() {
   return {};
 }
 
-Result<std::pair<std::shared_ptr<storage::PartitionLog>,
-                 std::unique_ptr<txn::PartitionProducerState>>,
-       ApiError>
+Result<
+    std::pair<std::shared_ptr<storage::PartitionLog>, std::unique_ptr<txn::PartitionProducerState>>,
+    ApiError>
 Topics::open_log(const std::string& directory, const std::string& topic_id,
                  const config::TopicConfig& config) {
   const storage::LogConfig log_config = config.log_config(settings_.config);
   auto log = storage::PartitionLog::open(env_, directory, log_config);
-  if (log && (*log)->topic_id() && (*log)->topic_id() != topic_id) {
-    // A deleted topic's partition that a crash left behind, found by a new topic of
-    // the same name: its data is not this topic's.
-    (void)(*log)->close();  // about to be deleted: nothing to keep
-    delete_directory(directory);
-    log = storage::PartitionLog::open(env_, directory, log_config);
-  }
   if (!log) return storage_failure(directory, log.error());
   std::shared_ptr<storage::PartitionLog> shared = std::move(*log);
+  // A different id here is never a reason to drop the data: leftovers of deleted topics
+  // are removed before a new topic's directories are named (create, add_partitions),
+  // and partition.metadata has no checksum, so a corrupted read of it proves nothing.
   if (shared->topic_id() != topic_id) {
     if (auto written = shared->set_topic_id(topic_id); !written) {
       return storage_failure(directory, written.error());
@@ -205,21 +209,23 @@ Topics::open_log(const std::string& directory, const std::string& topic_id,
 
 Result<std::shared_ptr<Partition>, ApiError> Topics::open_partition(const Topic& topic,
                                                                     int32_t index) {
-  auto opened = open_log(directory_of(topic.name, index), uuid_to_base64(topic.id),
-                         topic.config);
+  auto opened = open_log(directory_of(topic.name, index), uuid_to_base64(topic.id), topic.config);
   if (!opened) return unexpected(opened.error());
-  return std::make_shared<Partition>(env_.scheduler, topic.name, index,
-                                     std::move(opened->first), std::move(opened->second),
+  return std::make_shared<Partition>(env_.scheduler, topic.name, index, std::move(opened->first),
+                                     std::move(opened->second),
                                      topic.config.flush_policy(settings_.config));
 }
 
-void Topics::delete_directory(const std::string& directory) {
-  // Best effort: what a failure leaves behind is recognised by its topic id later.
-  if (auto files = env_.disk.list(directory); files) {
-    for (const std::string& file : *files) (void)env_.disk.remove(directory + "/" + file);
+bool Topics::delete_directory(const std::string& directory) {
+  auto exists = env_.disk.exists(directory);
+  if (!exists) return false;
+  if (!*exists) return true;
+  auto files = env_.disk.list(directory);
+  if (!files) return false;
+  for (const std::string& file : *files) {
+    if (!env_.disk.remove(directory + "/" + file)) return false;
   }
-  (void)env_.disk.remove(directory);
-  (void)env_.disk.sync_directory("");
+  return env_.disk.remove(directory).ok() && env_.disk.sync_directory("").ok();
 }
 
 Topic* Topics::find(std::string_view name) {
@@ -236,8 +242,7 @@ Topic* Topics::find(const protocol::Uuid& id) {
 
 std::shared_ptr<Partition> Topics::partition(std::string_view topic_name, int32_t index) {
   Topic* topic = find(topic_name);
-  if (topic == nullptr || index < 0 ||
-      static_cast<size_t>(index) >= topic->partitions.size()) {
+  if (topic == nullptr || index < 0 || static_cast<size_t>(index) >= topic->partitions.size()) {
     return nullptr;
   }
   return topic->partitions[static_cast<size_t>(index)];
@@ -262,9 +267,9 @@ Result<void, ApiError> Topics::persist(const TopicLines& lines) {
     text += '\n';
   }
   if (auto made = env_.disk.make_directories(std::string(kMetaDirectory)); !made) {
-    return unexpected(ApiError{ErrorCode::kafka_storage_error,
-                               fmt::format("creating {}: {}", kMetaDirectory,
-                                           runtime::to_string(made.error()))});
+    return unexpected(
+        ApiError{ErrorCode::kafka_storage_error,
+                 fmt::format("creating {}: {}", kMetaDirectory, runtime::to_string(made.error()))});
   }
   if (auto written = storage::write_file_atomically(env_.disk, std::string(kMetaDirectory),
                                                     std::string(kTopicsFile), text);
@@ -283,8 +288,8 @@ Result<Topic*, ApiError> Topics::create(const std::string& name, int32_t partiti
   VERIFY(partitions > 0);
   runtime::MutexGuard guard(mutex_);
   if (find(name) != nullptr) {
-    return unexpected(ApiError{ErrorCode::topic_already_exists,
-                               fmt::format("Topic '{}' already exists.", name)});
+    return unexpected(
+        ApiError{ErrorCode::topic_already_exists, fmt::format("Topic '{}' already exists.", name)});
   }
   auto topic = std::make_unique<Topic>();
   topic->name = name;
@@ -293,6 +298,14 @@ Result<Topic*, ApiError> Topics::create(const std::string& name, int32_t partiti
     for (size_t j = 0; j < 8; j++) topic->id.bytes[i + j] = static_cast<uint8_t>(word >> (8 * j));
   }
   topic->config = std::move(config);
+  // A deleted topic of the same name may have left directories behind (a crash during
+  // its deletion): they go, durably, before the topics file names the new partitions.
+  for (int32_t index = 0; index < partitions; index++) {
+    if (!delete_directory(directory_of(name, index))) {
+      return unexpected(ApiError{ErrorCode::kafka_storage_error,
+                                 "could not remove a deleted topic's leftover directory"});
+    }
+  }
   TopicLines next = lines();
   next[name] = TopicLine{topic->id, partitions, topic->config.overrides()};
   if (auto persisted = persist(next); !persisted) return unexpected(persisted.error());
@@ -313,7 +326,7 @@ Result<void, ApiError> Topics::remove(const std::string& name) {
                                "This server does not host this topic-partition."});
   }
   // Forget it durably first: a crash now leaves directories that load() ignores and
-  // that a new topic of the name recognises by their topic id (open_partition).
+  // that a new topic of the name deletes before naming its own (create).
   TopicLines next = lines();
   next.erase(name);
   if (auto persisted = persist(next); !persisted) return unexpected(persisted.error());
@@ -322,7 +335,9 @@ Result<void, ApiError> Topics::remove(const std::string& name) {
   topics_.erase(it);
   for (auto& partition : topic->partitions) {
     (void)partition->log().close();  // its files go next: a failed flush loses nothing
-    delete_directory(directory_of(name, partition->index()));
+    // A failure leaves a directory the topics file no longer names: a later topic of
+    // the same name removes it before use.
+    (void)delete_directory(directory_of(name, partition->index()));
     partition->waiters().notify_all();
   }
   return {};
@@ -337,6 +352,12 @@ Result<void, ApiError> Topics::add_partitions(const std::string& name, int32_t c
   }
   const auto current = static_cast<int32_t>(topic->partitions.size());
   VERIFY(count > current);
+  for (int32_t index = current; index < count; index++) {
+    if (!delete_directory(directory_of(name, index))) {
+      return unexpected(ApiError{ErrorCode::kafka_storage_error,
+                                 "could not remove a deleted topic's leftover directory"});
+    }
+  }
   TopicLines next = lines();
   next[name].partitions = count;
   if (auto persisted = persist(next); !persisted) return unexpected(persisted.error());
@@ -370,22 +391,19 @@ Result<void, ApiError> Topics::set_config(const std::string& name, config::Topic
   return {};
 }
 
-void Topics::recover(Partition& partition) {
-  if (partition.recovering) return;
+bool Topics::recover(Partition& partition) {
   partition.recovering = true;
   Topic* topic = find(partition.topic());
+  if (topic == nullptr) return true;  // deleted meanwhile: nothing to recover
   // The log is suspect: closing it writes nothing, and reopening recovers it.
   (void)partition.log().close();
-  if (topic != nullptr) {
-    auto opened = open_log(directory_of(partition.topic(), partition.index()),
-                           uuid_to_base64(topic->id), topic->config);
-    if (opened) {
-      partition.replace_log(std::move(opened->first), std::move(opened->second));
-      partition.waiters().notify_all();
-      partition.recovering = false;
-    }
-  }
-  // A log that cannot be opened stays offline (recovering) until the next restart.
+  auto opened = open_log(directory_of(partition.topic(), partition.index()),
+                         uuid_to_base64(topic->id), topic->config);
+  if (!opened) return false;
+  partition.replace_log(std::move(opened->first), std::move(opened->second));
+  partition.recovering = false;
+  partition.waiters().notify_all();
+  return true;
 }
 
 void Topics::close_all() {

@@ -74,8 +74,8 @@ class Topics {
   Result<void, ApiError> set_config(const std::string& name, config::TopicConfig config);
 
   // Suspends. Closes `partition`'s log (a disk failure made it suspect) and opens it
-  // again, which recovers it from what is durable.
-  void recover(Partition& partition);
+  // again, which recovers it from what is durable. False if the disk failed again.
+  bool recover(Partition& partition);
   // Suspends. Snapshots producer state, flushes and closes every log (clean shutdown).
   void close_all();
 
@@ -89,8 +89,7 @@ class Topics {
   using TopicLines = absl::btree_map<std::string, TopicLine>;
   TopicLines lines() const;
   Result<void, ApiError> persist(const TopicLines& lines);
-  Result<std::shared_ptr<Partition>, ApiError> open_partition(const Topic& topic,
-                                                              int32_t index);
+  Result<std::shared_ptr<Partition>, ApiError> open_partition(const Topic& topic, int32_t index);
   // Suspends. The log of `directory` with its producer state.
   Result<std::pair<std::shared_ptr<storage::PartitionLog>,
                    std::unique_ptr<txn::PartitionProducerState>>,
@@ -98,7 +97,8 @@ class Topics {
   open_log(const std::string& directory, const std::string& topic_id,
            const config::TopicConfig& config);
   std::string directory_of(const std::string& topic, int32_t index) const;
-  void delete_directory(const std::string& directory);
+  // Suspends. Removes a partition directory and its files, durably; false on failure.
+  bool delete_directory(const std::string& directory);
 
   runtime::Env& env_;
   const BrokerSettings& settings_;

@@ -89,6 +89,17 @@ StorageResult<ScanOutcome> scan_batches(runtime::File& file, FilePosition from,
     buffer_length = *read;
     return {};
   };
+  // A header or offsets that make no sense may be a read corrupted in flight (the
+  // stored bytes fine): such a batch is read again once before the scan ends there, as
+  // a failed CRC is. Otherwise one flipped bit in a length would truncate good data.
+  std::optional<FilePosition> reread_at;
+  auto doubt = [&](ScanEnd end) -> std::optional<ScanOutcome> {
+    if (reread_at == position) return ScanOutcome{position, end};
+    reread_at = position;
+    buffer_length = 0;  // the next round reads afresh
+    buffer_start = position;
+    return std::nullopt;
+  };
   while (position < to) {
     const auto left = static_cast<size_t>(to - position);
     if (left < kBatchHeaderSize) return ScanOutcome{position, ScanEnd::torn};
@@ -105,9 +116,15 @@ StorageResult<ScanOutcome> scan_batches(runtime::File& file, FilePosition from,
       return std::span<const uint8_t>(buffer.data() + skip, buffer_length - skip);
     };
     auto header = record::read_batch_header(here());
-    if (!header) return ScanOutcome{position, ScanEnd::invalid};
+    if (!header) {
+      if (auto outcome = doubt(ScanEnd::invalid)) return *outcome;
+      continue;
+    }
     const size_t batch_bytes = header->size_bytes();
-    if (batch_bytes > left) return ScanOutcome{position, ScanEnd::torn};
+    if (batch_bytes > left) {
+      if (auto outcome = doubt(ScanEnd::torn)) return *outcome;
+      continue;
+    }
     if (in_buffer() < batch_bytes) {
       if (auto filled = fill(batch_bytes); !filled) return unexpected(filled.error());
       if (buffer_length < batch_bytes) return ScanOutcome{position, ScanEnd::torn};
@@ -124,7 +141,10 @@ StorageResult<ScanOutcome> scan_batches(runtime::File& file, FilePosition from,
       view = *validated;
     }
     const auto action = visit(position, view);
-    if (!action) return ScanOutcome{position, ScanEnd::invalid};
+    if (!action) {
+      if (auto outcome = doubt(ScanEnd::invalid)) return *outcome;
+      continue;
+    }
     if (*action == ScanAction::stop) return ScanOutcome{position, ScanEnd::stopped};
     position += static_cast<int64_t>(batch_bytes);
   }
@@ -271,18 +291,21 @@ StorageResult<void> Segment::recover(
   }
   if (rewrite) {
     // Write back what reads returned, so the fsync below persists it even if an
-    // earlier failed fsync marked those pages clean without writing them.
-    std::vector<uint8_t> chunk;
-    for (FilePosition at(0); at < size_;) {
-      const auto length = std::min<size_t>(kRecoveryChunkBytes, static_cast<size_t>(size_ - at));
-      chunk.resize(length);
-      auto read = log_->read_at(static_cast<uint64_t>(at.value()), writable(chunk));
-      if (!read) return unexpected(from_io(read.error()));
-      if (*read != length) return unexpected(StorageError::io);
-      auto written = log_->write_at(static_cast<uint64_t>(at.value()), readable(chunk));
-      if (!written) return unexpected(from_io(written.error()));
-      at += static_cast<int64_t>(length);
-    }
+    // earlier failed fsync marked those pages clean without writing them. Only bytes
+    // that pass their CRC are written back: a read the disk corrupted in flight would
+    // otherwise make the corruption durable (the broker_log workload found this).
+    auto written_back = scan_batches(
+        *log_, FilePosition(0), size_, kRecoveryChunkBytes, /*check_crc=*/true,
+        [&](FilePosition position, const record::BatchView& batch)
+            -> std::optional<ScanAction> {
+          if (!log_->write_at(static_cast<uint64_t>(position.value()), readable(batch.bytes))) {
+            return std::nullopt;
+          }
+          return ScanAction::next;
+        });
+    if (!written_back) return unexpected(written_back.error());
+    // The first scan kept these batches valid; failing now is the disk failing.
+    if (written_back->position != size_) return unexpected(StorageError::io);
   }
   if (auto rebuilt = rewrite_index_files(); !rebuilt) return unexpected(rebuilt.error());
   if (auto synced = log_->sync(); !synced) return unexpected(from_io(synced.error()));
