@@ -80,8 +80,8 @@ class Sweep(unittest.TestCase):
 
 
 class Flaws(unittest.TestCase):
-    def caught(self, flaw, allowed_verdicts, seeds="1..60"):
-        result = run("--seeds", seeds, "--flaw", flaw)
+    def caught(self, flaw, allowed_verdicts, seeds="1..60", workload=()):
+        result = run("--seeds", seeds, "--flaw", flaw, *workload)
         found = verdicts(result.stdout)
         failing = [(seed, v) for seed, (_, v) in sorted(found.items()) if v != "ok"]
         self.assertTrue(failing, f"--flaw {flaw} was not caught in seeds {seeds}")
@@ -106,6 +106,25 @@ class Flaws(unittest.TestCase):
     def test_skip_checksum_is_caught(self):
         result = self.caught("skip-checksum", ("correctness", "crash"))
         self.assertRegex(result.stdout, r"which no client wrote|returned \d+ for index|VERIFY")
+
+
+class BrokerLog(unittest.TestCase):
+    """The real broker (src/broker) and weir's client under the same faults."""
+
+    def test_ci_sweep_passes(self):
+        result = run("--workload", "broker_log", "--seeds", "1..40")
+        self.assertEqual(result.returncode, 0, result.stdout[-4000:] + result.stderr)
+        found = verdicts(result.stdout)
+        self.assertEqual(len(found), 40)
+        for kind in ("process.crash", "disk.sync_error", "disk.read_corruption",
+                     "net.partition_full", "disk.torn_sector"):
+            self.assertRegex(result.stdout, rf"fault {re.escape(kind)} x[1-9]")
+
+    def test_ack_before_fsync_is_caught(self):
+        result = Flaws.caught(self, "ack-before-fsync", ("correctness",), seeds="1..10",
+                              workload=("--workload", "broker_log"))
+        self.assertRegex(result.stdout,
+                         r"acknowledged write \d+ at partition \d+ offset \d+ (lost|replaced)")
 
 
 class BadInput(unittest.TestCase):
