@@ -48,9 +48,9 @@ Bytes compress_gzip(std::span<const uint8_t> input) {
 }
 
 Status decompress_gzip(std::span<const uint8_t> input, size_t output_limit, Bytes& output) {
-  if (input.size() > std::numeric_limits<uInt>::max()) return RecordError::too_large;
+  if (input.size() > std::numeric_limits<uInt>::max()) return unexpected(RecordError::too_large);
   z_stream stream{};
-  if (inflateInit2(&stream, 15 + 16) != Z_OK) return RecordError::decompression_failed;
+  if (inflateInit2(&stream, 15 + 16) != Z_OK) return unexpected(RecordError::decompression_failed);
   stream.next_in = const_cast<Bytef*>(input.data());
   stream.avail_in = static_cast<uInt>(input.size());
   const size_t start = output.size();
@@ -111,15 +111,15 @@ Status decompress_snappy_block(std::span<const uint8_t> block, size_t output_lim
   size_t length = 0;
   const auto* data = reinterpret_cast<const char*>(block.data());
   if (!snappy::GetUncompressedLength(data, block.size(), &length)) {
-    return RecordError::decompression_failed;
+    return unexpected(RecordError::decompression_failed);
   }
   // The claimed length is checked against the limit before anything is allocated.
-  if (length > output_limit - (output.size() - start)) return RecordError::too_large;
+  if (length > output_limit - (output.size() - start)) return unexpected(RecordError::too_large);
   const size_t old_size = output.size();
   output.resize(old_size + length);
   if (!snappy::RawUncompress(data, block.size(),
                              reinterpret_cast<char*>(output.data() + old_size))) {
-    return RecordError::decompression_failed;
+    return unexpected(RecordError::decompression_failed);
   }
   return {};
 }
@@ -186,7 +186,7 @@ Bytes compress_lz4(std::span<const uint8_t> input) {
 Status decompress_lz4(std::span<const uint8_t> input, size_t output_limit, Bytes& output) {
   LZ4F_dctx* context = nullptr;
   if (LZ4F_isError(LZ4F_createDecompressionContext(&context, LZ4F_VERSION))) {
-    return RecordError::decompression_failed;
+    return unexpected(RecordError::decompression_failed);
   }
   const size_t start = output.size();
   size_t offset = 0;
@@ -242,7 +242,7 @@ Bytes compress_zstd(std::span<const uint8_t> input) {
 
 Status decompress_zstd(std::span<const uint8_t> input, size_t output_limit, Bytes& output) {
   ZSTD_DStream* stream = ZSTD_createDStream();
-  if (stream == nullptr) return RecordError::decompression_failed;
+  if (stream == nullptr) return unexpected(RecordError::decompression_failed);
   // Bound the decoder's own window allocation too: 2^27 bytes (128 MiB) is zstd's
   // default maximum; never more than needed for the limit.
   ZSTD_DCtx_setParameter(stream, ZSTD_d_windowLogMax, 27);
@@ -318,7 +318,7 @@ Status decompress(Compression codec, std::span<const uint8_t> input, size_t outp
     case Compression::zstd: return decompress_zstd(input, output_limit, output);
     case Compression::none: break;
   }
-  return RecordError::invalid_compression;
+  return unexpected(RecordError::invalid_compression);
 }
 
 }  // namespace weir::record
