@@ -94,14 +94,49 @@ TEST(Wire, EncodingNullWhereTheVersionForbidsItIsAProgrammerError) {
   request.encode(fine_writer, 1);
   EXPECT_EQ(fine, (Bytes{0xff, 0xff, 0xff, 0xff}));
   // And a version the api does not have.
-  EXPECT_THROW(request.encode(fine_writer, 13), AssertionFailure);
+  EXPECT_THROW(request.encode(fine_writer, 14), AssertionFailure);
 }
 
 TEST(Wire, UnknownApiAndVersionFail) {
   const Bytes empty;
   EXPECT_EQ(decode_request_body(9999, 0, empty).error(), DecodeError::unknown_api_key);
   EXPECT_EQ(decode_request_body(0, 2, empty).error(), DecodeError::unsupported_version);
-  EXPECT_EQ(decode_request_body(0, 13, empty).error(), DecodeError::unsupported_version);
+  EXPECT_EQ(decode_request_body(0, 14, empty).error(), DecodeError::unsupported_version);
+}
+
+// Fields added for Kafka 4.0/4.1 (docs/protocol.md) travel only from their version:
+// one byte more on the wire for a bool, and an older version decodes the default.
+TEST(Wire, FieldsAddedFor4xTravelOnlyFromTheirVersion) {
+  DescribeClusterRequest request;
+  request.include_fenced_brokers = true;
+  Bytes v1;
+  Bytes v2;
+  Writer writer_v1(v1);
+  Writer writer_v2(v2);
+  request.encode(writer_v1, 1);
+  request.encode(writer_v2, 2);
+  EXPECT_EQ(v2.size(), v1.size() + 1);
+  DescribeClusterRequest from_v2;
+  Reader reader_v2(v2);
+  from_v2.decode(reader_v2, 2);
+  ASSERT_TRUE(reader_v2.ok());
+  EXPECT_TRUE(from_v2.include_fenced_brokers);
+  DescribeClusterRequest from_v1;
+  Reader reader_v1(v1);
+  from_v1.decode(reader_v1, 1);
+  ASSERT_TRUE(reader_v1.ok());
+  EXPECT_FALSE(from_v1.include_fenced_brokers);
+
+  VoteRequest vote;
+  auto& partition = vote.topics.emplace_back().partitions.emplace_back();
+  partition.pre_vote = true;
+  Bytes vote_v1;
+  Bytes vote_v2;
+  Writer vote_writer_v1(vote_v1);
+  Writer vote_writer_v2(vote_v2);
+  vote.encode(vote_writer_v1, 1);
+  vote.encode(vote_writer_v2, 2);
+  EXPECT_EQ(vote_v2.size(), vote_v1.size() + 1);
 }
 
 TEST(Wire, TrailingBytesFail) {
@@ -212,11 +247,11 @@ TEST(Apis, TableCoversTheIssue) {
   const ApiInfo* produce = find_api(0);
   ASSERT_NE(produce, nullptr);
   EXPECT_EQ(produce->version_min, 3);
-  EXPECT_EQ(produce->version_max, 12);
+  EXPECT_EQ(produce->version_max, 13);
   const ApiInfo* fetch = find_api(1);
   ASSERT_NE(fetch, nullptr);
   EXPECT_EQ(fetch->version_min, 4);
-  EXPECT_EQ(fetch->version_max, 17);
+  EXPECT_EQ(fetch->version_max, 18);
   EXPECT_EQ(find_api(34), nullptr);  // AlterReplicaLogDirs: not served
   // librdkafka needs Produce v2 listed to compress with gzip, snappy or lz4.
   EXPECT_EQ(produce->advertised_version_min, 0);
