@@ -351,7 +351,9 @@ Status validate_records(const BatchView& batch, size_t decompressed_bytes_max, B
   auto section = records_section(batch, decompressed_bytes_max, scratch);
   if (!section) return unexpected(section.error());
   const BatchHeader& header = batch.header;
-  if (header.is_control() && header.records_count != 1) return unexpected(RecordError::invalid_control_record);
+  if (header.is_control() && header.records_count != 1) {
+    return unexpected(RecordError::invalid_control_record);
+  }
   RecordCursor cursor(*section, header.records_count);
   RecordView record;
   int32_t expected_offset_delta = 0;
@@ -359,7 +361,9 @@ Status validate_records(const BatchView& batch, size_t decompressed_bytes_max, B
     auto more = cursor.next(record);
     if (!more) return unexpected(more.error());
     if (!*more) break;
-    if (record.offset_delta != expected_offset_delta) return unexpected(RecordError::invalid_offset_delta);
+    if (record.offset_delta != expected_offset_delta) {
+      return unexpected(RecordError::invalid_offset_delta);
+    }
     if (header.is_control() && !read_control_type(record)) {
       return unexpected(RecordError::invalid_control_record);
     }
@@ -489,7 +493,9 @@ Result<EndTxnMarker> read_end_txn_marker(const RecordView& record) {
   if (*type != ControlType::abort && *type != ControlType::commit) {
     return unexpected(RecordError::invalid_control_record);
   }
-  if (!record.value || record.value->size() < 6) return unexpected(RecordError::invalid_control_record);
+  if (!record.value || record.value->size() < 6) {
+    return unexpected(RecordError::invalid_control_record);
+  }
   EndTxnMarker marker;
   marker.type = *type;
   marker.coordinator_epoch =
