@@ -104,39 +104,40 @@ TEST(Wire, UnknownApiAndVersionFail) {
   EXPECT_EQ(decode_request_body(0, 14, empty).error(), DecodeError::unsupported_version);
 }
 
+// The bytes of `message` encoded at `version`.
+template <typename Message>
+Bytes encoded(const Message& message, int16_t version) {
+  Bytes out;
+  Writer writer(out);
+  message.encode(writer, version);
+  return out;
+}
+
+// `message` decoded from `bytes` at `version`; the decode must succeed.
+template <typename Message>
+Message decoded(const Bytes& bytes, int16_t version) {
+  Message message;
+  Reader reader(bytes);
+  message.decode(reader, version);
+  EXPECT_TRUE(reader.ok()) << decode_error_name(reader.error());
+  return message;
+}
+
 // Fields added for Kafka 4.0/4.1 (docs/protocol.md) travel only from their version:
 // one byte more on the wire for a bool, and an older version decodes the default.
 TEST(Wire, FieldsAddedFor4xTravelOnlyFromTheirVersion) {
   DescribeClusterRequest request;
   request.include_fenced_brokers = true;
-  Bytes v1;
-  Bytes v2;
-  Writer writer_v1(v1);
-  Writer writer_v2(v2);
-  request.encode(writer_v1, 1);
-  request.encode(writer_v2, 2);
+  const Bytes v1 = encoded(request, 1);
+  const Bytes v2 = encoded(request, 2);
   EXPECT_EQ(v2.size(), v1.size() + 1);
-  DescribeClusterRequest from_v2;
-  Reader reader_v2(v2);
-  from_v2.decode(reader_v2, 2);
-  ASSERT_TRUE(reader_v2.ok());
-  EXPECT_TRUE(from_v2.include_fenced_brokers);
-  DescribeClusterRequest from_v1;
-  Reader reader_v1(v1);
-  from_v1.decode(reader_v1, 1);
-  ASSERT_TRUE(reader_v1.ok());
-  EXPECT_FALSE(from_v1.include_fenced_brokers);
+  EXPECT_TRUE(decoded<DescribeClusterRequest>(v2, 2).include_fenced_brokers);
+  EXPECT_FALSE(decoded<DescribeClusterRequest>(v1, 1).include_fenced_brokers);
 
   VoteRequest vote;
-  auto& partition = vote.topics.emplace_back().partitions.emplace_back();
-  partition.pre_vote = true;
-  Bytes vote_v1;
-  Bytes vote_v2;
-  Writer vote_writer_v1(vote_v1);
-  Writer vote_writer_v2(vote_v2);
-  vote.encode(vote_writer_v1, 1);
-  vote.encode(vote_writer_v2, 2);
-  EXPECT_EQ(vote_v2.size(), vote_v1.size() + 1);
+  vote.topics.emplace_back().partitions.emplace_back().pre_vote = true;
+  EXPECT_EQ(encoded(vote, 2).size(), encoded(vote, 1).size() + 1);
+  EXPECT_TRUE(decoded<VoteRequest>(encoded(vote, 2), 2).topics.at(0).partitions.at(0).pre_vote);
 }
 
 TEST(Wire, TrailingBytesFail) {
