@@ -56,7 +56,7 @@ void decode_produce(benchmark::State& state) {
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * frame.size()));
 }
-BENCHMARK(decode_produce)->Arg(7)->Arg(12)->Arg(13);
+BENCHMARK(decode_produce)->Arg(7)->Arg(12);
 
 void decode_produce_and_validate_batches(benchmark::State& state) {
   const Bytes frame = make_frame(12);
@@ -83,7 +83,7 @@ void encode_produce(benchmark::State& state) {
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * frame.size()));
 }
-BENCHMARK(encode_produce)->Arg(7)->Arg(12)->Arg(13);
+BENCHMARK(encode_produce)->Arg(7)->Arg(12);
 
 // Many small fields instead of one large blob: a Metadata response for 1,000
 // partitions, the codec's per-field cost.

@@ -101,7 +101,7 @@ TEST(Wire, UnknownApiAndVersionFail) {
   const Bytes empty;
   EXPECT_EQ(decode_request_body(9999, 0, empty).error(), DecodeError::unknown_api_key);
   EXPECT_EQ(decode_request_body(0, 2, empty).error(), DecodeError::unsupported_version);
-  EXPECT_EQ(decode_request_body(0, 14, empty).error(), DecodeError::unsupported_version);
+  EXPECT_EQ(decode_request_body(0, 13, empty).error(), DecodeError::unsupported_version);
 }
 
 // The bytes of `message` encoded at `version`.
@@ -248,7 +248,7 @@ TEST(Apis, TableCoversTheIssue) {
   const ApiInfo* produce = find_api(0);
   ASSERT_NE(produce, nullptr);
   EXPECT_EQ(produce->version_min, 3);
-  EXPECT_EQ(produce->version_max, 13);
+  EXPECT_EQ(produce->version_max, 12);
   const ApiInfo* fetch = find_api(1);
   ASSERT_NE(fetch, nullptr);
   EXPECT_EQ(fetch->version_min, 4);

@@ -25,7 +25,7 @@ import sys
 # stops below several of these maxima; the fields of the newer versions were added
 # to the .def files by hand. Import from a 4.1 checkout, or those fields are lost.
 RANGES = {
-    "Produce": (3, 13), "Fetch": (4, 18), "ListOffsets": (1, 10), "Metadata": (0, 13),
+    "Produce": (3, 12), "Fetch": (4, 18), "ListOffsets": (1, 10), "Metadata": (0, 13),
     "OffsetCommit": (2, 9), "OffsetFetch": (1, 9), "FindCoordinator": (0, 6),
     "JoinGroup": (0, 9), "Heartbeat": (0, 4), "LeaveGroup": (0, 5), "SyncGroup": (0, 5),
     "DescribeGroups": (0, 6), "ListGroups": (0, 5), "SaslHandshake": (0, 1),
