@@ -17,7 +17,7 @@ if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" "$root" -Dfuzz=true -Dtests=disabled -Dbenchmarks=disabled \
       -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized
 fi
-ninja -C "$build" fuzz/protocol_request fuzz/record_batch fuzz/record_seeds
+nice -n 10 ninja -C "$build" -j2 fuzz/protocol_request fuzz/record_batch fuzz/record_seeds
 
 corpus="$build/corpus"
 mkdir -p "$corpus/protocol_request" "$corpus/record_batch" "$build/artifacts"

@@ -83,6 +83,17 @@ def split_code_and_comments(text: str) -> Lines:
             j -= 1
         return "".join(code[j:])
 
+    def take_comment(end: int) -> None:
+        # text[i:end] is a comment: its characters go to `comment`, its line breaks to
+        # both lists (so line numbers stay aligned), and the code sees one space.
+        for ch in text[i:end]:
+            if ch == "\n":
+                code.append("\n")
+                comment.append("\n")
+            else:
+                comment.append(ch)
+        code.append(" ")
+
     while i < n:
         c = text[i]
         if c == "/" and text.startswith("//", i):
@@ -93,24 +104,12 @@ def split_code_and_comments(text: str) -> Lines:
             while end < n and end > 0 and text[end - 1] == "\\":
                 next_end = text.find("\n", end + 1)
                 end = n if next_end < 0 else next_end
-            for ch in text[i:end]:
-                if ch == "\n":
-                    code.append("\n")
-                    comment.append("\n")
-                else:
-                    comment.append(ch)
-            code.append(" ")
+            take_comment(end)
             i = end
         elif c == "/" and text.startswith("/*", i):
             end = text.find("*/", i + 2)
             end = n if end < 0 else end + 2
-            for ch in text[i:end]:
-                if ch == "\n":
-                    code.append("\n")
-                    comment.append("\n")
-                else:
-                    comment.append(ch)
-            code.append(" ")
+            take_comment(end)
             i = end
         elif c == '"':
             prefix = previous_token()
@@ -262,133 +261,150 @@ class CodeRule:
     what: str  # For --list-rules and docs.
 
 
-CODE_RULES: list[CodeRule] = [
+@dataclasses.dataclass(frozen=True)
+class Hazard:
+    """One thing the seam (or determinism, or quiet output) forbids, with everything
+    that finds it: the code forms, each named for --list-rules, and the headers that
+    exist only for it. CODE_RULES and the include check are both read off HAZARDS, so
+    a hazard's replacement and scope are written once."""
+    rule: str
+    replacement: str
+    applies: Callable[[str], bool]
+    forms: tuple[tuple[Callable[[str], Iterator[str]], str], ...]
+    headers: tuple[str, ...] = ()
+
+
+def _seam(replacement: str, *forms: tuple[Callable[[str], Iterator[str]], str],
+          headers: tuple[str, ...] = ()) -> Hazard:
+    return Hazard("seam", replacement, in_seam_scope, forms, headers)
+
+
+_NETWORK_CALLS = ("socket|socketpair|connect|accept4?|bind|listen|send|sendto|sendmsg|recv|"
+                  "recvfrom|recvmsg|shutdown|poll|getsockname|getpeername|ppoll|select|pselect|"
+                  "setsockopt|getsockopt|getaddrinfo")
+_DISK_CALLS = ("open|read|write|readv|writev|stat|fstat|lstat|statx|unlink|rename|remove|mkdir|"
+               "rmdir|truncate|sync|syncfs|access|link|symlink|readlink|chmod|fchmod|chown|"
+               "fchown|(?:open|mkdir|unlink|rename|fstat|link|symlink|readlink|faccess|fchmod|"
+               "fchown|utimens)at2?|fdopendir|scandir")
+
+HAZARDS: list[Hazard] = [
     # Time.
-    CodeRule("seam", _token(r"\b(steady_clock|high_resolution_clock)\b"), REPLACE_MONOTONIC,
-             in_seam_scope, "std::chrono::steady_clock, high_resolution_clock"),
-    CodeRule("seam", _token(r"\b(system_clock|utc_clock|tai_clock|gps_clock|file_clock)\b"),
-             REPLACE_WALL, in_seam_scope, "std::chrono::system_clock (and utc/tai/gps/file)"),
-    CodeRule("seam", _free_call(r"gettimeofday|ftime|timespec_get"),
-             REPLACE_WALL, in_seam_scope, "gettimeofday, ftime, timespec_get"),
-    CodeRule("seam", _free_call(r"clock_gettime"), REPLACE_EITHER_CLOCK, in_seam_scope,
-             "clock_gettime"),
-    CodeRule("seam", _token(r"(?<![\w.>:])(?:(?:std)?::)?\btime\s*\("
-                            r"\s*(?:nullptr|NULL|0|&\s*\w+)\s*\)"),
-             REPLACE_WALL, in_seam_scope, "time(nullptr)"),
-    CodeRule("seam", _token(r"\bstd::(?:time|clock)\s*\("), REPLACE_WALL, in_seam_scope,
-             "std::time(, std::clock("),
+    _seam(REPLACE_MONOTONIC,
+          (_token(r"\b(steady_clock|high_resolution_clock)\b"),
+           "std::chrono::steady_clock, high_resolution_clock")),
+    _seam(REPLACE_WALL,
+          (_token(r"\b(system_clock|utc_clock|tai_clock|gps_clock|file_clock)\b"),
+           "std::chrono::system_clock (and utc/tai/gps/file)"),
+          (_free_call(r"gettimeofday|ftime|timespec_get"), "gettimeofday, ftime, timespec_get"),
+          (_token(r"(?<![\w.>:])(?:(?:std)?::)?\btime\s*\(\s*(?:nullptr|NULL|0|&\s*\w+)\s*\)"),
+           "time(nullptr)"),
+          (_token(r"\bstd::(?:time|clock)\s*\("), "std::time(, std::clock("),
+          headers=("sys/time.h", "sys/timeb.h")),
+    _seam(REPLACE_EITHER_CLOCK, (_free_call(r"clock_gettime"), "clock_gettime"),
+          headers=("ctime", "time.h")),
     # Sleeping and yielding.
-    CodeRule("seam", _token(r"\bthis_thread::sleep_(?:for|until)\b"), REPLACE_SLEEP,
-             in_seam_scope, "std::this_thread::sleep_for / sleep_until"),
-    CodeRule("seam", _free_call(r"sleep|usleep|nanosleep|clock_nanosleep"), REPLACE_SLEEP,
-             in_seam_scope, "sleep(, usleep(, nanosleep("),
-    CodeRule("seam", _token(r"\bthis_thread::yield\b|(?<![\w.>:])(?:::)?\bsched_yield\s*\("),
-             REPLACE_YIELD, in_seam_scope, "std::this_thread::yield, sched_yield"),
-    # Threads.
-    CodeRule("seam", _token(r"\bstd::(?:thread|jthread|async)\b|\bpthread_(?!sigmask|kill)\w+"),
-             REPLACE_THREAD, in_seam_scope, "std::thread, std::jthread, std::async, pthread_*"),
-    CodeRule("seam", _token(r"\bstd::(?:future|shared_future|promise|packaged_task)\b"),
-             REPLACE_FUTURE, in_seam_scope, "std::future, std::promise, std::packaged_task"),
-    CodeRule("seam",
-             _token(r"\bstd::(?:recursive_|timed_|recursive_timed_|shared_|shared_timed_)?mutex\b"
-                    r"|\bstd::condition_variable(?:_any)?\b"
-                    r"|\bstd::(?:lock_guard|unique_lock|scoped_lock|shared_lock|latch|barrier)\b"),
-             REPLACE_SYNC, in_seam_scope, "std::mutex, std::condition_variable, std lock types"),
-    CodeRule("seam", _token(r"\bstd::(?:counting|binary)_semaphore\b|\bsem_(?:wait|post|init)\b"),
-             REPLACE_SEMAPHORE, in_seam_scope, "std::counting_semaphore, sem_*"),
+    _seam(REPLACE_SLEEP,
+          (_token(r"\bthis_thread::sleep_(?:for|until)\b"),
+           "std::this_thread::sleep_for / sleep_until"),
+          (_free_call(r"sleep|usleep|nanosleep|clock_nanosleep"), "sleep(, usleep(, nanosleep(")),
+    _seam(REPLACE_YIELD,
+          (_token(r"\bthis_thread::yield\b|(?<![\w.>:])(?:::)?\bsched_yield\s*\("),
+           "std::this_thread::yield, sched_yield")),
+    # Threads and their synchronisation.
+    _seam(REPLACE_THREAD,
+          (_token(r"\bstd::(?:thread|jthread|async)\b|\bpthread_(?!sigmask|kill)\w+"),
+           "std::thread, std::jthread, std::async, pthread_*"),
+          headers=("thread", "pthread.h", "sched.h")),
+    _seam(REPLACE_FUTURE,
+          (_token(r"\bstd::(?:future|shared_future|promise|packaged_task)\b"),
+           "std::future, std::promise, std::packaged_task"),
+          headers=("future",)),
+    _seam(REPLACE_SYNC,
+          (_token(r"\bstd::(?:recursive_|timed_|recursive_timed_|shared_|shared_timed_)?mutex\b"
+                  r"|\bstd::condition_variable(?:_any)?\b"
+                  r"|\bstd::(?:lock_guard|unique_lock|scoped_lock|shared_lock|latch|barrier)\b"),
+           "std::mutex, std::condition_variable, std lock types"),
+          headers=("mutex", "shared_mutex", "condition_variable", "latch", "barrier")),
+    _seam(REPLACE_SEMAPHORE,
+          (_token(r"\bstd::(?:counting|binary)_semaphore\b|\bsem_(?:wait|post|init)\b"),
+           "std::counting_semaphore, sem_*"),
+          headers=("semaphore", "semaphore.h")),
     # Randomness.
-    CodeRule("seam", _free_call(r"rand|srand|rand_r|srandom|drand48|lrand48|"
-                                r"arc4random\w*|getrandom|getentropy"),
-             REPLACE_RANDOM, in_seam_scope, "rand(, srand(, drand48(, getrandom("),
-    CodeRule("seam", _global_call(r"random"), REPLACE_RANDOM, in_seam_scope, "::random("),
-    CodeRule("seam", _token(r"\b(?:random_device|mt19937(?:_64)?|minstd_rand0?|ranlux\w+|"
-                            r"default_random_engine|knuth_b|mersenne_twister_engine)\b"),
-             REPLACE_RANDOM, in_seam_scope, "std::random_device, std::mt19937, std engines"),
-    # Network.
-    CodeRule("seam", _global_call(r"socket|socketpair|connect|accept4?|bind|listen|send|"
-                                  r"sendto|sendmsg|recv|recvfrom|recvmsg|shutdown|poll|"
-                                  r"getsockname|getpeername|"
-                                  r"ppoll|select|pselect|setsockopt|getsockopt|getaddrinfo"),
-             REPLACE_NETWORK, in_seam_scope, "::socket(, ::connect(, ::accept(, ::send( ..."),
-    CodeRule("seam", _free_call(r"socket|socketpair|accept4|setsockopt|getsockopt|"
-                                r"getaddrinfo|getnameinfo|gethostbyname|inet_pton|inet_ntop"),
-             REPLACE_NETWORK, in_seam_scope, "socket(, setsockopt(, getaddrinfo( ..."),
-    CodeRule("seam", _token(r"\bepoll_(?:create1?|ctl|p?wait2?|event|data|data_t)\b"
-                            r"|\bsockaddr(?:_in6?|_storage|_un)?\b"),
-             REPLACE_NETWORK, in_seam_scope, "epoll_*, struct sockaddr"),
+    _seam(REPLACE_RANDOM,
+          (_free_call(r"rand|srand|rand_r|srandom|drand48|lrand48|arc4random\w*|getrandom|"
+                      r"getentropy"), "rand(, srand(, drand48(, getrandom("),
+          (_global_call(r"random"), "::random("),
+          (_token(r"\b(?:random_device|mt19937(?:_64)?|minstd_rand0?|ranlux\w+|"
+                  r"default_random_engine|knuth_b|mersenne_twister_engine)\b"),
+           "std::random_device, std::mt19937, std engines"),
+          headers=("random", "sys/random.h")),
+    # Network: names our own interfaces reuse as methods only in the `::name(` form.
+    _seam(REPLACE_NETWORK,
+          (_global_call(_NETWORK_CALLS), "::socket(, ::connect(, ::accept(, ::send( ..."),
+          (_free_call(r"socket|socketpair|accept4|setsockopt|getsockopt|getaddrinfo|getnameinfo|"
+                      r"gethostbyname|inet_pton|inet_ntop"),
+           "socket(, setsockopt(, getaddrinfo( ..."),
+          (_token(r"\bepoll_(?:create1?|ctl|p?wait2?|event|data|data_t)\b"
+                  r"|\bsockaddr(?:_in6?|_storage|_un)?\b"), "epoll_*, struct sockaddr"),
+          headers=("sys/socket.h", "netinet/*", "arpa/*", "netdb.h", "sys/epoll.h", "poll.h",
+                   "sys/poll.h", "sys/select.h", "sys/un.h", "ifaddrs.h", "net/*")),
     # Files.
-    CodeRule("seam", _free_call(r"fopen|fdopen|freopen|tmpfile|mkstemp|pread|pwrite|preadv|"
-                                r"pwritev|pread64|pwrite64|fsync|fdatasync|sync_file_range|"
-                                r"fallocate|posix_fallocate|ftruncate|lseek|opendir|readdir|"
-                                r"closedir|mmap|munmap|msync|openat|unlinkat|renameat2?"),
-             REPLACE_DISK, in_seam_scope, "fopen(, pread(, pwrite(, fsync(, mmap( ..."),
-    CodeRule("seam", _global_call(r"open|read|write|readv|writev|stat|fstat|lstat|statx|"
-                                  r"unlink|rename|remove|mkdir|rmdir|truncate|sync|syncfs|"
-                                  r"access|link|symlink|readlink|chmod|fchmod|chown|fchown|"
-                                  r"(?:open|mkdir|unlink|rename|fstat|link|symlink|readlink|"
-                                  r"faccess|fchmod|fchown|utimens)at2?|fdopendir|scandir"),
-             REPLACE_DISK, in_seam_scope, "::open(, ::read(, ::write(, ::fstatat( ..."),
-    CodeRule("seam", _global_call(r"close|dup[23]?|fcntl|ioctl|pipe2?|eventfd|timerfd_\w+"),
-             REPLACE_DISK_OR_NETWORK, in_seam_scope, "::close(, ::dup(, ::fcntl(, ::pipe("),
-    CodeRule("seam", _token(r"\bstd::(?:ifstream|ofstream|fstream|filebuf|wifstream|"
-                            r"wofstream|wfstream|filesystem)\b|\bio_uring\w*"),
-             REPLACE_DISK, in_seam_scope, "std::ifstream/ofstream/fstream, std::filesystem"),
+    _seam(REPLACE_DISK,
+          (_free_call(r"fopen|fdopen|freopen|tmpfile|mkstemp|pread|pwrite|preadv|pwritev|pread64|"
+                      r"pwrite64|fsync|fdatasync|sync_file_range|fallocate|posix_fallocate|"
+                      r"ftruncate|lseek|opendir|readdir|closedir|mmap|munmap|msync|openat|"
+                      r"unlinkat|renameat2?"), "fopen(, pread(, pwrite(, fsync(, mmap( ..."),
+          (_global_call(_DISK_CALLS), "::open(, ::read(, ::write(, ::fstatat( ..."),
+          (_token(r"\bstd::(?:ifstream|ofstream|fstream|filebuf|wifstream|wofstream|wfstream|"
+                  r"filesystem)\b|\bio_uring\w*"),
+           "std::ifstream/ofstream/fstream, std::filesystem"),
+          headers=("fstream", "filesystem", "fcntl.h", "unistd.h", "sys/stat.h", "dirent.h",
+                   "sys/mman.h", "sys/uio.h", "sys/file.h", "liburing.h", "linux/*",
+                   "sys/ioctl.h")),
+    _seam(REPLACE_DISK_OR_NETWORK,
+          (_global_call(r"close|dup[23]?|fcntl|ioctl|pipe2?|eventfd|timerfd_\w+"),
+           "::close(, ::dup(, ::fcntl(, ::pipe(")),
     # Environment and signals.
-    CodeRule("seam", _free_call(r"getenv|secure_getenv|setenv|unsetenv|putenv|clearenv"),
-             REPLACE_ENV, in_seam_scope, "getenv(, setenv( ..."),
-    CodeRule("seam", _token(r"(?<![\w.>:])\benviron\b"), REPLACE_ENV, in_seam_scope, "environ"),
-    CodeRule("seam", _free_call(r"sigaction|sigprocmask|sigwait|signalfd|pthread_sigmask|"
-                                r"pthread_kill"),
-             REPLACE_SIGNAL, in_seam_scope, "sigaction(, sigprocmask(, signalfd("),
-    CodeRule("seam", _global_call(r"signal|raise|kill"), REPLACE_SIGNAL, in_seam_scope,
-             "::signal(, ::raise(, ::kill("),
-    # Debug output.
-    CodeRule("debug-output",
-             _token(r"\bstd::w?(?:cout|cerr|clog)\b|(?<![\w.>:])\bw?(?:cout|cerr)\b"),
-             REPLACE_DEBUG, in_debug_output_scope, "std::cout, std::cerr, std::clog"),
-    CodeRule("debug-output", _free_call(r"printf|puts|putchar|perror|vprintf"),
-             REPLACE_DEBUG, in_debug_output_scope, "printf(, puts(, perror("),
-    CodeRule("debug-output",
-             _token(r"(?<![\w.>:])(?:(?:std)?::)?\b(?:fprintf|fputs|vfprintf|fputc|fwrite)"
-                    r"\s*\([^;]*\b(?:stderr|stdout)\b|\bfmt::print(?:ln)?\s*\("),
-             REPLACE_DEBUG, in_debug_output_scope,
-             "fprintf(stderr, fputs(.., stdout), fmt::print("),
+    _seam(REPLACE_ENV,
+          (_free_call(r"getenv|secure_getenv|setenv|unsetenv|putenv|clearenv"),
+           "getenv(, setenv( ..."),
+          (_token(r"(?<![\w.>:])\benviron\b"), "environ")),
+    _seam(REPLACE_SIGNAL,
+          (_free_call(r"sigaction|sigprocmask|sigwait|signalfd|pthread_sigmask|pthread_kill"),
+           "sigaction(, sigprocmask(, signalfd("),
+          (_global_call(r"signal|raise|kill"), "::signal(, ::raise(, ::kill("),
+          headers=("csignal", "signal.h")),
     # Determinism.
-    CodeRule("determinism", _token(r"\bunordered_(?:multi)?(?:map|set)\b"),
-             REPLACE_UNORDERED, in_seam_scope, "std::unordered_map, std::unordered_set"),
+    Hazard("determinism", REPLACE_UNORDERED, in_seam_scope,
+           ((_token(r"\bunordered_(?:multi)?(?:map|set)\b"),
+             "std::unordered_map, std::unordered_set"),),
+           headers=("unordered_map", "unordered_set")),
+    # Debug output.
+    Hazard("debug-output", REPLACE_DEBUG, in_debug_output_scope,
+           ((_token(r"\bstd::w?(?:cout|cerr|clog)\b|(?<![\w.>:])\bw?(?:cout|cerr)\b"),
+             "std::cout, std::cerr, std::clog"),
+            (_free_call(r"printf|puts|putchar|perror|vprintf"), "printf(, puts(, perror("),
+            (_token(r"(?<![\w.>:])(?:(?:std)?::)?\b(?:fprintf|fputs|vfprintf|fputc|fwrite)"
+                    r"\s*\([^;]*\b(?:stderr|stdout)\b|\bfmt::print(?:ln)?\s*\("),
+             "fprintf(stderr, fputs(.., stdout), fmt::print(")),
+           headers=("iostream",)),
 ]
 
-# Headers whose only purpose is the OS (or a hazard): header -> (rule, replacement, scope).
-_SEAM_HEADERS = {
-    REPLACE_THREAD: ["thread", "pthread.h", "sched.h"],
-    REPLACE_FUTURE: ["future"],
-    REPLACE_SYNC: ["mutex", "shared_mutex", "condition_variable", "latch", "barrier"],
-    REPLACE_SEMAPHORE: ["semaphore", "semaphore.h"],
-    REPLACE_RANDOM: ["random", "sys/random.h"],
-    REPLACE_NETWORK: ["sys/socket.h", "netinet/*", "arpa/*", "netdb.h", "sys/epoll.h",
-                      "poll.h", "sys/poll.h", "sys/select.h", "sys/un.h", "ifaddrs.h",
-                      "net/*"],
-    REPLACE_DISK: ["fstream", "filesystem", "fcntl.h", "unistd.h", "sys/stat.h", "dirent.h",
-                   "sys/mman.h", "sys/uio.h", "sys/file.h", "liburing.h", "linux/*",
-                   "sys/ioctl.h"],
-    REPLACE_WALL: ["sys/time.h", "sys/timeb.h"],
-    REPLACE_EITHER_CLOCK: ["ctime", "time.h"],
-    REPLACE_SIGNAL: ["csignal", "signal.h"],
-}
+CODE_RULES: list[CodeRule] = [
+    CodeRule(hazard.rule, find, hazard.replacement, hazard.applies, what)
+    for hazard in HAZARDS for find, what in hazard.forms
+]
 INCLUDE_PATTERN = re.compile(r"^\s*#\s*include\s*<([^>]+)>")
 
 
 def _classify_include(header: str, path: str) -> tuple[str, str] | None:
-    if in_seam_scope(path):
-        for replacement, headers in _SEAM_HEADERS.items():
-            for banned in headers:
-                prefix = banned.endswith("/*") and header.startswith(banned[:-1])
-                if header == banned or prefix:
-                    return "seam", replacement
-        if header in ("unordered_map", "unordered_set"):
-            return "determinism", REPLACE_UNORDERED
-    if in_debug_output_scope(path) and header == "iostream":
-        return "debug-output", REPLACE_DEBUG
+    for hazard in HAZARDS:
+        if not hazard.applies(path):
+            continue
+        for banned in hazard.headers:
+            prefix = banned.endswith("/*") and header.startswith(banned[:-1])
+            if header == banned or prefix:
+                return hazard.rule, hazard.replacement
     return None
 
 

@@ -89,13 +89,13 @@ std::optional<ApiKeyAndVersion> peek_api_key_and_version(std::span<const uint8_t
 Result<RequestHeader> decode_request_header(std::span<const uint8_t> frame,
                                             size_t& body_offset) {
   const auto key_and_version = peek_api_key_and_version(frame);
-  if (!key_and_version) return DecodeError::truncated;
+  if (!key_and_version) return unexpected(DecodeError::truncated);
   Reader reader(frame);
   RequestHeader header;
   decode_request_header(
       reader, request_header_version(key_and_version->api_key, key_and_version->api_version),
       header);
-  if (!reader.ok()) return reader.error();
+  if (!reader.ok()) return unexpected(reader.error());
   body_offset = reader.position();
   return header;
 }
@@ -103,10 +103,10 @@ Result<RequestHeader> decode_request_header(std::span<const uint8_t> frame,
 Result<Request> decode_request(std::span<const uint8_t> frame) {
   size_t body_offset = 0;
   auto header = decode_request_header(frame, body_offset);
-  if (!header) return header.error();
+  if (!header) return unexpected(header.error());
   auto body = decode_request_body(header->api_key, header->api_version,
                                   frame.subspan(body_offset));
-  if (!body) return body.error();
+  if (!body) return unexpected(body.error());
   return Request{std::move(header.value()), std::move(body.value())};
 }
 
@@ -135,7 +135,7 @@ Result<ResponseBody> decode_response(int16_t api_key, int16_t api_version,
                                      ResponseHeader& header) {
   Reader reader(frame);
   decode_response_header(reader, response_header_version(api_key, api_version), header);
-  if (!reader.ok()) return reader.error();
+  if (!reader.ok()) return unexpected(reader.error());
   return decode_response_body(api_key, api_version, frame.subspan(reader.position()));
 }
 

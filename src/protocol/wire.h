@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "base/assert.h"
+#include "base/result.h"
 
 namespace weir::protocol {
 
@@ -60,37 +61,10 @@ enum class DecodeError : uint8_t {
 
 std::string_view decode_error_name(DecodeError error);
 
-// The outcome of a decode: a value or the reason there is none.
+// The outcome of a decode: a value or the reason there is none. Failures are built
+// with weir::unexpected(DecodeError::...); the error is never DecodeError::none.
 template <typename T>
-class Result {
- public:
-  Result(T value) : state_(std::move(value)) {}  // NOLINT: implicit by design
-  Result(DecodeError error) : state_(error) {     // NOLINT: implicit by design
-    VERIFY(error != DecodeError::none, "an error result needs an error");
-  }
-  bool ok() const { return state_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-  DecodeError error() const { return ok() ? DecodeError::none : std::get<1>(state_); }
-  T& value() & {
-    VERIFY(ok(), "value() of a failed decode: {}", decode_error_name(error()));
-    return std::get<0>(state_);
-  }
-  const T& value() const& {
-    VERIFY(ok(), "value() of a failed decode: {}", decode_error_name(error()));
-    return std::get<0>(state_);
-  }
-  T&& value() && {
-    VERIFY(ok(), "value() of a failed decode: {}", decode_error_name(error()));
-    return std::get<0>(std::move(state_));
-  }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-
- private:
-  std::variant<T, DecodeError> state_;
-};
+using Result = weir::Result<T, DecodeError>;
 
 class Reader {
  public:

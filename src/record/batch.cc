@@ -191,7 +191,7 @@ std::string_view record_error_name(RecordError error) {
 }
 
 Result<BatchHeader> read_batch_header(std::span<const uint8_t> bytes) {
-  if (bytes.size() < kBatchHeaderSize) return RecordError::truncated;
+  if (bytes.size() < kBatchHeaderSize) return unexpected(RecordError::truncated);
   const uint8_t* p = bytes.data();
   BatchHeader header;
   header.base_offset = Offset(static_cast<int64_t>(load_big_endian<uint64_t>(p)));
@@ -208,9 +208,9 @@ Result<BatchHeader> read_batch_header(std::span<const uint8_t> bytes) {
   header.producer_epoch = ProducerEpoch(static_cast<int16_t>(load_big_endian<uint16_t>(p + 51)));
   header.base_sequence = Sequence(static_cast<int32_t>(load_big_endian<uint32_t>(p + 53)));
   header.records_count = static_cast<int32_t>(load_big_endian<uint32_t>(p + 57));
-  if (header.magic != kMagicV2) return RecordError::invalid_magic;
+  if (header.magic != kMagicV2) return unexpected(RecordError::invalid_magic);
   if (header.batch_length < static_cast<int32_t>(kBatchHeaderSize - kBatchLogOverhead)) {
-    return RecordError::invalid_length;
+    return unexpected(RecordError::invalid_length);
   }
   return header;
 }
@@ -222,14 +222,14 @@ uint32_t compute_batch_crc(std::span<const uint8_t> batch) {
 
 Result<BatchView> validate_batch(std::span<const uint8_t> bytes) {
   auto header = read_batch_header(bytes);
-  if (!header) return header.error();
-  if (header->size_bytes() > bytes.size()) return RecordError::truncated;
+  if (!header) return unexpected(header.error());
+  if (header->size_bytes() > bytes.size()) return unexpected(RecordError::truncated);
   const auto batch = bytes.first(header->size_bytes());
-  if (compute_batch_crc(batch) != header->crc) return RecordError::crc_mismatch;
+  if (compute_batch_crc(batch) != header->crc) return unexpected(RecordError::crc_mismatch);
   if ((header->attributes & kCompressionMask) > static_cast<int16_t>(Compression::zstd)) {
-    return RecordError::invalid_compression;
+    return unexpected(RecordError::invalid_compression);
   }
-  if (header->records_count < 0) return RecordError::invalid_record_count;
+  if (header->records_count < 0) return unexpected(RecordError::invalid_record_count);
   return BatchView{batch, header.value()};
 }
 
@@ -238,7 +238,7 @@ Result<std::vector<BatchView>> split_batches(std::span<const uint8_t> records) {
   size_t offset = 0;
   while (offset < records.size()) {
     auto batch = validate_batch(records.subspan(offset));
-    if (!batch) return batch.error();
+    if (!batch) return unexpected(batch.error());
     offset += batch->bytes.size();
     batches.push_back(batch.value());
   }
@@ -278,11 +278,11 @@ Result<std::span<const uint8_t>> records_section(const BatchView& batch,
   const Compression codec = batch.header.compression();
   if (codec == Compression::none) return compressed;
   if (static_cast<uint8_t>(codec) > static_cast<uint8_t>(Compression::zstd)) {
-    return RecordError::invalid_compression;
+    return unexpected(RecordError::invalid_compression);
   }
   scratch.clear();
   const Status status = decompress(codec, compressed, decompressed_bytes_max, scratch);
-  if (!status) return status.error();
+  if (!status) return unexpected(status.error());
   return std::span<const uint8_t>(scratch);
 }
 
@@ -290,28 +290,28 @@ Result<bool> RecordCursor::next(RecordView& record) {
   if (remaining_ <= 0) return false;
   Cursor cursor(section_.subspan(position_));
   const auto length = cursor.varint();
-  if (!length) return RecordError::invalid_varint;
-  if (*length < 0) return RecordError::invalid_length;
+  if (!length) return unexpected(RecordError::invalid_varint);
+  if (*length < 0) return unexpected(RecordError::invalid_length);
   auto body_bytes = cursor.take(static_cast<size_t>(*length));
-  if (!body_bytes) return RecordError::truncated;
+  if (!body_bytes) return unexpected(RecordError::truncated);
 
   Cursor body(*body_bytes);
   auto attributes = body.take(1);
-  if (!attributes) return RecordError::truncated;
+  if (!attributes) return unexpected(RecordError::truncated);
   record.attributes = static_cast<int8_t>((*attributes)[0]);
   const auto timestamp_delta = body.varlong();
   const auto offset_delta = body.varint();
-  if (!timestamp_delta || !offset_delta) return RecordError::invalid_varint;
+  if (!timestamp_delta || !offset_delta) return unexpected(RecordError::invalid_varint);
   record.timestamp_delta = *timestamp_delta;
   record.offset_delta = *offset_delta;
   RecordError error{};
-  if (!read_nullable_run(body, record.key, error)) return error;
-  if (!read_nullable_run(body, record.value, error)) return error;
+  if (!read_nullable_run(body, record.key, error)) return unexpected(error);
+  if (!read_nullable_run(body, record.value, error)) return unexpected(error);
   const auto header_count = body.varint();
-  if (!header_count) return RecordError::invalid_varint;
+  if (!header_count) return unexpected(RecordError::invalid_varint);
   // Each header takes at least two bytes (two lengths).
   if (*header_count < 0 || static_cast<size_t>(*header_count) > body.remaining() / 2) {
-    return RecordError::invalid_length;
+    return unexpected(RecordError::invalid_length);
   }
   record.header_count = *header_count;
   record.headers = body_bytes->subspan(body.position());
@@ -320,11 +320,11 @@ Result<bool> RecordCursor::next(RecordView& record) {
   for (int32_t i = 0; i < record.header_count; i++) {
     std::optional<std::span<const uint8_t>> key;
     std::optional<std::span<const uint8_t>> value;
-    if (!read_nullable_run(headers, key, error)) return error;
-    if (!key) return RecordError::invalid_length;  // header keys are never null
-    if (!read_nullable_run(headers, value, error)) return error;
+    if (!read_nullable_run(headers, key, error)) return unexpected(error);
+    if (!key) return unexpected(RecordError::invalid_length);  // header keys are never null
+    if (!read_nullable_run(headers, value, error)) return unexpected(error);
   }
-  if (headers.remaining() != 0) return RecordError::invalid_length;
+  if (headers.remaining() != 0) return unexpected(RecordError::invalid_length);
 
   position_ += cursor.position();
   remaining_--;
@@ -338,10 +338,10 @@ Status read_headers(const RecordView& record, std::vector<HeaderView>& out) {
   for (int32_t i = 0; i < record.header_count; i++) {
     std::optional<std::span<const uint8_t>> key;
     HeaderView header;
-    if (!read_nullable_run(cursor, key, error)) return error;
-    if (!key) return RecordError::invalid_length;
+    if (!read_nullable_run(cursor, key, error)) return unexpected(error);
+    if (!key) return unexpected(RecordError::invalid_length);
     header.key = *key;
-    if (!read_nullable_run(cursor, header.value, error)) return error;
+    if (!read_nullable_run(cursor, header.value, error)) return unexpected(error);
     out.push_back(header);
   }
   return {};
@@ -349,25 +349,29 @@ Status read_headers(const RecordView& record, std::vector<HeaderView>& out) {
 
 Status validate_records(const BatchView& batch, size_t decompressed_bytes_max, Bytes& scratch) {
   auto section = records_section(batch, decompressed_bytes_max, scratch);
-  if (!section) return section.error();
+  if (!section) return unexpected(section.error());
   const BatchHeader& header = batch.header;
-  if (header.is_control() && header.records_count != 1) return RecordError::invalid_control_record;
+  if (header.is_control() && header.records_count != 1) {
+    return unexpected(RecordError::invalid_control_record);
+  }
   RecordCursor cursor(*section, header.records_count);
   RecordView record;
   int32_t expected_offset_delta = 0;
   while (true) {
     auto more = cursor.next(record);
-    if (!more) return more.error();
+    if (!more) return unexpected(more.error());
     if (!*more) break;
-    if (record.offset_delta != expected_offset_delta) return RecordError::invalid_offset_delta;
+    if (record.offset_delta != expected_offset_delta) {
+      return unexpected(RecordError::invalid_offset_delta);
+    }
     if (header.is_control() && !read_control_type(record)) {
-      return RecordError::invalid_control_record;
+      return unexpected(RecordError::invalid_control_record);
     }
     expected_offset_delta++;
   }
-  if (!cursor.at_end()) return RecordError::invalid_record_count;
+  if (!cursor.at_end()) return unexpected(RecordError::invalid_record_count);
   if (header.records_count > 0 && header.last_offset_delta != header.records_count - 1) {
-    return RecordError::invalid_offset_delta;
+    return unexpected(RecordError::invalid_offset_delta);
   }
   return {};
 }
@@ -376,7 +380,7 @@ Result<std::vector<Record>> decode_records(const BatchView& batch,
                                            size_t decompressed_bytes_max) {
   Bytes scratch;
   auto section = records_section(batch, decompressed_bytes_max, scratch);
-  if (!section) return section.error();
+  if (!section) return unexpected(section.error());
   std::vector<Record> records;
   records.reserve(std::min(static_cast<size_t>(batch.header.records_count),
                            section->size() / kRecordSizeMin));
@@ -385,7 +389,7 @@ Result<std::vector<Record>> decode_records(const BatchView& batch,
   std::vector<HeaderView> headers;
   while (true) {
     auto more = cursor.next(view);
-    if (!more) return more.error();
+    if (!more) return unexpected(more.error());
     if (!*more) break;
     Record& record = records.emplace_back();
     record.attributes = view.attributes;
@@ -401,7 +405,7 @@ Result<std::vector<Record>> decode_records(const BatchView& batch,
            header.value ? std::optional<Bytes>(to_bytes(*header.value)) : std::nullopt});
     }
   }
-  if (!cursor.at_end()) return RecordError::invalid_record_count;
+  if (!cursor.at_end()) return unexpected(RecordError::invalid_record_count);
   return records;
 }
 
@@ -458,12 +462,12 @@ Bytes encode_batch(const BatchOptions& options, std::span<const Record> records)
 }
 
 Result<ControlType> read_control_type(const RecordView& record) {
-  if (!record.key || record.key->size() < 4) return RecordError::invalid_control_record;
+  if (!record.key || record.key->size() < 4) return unexpected(RecordError::invalid_control_record);
   const int16_t version = static_cast<int16_t>(load_big_endian<uint16_t>(record.key->data()));
-  if (version < 0) return RecordError::invalid_control_record;
+  if (version < 0) return unexpected(RecordError::invalid_control_record);
   const int16_t type = static_cast<int16_t>(load_big_endian<uint16_t>(record.key->data() + 2));
   if (type < 0 || type > static_cast<int16_t>(ControlType::kraft_voters)) {
-    return RecordError::invalid_control_record;
+    return unexpected(RecordError::invalid_control_record);
   }
   return static_cast<ControlType>(type);
 }
@@ -485,11 +489,13 @@ Record make_end_txn_marker(const EndTxnMarker& marker) {
 
 Result<EndTxnMarker> read_end_txn_marker(const RecordView& record) {
   auto type = read_control_type(record);
-  if (!type) return type.error();
+  if (!type) return unexpected(type.error());
   if (*type != ControlType::abort && *type != ControlType::commit) {
-    return RecordError::invalid_control_record;
+    return unexpected(RecordError::invalid_control_record);
   }
-  if (!record.value || record.value->size() < 6) return RecordError::invalid_control_record;
+  if (!record.value || record.value->size() < 6) {
+    return unexpected(RecordError::invalid_control_record);
+  }
   EndTxnMarker marker;
   marker.type = *type;
   marker.coordinator_epoch =

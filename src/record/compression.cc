@@ -48,9 +48,9 @@ Bytes compress_gzip(std::span<const uint8_t> input) {
 }
 
 Status decompress_gzip(std::span<const uint8_t> input, size_t output_limit, Bytes& output) {
-  if (input.size() > std::numeric_limits<uInt>::max()) return RecordError::too_large;
+  if (input.size() > std::numeric_limits<uInt>::max()) return unexpected(RecordError::too_large);
   z_stream stream{};
-  if (inflateInit2(&stream, 15 + 16) != Z_OK) return RecordError::decompression_failed;
+  if (inflateInit2(&stream, 15 + 16) != Z_OK) return unexpected(RecordError::decompression_failed);
   stream.next_in = const_cast<Bytef*>(input.data());
   stream.avail_in = static_cast<uInt>(input.size());
   const size_t start = output.size();
@@ -66,8 +66,8 @@ Status decompress_gzip(std::span<const uint8_t> input, size_t output_limit, Byte
       const int rc = inflate(&stream, Z_NO_FLUSH);
       if (rc == Z_STREAM_END && stream.avail_out == 1) break;
       status = rc == Z_OK || rc == Z_BUF_ERROR || rc == Z_STREAM_END
-                   ? Status(RecordError::too_large)
-                   : Status(RecordError::decompression_failed);
+                   ? Status(unexpected(RecordError::too_large))
+                   : Status(unexpected(RecordError::decompression_failed));
       break;
     }
     stream.next_out = out;
@@ -76,11 +76,11 @@ Status decompress_gzip(std::span<const uint8_t> input, size_t output_limit, Byte
     output.resize(output.size() - stream.avail_out);
     if (rc == Z_STREAM_END) break;
     if (rc != Z_OK && !(rc == Z_BUF_ERROR && stream.avail_out == 0)) {
-      status = RecordError::decompression_failed;
+      status = unexpected(RecordError::decompression_failed);
       break;
     }
     if (rc == Z_OK && stream.avail_in == 0 && stream.avail_out != 0) {
-      status = RecordError::decompression_failed;  // input ended inside the stream
+      status = unexpected(RecordError::decompression_failed);  // input ended inside the stream
       break;
     }
   }
@@ -111,15 +111,15 @@ Status decompress_snappy_block(std::span<const uint8_t> block, size_t output_lim
   size_t length = 0;
   const auto* data = reinterpret_cast<const char*>(block.data());
   if (!snappy::GetUncompressedLength(data, block.size(), &length)) {
-    return RecordError::decompression_failed;
+    return unexpected(RecordError::decompression_failed);
   }
   // The claimed length is checked against the limit before anything is allocated.
-  if (length > output_limit - (output.size() - start)) return RecordError::too_large;
+  if (length > output_limit - (output.size() - start)) return unexpected(RecordError::too_large);
   const size_t old_size = output.size();
   output.resize(old_size + length);
   if (!snappy::RawUncompress(data, block.size(),
                              reinterpret_cast<char*>(output.data() + old_size))) {
-    return RecordError::decompression_failed;
+    return unexpected(RecordError::decompression_failed);
   }
   return {};
 }
@@ -150,13 +150,13 @@ Status decompress_snappy(std::span<const uint8_t> input, size_t output_limit, By
     size_t offset = kXerialHeader;
     while (offset < input.size() && status.ok()) {
       if (input.size() - offset < 4) {
-        status = RecordError::decompression_failed;
+        status = unexpected(RecordError::decompression_failed);
         break;
       }
       const uint32_t size = load_big_endian_32(input.data() + offset);
       offset += 4;
       if (size > input.size() - offset) {
-        status = RecordError::decompression_failed;
+        status = unexpected(RecordError::decompression_failed);
         break;
       }
       status = decompress_snappy_block(input.subspan(offset, size), output_limit, start, output);
@@ -186,7 +186,7 @@ Bytes compress_lz4(std::span<const uint8_t> input) {
 Status decompress_lz4(std::span<const uint8_t> input, size_t output_limit, Bytes& output) {
   LZ4F_dctx* context = nullptr;
   if (LZ4F_isError(LZ4F_createDecompressionContext(&context, LZ4F_VERSION))) {
-    return RecordError::decompression_failed;
+    return unexpected(RecordError::decompression_failed);
   }
   const size_t start = output.size();
   size_t offset = 0;
@@ -204,12 +204,12 @@ Status decompress_lz4(std::span<const uint8_t> input, size_t output_limit, Bytes
                                         input.data() + offset, &in_size, nullptr);
     offset += in_size;
     if (LZ4F_isError(hint)) {
-      status = RecordError::decompression_failed;
+      status = unexpected(RecordError::decompression_failed);
       break;
     }
     if (room == 0) {
       if (out_size > 0) {
-        status = RecordError::too_large;
+        status = unexpected(RecordError::too_large);
         break;
       }
     } else {
@@ -219,13 +219,13 @@ Status decompress_lz4(std::span<const uint8_t> input, size_t output_limit, Bytes
       finished = true;  // frame complete
     } else if (in_size == 0 && out_size == 0) {
       // No progress: either the input is exhausted mid-frame or the output is full.
-      status = offset == input.size() ? Status(RecordError::decompression_failed)
-                                      : Status(RecordError::too_large);
+      status = offset == input.size() ? Status(unexpected(RecordError::decompression_failed))
+                                      : Status(unexpected(RecordError::too_large));
       break;
     }
   }
   LZ4F_freeDecompressionContext(context);
-  if (status.ok() && offset != input.size()) status = RecordError::decompression_failed;
+  if (status.ok() && offset != input.size()) status = unexpected(RecordError::decompression_failed);
   if (!status.ok()) output.resize(start);
   return status;
 }
@@ -242,7 +242,7 @@ Bytes compress_zstd(std::span<const uint8_t> input) {
 
 Status decompress_zstd(std::span<const uint8_t> input, size_t output_limit, Bytes& output) {
   ZSTD_DStream* stream = ZSTD_createDStream();
-  if (stream == nullptr) return RecordError::decompression_failed;
+  if (stream == nullptr) return unexpected(RecordError::decompression_failed);
   // Bound the decoder's own window allocation too: 2^27 bytes (128 MiB) is zstd's
   // default maximum; never more than needed for the limit.
   ZSTD_DCtx_setParameter(stream, ZSTD_d_windowLogMax, 27);
@@ -257,12 +257,12 @@ Status decompress_zstd(std::span<const uint8_t> input, size_t output_limit, Byte
     ZSTD_outBuffer out_buffer{room == 0 ? &probe : out, room == 0 ? 1 : room, 0};
     last = ZSTD_decompressStream(stream, &out_buffer, &in);
     if (ZSTD_isError(last)) {
-      status = RecordError::decompression_failed;
+      status = unexpected(RecordError::decompression_failed);
       break;
     }
     if (room == 0) {
       if (out_buffer.pos > 0) {
-        status = RecordError::too_large;
+        status = unexpected(RecordError::too_large);
         break;
       }
     } else {
@@ -270,7 +270,7 @@ Status decompress_zstd(std::span<const uint8_t> input, size_t output_limit, Byte
     }
     if (last == 0 && in.pos == in.size) break;  // every frame complete
     if (in.pos == in.size && out_buffer.pos < out_buffer.size) {
-      status = RecordError::decompression_failed;  // input ended inside a frame
+      status = unexpected(RecordError::decompression_failed);  // input ended inside a frame
       break;
     }
   }
@@ -318,7 +318,7 @@ Status decompress(Compression codec, std::span<const uint8_t> input, size_t outp
     case Compression::zstd: return decompress_zstd(input, output_limit, output);
     case Compression::none: break;
   }
-  return RecordError::invalid_compression;
+  return unexpected(RecordError::invalid_compression);
 }
 
 }  // namespace weir::record

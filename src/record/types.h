@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/assert.h"
+#include "base/result.h"
 #include "base/strong.h"
 
 namespace weir::record {
@@ -46,54 +47,12 @@ enum class RecordError : uint8_t {
 };
 std::string_view record_error_name(RecordError error);
 
-// A value or the RecordError that prevented it.
+// A value or the RecordError that prevented it; failures are built with
+// weir::unexpected(RecordError::...).
 template <typename T>
-class Result {
- public:
-  Result(T value) : state_(std::move(value)) {}  // NOLINT: implicit by design
-  Result(RecordError error) : state_(error) {}    // NOLINT: implicit by design
-  bool ok() const { return state_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-  RecordError error() const {
-    VERIFY(!ok(), "error() of a successful result");
-    return std::get<1>(state_);
-  }
-  T& value() & {
-    VERIFY(ok(), "value() of a failed result: {}", record_error_name(std::get<1>(state_)));
-    return std::get<0>(state_);
-  }
-  const T& value() const& {
-    VERIFY(ok(), "value() of a failed result: {}", record_error_name(std::get<1>(state_)));
-    return std::get<0>(state_);
-  }
-  T&& value() && {
-    VERIFY(ok(), "value() of a failed result: {}", record_error_name(std::get<1>(state_)));
-    return std::get<0>(std::move(state_));
-  }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-
- private:
-  std::variant<T, RecordError> state_;
-};
+using Result = weir::Result<T, RecordError>;
 
 // Success or a RecordError.
-class Status {
- public:
-  Status() = default;
-  Status(RecordError error) : error_(error), failed_(true) {}  // NOLINT: implicit by design
-  bool ok() const { return !failed_; }
-  explicit operator bool() const { return ok(); }
-  RecordError error() const {
-    VERIFY(failed_, "error() of a success");
-    return error_;
-  }
-
- private:
-  RecordError error_{};
-  bool failed_ = false;
-};
+using Status = weir::Result<void, RecordError>;
 
 }  // namespace weir::record

@@ -94,7 +94,7 @@ TEST(Wire, EncodingNullWhereTheVersionForbidsItIsAProgrammerError) {
   request.encode(fine_writer, 1);
   EXPECT_EQ(fine, (Bytes{0xff, 0xff, 0xff, 0xff}));
   // And a version the api does not have.
-  EXPECT_THROW(request.encode(fine_writer, 13), AssertionFailure);
+  EXPECT_THROW(request.encode(fine_writer, 14), AssertionFailure);
 }
 
 TEST(Wire, UnknownApiAndVersionFail) {
@@ -102,6 +102,42 @@ TEST(Wire, UnknownApiAndVersionFail) {
   EXPECT_EQ(decode_request_body(9999, 0, empty).error(), DecodeError::unknown_api_key);
   EXPECT_EQ(decode_request_body(0, 2, empty).error(), DecodeError::unsupported_version);
   EXPECT_EQ(decode_request_body(0, 13, empty).error(), DecodeError::unsupported_version);
+}
+
+// The bytes of `message` encoded at `version`.
+template <typename Message>
+Bytes encoded(const Message& message, int16_t version) {
+  Bytes out;
+  Writer writer(out);
+  message.encode(writer, version);
+  return out;
+}
+
+// `message` decoded from `bytes` at `version`; the decode must succeed.
+template <typename Message>
+Message decoded(const Bytes& bytes, int16_t version) {
+  Message message;
+  Reader reader(bytes);
+  message.decode(reader, version);
+  EXPECT_TRUE(reader.ok()) << decode_error_name(reader.error());
+  return message;
+}
+
+// Fields added for Kafka 4.0/4.1 (docs/protocol.md) travel only from their version:
+// one byte more on the wire for a bool, and an older version decodes the default.
+TEST(Wire, FieldsAddedFor4xTravelOnlyFromTheirVersion) {
+  DescribeClusterRequest request;
+  request.include_fenced_brokers = true;
+  const Bytes v1 = encoded(request, 1);
+  const Bytes v2 = encoded(request, 2);
+  EXPECT_EQ(v2.size(), v1.size() + 1);
+  EXPECT_TRUE(decoded<DescribeClusterRequest>(v2, 2).include_fenced_brokers);
+  EXPECT_FALSE(decoded<DescribeClusterRequest>(v1, 1).include_fenced_brokers);
+
+  VoteRequest vote;
+  vote.topics.emplace_back().partitions.emplace_back().pre_vote = true;
+  EXPECT_EQ(encoded(vote, 2).size(), encoded(vote, 1).size() + 1);
+  EXPECT_TRUE(decoded<VoteRequest>(encoded(vote, 2), 2).topics.at(0).partitions.at(0).pre_vote);
 }
 
 TEST(Wire, TrailingBytesFail) {
@@ -216,7 +252,7 @@ TEST(Apis, TableCoversTheIssue) {
   const ApiInfo* fetch = find_api(1);
   ASSERT_NE(fetch, nullptr);
   EXPECT_EQ(fetch->version_min, 4);
-  EXPECT_EQ(fetch->version_max, 17);
+  EXPECT_EQ(fetch->version_max, 18);
   EXPECT_EQ(find_api(34), nullptr);  // AlterReplicaLogDirs: not served
   // librdkafka needs Produce v2 listed to compress with gzip, snappy or lz4.
   EXPECT_EQ(produce->advertised_version_min, 0);

@@ -15,14 +15,8 @@
 namespace weir::runtime::real {
 namespace {
 
+using testing::pattern;
 using testing::TempDirectory;
-
-std::vector<std::byte> pattern(size_t size, uint64_t seed) {
-  Random random(seed);
-  std::vector<std::byte> bytes(size);
-  for (auto& b : bytes) b = static_cast<std::byte>(random.next());
-  return bytes;
-}
 
 std::vector<std::byte> bytes_of(std::string_view text) {
   const auto* data = reinterpret_cast<const std::byte*>(text.data());

@@ -19,14 +19,8 @@
 namespace weir::runtime::real {
 namespace {
 
+using testing::pattern;
 using testing::TempDirectory;
-
-std::vector<std::byte> pattern(size_t size, uint64_t seed) {
-  Random random(seed);
-  std::vector<std::byte> bytes(size);
-  for (auto& b : bytes) b = static_cast<std::byte>(random.next());
-  return bytes;
-}
 
 class RealNetworkTest : public ::testing::Test {
  protected:
@@ -105,6 +99,25 @@ class RealNetworkTest : public ::testing::Test {
     });
   }
 
+  // Both ends of one loopback connection, and the listener that made it.
+  struct Connection {
+    std::unique_ptr<Listener> listener;
+    std::unique_ptr<Stream> client;
+    std::unique_ptr<Stream> server;
+  };
+
+  // Call inside runtime->run(), wrapped in ASSERT_NO_FATAL_FAILURE: any failed step
+  // fails the test.
+  void connect_loopback(Connection& out) {
+    auto listener = runtime->network().listen(Address{"127.0.0.1", 0});
+    ASSERT_TRUE(listener.ok());
+    auto client = runtime->network().connect((*listener)->local_address(), seconds(5));
+    ASSERT_TRUE(client.ok());
+    auto server = (*listener)->accept();
+    ASSERT_TRUE(server.ok());
+    out = Connection{std::move(*listener), std::move(*client), std::move(*server)};
+  }
+
   TempDirectory directory;
   std::unique_ptr<RealRuntime> runtime;
 };
@@ -118,21 +131,17 @@ TEST_F(RealNetworkTest, WriteAllParksWhileThePeerDoesNotReadThenCompletes) {
   const std::vector<std::byte> payload = pattern(64 * 1024 * 1024, 5);
   runtime->run([&] {
     Scheduler& scheduler = runtime->scheduler();
-    auto listener = runtime->network().listen(Address{"127.0.0.1", 0});
-    ASSERT_TRUE(listener.ok());
-    auto client = runtime->network().connect((*listener)->local_address(), seconds(5));
-    ASSERT_TRUE(client.ok());
-    auto server_side = (*listener)->accept();
-    ASSERT_TRUE(server_side.ok());
+    Connection connection;
+    ASSERT_NO_FATAL_FAILURE(connect_loopback(connection));
     Event written(scheduler);
     scheduler.spawn("writer", [&] {
-      EXPECT_TRUE((*client)->write_all(payload).ok());
+      EXPECT_TRUE(connection.client->write_all(payload).ok());
       written.set();
     });
     scheduler.sleep_for(milliseconds(20));
     EXPECT_FALSE(written.is_set()) << "write_all returned before the peer read anything";
     std::vector<std::byte> received(payload.size());
-    ASSERT_TRUE((*server_side)->read_exactly(received).ok());
+    ASSERT_TRUE(connection.server->read_exactly(received).ok());
     written.wait();
     EXPECT_TRUE(received == payload);
   });
@@ -206,13 +215,9 @@ TEST_F(RealNetworkTest, UnresolvableHostIsNotFound) {
 TEST_F(RealNetworkTest, CloseWakesAFiberBlockedInReadWithClosed) {
   runtime->run([&] {
     Scheduler& scheduler = runtime->scheduler();
-    auto listener = runtime->network().listen(Address{"127.0.0.1", 0});
-    ASSERT_TRUE(listener.ok());
-    auto client = runtime->network().connect((*listener)->local_address(), seconds(5));
-    ASSERT_TRUE(client.ok());
-    auto server_side = (*listener)->accept();
-    ASSERT_TRUE(server_side.ok());
-    Stream& stream = **client;
+    Connection connection;
+    ASSERT_NO_FATAL_FAILURE(connect_loopback(connection));
+    Stream& stream = *connection.client;
     std::optional<IoError> read_error;
     Event reader_done(scheduler);
     scheduler.spawn("reader", [&] {
@@ -235,26 +240,23 @@ TEST_F(RealNetworkTest, CloseWakesAFiberBlockedInReadWithClosed) {
 
 TEST_F(RealNetworkTest, PeerCloseIsEndOfStreamAndPeerAddressesMatch) {
   runtime->run([&] {
-    auto listener = runtime->network().listen(Address{"127.0.0.1", 0});
-    ASSERT_TRUE(listener.ok());
-    const Address server = (*listener)->local_address();
-    auto client = runtime->network().connect(server, seconds(5));
-    ASSERT_TRUE(client.ok());
-    auto accepted = (*listener)->accept();
-    ASSERT_TRUE(accepted.ok());
-    EXPECT_EQ((*client)->peer(), server);
-    EXPECT_EQ((*accepted)->peer().host, "127.0.0.1");
+    Connection connection;
+    ASSERT_NO_FATAL_FAILURE(connect_loopback(connection));
+    Stream& client = *connection.client;
+    Stream& accepted = *connection.server;
+    EXPECT_EQ(client.peer(), connection.listener->local_address());
+    EXPECT_EQ(accepted.peer().host, "127.0.0.1");
     const std::vector<std::byte> hello = pattern(5, 1);
-    ASSERT_TRUE((*client)->write_all(hello).ok());
-    (*client)->close();
+    ASSERT_TRUE(client.write_all(hello).ok());
+    client.close();
     std::vector<std::byte> got(5);
-    ASSERT_TRUE((*accepted)->read_exactly(got).ok());
+    ASSERT_TRUE(accepted.read_exactly(got).ok());
     EXPECT_TRUE(got == hello);
     std::vector<std::byte> more(16);
-    auto end = (*accepted)->read_some(more);
+    auto end = accepted.read_some(more);
     ASSERT_TRUE(end.ok());
     EXPECT_EQ(*end, 0u);
-    auto short_read = (*accepted)->read_exactly(more);
+    auto short_read = accepted.read_exactly(more);
     ASSERT_FALSE(short_read.ok());
     EXPECT_EQ(short_read.error(), IoError::reset);
   });

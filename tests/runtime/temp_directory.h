@@ -1,13 +1,18 @@
-// A fresh directory under the system's temporary directory, removed with its contents
-// when the test ends. Tests may touch the file system directly; node code may not.
+// The shared preamble of the real-backend tests: a fresh directory under the system's
+// temporary directory, removed with its contents when the test ends (tests may touch
+// the file system directly; node code may not), and deterministic payload bytes.
 #pragma once
 
 #include <stdlib.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "base/assert.h"
+#include "runtime/random.h"
 
 namespace weir::runtime::testing {
 
@@ -30,5 +35,13 @@ class TempDirectory {
  private:
   std::string path_;
 };
+
+// `size` bytes that depend only on `seed`, so a failure reproduces.
+inline std::vector<std::byte> pattern(size_t size, uint64_t seed) {
+  Random random(seed);
+  std::vector<std::byte> bytes(size);
+  for (auto& b : bytes) b = static_cast<std::byte>(random.next());
+  return bytes;
+}
 
 }  // namespace weir::runtime::testing

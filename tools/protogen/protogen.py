@@ -416,6 +416,25 @@ def element_size_min(message, element):
     return max(1, min(min_encoded_size(message, element, v) for v in range(api.low, api.high + 1)))
 
 
+def element_statement(element, stream, decoding):
+    """The statement that reads one array element into `items` (decoding) or writes
+    `item`: both directions dispatch on the element type the same way, so they share
+    this one table of verbs."""
+    if element in SCALAR_READ:
+        verb, extra = element, ""
+    elif element == "string":
+        verb, extra = "string", "flexible"
+    elif element in ("bytes", "records"):
+        verb, extra = "bytes", "flexible"
+    elif decoding:
+        return f"decode_struct({stream}, items.emplace_back(), version);"
+    else:
+        return f"encode_struct({stream}, item, version);"
+    if decoding:
+        return f"items.push_back({stream}.read_{verb}({extra}));"
+    return f"{stream}.write_{verb}({', '.join(a for a in ('item', extra) if a)});"
+
+
 def read_field(message, field, reader, indent, out):
     pad = "  " * indent
     api = message.api
@@ -445,15 +464,7 @@ def read_field(message, field, reader, indent, out):
     out.append(f"{pad}    items.clear();")
     out.append(f"{pad}    items.reserve(static_cast<size_t>(count));")
     out.append(f"{pad}    for (int64_t i = 0; i < count && {reader}.ok(); i++) {{")
-    element = field.element
-    if element in SCALAR_READ:
-        out.append(f"{pad}      items.push_back({reader}.{SCALAR_READ[element]}());")
-    elif element == "string":
-        out.append(f"{pad}      items.push_back({reader}.read_string(flexible));")
-    elif element in ("bytes", "records"):
-        out.append(f"{pad}      items.push_back({reader}.read_bytes(flexible));")
-    else:
-        out.append(f"{pad}      decode_struct({reader}, items.emplace_back(), version);")
+    out.append(f"{pad}      {element_statement(field.element, reader, decoding=True)}")
     out.append(f"{pad}    }}")
     out.append(f"{pad}  }}")
     out.append(f"{pad}}}")
@@ -517,15 +528,7 @@ def write_field(message, field, writer, indent, out):
     out.append(f"{pad}  const auto& items = {items};")
     out.append(f"{pad}  {writer}.write_array_length(static_cast<int64_t>(items.size()), flexible);")
     out.append(f"{pad}  for (const auto& item : items) {{")
-    element = field.element
-    if element in PRIMITIVES:
-        out.append(f"{pad}    {writer}.write_{element}(item);")
-    elif element == "string":
-        out.append(f"{pad}    {writer}.write_string(item, flexible);")
-    elif element in ("bytes", "records"):
-        out.append(f"{pad}    {writer}.write_bytes(item, flexible);")
-    else:
-        out.append(f"{pad}    encode_struct({writer}, item, version);")
+    out.append(f"{pad}    {element_statement(field.element, writer, decoding=False)}")
     out.append(f"{pad}  }}")
     out.append(f"{pad}}}")
 
@@ -815,8 +818,8 @@ def generate_registry(apis):
         "  Reader reader(bytes);",
         "  Message message;",
         "  message.decode(reader, version);",
-        "  if (!reader.ok()) return reader.error();",
-        "  if (!reader.at_end()) return DecodeError::trailing_bytes;",
+        "  if (!reader.ok()) return unexpected(reader.error());",
+        "  if (!reader.at_end()) return unexpected(DecodeError::trailing_bytes);",
         "  return Body(std::move(message));",
         "}",
         "",
@@ -839,7 +842,7 @@ def generate_registry(apis):
         c.append("  switch (api_key) {")
         for a in apis:
             c.append(f"    case {a.key}: return decode_whole<{body}, {a.name}{suffix}>(version, bytes);")
-        c.append("    default: return DecodeError::unknown_api_key;")
+        c.append("    default: return unexpected(DecodeError::unknown_api_key);")
         c.append("  }")
         c.append("}")
         c.append("")

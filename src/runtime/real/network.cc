@@ -92,47 +92,27 @@ class SocketWatch final : public FdHandler {
   WaitQueue writers;
 };
 
-class RealStream final : public Stream {
+// One non-blocking descriptor registered with the reactor, and the fibers parked on
+// it. Closing deregisters it and wakes them all, so a fiber blocked in a read, write
+// or accept sees `closed` instead of sleeping forever. Streams and listeners own one.
+class WatchedSocket {
  public:
-  RealStream(Scheduler& scheduler, EpollReactor& reactor, int fd, Address peer)
-      : scheduler_(scheduler), reactor_(reactor), fd_(fd), peer_(std::move(peer)) {
-    reactor_.add(fd_, watch_);
+  WatchedSocket(Scheduler& scheduler, EpollReactor& reactor, int fd, uint32_t events)
+      : scheduler_(scheduler), reactor_(reactor), fd_(fd) {
+    VERIFY(fd_ >= 0);
+    reactor_.add(fd_, watch_, events);
   }
-  ~RealStream() override { close(); }
+  ~WatchedSocket() { close(); }
+  WatchedSocket(const WatchedSocket&) = delete;
+  WatchedSocket& operator=(const WatchedSocket&) = delete;
 
-  IoResult<size_t> read_some(std::span<std::byte> buffer) override {
-    VERIFY(!buffer.empty(), "a read of zero bytes would look like end of stream");
-    while (true) {
-      if (fd_ < 0) return unexpected(IoError::closed);
-      const ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), 0);
-      if (n >= 0) {
-        VERIFY(static_cast<size_t>(n) <= buffer.size());
-        return static_cast<size_t>(n);
-      }
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) return unexpected(io_error_from_errno(errno));
-      wait_io(scheduler_, reactor_, watch_.readers);
-    }
-  }
+  // -1 once closed.
+  int fd() const { return fd_; }
+  // Both park the calling fiber until the reactor reports readiness (or close()).
+  void wait_readable() { wait_io(scheduler_, reactor_, watch_.readers); }
+  void wait_writable() { wait_io(scheduler_, reactor_, watch_.writers); }
 
-  IoResult<void> write_all(std::span<const std::byte> bytes) override {
-    size_t written = 0;
-    while (written < bytes.size()) {
-      if (fd_ < 0) return unexpected(IoError::closed);
-      const ssize_t n = ::send(fd_, bytes.data() + written, bytes.size() - written, MSG_NOSIGNAL);
-      if (n >= 0) {
-        written += static_cast<size_t>(n);
-        continue;
-      }
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) return unexpected(io_error_from_errno(errno));
-      wait_io(scheduler_, reactor_, watch_.writers);
-    }
-    VERIFY(written == bytes.size());
-    return {};
-  }
-
-  void close() override {
+  void close() {
     if (fd_ < 0) return;
     reactor_.remove(fd_);
     ::close(fd_);
@@ -140,30 +120,76 @@ class RealStream final : public Stream {
     watch_.wake_all();
   }
 
-  Address peer() const override { return peer_; }
-
  private:
   Scheduler& scheduler_;
   EpollReactor& reactor_;
   int fd_;
-  Address peer_;
   SocketWatch watch_;
+};
+
+class RealStream final : public Stream {
+ public:
+  RealStream(Scheduler& scheduler, EpollReactor& reactor, int fd, Address peer)
+      : socket_(scheduler, reactor, fd, EpollReactor::default_events), peer_(std::move(peer)) {}
+  ~RealStream() override { close(); }
+
+  IoResult<size_t> read_some(std::span<std::byte> buffer) override {
+    VERIFY(!buffer.empty(), "a read of zero bytes would look like end of stream");
+    while (true) {
+      if (socket_.fd() < 0) return unexpected(IoError::closed);
+      const ssize_t n = ::recv(socket_.fd(), buffer.data(), buffer.size(), 0);
+      if (n >= 0) {
+        VERIFY(static_cast<size_t>(n) <= buffer.size());
+        return static_cast<size_t>(n);
+      }
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return unexpected(io_error_from_errno(errno));
+      socket_.wait_readable();
+    }
+  }
+
+  IoResult<void> write_all(std::span<const std::byte> bytes) override {
+    size_t written = 0;
+    while (written < bytes.size()) {
+      if (socket_.fd() < 0) return unexpected(IoError::closed);
+      const ssize_t n =
+          ::send(socket_.fd(), bytes.data() + written, bytes.size() - written, MSG_NOSIGNAL);
+      if (n >= 0) {
+        written += static_cast<size_t>(n);
+        continue;
+      }
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return unexpected(io_error_from_errno(errno));
+      socket_.wait_writable();
+    }
+    VERIFY(written == bytes.size());
+    return {};
+  }
+
+  void close() override { socket_.close(); }
+
+  Address peer() const override { return peer_; }
+
+ private:
+  WatchedSocket socket_;
+  Address peer_;
 };
 
 class RealListener final : public Listener {
  public:
   RealListener(Scheduler& scheduler, EpollReactor& reactor, int fd, Address local)
-      : scheduler_(scheduler), reactor_(reactor), fd_(fd), local_(std::move(local)) {
-    reactor_.add(fd_, watch_, EPOLLIN);
-  }
+      : scheduler_(scheduler),
+        reactor_(reactor),
+        socket_(scheduler, reactor, fd, EPOLLIN),
+        local_(std::move(local)) {}
   ~RealListener() override { close(); }
 
   IoResult<std::unique_ptr<Stream>> accept() override {
     while (true) {
-      if (fd_ < 0) return unexpected(IoError::closed);
+      if (socket_.fd() < 0) return unexpected(IoError::closed);
       sockaddr_storage peer{};
       socklen_t length = sizeof(peer);
-      const int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &length,
+      const int fd = ::accept4(socket_.fd(), reinterpret_cast<sockaddr*>(&peer), &length,
                                SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) {
         set_option(fd, IPPROTO_TCP, TCP_NODELAY);
@@ -173,26 +199,19 @@ class RealListener final : public Listener {
       // A connection that died while queued is the peer's problem, not the listener's.
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) return unexpected(io_error_from_errno(errno));
-      wait_io(scheduler_, reactor_, watch_.readers);
+      socket_.wait_readable();
     }
   }
 
   Address local_address() const override { return local_; }
 
-  void close() override {
-    if (fd_ < 0) return;
-    reactor_.remove(fd_);
-    ::close(fd_);
-    fd_ = -1;
-    watch_.wake_all();
-  }
+  void close() override { socket_.close(); }
 
  private:
   Scheduler& scheduler_;
   EpollReactor& reactor_;
-  int fd_;
+  WatchedSocket socket_;
   Address local_;
-  SocketWatch watch_;
 };
 
 // Closes a descriptor on scope exit unless released.
