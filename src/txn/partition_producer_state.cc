@@ -145,10 +145,10 @@ storage::StorageResult<bool> PartitionProducerState::replay(Offset log_end) {
 
 record::Status PartitionProducerState::record_appended(std::span<const uint8_t> batches) {
   auto views = record::split_batches(batches);
-  if (!views) return views.error();
+  if (!views) return weir::unexpected(views.error());
   for (const record::BatchView& view : *views) {
     auto batch = ProducerBatch::from_batch(view);
-    if (!batch) return batch.error();
+    if (!batch) return weir::unexpected(batch.error());
     table_.record(*batch);
   }
   return {};

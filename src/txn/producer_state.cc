@@ -86,17 +86,17 @@ record::Result<ProducerBatch> ProducerBatch::from_batch(const record::BatchView&
   // no scratch buffer is used.
   record::Bytes scratch;
   auto section = record::records_section(view, 1 << 20, scratch);
-  if (!section) return section.error();
+  if (!section) return weir::unexpected(section.error());
   record::RecordCursor cursor(*section, view.header.records_count);
   record::RecordView first;
   auto next = cursor.next(first);
-  if (!next) return next.error();
-  if (!*next) return record::RecordError::invalid_record_count;
+  if (!next) return weir::unexpected(next.error());
+  if (!*next) return weir::unexpected(record::RecordError::invalid_record_count);
   auto type = record::read_control_type(first);
-  if (!type) return type.error();
+  if (!type) return weir::unexpected(type.error());
   if (*type == record::ControlType::abort || *type == record::ControlType::commit) {
     auto marker = record::read_end_txn_marker(first);
-    if (!marker) return marker.error();
+    if (!marker) return weir::unexpected(marker.error());
     batch.end_txn_coordinator_epoch = marker->coordinator_epoch;
   }
   return batch;
