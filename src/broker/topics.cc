@@ -225,7 +225,10 @@ bool Topics::delete_directory(const std::string& directory) {
   for (const std::string& file : *files) {
     if (!env_.disk.remove(directory + "/" + file)) return false;
   }
-  return env_.disk.remove(directory).ok() && env_.disk.sync_directory("").ok();
+  // The removals must be durable before the directory goes: a power loss could
+  // otherwise bring files back into a directory the parent no longer names.
+  return env_.disk.sync_directory(directory).ok() && env_.disk.remove(directory).ok() &&
+         env_.disk.sync_directory("").ok();
 }
 
 Topic* Topics::find(std::string_view name) {
