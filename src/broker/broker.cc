@@ -188,6 +188,12 @@ Result<void, std::string> Broker::load_meta_properties() {
 
 Result<void, std::string> Broker::start() {
   if (auto meta = load_meta_properties(); !meta) return meta;
+  // weir-meta holds the topics file and the producer-id blocks: its entry in the data
+  // root is made durable before anything is written in it.
+  if (auto made = env_.disk.make_directories("weir-meta");
+      !made || !env_.disk.sync_directory("")) {
+    return unexpected(std::string("log.dirs: cannot create weir-meta in the data directory"));
+  }
   auto producer_ids = txn::ProducerIdManager::open(
       storage::StorageEnv{env_.scheduler, env_.clock, env_.disk}, "weir-meta");
   if (!producer_ids) {

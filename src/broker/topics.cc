@@ -269,7 +269,11 @@ Result<void, ApiError> Topics::persist(const TopicLines& lines) {
     }
     text += '\n';
   }
-  if (auto made = env_.disk.make_directories(std::string(kMetaDirectory)); !made) {
+  // The directory's entry in the root must be durable too, or a power loss can take
+  // the topics file with it, and the topics with it (broker_log seed 31).
+  auto made = env_.disk.make_directories(std::string(kMetaDirectory));
+  if (made) made = env_.disk.sync_directory("");
+  if (!made) {
     return unexpected(
         ApiError{ErrorCode::kafka_storage_error,
                  fmt::format("creating {}: {}", kMetaDirectory, runtime::to_string(made.error()))});

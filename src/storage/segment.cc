@@ -268,8 +268,11 @@ StorageResult<void> Segment::recover(
       [&](FilePosition position, const record::BatchView& batch)
           -> std::optional<ScanAction> {
         const BatchHeader& header = batch.header;
-        // Offsets must strictly increase and stay within this segment's u32 range.
-        if (header.base_offset < expected) return std::nullopt;
+        // Batches follow each other without gaps: weir does not compact (yet), and a
+        // segment starts at its name's offset. The base offset is outside the CRC, so
+        // this is what catches a corrupted one (a flipped bit there once made a
+        // recovered log jump thousands of offsets ahead: broker_log seed 142).
+        if (header.base_offset != expected) return std::nullopt;
         if (header.last_offset_delta < 0) return std::nullopt;
         if (header.last_offset() - base_offset_ > std::numeric_limits<int32_t>::max()) {
           return std::nullopt;
@@ -296,8 +299,12 @@ StorageResult<void> Segment::recover(
     // otherwise make the corruption durable (the broker_log workload found this).
     auto written_back = scan_batches(
         *log_, FilePosition(0), size_, kRecoveryChunkBytes, /*check_crc=*/true,
-        [&](FilePosition position, const record::BatchView& batch)
+        [&, next = base_offset_](FilePosition position,
+                                 const record::BatchView& batch) mutable
             -> std::optional<ScanAction> {
+          // The same offset check as the scan above: this read may be corrupted too.
+          if (batch.header.base_offset != next) return std::nullopt;
+          next = batch.header.last_offset().next();
           if (!log_->write_at(static_cast<uint64_t>(position.value()), readable(batch.bytes))) {
             return std::nullopt;
           }
