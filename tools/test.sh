@@ -30,7 +30,7 @@ echo "== address+undefined sanitizer build (runtime, simulator, storage)"
 # gcc's instrumentation of the generated protocol code costs many minutes per file, and
 # the fuzzers already run that code under clang's sanitizers, so this build covers the
 # fiber, fault and storage code. The seed sweep runs uninstrumented above.
-asan_targets=(sim/weir-sim tests/runtime/runtime_real_disk_test
+asan_targets=(tests/runtime/runtime_real_disk_test
   tests/runtime/runtime_real_network_test tests/runtime/runtime_real_runtime_test
   tests/runtime/runtime_scheduler_test tests/runtime/runtime_sync_test
   tests/sim/sim_disk_test tests/sim/sim_network_test tests/sim/sim_world_test
