@@ -120,6 +120,13 @@ class BrokerLog(unittest.TestCase):
                      "net.partition_full", "disk.torn_sector"):
             self.assertRegex(result.stdout, rf"fault {re.escape(kind)} x[1-9]")
 
+    def test_regression_seeds(self):
+        # Seeds that found bugs (docs/sim.md, "The broker workload"); 10, 12 and 31 are
+        # in the sweep above.
+        for seed in ("97", "126", "142"):
+            result = run("--workload", "broker_log", "--seed", seed)
+            self.assertEqual(result.returncode, 0, f"seed {seed}: " + result.stdout[-3000:])
+
     def test_ack_before_fsync_is_caught(self):
         result = Flaws.caught(self, "ack-before-fsync", ("correctness",), seeds="1..10",
                               workload=("--workload", "broker_log"))
