@@ -59,6 +59,17 @@ double quantile_ms(std::vector<uint32_t>& values, double q) {
   return values[index] / 1000.0;
 }
 
+// Metadata for the topic a perf run uses, waiting up to 30 s; reports a failure.
+const client::TopicInfo* wait_for_topic(std::string_view command, runtime::Env& env,
+                                        client::Cluster& cluster, const std::string& topic) {
+  auto info = cluster.topic_wait(topic, env.clock.now() + runtime::seconds(30));
+  if (!info) {
+    print_error(command, fmt::format("{}: {}", topic, info.error().to_string()));
+    return nullptr;
+  }
+  return *info;
+}
+
 double seconds_between(runtime::Instant from, runtime::Instant to) {
   return static_cast<double>((to - from).count()) / 1e9;
 }
@@ -124,11 +135,8 @@ int perf_produce(std::span<const std::string_view> args) {
   return run_client(
       *cluster_config, true,
       [&](runtime::Env& env, client::Cluster& cluster, const std::function<bool()>& interrupted) {
-        auto info = cluster.topic_wait(*topic, env.clock.now() + runtime::seconds(30));
-        if (!info) {
-          print_error("perf produce", fmt::format("{}: {}", *topic, info.error().to_string()));
-          return kExitFailed;
-        }
+        const client::TopicInfo* info = wait_for_topic("perf produce", env, cluster, *topic);
+        if (info == nullptr) return kExitFailed;
         // A payload of random upper-case letters, as kafka-producer-perf-test sends.
         std::vector<uint8_t> payload(static_cast<size_t>(*record_size));
         for (uint8_t& byte : payload) byte = static_cast<uint8_t>('A' + env.random.below(26));
@@ -255,13 +263,10 @@ int perf_consume(std::span<const std::string_view> args) {
   return run_client(
       *cluster_config, true,
       [&](runtime::Env& env, client::Cluster& cluster, const std::function<bool()>& interrupted) {
-        auto info = cluster.topic_wait(*topic, env.clock.now() + runtime::seconds(30));
-        if (!info) {
-          print_error("perf consume", fmt::format("{}: {}", *topic, info.error().to_string()));
-          return kExitFailed;
-        }
+        const client::TopicInfo* info = wait_for_topic("perf consume", env, cluster, *topic);
+        if (info == nullptr) return kExitFailed;
         std::vector<client::TopicPartition> assignment;
-        for (const client::PartitionInfo& each : (*info)->partitions) {
+        for (const client::PartitionInfo& each : info->partitions) {
           assignment.push_back(client::TopicPartition{*topic, each.partition});
         }
         client::Consumer consumer(cluster, config);
