@@ -1,0 +1,581 @@
+#include "raft/node.h"
+
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "base/assert.h"
+#include "client/connection.h"
+#include "raft/quorum_state_file.h"
+#include "raft/wire.h"
+#include "record/batch.h"
+#include "storage/checkpoint.h"
+
+namespace weir::raft {
+
+using protocol::ErrorCode;
+using runtime::Instant;
+
+namespace {
+
+constexpr const char* log_directory_name = "__cluster_metadata-0";
+
+std::string join(const std::string& directory, const std::string& name) {
+  return directory.empty() ? name : directory + "/" + name;
+}
+
+std::vector<EpochStart> epochs_of(const storage::PartitionLog& log) {
+  std::vector<EpochStart> epochs;
+  for (const auto& entry : log.leader_epochs()) epochs.push_back({entry.epoch, entry.start_offset});
+  return epochs;
+}
+
+storage::LogConfig metadata_log_config() {
+  storage::LogConfig config;
+  config.segment_bytes = 64 << 20;
+  config.segment_index_bytes = 1 << 20;
+  config.retention_ms = -1;  // the metadata log is kept whole (snapshots come later)
+  config.retention_bytes = -1;
+  config.max_message_bytes = 8 << 20;
+  return config;
+}
+
+}  // namespace
+
+// Two connections per peer: a fetch long-poll must not hold up a vote behind it
+// (responses come back in request order on one connection).
+struct RaftNode::Peer {
+  explicit Peer(runtime::Scheduler& scheduler) : connecting(scheduler) {}
+  std::shared_ptr<client::Connection> control;
+  std::shared_ptr<client::Connection> fetch;
+  runtime::Mutex connecting;
+};
+
+RaftNode::RaftNode(runtime::Env& env, RaftSettings settings)
+    : env_(env), settings_(std::move(settings)), random_(env.random.fork()),
+      persist_mutex_(env.scheduler), log_mutex_(env.scheduler), failed_(env.scheduler) {
+  for (ReplicaId voter : settings_.core.voters) {
+    VERIFY(settings_.voter_addresses.contains(voter), "no address for voter {}", voter);
+  }
+}
+
+RaftNode::~RaftNode() { VERIFY(active_fibers_ == 0, "the raft node's fibers outlive it"); }
+
+void RaftNode::spawn(std::string name, std::function<void()> body) {
+  active_fibers_++;
+  env_.scheduler.spawn(std::move(name), [this, body = std::move(body)] {
+    struct Done {
+      RaftNode* node;
+      ~Done() {
+        if (--node->active_fibers_ == 0) node->fibers_done_.notify_all();
+      }
+    } done{this};
+    body();
+  });
+}
+
+Result<void, std::string> RaftNode::start() {
+  const std::string directory = join(settings_.directory, log_directory_name);
+  auto log = storage::PartitionLog::open(env_, directory, metadata_log_config());
+  if (!log) {
+    return unexpected(fmt::format("opening {}: {}", directory, storage::to_string(log.error())));
+  }
+  log_ = std::move(*log);
+  // A bit flipped on read is caught by the CRC; reading again gets the stored bytes.
+  QuorumState state;
+  const std::string path = join(directory, quorum_state_file);
+  for (int attempt = 0;; attempt++) {
+    auto text = storage::read_whole_file(env_.disk, path);
+    if (!text && text.error() == storage::StorageError::not_found) break;
+    if (text) {
+      if (auto parsed = parse_quorum_state(*text)) {
+        state = *parsed;
+        break;
+      }
+    }
+    if (attempt == 3) {
+      return unexpected(fmt::format("{}: unreadable or damaged; refusing to start without "
+                                    "knowing this voter's epoch and vote", path));
+    }
+  }
+  persisted_ = state;
+  core_ = std::make_unique<RaftCore>(settings_.core, random_, state, log_->log_end_offset(),
+                                     epochs_of(*log_), env_.clock.now());
+  core_->on_durable(log_->durable_end_offset());
+  spawn("raft-tick", [this] { tick_loop(); });
+  spawn("raft-fetch", [this] { fetch_loop(); });
+  spawn("raft-flush", [this] { flush_loop(); });
+  return {};
+}
+
+void RaftNode::stop() {
+  if (!core_) return;
+  if (!stopping_ && core_->is_leader()) {
+    core_->resign(env_.clock.now());
+    // Best effort: EndQuorumEpoch lets the others elect a successor at once.
+    for (auto& envelope : core_->take_outbox()) {
+      if (!std::holds_alternative<EndEpochRequest>(envelope.message)) continue;
+      auto connection = connect(envelope.to);
+      if (!connection) continue;
+      (void)(*connection)->send(to_wire(std::get<EndEpochRequest>(envelope.message),
+                                        settings_.cluster_id));
+    }
+  }
+  stopping_ = true;
+  for (auto& [id, peer] : peers_) {
+    if (peer->control) peer->control->close();
+    if (peer->fetch) peer->fetch->close();
+  }
+  changed_.notify_all();
+  while (active_fibers_ > 0) {
+    fibers_done_.add(env_.scheduler.prepare_wait());
+    env_.scheduler.suspend();
+  }
+  (void)log_->close();
+}
+
+void RaftNode::fail(std::string reason) {
+  if (failed_.is_set()) return;
+  failure_ = std::move(reason);
+  failed_.set();
+}
+
+void RaftNode::wait_change(Instant deadline) {
+  changed_.add(env_.scheduler.prepare_wait());
+  env_.scheduler.suspend(deadline == Instant::max() ? std::nullopt
+                                                    : std::optional<Instant>(deadline));
+}
+
+bool RaftNode::persist_state() {
+  runtime::MutexGuard guard(persist_mutex_);
+  while (core_->quorum_state() != persisted_) {
+    const QuorumState target = core_->quorum_state();
+    const std::string directory = join(settings_.directory, log_directory_name);
+    auto written = storage::write_file_atomically(
+        env_.disk, directory, quorum_state_file,
+        format_quorum_state(target, settings_.core.voters));
+    if (!written) {
+      fail(fmt::format("writing {}/{}: {}", directory, quorum_state_file,
+                       storage::to_string(written.error())));
+      return false;
+    }
+    persisted_ = target;
+  }
+  return !failed_.is_set();
+}
+
+void RaftNode::after_input() {
+  if (stopping_ || !persist_state()) return;
+  // Between the check in persist_state and here nothing suspends: what the outbox says
+  // rests on a durable state.
+  VERIFY(core_->quorum_state() == persisted_);
+  for (auto& envelope : core_->take_outbox()) send(std::move(envelope));
+  if (core_->is_leader() && led_epoch_ != core_->epoch()) {
+    const Epoch epoch = core_->epoch();
+    led_epoch_ = epoch;
+    if (settings_.on_leader) settings_.on_leader(epoch);
+    spawn("raft-lead", [this] { on_became_leader(); });
+  }
+  changed_.notify_all();
+}
+
+void RaftNode::log_changed() {
+  core_->on_log_changed(log_->log_end_offset(), epochs_of(*log_));
+  core_->on_durable(log_->durable_end_offset());
+  log_->set_high_watermark(core_->high_watermark());
+}
+
+void RaftNode::on_became_leader() {
+  const Epoch epoch = led_epoch_;
+  runtime::MutexGuard guard(log_mutex_);
+  if (!core_->is_leader() || core_->epoch() != epoch || stopping_) return;
+  auto batch = leader_change_batch(settings_.core.self, settings_.core.voters,
+                                   env_.clock.wall_now().milliseconds);
+  auto appended = log_->append(batch, epoch);
+  if (!appended) {
+    fail(fmt::format("appending to the metadata log: {}", storage::to_string(appended.error())));
+    return;
+  }
+  log_changed();
+  after_input();
+}
+
+Result<Offset, ErrorCode> RaftNode::append(std::span<const uint8_t> batches) {
+  std::vector<uint8_t> copy(batches.begin(), batches.end());
+  runtime::MutexGuard guard(log_mutex_);
+  const Epoch epoch = core_->epoch();
+  // Until the epoch's LeaderChange entry is in, appends would precede it.
+  if (!core_->is_leader() || led_epoch_ != epoch || !core_->epoch_start_offset() || stopping_) {
+    return unexpected(ErrorCode::not_leader_or_follower);
+  }
+  auto appended = log_->append(copy, epoch);
+  if (!appended) {
+    if (appended.error() == storage::StorageError::invalid_batch ||
+        appended.error() == storage::StorageError::batch_too_large) {
+      return unexpected(ErrorCode::invalid_request);
+    }
+    fail(fmt::format("appending to the metadata log: {}", storage::to_string(appended.error())));
+    return unexpected(ErrorCode::kafka_storage_error);
+  }
+  log_changed();
+  after_input();
+  return appended->last_offset.next();
+}
+
+bool RaftNode::wait_committed(Offset end, Epoch epoch, Instant deadline) {
+  while (true) {
+    // The leader never truncates, so while it still leads `epoch` the entries below
+    // `end` are the ones it appended.
+    if (!core_->is_leader() || core_->epoch() != epoch || stopping_) return false;
+    if (core_->high_watermark() >= end) return true;
+    if (env_.clock.now() >= deadline) return false;
+    wait_change(deadline);
+  }
+}
+
+bool RaftNode::wait_high_watermark_above(Offset offset, Instant deadline) {
+  while (core_->high_watermark() <= offset) {
+    if (stopping_ || env_.clock.now() >= deadline) return false;
+    wait_change(deadline);
+  }
+  return true;
+}
+
+storage::StorageResult<record::Bytes> RaftNode::read_committed(Offset from, size_t max_bytes) {
+  const Offset high_watermark = core_->high_watermark();
+  if (from >= high_watermark) return record::Bytes{};
+  return log_->read(from, max_bytes, high_watermark);
+}
+
+storage::StorageResult<record::Bytes> RaftNode::read_log(Offset from, size_t max_bytes) {
+  return log_->read(from, max_bytes);
+}
+
+// --- Fibers ---------------------------------------------------------------------------------
+
+void RaftNode::tick_loop() {
+  while (!stopping_) {
+    const Instant deadline = core_->next_deadline();
+    if (env_.clock.now() < deadline) {
+      wait_change(deadline);
+      continue;
+    }
+    core_->tick(env_.clock.now());
+    after_input();
+  }
+}
+
+void RaftNode::flush_loop() {
+  while (!stopping_) {
+    if (!core_->is_leader() || log_->durable_end_offset() >= log_->log_end_offset()) {
+      wait_change(Instant::max());
+      continue;
+    }
+    auto flushed = log_->flush();
+    if (!flushed) {
+      if (flushed.error() == storage::StorageError::offset_out_of_range) continue;
+      fail(fmt::format("flushing the metadata log: {}", storage::to_string(flushed.error())));
+      return;
+    }
+    core_->on_durable(log_->durable_end_offset());
+    log_->set_high_watermark(core_->high_watermark());
+    after_input();
+  }
+}
+
+void RaftNode::fetch_loop() {
+  while (!stopping_ && !failed_.is_set()) {
+    ReplicaId target;
+    const auto request = core_->next_fetch(target);
+    if (!request) {
+      wait_change(env_.clock.now() + runtime::seconds(1));
+      continue;
+    }
+    auto connected = connect(target);
+    auto& peer = *peers_.at(target);
+    if (!connected) {
+      env_.scheduler.sleep_for(settings_.retry_backoff);
+      continue;
+    }
+    if (!peer.fetch || !peer.fetch->is_open()) peer.fetch = nullptr;
+    std::shared_ptr<client::Connection> connection = peer.fetch ? peer.fetch : nullptr;
+    if (!connection) {
+      client::ConnectionOptions options;
+      options.client_id = fmt::format("raft-fetch-{}", settings_.core.self.value());
+      options.connect_timeout = settings_.request_timeout;
+      options.request_timeout = settings_.request_timeout + settings_.fetch_max_wait;
+      auto opened = client::Connection::connect(env_, settings_.voter_addresses.at(target), options);
+      if (!opened) {
+        env_.scheduler.sleep_for(settings_.retry_backoff);
+        continue;
+      }
+      connection = std::move(*opened);
+      peer.fetch = connection;
+    }
+    auto response = connection->send_and_wait(
+        to_wire(*request, settings_.cluster_id, settings_.fetch_max_wait, settings_.fetch_max_bytes));
+    if (stopping_) break;
+    const auto* fetch = response ? std::get_if<protocol::FetchResponse>(response->get()) : nullptr;
+    std::span<const uint8_t> records;
+    const auto decision = fetch ? from_wire(*fetch, records) : std::nullopt;
+    if (!decision) {
+      connection->close();
+      env_.scheduler.sleep_for(settings_.retry_backoff);
+      continue;
+    }
+    apply_fetch(*request, *decision, records);
+    after_input();
+    if (decision->error != ErrorCode::none) env_.scheduler.sleep_for(settings_.retry_backoff);
+  }
+}
+
+void RaftNode::apply_fetch(const FetchRequest& sent, const FetchDecision& decision,
+                           std::span<const uint8_t> records) {
+  const FetchOutcome outcome = core_->on_fetch_response(sent, decision, env_.clock.now());
+  if (outcome.action == FetchOutcome::Action::none) return;
+  runtime::MutexGuard guard(log_mutex_);
+  // The log may have moved while this fiber waited for the mutex.
+  if (log_->log_end_offset() != sent.fetch_offset || core_->is_leader()) return;
+  if (outcome.action == FetchOutcome::Action::truncate) {
+    VERIFY(outcome.truncate_to < log_->log_end_offset());
+    if (auto truncated = log_->truncate_to(outcome.truncate_to); !truncated) {
+      fail(fmt::format("truncating the metadata log: {}", storage::to_string(truncated.error())));
+      return;
+    }
+    log_changed();
+    return;
+  }
+  if (!records.empty()) {
+    auto header = record::read_batch_header(records);
+    if (!header || header->base_offset != log_->log_end_offset()) return;
+    std::vector<uint8_t> copy(records.begin(), records.end());
+    auto appended = log_->append_replicated(copy);
+    if (!appended) {
+      // Bytes damaged on the way (a flipped bit the leader's read did not catch) are
+      // refused by the CRC: fetch them again. A failing disk ends this incarnation.
+      if (appended.error() == storage::StorageError::invalid_batch) return;
+      fail(fmt::format("appending to the metadata log: {}", storage::to_string(appended.error())));
+      return;
+    }
+    // The next fetch offset tells the leader this much is held: it must be durable.
+    if (auto flushed = log_->flush(); !flushed) {
+      fail(fmt::format("flushing the metadata log: {}", storage::to_string(flushed.error())));
+      return;
+    }
+    log_changed();
+  }
+  core_->on_follower_high_watermark(decision.high_watermark);
+  log_->set_high_watermark(core_->high_watermark());
+}
+
+// --- Peers ------------------------------------------------------------------------------------
+
+Result<std::shared_ptr<client::Connection>, std::string> RaftNode::connect(ReplicaId id) {
+  auto [it, inserted] = peers_.try_emplace(id, nullptr);
+  if (inserted) it->second = std::make_unique<Peer>(env_.scheduler);
+  Peer& peer = *it->second;
+  runtime::MutexGuard guard(peer.connecting);
+  if (peer.control && peer.control->is_open()) return peer.control;
+  if (stopping_) return unexpected(std::string("stopping"));
+  client::ConnectionOptions options;
+  options.client_id = fmt::format("raft-{}", settings_.core.self.value());
+  options.connect_timeout = settings_.request_timeout;
+  options.request_timeout = settings_.request_timeout;
+  auto opened = client::Connection::connect(env_, settings_.voter_addresses.at(id), options);
+  if (!opened) return unexpected(fmt::format("connecting to voter {}", id));
+  peer.control = std::move(*opened);
+  return peer.control;
+}
+
+void RaftNode::send(Envelope envelope) {
+  spawn("raft-send", [this, envelope = std::move(envelope)] {
+    auto connection = connect(envelope.to);
+    if (!connection || stopping_) return;
+    const Instant now = env_.clock.now();
+    if (const auto* vote = std::get_if<VoteRequest>(&envelope.message)) {
+      auto response = (*connection)->send_and_wait(to_wire(*vote, settings_.cluster_id));
+      const auto* body = response ? std::get_if<protocol::VoteResponse>(response->get()) : nullptr;
+      const auto decoded = body ? from_wire(*body) : std::nullopt;
+      if (!decoded || stopping_) return;
+      core_->on_vote_response(envelope.to, *vote, *decoded, env_.clock.now());
+    } else if (const auto* begin = std::get_if<BeginEpochRequest>(&envelope.message)) {
+      auto response = (*connection)->send_and_wait(to_wire(*begin, settings_.cluster_id));
+      const auto* body =
+          response ? std::get_if<protocol::BeginQuorumEpochResponse>(response->get()) : nullptr;
+      const auto decoded = body ? from_wire(*body) : std::nullopt;
+      if (!decoded || stopping_) return;
+      core_->on_begin_epoch_response(envelope.to, *decoded, env_.clock.now());
+    } else {
+      const auto& end = std::get<EndEpochRequest>(envelope.message);
+      (void)(*connection)->send_and_wait(to_wire(end, settings_.cluster_id));
+      return;
+    }
+    (void)now;
+    after_input();
+  });
+}
+
+// --- Serving peers -----------------------------------------------------------------------------
+
+bool RaftNode::serves(int16_t api_key) {
+  using protocol::ApiKey;
+  switch (static_cast<ApiKey>(api_key)) {
+    case ApiKey::vote:
+    case ApiKey::begin_quorum_epoch:
+    case ApiKey::end_quorum_epoch:
+    case ApiKey::fetch:
+    case ApiKey::describe_quorum:
+      return true;
+    default:
+      return false;
+  }
+}
+
+namespace {
+template <typename Response>
+Response top_level_error(ErrorCode error) {
+  Response response;
+  response.error_code = protocol::error_value(error);
+  return response;
+}
+}  // namespace
+
+protocol::ResponseBody RaftNode::handle(const protocol::RequestHeader& header,
+                                        const protocol::RequestBody& body) {
+  (void)header;
+  const Instant now = env_.clock.now();
+  auto wrong_cluster = [&](const std::optional<std::string>& cluster) {
+    return cluster && !cluster->empty() && *cluster != settings_.cluster_id;
+  };
+  if (const auto* vote = std::get_if<protocol::VoteRequest>(&body)) {
+    if (wrong_cluster(vote->cluster_id)) {
+      return top_level_error<protocol::VoteResponse>(ErrorCode::inconsistent_cluster_id);
+    }
+    const auto request = from_wire(*vote);
+    if (!request) return top_level_error<protocol::VoteResponse>(ErrorCode::invalid_request);
+    const VoteResponse response = core_->on_vote_request(*request, now);
+    if (settings_.core.flaws.vote_before_persist) {
+      // The planted bug: the answer leaves before the vote is on disk.
+      spawn("raft-late-persist", [this] { after_input(); });
+    } else {
+      after_input();
+      if (core_->quorum_state() != persisted_) {
+        return top_level_error<protocol::VoteResponse>(ErrorCode::kafka_storage_error);
+      }
+    }
+    return to_wire(response);
+  }
+  if (const auto* begin = std::get_if<protocol::BeginQuorumEpochRequest>(&body)) {
+    if (wrong_cluster(begin->cluster_id)) {
+      return top_level_error<protocol::BeginQuorumEpochResponse>(ErrorCode::inconsistent_cluster_id);
+    }
+    const auto request = from_wire(*begin);
+    if (!request) {
+      return top_level_error<protocol::BeginQuorumEpochResponse>(ErrorCode::invalid_request);
+    }
+    const EpochResponse response = core_->on_begin_epoch(*request, now);
+    after_input();
+    return to_begin_epoch_wire(response);
+  }
+  if (const auto* end = std::get_if<protocol::EndQuorumEpochRequest>(&body)) {
+    if (wrong_cluster(end->cluster_id)) {
+      return top_level_error<protocol::EndQuorumEpochResponse>(ErrorCode::inconsistent_cluster_id);
+    }
+    const auto request = from_wire(*end);
+    if (!request) {
+      return top_level_error<protocol::EndQuorumEpochResponse>(ErrorCode::invalid_request);
+    }
+    const EpochResponse response = core_->on_end_epoch(*request, now);
+    after_input();
+    return to_end_epoch_wire(response);
+  }
+  if (const auto* fetch_request = std::get_if<protocol::FetchRequest>(&body)) {
+    if (wrong_cluster(fetch_request->cluster_id)) {
+      return top_level_error<protocol::FetchResponse>(ErrorCode::inconsistent_cluster_id);
+    }
+    return fetch(*fetch_request);
+  }
+  if (std::holds_alternative<protocol::DescribeQuorumRequest>(body)) return describe_quorum();
+  VERIFY(false, "RaftNode::handle called for an api it does not serve");
+  return protocol::ResponseBody{};
+}
+
+protocol::ResponseBody RaftNode::fetch(const protocol::FetchRequest& wire) {
+  const auto request = from_wire(wire);
+  if (!request) return top_level_error<protocol::FetchResponse>(ErrorCode::invalid_request);
+  const auto max_wait = runtime::milliseconds(std::clamp(wire.max_wait_ms, 0, 5000));
+  const Instant deadline = env_.clock.now() + max_wait;
+  const auto max_bytes = static_cast<size_t>(std::max(wire.max_bytes, 1));
+  while (true) {
+    const FetchDecision decision = core_->on_fetch_request(*request, env_.clock.now());
+    after_input();
+    // A caught-up fetch waits (long poll) for new entries or a new high watermark,
+    // which followers need to commit.
+    const bool caught_up = decision.error == ErrorCode::none && !decision.diverging &&
+                           decision.read_from && *decision.read_from == core_->log_end();
+    if (caught_up && !stopping_ && env_.clock.now() < deadline) {
+      const Offset end = core_->log_end();
+      const Offset high_watermark = core_->high_watermark();
+      const Epoch epoch = core_->epoch();
+      while (core_->log_end() == end && core_->high_watermark() == high_watermark &&
+             core_->epoch() == epoch && !stopping_ && env_.clock.now() < deadline) {
+        wait_change(deadline);
+      }
+      if (core_->log_end() != end || core_->high_watermark() != high_watermark) continue;
+    }
+    protocol::Bytes records;
+    if (decision.read_from && *decision.read_from < core_->log_end()) {
+      auto read = log_->read(*decision.read_from, max_bytes);
+      if (!read) {
+        FetchDecision failed = decision;
+        failed.error = ErrorCode::kafka_storage_error;
+        failed.read_from.reset();
+        return to_wire(failed, {});
+      }
+      records = std::move(*read);
+    }
+    FetchDecision answered = decision;
+    answered.high_watermark = core_->high_watermark();
+    return to_wire(answered, std::move(records));
+  }
+}
+
+protocol::DescribeQuorumResponse RaftNode::describe_quorum() {
+  protocol::DescribeQuorumResponse response;
+  protocol::DescribeQuorumResponse::TopicData topic;
+  topic.topic_name = metadata_topic;
+  protocol::DescribeQuorumResponse::PartitionData partition;
+  partition.partition_index = 0;
+  if (!core_->is_leader()) {
+    partition.error_code = protocol::error_value(ErrorCode::not_leader_or_follower);
+  }
+  partition.leader_id = core_->leader() ? core_->leader()->value() : -1;
+  partition.leader_epoch = core_->epoch().value();
+  partition.high_watermark = core_->high_watermark().value();
+  // Kafka reports fetch times as wall-clock milliseconds; the core keeps monotonic
+  // instants, so convert by the current offset between the two clocks.
+  const Instant now = env_.clock.now();
+  const int64_t wall_now = env_.clock.wall_now().milliseconds;
+  auto to_wall = [&](const std::optional<Instant>& at) -> int64_t {
+    if (!at) return -1;
+    return wall_now - std::chrono::duration_cast<runtime::milliseconds>(now - *at).count();
+  };
+  auto row = [&](const ReplicaProgress& progress) {
+    protocol::DescribeQuorumResponse::ReplicaState state;
+    state.replica_id = progress.replica.value();
+    state.log_end_offset = progress.end_offset.value();
+    state.last_fetch_timestamp = progress.replica == settings_.core.self ? wall_now
+                                                                         : to_wall(progress.last_fetch);
+    state.last_caught_up_timestamp = progress.replica == settings_.core.self
+                                         ? wall_now
+                                         : to_wall(progress.last_caught_up);
+    return state;
+  };
+  for (const auto& progress : core_->voter_progress()) partition.current_voters.push_back(row(progress));
+  for (const auto& progress : core_->observer_progress()) partition.observers.push_back(row(progress));
+  topic.partitions.push_back(std::move(partition));
+  response.topics.push_back(std::move(topic));
+  return response;
+}
+
+}  // namespace weir::raft

@@ -1,0 +1,146 @@
+// RaftNode: the fibers around RaftCore. It owns the metadata log
+// (`__cluster_metadata-0`, a storage::PartitionLog whose batches carry the Raft epoch as
+// their partition leader epoch) and the durable quorum state (`quorum-state`), talks
+// to the other voters with weir's client connections, and answers their requests
+// through handle(). The same code runs on real sockets and in the simulator.
+//
+// Fibers: a ticker (timeouts: elections, check quorum), a fetcher (followers and
+// observers pull from the leader; each response's records are appended and fsynced
+// before the next fetch, since the fetch offset is a promise of durability), a flusher
+// (the leader's group commit: its own log counts towards the high watermark once
+// fsynced), and one short fiber per outgoing election message.
+//
+// Invariants:
+//  - Nothing leaves this node (a request or an answer) until the quorum state it
+//    depends on is durable: a vote is fsynced before it is granted.
+//  - The log, the core's view of it (end, epochs) and the high watermark change
+//    together, between suspension points.
+//  - A storage failure of the metadata log is fatal for this incarnation (failed() is
+//    set); the process restarts and recovers the log, as Kafka halts.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include <absl/container/btree_map.h>
+
+#include "base/result.h"
+#include "protocol/header.h"
+#include "protocol/messages/api.h"
+#include "raft/core.h"
+#include "runtime/env.h"
+#include "runtime/sync.h"
+#include "storage/partition_log.h"
+
+namespace weir::client {
+class Connection;
+}
+
+namespace weir::raft {
+
+struct RaftSettings {
+  CoreSettings core;
+  std::string cluster_id;
+  // Where each voter's controller listener is.
+  absl::btree_map<ReplicaId, runtime::Address> voter_addresses;
+  // The data directory holding `__cluster_metadata-0/` ("" is the node's data root).
+  std::string directory;
+  runtime::Duration request_timeout = runtime::milliseconds(2000);
+  runtime::Duration fetch_max_wait = runtime::milliseconds(500);
+  runtime::Duration retry_backoff = runtime::milliseconds(50);
+  int32_t fetch_max_bytes = 8 << 20;
+  // Called (without suspending) whenever this node becomes leader of an epoch, for the
+  // simulator's election-safety history.
+  std::function<void(Epoch)> on_leader;
+};
+
+class RaftNode {
+ public:
+  RaftNode(runtime::Env& env, RaftSettings settings);
+  ~RaftNode();
+  RaftNode(const RaftNode&) = delete;
+  RaftNode& operator=(const RaftNode&) = delete;
+
+  // Suspends. Opens and recovers the log, reads the quorum state and starts the fibers.
+  Result<void, std::string> start();
+  // Suspends. A leader resigns (EndQuorumEpoch) first; then every fiber ends and the log
+  // is closed cleanly.
+  void stop();
+
+  // --- Peers: requests for the quorum (controller listener) -------------------------
+  static bool serves(int16_t api_key);
+  // Suspends (a vote is made durable before it is answered; a fetch may long-poll).
+  protocol::ResponseBody handle(const protocol::RequestHeader& header,
+                                const protocol::RequestBody& body);
+
+  // --- The state machine's side -------------------------------------------------------
+  // Suspends. Leader only: appends `batches` (whole record batches) in the current
+  // epoch. Returns the offset one past the last record, or NOT_CONTROLLER-style
+  // not_leader_or_follower when this node does not lead.
+  Result<Offset, protocol::ErrorCode> append(std::span<const uint8_t> batches);
+  // Suspends until every offset below `end` is committed (true), or the node stops
+  // leading `epoch` or the deadline passes (false: the entries may or may not commit).
+  bool wait_committed(Offset end, Epoch epoch, runtime::Instant deadline);
+  // Suspends until the high watermark is above `offset` or the deadline passes.
+  bool wait_high_watermark_above(Offset offset, runtime::Instant deadline);
+  // Suspends. Committed batches from `from` (whole batches below the high watermark).
+  storage::StorageResult<record::Bytes> read_committed(Offset from, size_t max_bytes);
+  // Suspends. Any batches from `from` up to the log end (the simulator's checkers).
+  storage::StorageResult<record::Bytes> read_log(Offset from, size_t max_bytes);
+
+  const RaftCore& core() const { return *core_; }
+  Offset high_watermark() const { return core_->high_watermark(); }
+  // Set when the metadata log failed; the owner must end this incarnation.
+  runtime::Event& failed() { return failed_; }
+  const std::string& failure() const { return failure_; }
+
+ private:
+  struct Peer;
+  class FiberCount;
+
+  void spawn(std::string name, std::function<void()> body);
+  // Suspends. Writes quorum-state if it changed; true once what the core says is durable.
+  bool persist_state();
+  // After any input to the core: persist, send what it wants sent, wake the fibers.
+  void after_input();
+  void send(Envelope envelope);
+  void tick_loop();
+  void fetch_loop();
+  void flush_loop();
+  // Suspends. Appends the epoch's LeaderChange entry when this node just won.
+  void on_became_leader();
+  // Suspends. Follower: applies one fetch response.
+  void apply_fetch(const FetchRequest& sent, const FetchDecision& decision,
+                   std::span<const uint8_t> records);
+  void log_changed();
+  void fail(std::string reason);
+  // Suspends until something changes (an input, an append, the high watermark) or the
+  // deadline.
+  void wait_change(runtime::Instant deadline);
+  Result<std::shared_ptr<client::Connection>, std::string> connect(ReplicaId peer);
+  protocol::ResponseBody fetch(const protocol::FetchRequest& request);
+  protocol::DescribeQuorumResponse describe_quorum();
+
+  runtime::Env& env_;
+  RaftSettings settings_;
+  std::unique_ptr<storage::PartitionLog> log_;
+  std::unique_ptr<RaftCore> core_;
+  runtime::Random random_;
+  QuorumState persisted_;
+  runtime::Mutex persist_mutex_;
+  runtime::Mutex log_mutex_;  // follower appends/truncations vs the leader's appends
+  absl::btree_map<ReplicaId, std::unique_ptr<Peer>> peers_;
+  runtime::WaitQueue changed_;
+  runtime::Event failed_;
+  std::string failure_;
+  bool stopping_ = false;
+  Epoch led_epoch_{-1};  // the last epoch whose LeaderChange entry this node appended
+  int64_t active_fibers_ = 0;
+  runtime::WaitQueue fibers_done_;
+};
+
+}  // namespace weir::raft
