@@ -79,9 +79,9 @@ std::string RunOptions::replay_arguments() const {
   off(faults.disk, "disk");
   off(faults.clock, "clock");
   off(faults.buggify, "buggify");
-  if (flaws.ack_before_fsync) out += " --flaw ack-before-fsync";
-  if (flaws.partition_leak) out += " --flaw partition-leak";
-  if (flaws.skip_checksum) out += " --flaw skip-checksum";
+  for (const FlawName& flaw : flaw_names) {
+    if (flaws.*flaw.field) out += fmt::format(" --flaw {}", flaw.name);
+  }
   return out;
 }
 
@@ -151,8 +151,10 @@ std::string usage() {
   --workload NAME      the workload to run (default replicated_log)
   --no-process --no-network --no-disk --no-clock --no-buggify
                        never inject that kind of fault
-  --flaw NAME          enable a deliberate bug (ack-before-fsync, partition-leak,
-                       skip-checksum) to see a checker catch it
+  --flaw NAME          enable a deliberate bug to see a checker catch it:
+                       ack-before-fsync, partition-leak, skip-checksum (replicated_log,
+                       broker_log); vote-twice, vote-before-persist, commit-by-count,
+                       no-divergence-truncation (raft)
   --trace FILE         write the event trace of the (single) seed to FILE
   --verbose            print fault counts for every seed
 exit codes: 0 all passed, 2 bad usage, 3 crash, 4 liveness failure, 5 correctness failure
@@ -217,16 +219,16 @@ Result<Command, std::string> parse_command_line(const std::vector<std::string>& 
       command.run.faults.buggify = false;
     } else if (argument == "--flaw") {
       auto text = value();
-      if (text == "ack-before-fsync") {
-        command.run.flaws.ack_before_fsync = true;
-      } else if (text == "partition-leak") {
-        command.run.flaws.partition_leak = true;
-      } else if (text == "skip-checksum") {
-        command.run.flaws.skip_checksum = true;
-      } else {
-        return fail(fmt::format("unknown --flaw '{}' (ack-before-fsync, partition-leak, "
-                                "skip-checksum)", text.value_or("")));
+      bool known = false;
+      std::string names;
+      for (const FlawName& flaw : flaw_names) {
+        if (text && *text == flaw.name) {
+          command.run.flaws.*flaw.field = true;
+          known = true;
+        }
+        names += names.empty() ? flaw.name : fmt::format(", {}", flaw.name);
       }
+      if (!known) return fail(fmt::format("unknown --flaw '{}' ({})", text.value_or(""), names));
     } else if (argument == "--trace") {
       auto text = value();
       if (!text || text->empty()) return fail("--trace needs a file name");

@@ -19,6 +19,26 @@ struct Flaws {
   bool ack_before_fsync = false;  // workload: acknowledge a write before it is durable
   bool partition_leak = false;    // network: deliver bytes across a cut link
   bool skip_checksum = false;     // workload: trust a disk read without verifying it
+  // raft (raft/types.h RaftFlaws): the quorum workloads plant these in every controller.
+  bool vote_twice = false;                // grant two votes in one epoch
+  bool vote_before_persist = false;       // answer Vote before the vote is durable
+  bool commit_by_count = false;           // commit an earlier epoch's entries by count
+  bool no_divergence_truncation = false;  // never tell a diverging follower to truncate
+};
+
+// Every flaw by its --flaw name, for parsing and printing.
+struct FlawName {
+  const char* name;
+  bool Flaws::*field;
+};
+inline constexpr FlawName flaw_names[] = {
+    {"ack-before-fsync", &Flaws::ack_before_fsync},
+    {"partition-leak", &Flaws::partition_leak},
+    {"skip-checksum", &Flaws::skip_checksum},
+    {"vote-twice", &Flaws::vote_twice},
+    {"vote-before-persist", &Flaws::vote_before_persist},
+    {"commit-by-count", &Flaws::commit_by_count},
+    {"no-divergence-truncation", &Flaws::no_divergence_truncation},
 };
 
 // Which fault kinds a run may use. Within the allowed kinds, each seed draws its own

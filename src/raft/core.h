@@ -178,6 +178,7 @@ class RaftCore {
   bool is_voter() const { return is_voter_; }
   Offset high_watermark() const { return high_watermark_; }
   Offset log_end() const { return log_end_; }
+  const std::vector<EpochStart>& epochs() const { return epochs_; }
   LogPosition last_position() const;
   // Leader: the first offset of its epoch (its LeaderChange entry), once appended.
   std::optional<Offset> epoch_start_offset() const;

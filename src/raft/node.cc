@@ -148,6 +148,11 @@ void RaftNode::wait_change(Instant deadline) {
 
 bool RaftNode::persist_state() {
   runtime::MutexGuard guard(persist_mutex_);
+  // Buggify: a slow quorum-state write widens the window in which a vote or a new
+  // epoch is known in memory but not on disk.
+  if (core_->quorum_state() != persisted_ && env_.buggify.fire()) {
+    env_.scheduler.sleep_for(runtime::milliseconds(random_.between(1, 1000)));
+  }
   while (core_->quorum_state() != persisted_) {
     const QuorumState target = core_->quorum_state();
     const std::string directory = join(settings_.directory, log_directory_name);
@@ -187,6 +192,9 @@ void RaftNode::log_changed() {
 
 void RaftNode::on_became_leader() {
   const Epoch epoch = led_epoch_;
+  // Buggify: a slow first append leaves followers holding only older entries for a
+  // while (where counting replicas of an earlier epoch's entries goes wrong).
+  if (env_.buggify.fire()) env_.scheduler.sleep_for(runtime::milliseconds(random_.between(1, 500)));
   runtime::MutexGuard guard(log_mutex_);
   if (!core_->is_leader() || core_->epoch() != epoch || stopping_) return;
   auto batch = leader_change_batch(settings_.core.self, settings_.core.voters,
@@ -312,8 +320,11 @@ void RaftNode::fetch_loop() {
       connection = std::move(*opened);
       peer.fetch = connection;
     }
+    // Buggify: fetch one batch at a time, so a follower's position stops between any
+    // two entries.
+    const int32_t max_bytes = env_.buggify.fire() ? 1 : settings_.fetch_max_bytes;
     auto response = connection->send_and_wait(
-        to_wire(*request, settings_.cluster_id, settings_.fetch_max_wait, settings_.fetch_max_bytes));
+        to_wire(*request, settings_.cluster_id, settings_.fetch_max_wait, max_bytes));
     if (stopping_) break;
     const auto* fetch = response ? std::get_if<protocol::FetchResponse>(response->get()) : nullptr;
     std::span<const uint8_t> records;
@@ -391,7 +402,6 @@ void RaftNode::send(Envelope envelope) {
   spawn("raft-send", [this, envelope = std::move(envelope)] {
     auto connection = connect(envelope.to);
     if (!connection || stopping_) return;
-    const Instant now = env_.clock.now();
     if (const auto* vote = std::get_if<VoteRequest>(&envelope.message)) {
       auto response = (*connection)->send_and_wait(to_wire(*vote, settings_.cluster_id));
       const auto* body = response ? std::get_if<protocol::VoteResponse>(response->get()) : nullptr;
@@ -410,7 +420,6 @@ void RaftNode::send(Envelope envelope) {
       (void)(*connection)->send_and_wait(to_wire(end, settings_.cluster_id));
       return;
     }
-    (void)now;
     after_input();
   });
 }

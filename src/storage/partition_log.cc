@@ -454,7 +454,9 @@ bool PartitionLog::epochs_match(std::span<const uint8_t> batches) const {
                                [](Offset value, const EpochEntry& entry) {
                                  return value < entry.start_offset;
                                });
-    if (it != epochs_.begin() && header->partition_leader_epoch >= LeaderEpoch(0) &&
+    // -1 is "no epoch" (a batch stored without one); any other value must be the
+    // cache's: a flipped sign bit makes an epoch negative, not -1 (raft seed 172).
+    if (it != epochs_.begin() && header->partition_leader_epoch != LeaderEpoch(-1) &&
         header->partition_leader_epoch != std::prev(it)->epoch) {
       return false;
     }
