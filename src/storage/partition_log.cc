@@ -102,10 +102,16 @@ StorageResult<void> PartitionLog::load() {
       if (!text) return unexpected(text.error());
       start_checkpoint = parse_offset_checkpoint(*text);
     } else if (name == kEpochCheckpoint) {
-      auto text = read_whole_file(disk, directory_ + "/" + name);
-      if (!text) return unexpected(text.error());
-      // A damaged checkpoint is rebuilt from the batches recovery scans.
-      epochs_ = parse_epoch_checkpoint(*text).value_or(std::vector<EpochEntry>{});
+      // A read corrupted in flight may not parse: read again. A checkpoint that stays
+      // damaged is rebuilt from the log below (validate_epochs).
+      for (int attempt = 0; attempt < 3; attempt++) {
+        auto text = read_whole_file(disk, directory_ + "/" + name);
+        if (!text) return unexpected(text.error());
+        auto parsed = parse_epoch_checkpoint(*text);
+        if (!parsed) continue;
+        epochs_ = std::move(*parsed);
+        break;
+      }
     } else if (name == kPartitionMetadata) {
       auto text = read_whole_file(disk, directory_ + "/" + name);
       if (!text) return unexpected(text.error());
@@ -163,7 +169,16 @@ StorageResult<void> PartitionLog::load() {
   // Epochs whose start was never made durable are forgotten.
   const size_t epochs_before = epochs_.size();
   while (!epochs_.empty() && epochs_.back().start_offset >= log_end_offset_) epochs_.pop_back();
-  if (epochs_.size() != epochs_before || !clean) {
+  bool rebuilt = false;
+  if (auto valid = epochs_agree_with_log(); !valid) {
+    return unexpected(valid.error());
+  } else if (!*valid) {
+    if (auto rebuilt_epochs = rebuild_epochs(); !rebuilt_epochs) {
+      return unexpected(rebuilt_epochs.error());
+    }
+    rebuilt = true;
+  }
+  if (epochs_.size() != epochs_before || !clean || rebuilt) {
     if (auto persisted = persist_epochs(); !persisted) return unexpected(persisted.error());
   }
   if (clean) {
@@ -178,6 +193,66 @@ StorageResult<void> PartitionLog::load() {
   VERIFY(log_start_offset_ <= log_end_offset_);
   VERIFY(!segments_.empty());
   return {};
+}
+
+StorageResult<bool> PartitionLog::epochs_agree_with_log() {
+  for (size_t i = 0; i + 1 < epochs_.size(); i++) {
+    if (epochs_[i].epoch >= epochs_[i + 1].epoch) return false;
+    if (epochs_[i].start_offset >= epochs_[i + 1].start_offset) return false;
+  }
+  // Each entry names a batch boundary whose batch carries that epoch, and the first
+  // entry starts where the first batch carrying an epoch does. A damaged or partial
+  // checkpoint (rebuilt from a tail scan) fails one of these (raft seed 492: a
+  // quorum voter whose cache had lost its first epoch answered divergence wrongly).
+  auto batch_at = [&](Offset offset) -> StorageResult<std::optional<record::BatchHeader>> {
+    auto it = segments_.upper_bound(offset);
+    if (it == segments_.begin()) return std::optional<record::BatchHeader>{};
+    auto found = std::prev(it)->second->find_batch(offset);
+    if (!found) return unexpected(found.error());
+    if (!*found) return std::optional<record::BatchHeader>{};
+    return std::optional<record::BatchHeader>((*found)->second);
+  };
+  if (log_start_offset_ < log_end_offset_) {
+    auto first = batch_at(log_start_offset_);
+    if (!first) return unexpected(first.error());
+    if (*first && (*first)->partition_leader_epoch >= LeaderEpoch(0)) {
+      if (epochs_.empty() || epochs_.front().start_offset > (*first)->base_offset) return false;
+    }
+  }
+  for (const EpochEntry& entry : epochs_) {
+    if (entry.start_offset < log_start_offset_) continue;  // deleted below the log start
+    auto batch = batch_at(entry.start_offset);
+    if (!batch) return unexpected(batch.error());
+    if (!*batch || (*batch)->base_offset != entry.start_offset ||
+        (*batch)->partition_leader_epoch != entry.epoch) {
+      return false;
+    }
+  }
+  return true;
+}
+
+StorageResult<void> PartitionLog::rebuild_epochs() {
+  // Two full scans must agree: the epoch is outside the CRC, so one flipped bit in
+  // one read would otherwise become the cache.
+  std::optional<std::vector<EpochEntry>> previous;
+  for (int attempt = 0; attempt < 4; attempt++) {
+    std::vector<EpochEntry> scanned;
+    for (const auto& [base, segment] : segments_) {
+      auto visited = segment->visit_headers([&](const record::BatchHeader& header) {
+        const LeaderEpoch epoch = header.partition_leader_epoch;
+        if (epoch >= LeaderEpoch(0) && (scanned.empty() || epoch > scanned.back().epoch)) {
+          scanned.push_back({epoch, header.base_offset});
+        }
+      });
+      if (!visited) return unexpected(visited.error());
+    }
+    if (previous && *previous == scanned) {
+      epochs_ = std::move(scanned);
+      return {};
+    }
+    previous = std::move(scanned);
+  }
+  return unexpected(StorageError::corrupt_batch);
 }
 
 StorageResult<void> PartitionLog::persist_epochs() {

@@ -162,6 +162,10 @@ class PartitionLog {
   StorageResult<void> roll_locked(Offset base_offset);
   StorageResult<void> assign_epoch_locked(LeaderEpoch epoch, Offset start_offset);
   StorageResult<void> persist_epochs();
+  // Suspends. Whether the epoch cache is consistent with the batches it points at.
+  StorageResult<bool> epochs_agree_with_log();
+  // Suspends. Rebuilds the epoch cache from every batch header (two scans that agree).
+  StorageResult<void> rebuild_epochs();
   StorageResult<void> persist_log_start_offset();
   // Removes the first `count` segments (never the active one) after raising log start.
   StorageResult<void> delete_oldest_segments_locked(size_t count);

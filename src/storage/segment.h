@@ -121,6 +121,9 @@ class Segment {
   // `first_base` is the base offset of the batch at `position` (from find_batch).
   StorageResult<record::Bytes> read(FilePosition position, Offset first_base, size_t max_bytes,
                                     Offset max_offset);
+  // Suspends. Every batch header from the start of the segment, in order (CRCs
+  // checked, doubtful reads re-read once). io if the scan cannot reach the end.
+  StorageResult<void> visit_headers(const std::function<void(const record::BatchHeader&)>& visit);
   // Suspends. The first record with timestamp >= `timestamp`, if any is here.
   StorageResult<std::optional<TimestampAndOffset>> find_timestamp(int64_t timestamp);
 

@@ -399,6 +399,34 @@ TEST_F(PartitionLogTest, CheckpointFilesUseKafkasFormats) {
   EXPECT_EQ(parse_offset_checkpoint(format_offset_checkpoint(Offset(42))), Offset(42));
 }
 
+TEST_F(PartitionLogTest, DamagedOrPartialEpochCheckpointIsRebuiltFromTheLog) {
+  // A checkpoint that is garbage, or that lost its first entries, is not believed: the
+  // epoch cache is rebuilt from every batch (raft seed 492).
+  for (const std::string damaged : {"garbage", "0\n1\n7 6\n", "0\n2\n2 3\n7 6\n"}) {
+    run([&] {
+      auto log = open_log();
+      const std::vector<EpochEntry> expected = {
+          {LeaderEpoch(2), Offset(0)}, {LeaderEpoch(4), Offset(3)}, {LeaderEpoch(7), Offset(6)}};
+      if (log->log_end_offset() == Offset(0)) {
+        for (const auto& entry : expected) {
+          Bytes batch = make_batch(3, 10, 1000);
+          append(*log, batch, entry.epoch);
+        }
+      }
+      ASSERT_EQ(log->leader_epochs(), expected);
+      ASSERT_TRUE(log->close().ok());
+      log.reset();
+      ASSERT_TRUE(storage::write_file_atomically(disk(), "data/topic-0", "leader-epoch-checkpoint",
+                                                 damaged).ok());
+      auto reopened = open_log();
+      EXPECT_EQ(reopened->leader_epochs(), expected) << damaged;
+      EXPECT_EQ(reopened->end_offset_for_epoch(LeaderEpoch(3)),
+                (std::pair{LeaderEpoch(2), Offset(3)}));
+      ASSERT_TRUE(reopened->close().ok());
+    });
+  }
+}
+
 TEST_F(PartitionLogTest, GroupCommitSharesOneFsyncAmongConcurrentAppenders) {
   CountingDisk counting(disk());
   run([&] {
