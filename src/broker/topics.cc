@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "base/text.h"
+#include "record/crc32c.h"
 #include "storage/checkpoint.h"
 
 namespace weir::broker {
@@ -62,11 +63,31 @@ std::optional<std::string> unescape(std::string_view text) {
   return out;
 }
 
+constexpr std::string_view kChecksumPrefix = "# crc32c ";
+
+uint32_t checksum_of(std::string_view text) {
+  return record::crc32c(std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+}
+
+// Files before the checksum (weir topics v1) have no such line and are taken as read.
+bool checksum_matches(std::string_view text) {
+  if (!text.starts_with("# weir topics v2")) return text.starts_with("# weir topics v1");
+  const size_t at = text.rfind(kChecksumPrefix);
+  if (at == std::string_view::npos || !text.ends_with('\n')) return false;
+  auto stored = parse_integer<uint32_t>(
+      text.substr(at + kChecksumPrefix.size(), text.size() - 1 - at - kChecksumPrefix.size()));
+  return stored && *stored == checksum_of(text.substr(0, at));
+}
+
 }  // namespace
 
 std::optional<std::string> invalid_topic_name_reason(std::string_view name) {
   if (name.empty()) return "Topic name is illegal, it can't be empty";
   if (name == "." || name == "..") return "Topic name cannot be \".\" or \"..\"";
+  // KRaft's metadata log lives in the same data directory (raft/README.md).
+  if (name == "__cluster_metadata") {
+    return "Creation of internal topic __cluster_metadata is prohibited.";
+  }
   if (name.size() > 249) {
     return fmt::format(
         "Topic name is illegal, it can't be longer than 249 characters, "
@@ -130,11 +151,22 @@ std::string Topics::directory_of(const std::string& topic, int32_t index) const 
 }
 
 Result<void, std::string> Topics::load() {
-  auto text =
-      storage::read_whole_file(env_.disk, fmt::format("{}/{}", kMetaDirectory, kTopicsFile));
-  if (!text) {
-    if (text.error() == storage::StorageError::not_found) return {};
-    return unexpected(fmt::format("reading {}: {}", kTopicsFile, to_string(text.error())));
+  // The last line is a CRC-32C of the rest: a read corrupted in flight can turn the
+  // file into another valid one (a newline flipped made the topic line part of the
+  // comment, so the broker forgot its topic and a new one replaced the data:
+  // broker_log seed 50). A mismatch is read again; one that persists refuses to start.
+  storage::StorageResult<std::string> text = std::string();
+  for (int attempt = 0;; attempt++) {
+    text = storage::read_whole_file(env_.disk, fmt::format("{}/{}", kMetaDirectory, kTopicsFile));
+    if (!text) {
+      if (text.error() == storage::StorageError::not_found) return {};
+      return unexpected(fmt::format("reading {}: {}", kTopicsFile, to_string(text.error())));
+    }
+    if (checksum_matches(*text)) break;
+    if (attempt == 3) {
+      return unexpected(fmt::format("{}/{}: its checksum does not match (damaged)",
+                                    kMetaDirectory, kTopicsFile));
+    }
   }
   int line_number = 0;
   for (std::string_view line : split_nonempty(*text, '\n')) {
@@ -261,7 +293,7 @@ Topics::TopicLines Topics::lines() const {
 }
 
 Result<void, ApiError> Topics::persist(const TopicLines& lines) {
-  std::string text = "# weir topics v1: <name> <id> <partitions> [<key>=<value> ...]\n";
+  std::string text = "# weir topics v2: <name> <id> <partitions> [<key>=<value> ...]\n";
   for (const auto& [name, line] : lines) {
     text += fmt::format("{} {} {}", name, uuid_to_base64(line.id), line.partitions);
     for (const auto& [key, value] : line.configs) {
@@ -269,6 +301,7 @@ Result<void, ApiError> Topics::persist(const TopicLines& lines) {
     }
     text += '\n';
   }
+  text += fmt::format("{}{}\n", kChecksumPrefix, checksum_of(text));
   // The directory's entry in the root must be durable too, or a power loss can take
   // the topics file with it, and the topics with it (broker_log seed 31).
   auto made = env_.disk.make_directories(std::string(kMetaDirectory));

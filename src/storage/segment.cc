@@ -90,11 +90,14 @@ StorageResult<ScanOutcome> scan_batches(runtime::File& file, FilePosition from,
     return {};
   };
   // A header or offsets that make no sense may be a read corrupted in flight (the
-  // stored bytes fine): such a batch is read again once before the scan ends there, as
-  // a failed CRC is. Otherwise one flipped bit in a length would truncate good data.
+  // stored bytes fine): such a batch is read again, up to three times, before the scan
+  // ends there, as a failed CRC is. Otherwise flipped bits in two reads running would
+  // truncate good — even committed — data (raft seed 915).
   std::optional<FilePosition> reread_at;
+  int rereads = 0;
   auto doubt = [&](ScanEnd end) -> std::optional<ScanOutcome> {
-    if (reread_at == position) return ScanOutcome{position, end};
+    if (reread_at == position && rereads >= 3) return ScanOutcome{position, end};
+    rereads = reread_at == position ? rereads + 1 : 1;
     reread_at = position;
     buffer_length = 0;  // the next round reads afresh
     buffer_start = position;
@@ -321,11 +324,13 @@ StorageResult<void> Segment::recover(
               batch.header.partition_leader_epoch != epochs_seen[index]) {
             return std::nullopt;
           }
-          index++;
-          next = batch.header.last_offset().next();
+          // A failed write is retried once by the scan (the batch is visited again), so
+          // the position advances only once the batch is written.
           if (!log_->write_at(static_cast<uint64_t>(position.value()), readable(batch.bytes))) {
             return std::nullopt;
           }
+          index++;
+          next = batch.header.last_offset().next();
           return ScanAction::next;
         });
     if (!written_back) return unexpected(written_back.error());
