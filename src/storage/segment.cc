@@ -268,12 +268,12 @@ StorageResult<void> Segment::recover(
   if (!file_size) return unexpected(from_io(file_size.error()));
   const FilePosition end(static_cast<int64_t>(*file_size));
   Offset expected = base_offset_;
-  // The leader epoch is outside the CRC as well. Epochs never decrease along a log, so
-  // a smaller one is doubted (re-read); the write-back below also insists that a
+  // The leader epoch is outside the CRC as well: the write-back below insists that a
   // second read sees each batch's epoch as this scan did (raft seed 172: a flipped
-  // sign bit read here was written back and became durable).
+  // sign bit read here was written back and became durable). This scan cannot tell
+  // which of two disagreeing epochs is the flipped one, so it does not judge them (a
+  // smaller epoch after a flipped-up one would truncate good data: raft seed 2135).
   std::vector<LeaderEpoch> epochs_seen;
-  LeaderEpoch last_epoch(-1);
   auto scanned = scan_batches(
       *log_, FilePosition(0), end, kRecoveryChunkBytes, /*check_crc=*/true,
       [&](FilePosition position, const record::BatchView& batch)
@@ -287,10 +287,6 @@ StorageResult<void> Segment::recover(
         if (header.last_offset_delta < 0) return std::nullopt;
         if (header.last_offset() - base_offset_ > std::numeric_limits<int32_t>::max()) {
           return std::nullopt;
-        }
-        if (header.partition_leader_epoch != LeaderEpoch(-1)) {
-          if (header.partition_leader_epoch < last_epoch) return std::nullopt;
-          last_epoch = header.partition_leader_epoch;
         }
         epochs_seen.push_back(header.partition_leader_epoch);
         index_batch(header, position);

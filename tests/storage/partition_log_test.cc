@@ -402,7 +402,8 @@ TEST_F(PartitionLogTest, CheckpointFilesUseKafkasFormats) {
 TEST_F(PartitionLogTest, DamagedOrPartialEpochCheckpointIsRebuiltFromTheLog) {
   // A checkpoint that is garbage, or that lost its first entries, is not believed: the
   // epoch cache is rebuilt from every batch (raft seed 492).
-  for (const std::string damaged : {"garbage", "0\n1\n7 6\n", "0\n2\n2 3\n7 6\n"}) {
+  for (const std::string damaged :
+       {"garbage", "0\n1\n7 6\n", "0\n2\n2 3\n7 6\n", "0\n2\n2 0\n7 6\n"}) {
     run([&] {
       auto log = open_log();
       const std::vector<EpochEntry> expected = {
