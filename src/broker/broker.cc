@@ -1,8 +1,5 @@
 #include "broker/broker.h"
 
-#include <algorithm>
-#include <array>
-
 #include <fmt/format.h>
 
 #include "base/text.h"
@@ -33,122 +30,18 @@ std::optional<std::string> property(const std::string& text, std::string_view ke
 
 }  // namespace
 
-// One client connection: see broker.h for its two fibers.
-class Broker::Connection : public std::enable_shared_from_this<Connection> {
- public:
-  Connection(Broker& broker, std::unique_ptr<runtime::Stream> stream)
-      : broker_(broker), stream_(std::move(stream)),
-        pending_(broker.env_.scheduler, kMaxInFlightPerConnection) {}
-
-  void start() {
-    auto self = shared_from_this();
-    broker_.spawn("conn-writer", [self] { self->write_loop(); });
-    broker_.spawn("conn-reader", [self] { self->read_loop(); });
-  }
-  void close() {
-    stream_->close();
-    pending_.close();
-  }
-
- private:
-  struct Pending {
-    int32_t correlation_id;
-    int16_t api_version;
-    Reply reply;
-  };
-
-  void read_loop() {
-    std::vector<uint8_t> frame;
-    while (true) {
-      std::array<std::byte, 4> size_bytes;
-      if (!stream_->read_exactly(size_bytes)) break;
-      const int32_t size = static_cast<int32_t>((std::to_integer<uint32_t>(size_bytes[0]) << 24) |
-                                                (std::to_integer<uint32_t>(size_bytes[1]) << 16) |
-                                                (std::to_integer<uint32_t>(size_bytes[2]) << 8) |
-                                                std::to_integer<uint32_t>(size_bytes[3]));
-      // Kafka closes a connection whose frame is negative or above
-      // socket.request.max.bytes, without reading it.
-      if (size < 4 || size > broker_.settings_.config.socket_request_max_bytes) break;
-      frame.resize(static_cast<size_t>(size));
-      if (!stream_->read_exactly(std::as_writable_bytes(std::span(frame)))) break;
-      if (!dispatch(frame)) break;
-    }
-    pending_.close();
-  }
-
-  // Decodes and handles one request; false closes the connection.
-  bool dispatch(std::span<const uint8_t> frame) {
-    auto request = protocol::decode_request(frame);
-    if (!request) {
-      // An ApiVersions request newer than weir knows gets a v0 answer with
-      // UNSUPPORTED_VERSION and the api list, so the client can retry with one we
-      // serve (KIP-511). Anything else weir cannot parse closes the connection, as
-      // Kafka does.
-      auto key = protocol::peek_api_key_and_version(frame);
-      size_t body_offset = 0;
-      auto header = protocol::decode_request_header(frame, body_offset);
-      if (key && header && key->api_key == static_cast<int16_t>(ApiKey::api_versions) &&
-          request.error() == protocol::DecodeError::unsupported_version) {
-        auto body = broker_.api_versions(*header, protocol::ApiVersionsRequest{});
-        std::get<protocol::ApiVersionsResponse>(body).error_code =
-            protocol::error_value(ErrorCode::unsupported_version);
-        return pending_.send(Pending{header->correlation_id, 0, Reply{std::move(body), {}}});
-      }
-      return false;
-    }
-    if (!Broker::serves(request->header.api_key)) return false;
-    const int32_t correlation_id = request->header.correlation_id;
-    const int16_t version = request->header.api_version;
-    Reply reply = broker_.handle(request->header, std::move(request->body));
-    if (!reply.now && !reply.later) return true;
-    return pending_.send(Pending{correlation_id, version, std::move(reply)});
-  }
-
-  void write_loop() {
-    protocol::Bytes out;
-    while (auto pending = pending_.receive()) {
-      std::optional<protocol::ResponseBody> body = std::move(pending->reply.now);
-      if (!body && pending->reply.later) body = pending->reply.later->get();
-      if (!body) break;  // the handler's fiber died (shutdown): nothing to send
-      out.assign(4, 0);
-      protocol::encode_response(pending->correlation_id, pending->api_version, *body, out);
-      const auto size = static_cast<uint32_t>(out.size() - 4);
-      out[0] = static_cast<uint8_t>(size >> 24);
-      out[1] = static_cast<uint8_t>(size >> 16);
-      out[2] = static_cast<uint8_t>(size >> 8);
-      out[3] = static_cast<uint8_t>(size);
-      if (!stream_->write_all(std::as_bytes(std::span(out)))) break;
-    }
-    // Ends the reader too (its read fails) and drops what it still queues.
-    close();
-    auto& connections = broker_.connections_;
-    connections.erase(std::remove(connections.begin(), connections.end(), shared_from_this()),
-                      connections.end());
-  }
-
-  Broker& broker_;
-  std::unique_ptr<runtime::Stream> stream_;
-  runtime::Channel<Pending> pending_;
-};
-
 Broker::Broker(runtime::Env& env, BrokerSettings settings, BrokerFlaws flaws)
     : env_(env), settings_(std::move(settings)), flaws_(flaws), topics_(env, settings_),
-      stopped_(env.scheduler) {}
+      stopped_(env.scheduler),
+      server_(env, handler_,
+              rpc::ServerLimits{
+                  .request_bytes_max = settings_.config.socket_request_max_bytes,
+                  .in_flight_per_connection_max = kMaxInFlightPerConnection,
+              }) {}
 
-Broker::~Broker() { VERIFY(active_fibers_ == 0, "the broker's fibers outlive it"); }
-
-void Broker::spawn(std::string name, std::function<void()> body) {
-  active_fibers_++;
-  env_.scheduler.spawn(std::move(name), [this, body = std::move(body)] {
-    struct Done {
-      Broker* broker;
-      ~Done() {
-        if (--broker->active_fibers_ == 0) broker->fibers_done_.notify_all();
-      }
-    } done{this};
-    body();
-  });
-}
+// The server's destructor checks that no fiber (connection, handler, background)
+// outlives the broker.
+Broker::~Broker() = default;
 
 Result<void, std::string> Broker::load_meta_properties() {
   const std::string path(kMetaProperties);
@@ -203,37 +96,17 @@ Result<void, std::string> Broker::start() {
   producer_ids_ = std::move(*producer_ids);
   if (auto loaded = topics_.load(); !loaded) return loaded;
   for (const runtime::Address& address : settings_.listeners) {
-    auto listener = env_.network.listen(address);
-    if (!listener) {
-      return unexpected(fmt::format("listeners: cannot listen on {}: {}", address.to_string(),
-                                    runtime::to_string(listener.error())));
+    if (auto bound = server_.listen(address); !bound) {
+      return unexpected(fmt::format("listeners: {}", bound.error()));
     }
-    listeners_.push_back(std::move(*listener));
-  }
-  for (auto& listener : listeners_) {
-    runtime::Listener* raw = listener.get();
-    spawn("accept", [this, raw] { accept_loop(*raw); });
   }
   spawn("background", [this] { background_loop(); });
   return {};
 }
 
 runtime::Address Broker::bound_address() const {
-  VERIFY(!listeners_.empty());
-  return listeners_.front()->local_address();
-}
-
-void Broker::accept_loop(runtime::Listener& listener) {
-  while (!stopping_) {
-    auto stream = listener.accept();
-    if (!stream) {
-      if (stopping_ || stream.error() == runtime::IoError::closed) return;
-      continue;  // a failed accept (a reset before accept) costs only that connection
-    }
-    auto connection = std::make_shared<Connection>(*this, std::move(*stream));
-    connections_.push_back(connection);
-    connection->start();
-  }
+  VERIFY(server_.listener_count() > 0, "bound_address() before start() bound a listener");
+  return server_.bound_address(0);
 }
 
 void Broker::background_loop() {
@@ -284,16 +157,12 @@ void Broker::stop() {
     stopped_.wait();
     return;
   }
+  // Set before the server stops: handler fibers and the background fiber end on it.
   stopping_ = true;
-  for (auto& listener : listeners_) listener->close();
-  std::vector<std::shared_ptr<Connection>> connections = connections_;
-  for (auto& connection : connections) connection->close();
+  // Closes listeners and connections and waits for every fiber spawned through it.
   // Handler fibers finish on their own (their waits are bounded); the background
   // fiber wakes within a tick.
-  while (active_fibers_ > 0) {
-    fibers_done_.add(env_.scheduler.prepare_wait());
-    env_.scheduler.suspend(std::nullopt);
-  }
+  server_.stop();
   topics_.close_all();
   stopped_.set();
 }

@@ -1,15 +1,17 @@
-// Broker: one weir node serving Kafka clients — listeners, connections, and the API
-// handlers over its topics. The same code runs on the real runtime (`weir server`) and
-// inside the simulator: everything it touches comes through runtime::Env.
+// Broker: one weir node serving Kafka clients — its listeners (an rpc::Server) and the
+// API handlers over its topics. The same code runs on the real runtime (`weir server`)
+// and inside the simulator: everything it touches comes through runtime::Env.
 //
-// Fibers: one accept loop per listener; per connection a reader (decodes requests and
-// runs each handler's ordered part: validation and appends happen in request order)
-// and a writer (sends responses in request order, waiting for each one's completion:
-// an fsync, a Fetch long poll); a background fiber for time-based flushes and
-// retention. stop() ends them all before the logs are closed.
+// Fibers: the rpc::Server's (accept loops; per connection a reader that runs each
+// handler's ordered part, so validation and appends happen in request order, and a
+// writer that sends responses in request order); the handlers' waiting parts (an
+// fsync, a Fetch long poll) and a background fiber for time-based flushes and
+// retention, all spawned through the server. stop() ends them all before the logs are
+// closed.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,19 +21,15 @@
 #include "broker/settings.h"
 #include "broker/topics.h"
 #include "protocol/header.h"
+#include "rpc/server.h"
 #include "runtime/env.h"
 #include "runtime/sync.h"
 #include "txn/producer_id_manager.h"
 
 namespace weir::broker {
 
-// What a handler gives back: a response now, one later (a fiber of the handler fulfils
-// the future), or none at all (Produce with acks=0, as Kafka does).
-struct Reply {
-  std::optional<protocol::ResponseBody> now;
-  std::optional<runtime::Future<protocol::ResponseBody>> later;
-  static Reply none() { return {}; }
-};
+// What a handler gives back; the rpc server owns the type now.
+using Reply = rpc::Reply;
 
 // Hooks for the simulator's planted flaws (tests/sim prove the checkers catch them).
 struct BrokerFlaws {
@@ -68,14 +66,28 @@ class Broker {
   static bool serves(int16_t api_key);
 
  private:
-  class Connection;
-  friend class Connection;
+  // The broker's face to the rpc server: its apis and their handlers.
+  class Handler final : public rpc::RequestHandler {
+   public:
+    explicit Handler(Broker& broker) : broker_(broker) {}
+    Reply handle(const protocol::RequestHeader& header, protocol::RequestBody&& body) override {
+      return broker_.handle(header, std::move(body));
+    }
+    bool serves(int16_t api_key) const override { return Broker::serves(api_key); }
+    protocol::ResponseBody api_versions_response(const protocol::RequestHeader& header) override {
+      return broker_.api_versions(header, protocol::ApiVersionsRequest{});
+    }
+
+   private:
+    Broker& broker_;
+  };
 
   Result<void, std::string> load_meta_properties();
-  void accept_loop(runtime::Listener& listener);
   void background_loop();
-  // Spawns a fiber that stop() waits for.
-  void spawn(std::string name, std::function<void()> body);
+  // Spawns a fiber that stop() waits for (through the server, which counts them).
+  void spawn(std::string name, std::function<void()> body) {
+    server_.spawn(std::move(name), std::move(body));
+  }
 
   // The handlers, one per api (api_*.cc).
   protocol::ResponseBody api_versions(const protocol::RequestHeader& header,
@@ -124,13 +136,12 @@ class Broker {
   BrokerFlaws flaws_;
   std::string cluster_id_;
   Topics topics_;
-  std::vector<std::unique_ptr<runtime::Listener>> listeners_;
-  std::vector<std::shared_ptr<Connection>> connections_;
   bool stopping_ = false;
   runtime::Event stopped_;
-  int64_t active_fibers_ = 0;
-  runtime::WaitQueue fibers_done_;
   std::unique_ptr<txn::ProducerIdManager> producer_ids_;
+  Handler handler_{*this};
+  // Last: its fibers reach every member above.
+  rpc::Server server_;
 };
 
 }  // namespace weir::broker

@@ -1,0 +1,192 @@
+#include "rpc/server.h"
+
+#include <algorithm>
+#include <array>
+
+#include <fmt/format.h>
+
+#include "protocol/errors.h"
+
+namespace weir::rpc {
+
+using protocol::ApiKey;
+using protocol::ErrorCode;
+
+// One client connection: see server.h for its two fibers.
+class Server::Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Server& server, std::unique_ptr<runtime::Stream> stream)
+      : server_(server), stream_(std::move(stream)),
+        pending_(server.env_.scheduler, server.limits_.in_flight_per_connection_max) {}
+
+  void start() {
+    auto self = shared_from_this();
+    server_.spawn("conn-writer", [self] { self->write_loop(); });
+    server_.spawn("conn-reader", [self] { self->read_loop(); });
+  }
+  void close() {
+    stream_->close();
+    pending_.close();
+  }
+
+ private:
+  struct Pending {
+    int32_t correlation_id;
+    int16_t api_version;
+    Reply reply;
+  };
+
+  void read_loop() {
+    std::vector<uint8_t> frame;
+    while (true) {
+      std::array<std::byte, 4> size_bytes;
+      if (!stream_->read_exactly(size_bytes)) break;
+      const int32_t size = static_cast<int32_t>((std::to_integer<uint32_t>(size_bytes[0]) << 24) |
+                                                (std::to_integer<uint32_t>(size_bytes[1]) << 16) |
+                                                (std::to_integer<uint32_t>(size_bytes[2]) << 8) |
+                                                std::to_integer<uint32_t>(size_bytes[3]));
+      // Kafka closes a connection whose frame is negative or above
+      // socket.request.max.bytes, without reading it.
+      if (size < 4 || size > server_.limits_.request_bytes_max) break;
+      frame.resize(static_cast<size_t>(size));
+      if (!stream_->read_exactly(std::as_writable_bytes(std::span(frame)))) break;
+      if (!dispatch(frame)) break;
+    }
+    pending_.close();
+  }
+
+  // Decodes and handles one request; false closes the connection.
+  bool dispatch(std::span<const uint8_t> frame) {
+    auto request = protocol::decode_request(frame);
+    if (!request) {
+      // An ApiVersions request newer than weir knows gets a v0 answer with
+      // UNSUPPORTED_VERSION and the api list, so the client can retry with one we
+      // serve (KIP-511). Anything else weir cannot parse closes the connection, as
+      // Kafka does.
+      auto key = protocol::peek_api_key_and_version(frame);
+      size_t body_offset = 0;
+      auto header = protocol::decode_request_header(frame, body_offset);
+      if (key && header && key->api_key == static_cast<int16_t>(ApiKey::api_versions) &&
+          request.error() == protocol::DecodeError::unsupported_version) {
+        auto body = server_.handler_.api_versions_response(*header);
+        auto* versions = std::get_if<protocol::ApiVersionsResponse>(&body);
+        VERIFY(versions != nullptr, "api_versions_response() answered another api");
+        versions->error_code = protocol::error_value(ErrorCode::unsupported_version);
+        return pending_.send(Pending{header->correlation_id, 0, Reply{std::move(body), {}}});
+      }
+      return false;
+    }
+    if (!server_.handler_.serves(request->header.api_key)) return false;
+    const int32_t correlation_id = request->header.correlation_id;
+    const int16_t version = request->header.api_version;
+    Reply reply = server_.handler_.handle(request->header, std::move(request->body));
+    if (!reply.now && !reply.later) return true;
+    return pending_.send(Pending{correlation_id, version, std::move(reply)});
+  }
+
+  void write_loop() {
+    protocol::Bytes out;
+    while (auto pending = pending_.receive()) {
+      std::optional<protocol::ResponseBody> body = std::move(pending->reply.now);
+      if (!body && pending->reply.later) body = pending->reply.later->get();
+      if (!body) break;  // the handler's fiber died (shutdown): nothing to send
+      out.assign(4, 0);
+      protocol::encode_response(pending->correlation_id, pending->api_version, *body, out);
+      const auto size = static_cast<uint32_t>(out.size() - 4);
+      out[0] = static_cast<uint8_t>(size >> 24);
+      out[1] = static_cast<uint8_t>(size >> 16);
+      out[2] = static_cast<uint8_t>(size >> 8);
+      out[3] = static_cast<uint8_t>(size);
+      if (!stream_->write_all(std::as_bytes(std::span(out)))) break;
+    }
+    // Ends the reader too (its read fails) and drops what it still queues.
+    close();
+    auto& connections = server_.connections_;
+    connections.erase(std::remove(connections.begin(), connections.end(), shared_from_this()),
+                      connections.end());
+  }
+
+  Server& server_;
+  std::unique_ptr<runtime::Stream> stream_;
+  runtime::Channel<Pending> pending_;
+};
+
+Server::Server(runtime::Env& env, RequestHandler& handler, ServerLimits limits)
+    : env_(env), handler_(handler), limits_(limits), stopped_(env.scheduler) {
+  // socket.request.max.bytes may be as low as 1 (then every request closes its
+  // connection, as in Kafka); only a non-positive limit is a programmer error.
+  VERIFY(limits_.request_bytes_max > 0);
+  VERIFY(limits_.in_flight_per_connection_max > 0);
+}
+
+Server::~Server() { VERIFY(active_fibers_ == 0, "the server's fibers outlive it"); }
+
+void Server::spawn(std::string name, std::function<void()> body) {
+  // A fiber spawned after stop() finished would outlive what stop() promised.
+  VERIFY(!stopped_.is_set(), "spawn({}) after the server stopped", name);
+  active_fibers_++;
+  env_.scheduler.spawn(std::move(name), [this, body = std::move(body)] {
+    struct Done {
+      Server* server;
+      ~Done() {
+        VERIFY(server->active_fibers_ > 0);
+        if (--server->active_fibers_ == 0) server->fibers_done_.notify_all();
+      }
+    } done{this};
+    body();
+  });
+}
+
+Result<runtime::Address, std::string> Server::listen(const runtime::Address& address) {
+  VERIFY(!stopping_, "listen() on a stopping server");
+  auto listener = env_.network.listen(address);
+  if (!listener) {
+    return unexpected(fmt::format("cannot listen on {}: {}", address.to_string(),
+                                  runtime::to_string(listener.error())));
+  }
+  listeners_.push_back(std::move(*listener));
+  runtime::Listener* raw = listeners_.back().get();
+  spawn("accept", [this, raw] { accept_loop(*raw); });
+  return raw->local_address();
+}
+
+runtime::Address Server::bound_address(size_t index) const {
+  VERIFY(index < listeners_.size(), "no listener {} of {}", index, listeners_.size());
+  return listeners_[index]->local_address();
+}
+
+void Server::accept_loop(runtime::Listener& listener) {
+  while (!stopping_) {
+    auto stream = listener.accept();
+    if (!stream) {
+      if (stopping_ || stream.error() == runtime::IoError::closed) return;
+      continue;  // a failed accept (a reset before accept) costs only that connection
+    }
+    auto connection = std::make_shared<Connection>(*this, std::move(*stream));
+    connections_.push_back(connection);
+    connection->start();
+  }
+}
+
+void Server::serve() { stopped_.wait(); }
+
+void Server::stop() {
+  if (stopping_) {
+    stopped_.wait();
+    return;
+  }
+  stopping_ = true;
+  for (auto& listener : listeners_) listener->close();
+  // A copy: each connection's writer removes it from connections_ as it ends.
+  std::vector<std::shared_ptr<Connection>> connections = connections_;
+  for (auto& connection : connections) connection->close();
+  // Handler fibers finish on their own (their waits are bounded).
+  while (active_fibers_ > 0) {
+    fibers_done_.add(env_.scheduler.prepare_wait());
+    env_.scheduler.suspend(std::nullopt);
+  }
+  VERIFY(active_fibers_ == 0);
+  stopped_.set();
+}
+
+}  // namespace weir::rpc
