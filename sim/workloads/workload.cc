@@ -1,6 +1,7 @@
 #include "sim/workloads/workload.h"
 
 #include "sim/workloads/broker_log.h"
+#include "sim/workloads/raft_quorum.h"
 #include "sim/workloads/replicated_log.h"
 
 namespace weir::sim {
@@ -8,9 +9,10 @@ namespace weir::sim {
 std::unique_ptr<Workload> make_workload(std::string_view name, const RunOptions& options) {
   if (name == "replicated_log") return make_replicated_log_workload(options);
   if (name == "broker_log") return make_broker_log_workload(options);
+  if (name == "raft") return make_raft_quorum_workload(options);
   return nullptr;
 }
 
-std::vector<std::string> workload_names() { return {"replicated_log", "broker_log"}; }
+std::vector<std::string> workload_names() { return {"replicated_log", "broker_log", "raft"}; }
 
 }  // namespace weir::sim

@@ -112,14 +112,18 @@ void RaftNode::stop() {
   if (!core_) return;
   if (!stopping_ && core_->is_leader()) {
     core_->resign(env_.clock.now());
-    // Best effort: EndQuorumEpoch lets the others elect a successor at once.
+    // Best effort: EndQuorumEpoch lets the others elect a successor at once. Its
+    // answers are awaited briefly, so the requests leave before the connections close.
+    std::vector<runtime::Future<client::ResponseResult>> answers;
     for (auto& envelope : core_->take_outbox()) {
       if (!std::holds_alternative<EndEpochRequest>(envelope.message)) continue;
       auto connection = connect(envelope.to);
       if (!connection) continue;
-      (void)(*connection)->send(to_wire(std::get<EndEpochRequest>(envelope.message),
-                                        settings_.cluster_id));
+      answers.push_back((*connection)->send(
+          to_wire(std::get<EndEpochRequest>(envelope.message), settings_.cluster_id)));
     }
+    const Instant deadline = env_.clock.now() + runtime::milliseconds(500);
+    for (auto& answer : answers) (void)answer.get_until(deadline);
   }
   stopping_ = true;
   for (auto& [id, peer] : peers_) {
@@ -175,6 +179,14 @@ void RaftNode::after_input() {
   // rests on a durable state.
   VERIFY(core_->quorum_state() == persisted_);
   for (auto& envelope : core_->take_outbox()) send(std::move(envelope));
+  if (core_->is_leader() && led_epoch_ != core_->epoch()) {
+    // Won just now: the high watermark it holds was learnt as a follower, not moved by it.
+    reported_commit_ = std::max(reported_commit_, core_->high_watermark());
+  }
+  if (core_->is_leader() && core_->high_watermark() > reported_commit_) {
+    reported_commit_ = core_->high_watermark();
+    if (settings_.on_leader_commit) settings_.on_leader_commit(reported_commit_);
+  }
   if (core_->is_leader() && led_epoch_ != core_->epoch()) {
     const Epoch epoch = core_->epoch();
     led_epoch_ = epoch;
@@ -464,13 +476,20 @@ protocol::ResponseBody RaftNode::handle(const protocol::RequestHeader& header,
     if (!request) return top_level_error<protocol::VoteResponse>(ErrorCode::invalid_request);
     const VoteResponse response = core_->on_vote_request(*request, now);
     if (settings_.core.flaws.vote_before_persist) {
-      // The planted bug: the answer leaves before the vote is on disk.
-      spawn("raft-late-persist", [this] { after_input(); });
+      // The planted bug: the answer leaves before the vote is on disk, which a
+      // write-behind of the quorum state (flushed within 200 ms) would do.
+      spawn("raft-late-persist", [this] {
+        env_.scheduler.sleep_for(runtime::milliseconds(random_.between(1, 200)));
+        after_input();
+      });
     } else {
       after_input();
       if (core_->quorum_state() != persisted_) {
         return top_level_error<protocol::VoteResponse>(ErrorCode::kafka_storage_error);
       }
+    }
+    if (response.granted && !request->pre_vote && settings_.on_vote_granted) {
+      settings_.on_vote_granted(request->candidate_epoch, request->candidate);
     }
     return to_wire(response);
   }

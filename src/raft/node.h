@@ -56,6 +56,12 @@ struct RaftSettings {
   // Called (without suspending) whenever this node becomes leader of an epoch, for the
   // simulator's election-safety history.
   std::function<void(Epoch)> on_leader;
+  // Called (without suspending) after this voter granted a Vote: the simulator may
+  // crash the node there, where a vote not yet on disk would be forgotten.
+  std::function<void(Epoch epoch, ReplicaId candidate)> on_vote_granted;
+  // Called (without suspending) when this node, leading, advances the high watermark:
+  // the simulator checks Raft's commitment rule against the log.
+  std::function<void(Offset high_watermark)> on_leader_commit;
 };
 
 class RaftNode {
@@ -139,6 +145,7 @@ class RaftNode {
   std::string failure_;
   bool stopping_ = false;
   Epoch led_epoch_{-1};  // the last epoch whose LeaderChange entry this node appended
+  Offset reported_commit_{0};  // the high watermark last given to on_leader_commit
   int64_t active_fibers_ = 0;
   runtime::WaitQueue fibers_done_;
 };

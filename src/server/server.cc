@@ -10,7 +10,10 @@
 #include "config/broker_config.h"
 #include "config/properties.h"
 #include "runtime/real/files.h"
+#include "raft/node.h"
+#include "raft/service.h"
 #include "runtime/real/runtime.h"
+#include "server/quorum.h"
 
 namespace weir::server {
 
@@ -77,17 +80,26 @@ int server_main(std::span<const std::string_view> args) {
     }
     config = std::move(overridden->config);
   }
-  if (!config.broker_role) {
-    return fail(
-        "process.roles: weir serves nodes with the broker role only for now "
-        "(a controller-only node comes with the quorum)");
-  }
   if (config.log_dirs.size() != 1) {
     return fail("log.dirs: weir serves one log directory per node for now");
   }
   const std::string data_root = config.log_dirs.front();
-  auto settings = broker::BrokerSettings::from(std::move(config));
-  if (!settings) return fail(settings.error());
+  std::optional<raft::RaftSettings> quorum;
+  std::optional<runtime::Address> controller_address;
+  if (config.controller_role) {
+    auto settings = quorum_settings(config);
+    if (!settings) return fail(settings.error());
+    auto address = controller_listener(config);
+    if (!address) return fail(address.error());
+    quorum = std::move(*settings);
+    controller_address = *address;
+  }
+  std::optional<broker::BrokerSettings> broker_settings;
+  if (config.broker_role) {
+    auto settings = broker::BrokerSettings::from(config);
+    if (!settings) return fail(settings.error());
+    broker_settings = std::move(*settings);
+  }
 
   auto runtime = runtime::real::RealRuntime::create(data_root);
   if (!runtime) {
@@ -98,25 +110,59 @@ int server_main(std::span<const std::string_view> args) {
   runtime::Env env = (*runtime)->env();
   int status = 0;
   (*runtime)->run([&] {
-    broker::Broker broker(env, *settings);
-    if (auto started = broker.start(); !started) {
-      runtime::real::print_stderr(fmt::format("weir server: {}\n", started.error()));
-      status = 1;
-      broker.stop();
-      return;
+    // The controller first: a combined node's broker will read metadata from it.
+    std::optional<raft::RaftNode> raft_node;
+    std::optional<raft::RaftService> raft_service;
+    auto stop_all = [&](std::optional<broker::Broker>& broker) {
+      if (broker) broker->stop();
+      if (raft_service) raft_service->stop();
+      if (raft_node) raft_node->stop();
+    };
+    std::optional<broker::Broker> broker;
+    if (quorum) {
+      raft_node.emplace(env, *quorum);
+      raft_service.emplace(env, *raft_node);
+      auto started = raft_node->start();
+      auto bound = started ? raft_service->listen(*controller_address)
+                           : Result<runtime::Address, std::string>(unexpected(started.error()));
+      if (!bound) {
+        runtime::real::print_stderr(fmt::format("weir server: {}\n", bound.error()));
+        status = 1;
+        stop_all(broker);
+        return;
+      }
+      const std::string serving = fmt::format(
+          "weir server: controller {} of quorum {} ({} voters) on {}, data in {}\n",
+          quorum->core.self, quorum->cluster_id, quorum->core.voters.size(), bound->to_string(),
+          data_root);
+      fmt::print("{}", serving);  // tidy: allow(the server main reports where it serves)
+      std::fflush(stdout);
+      env.scheduler.spawn("quorum-failure", [&] {
+        raft_node->failed().wait();
+        runtime::real::print_stderr(
+            fmt::format("weir server: the metadata log failed: {}\n", raft_node->failure()));
+        status = 1;
+        terminate.set();
+      });
     }
-    // Tests and scripts read this line for the bound port (listeners with port 0).
-    const std::string serving =
-        fmt::format("weir server: node {} of cluster {} serving on {}, data in {}\n",
-                    settings->config.node_id, broker.cluster_id(),
-                    broker.bound_address().to_string(), data_root);
-    fmt::print("{}", serving);  // tidy: allow(the server main reports where it serves)
-    std::fflush(stdout);
-    env.scheduler.spawn("terminate", [&] {
-      terminate.wait();
-      broker.stop();
-    });
-    broker.serve();
+    if (broker_settings) {
+      broker.emplace(env, *broker_settings);
+      if (auto started = broker->start(); !started) {
+        runtime::real::print_stderr(fmt::format("weir server: {}\n", started.error()));
+        status = 1;
+        stop_all(broker);
+        return;
+      }
+      // Tests and scripts read this line for the bound port (listeners with port 0).
+      const std::string serving =
+          fmt::format("weir server: node {} of cluster {} serving on {}, data in {}\n",
+                      broker_settings->config.node_id, broker->cluster_id(),
+                      broker->bound_address().to_string(), data_root);
+      fmt::print("{}", serving);  // tidy: allow(the server main reports where it serves)
+      std::fflush(stdout);
+    }
+    terminate.wait();
+    stop_all(broker);
     fmt::print("weir server: stopped cleanly\n");  // tidy: allow(status line)
     std::fflush(stdout);
   });

@@ -134,6 +134,51 @@ class BrokerLog(unittest.TestCase):
                          r"acknowledged write \d+ at partition \d+ offset \d+ (lost|replaced)")
 
 
+class Raft(unittest.TestCase):
+    """The controller quorum (src/raft) of 3 or 5 voters under every fault kind."""
+
+    RAFT = ("--workload", "raft")
+
+    def test_ci_sweep_passes(self):
+        result = run(*self.RAFT, "--seeds", "1..100")
+        self.assertEqual(result.returncode, 0, result.stdout[-4000:] + result.stderr)
+        found = verdicts(result.stdout)
+        self.assertEqual(len(found), 100)
+        self.assertRegex(result.stdout, r"voters=3 ")
+        self.assertRegex(result.stdout, r"voters=5 ")
+        for kind in ("process.crash", "nemesis.crash_after_vote", "nemesis.crash_after_win",
+                     "nemesis.crash_after_append", "disk.sync_error", "disk.read_corruption",
+                     "net.partition_full", "net.partition_one_way", "disk.torn_sector"):
+            self.assertRegex(result.stdout, rf"fault {re.escape(kind)} x[1-9]")
+
+    def test_regression_seeds(self):
+        # Seeds that found storage bugs through the quorum (docs/sim.md, "The raft
+        # workload").
+        for seed in ("172", "174"):
+            result = run(*self.RAFT, "--seed", seed)
+            self.assertEqual(result.returncode, 0, f"seed {seed}: " + result.stdout[-3000:])
+
+    def test_vote_twice_is_caught(self):
+        result = Flaws.caught(self, "vote-twice", ("correctness",), seeds="1..20",
+                              workload=self.RAFT)
+        self.assertRegex(result.stdout, r"(vote safety|election safety): ")
+
+    def test_vote_before_persist_is_caught(self):
+        result = Flaws.caught(self, "vote-before-persist", ("correctness",),
+                              seeds="1..60", workload=self.RAFT)
+        self.assertRegex(result.stdout, r"(vote safety|election safety): ")
+
+    def test_commit_by_count_is_caught(self):
+        result = Flaws.caught(self, "commit-by-count", ("correctness",),
+                              seeds="1..5", workload=self.RAFT)
+        self.assertIn("commitment rule: ", result.stdout)
+
+    def test_no_divergence_truncation_is_caught(self):
+        result = Flaws.caught(self, "no-divergence-truncation", ("correctness",),
+                              seeds="1..20", workload=self.RAFT)
+        self.assertRegex(result.stdout, r"(state machine safety|log matching|committed offset)")
+
+
 class BadInput(unittest.TestCase):
     def refused(self, *args, mentions):
         result = run(*args)
