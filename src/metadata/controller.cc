@@ -1,0 +1,1016 @@
+#include "metadata/controller.h"
+
+#include <algorithm>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "config/topic_config.h"
+#include "metadata/placement.h"
+#include "protocol/errors.h"
+
+namespace weir::metadata {
+namespace {
+
+using protocol::ErrorCode;
+using protocol::error_value;
+
+// A request entry refused with Kafka's error code and message.
+struct Failure {
+  ErrorCode code = ErrorCode::none;
+  std::string message;
+};
+
+bool is_topic_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '.' || c == '_' || c == '-';
+}
+
+// Kafka's Topic.validate, with its messages.
+std::optional<Failure> check_topic_name(std::string_view name) {
+  constexpr size_t kTopicNameLengthMax = 249;
+  if (name.empty()) {
+    return Failure{ErrorCode::invalid_topic_exception, "Topic name is illegal, it can't be empty"};
+  }
+  if (name == "." || name == "..") {
+    return Failure{ErrorCode::invalid_topic_exception, "Topic name cannot be \".\" or \"..\""};
+  }
+  if (name.size() > kTopicNameLengthMax) {
+    return Failure{ErrorCode::invalid_topic_exception,
+                   fmt::format("Topic name is illegal, it can't be longer than {} characters, "
+                               "topic name: {}",
+                               kTopicNameLengthMax, name)};
+  }
+  if (!std::all_of(name.begin(), name.end(), is_topic_name_char)) {
+    return Failure{ErrorCode::invalid_topic_exception,
+                   fmt::format("Topic name \"{}\" is illegal, it contains a character other "
+                               "than ASCII alphanumerics, '.', '_' and '-'",
+                               name)};
+  }
+  return std::nullopt;
+}
+
+// Kafka forbids topics whose names differ only in '.' versus '_' (metric names collide).
+std::string metric_name(std::string_view topic) {
+  std::string name(topic);
+  std::replace(name.begin(), name.end(), '.', '_');
+  return name;
+}
+
+bool parse_bool_config(std::string_view value) {
+  // Kafka's boolean configs are case-insensitive "true"/"false"; TopicConfig has
+  // validated the stored value already.
+  return value.size() == 4 && (value[0] == 't' || value[0] == 'T') &&
+         (value[1] == 'r' || value[1] == 'R') && (value[2] == 'u' || value[2] == 'U') &&
+         (value[3] == 'e' || value[3] == 'E');
+}
+
+PartitionRecord make_partition_record(TopicId topic, int32_t index,
+                                      const std::vector<BrokerId>& replicas,
+                                      const std::vector<BrokerId>& isr) {
+  VERIFY(!replicas.empty());
+  VERIFY(!isr.empty(), "a new partition starts with a leader");
+  PartitionRecord record;
+  record.partition_id = PartitionId(index);
+  record.topic_id = topic;
+  record.replicas = replicas;
+  record.isr = isr;
+  record.leader = isr.front();
+  record.leader_epoch = LeaderEpoch(0);
+  record.partition_epoch = PartitionEpoch(0);
+  record.directories.assign(replicas.size(), unassigned_directory());
+  return record;
+}
+
+template <typename Entries>
+bool has_duplicate_names(const Entries& entries, std::string_view name) {
+  int count = 0;
+  for (const auto& entry : entries) count += entry.name == name ? 1 : 0;
+  return count > 1;
+}
+
+std::vector<ConfigRecord> config_changes(const std::string& topic, const ConfigMap& before,
+                                         const ConfigMap& after) {
+  std::vector<ConfigRecord> records;
+  for (const auto& [key, value] : after) {
+    auto it = before.find(key);
+    if (it != before.end() && it->second == value) continue;
+    records.push_back(ConfigRecord{ConfigResourceType::topic, topic, key, value});
+  }
+  for (const auto& [key, value] : before) {
+    if (!after.contains(key)) {
+      records.push_back(ConfigRecord{ConfigResourceType::topic, topic, key, std::nullopt});
+    }
+  }
+  return records;
+}
+
+}  // namespace
+
+Uuid unassigned_directory() {
+  Uuid uuid;
+  uuid.bytes[15] = 1;
+  return uuid;
+}
+
+ControllerSettings ControllerSettings::from(const config::BrokerConfig& config,
+                                            std::string cluster_id) {
+  ControllerSettings settings;
+  settings.cluster_id = std::move(cluster_id);
+  settings.num_partitions = config.num_partitions;
+  settings.default_replication_factor = static_cast<int16_t>(
+      std::clamp<int32_t>(config.default_replication_factor, 1, INT16_MAX));
+  settings.broker_session_timeout_ms = config.broker_session_timeout_ms;
+  settings.unclean_leader_election_enable = config.unclean_leader_election_enable;
+  settings.delete_topic_enable = config.delete_topic_enable;
+  settings.broker_config = config;
+  return settings;
+}
+
+Controller::Controller(ControllerSettings settings, runtime::Random& random)
+    : settings_(std::move(settings)), random_(random) {
+  VERIFY(settings_.broker_session_timeout_ms > 0);
+  VERIFY(settings_.num_partitions > 0);
+  VERIFY(settings_.default_replication_factor > 0);
+}
+
+void Controller::reset_to(const MetadataState& committed, int64_t now_ms) {
+  working_ = committed;
+  sessions_.clear();
+  term_start_ms_ = now_ms;
+  VERIFY(working_.digest() == committed.digest());
+}
+
+void Controller::replay(const Record& record) {
+  auto applied = working_.apply(record);
+  VERIFY(applied.ok(), "a committed {} does not apply: {}", record_name(record),
+         applied.ok() ? "" : applied.error());
+}
+
+void Controller::emit(Record record, std::vector<Record>& out) {
+  auto applied = working_.apply(record);
+  VERIFY(applied.ok(), "the controller generated a {} that does not apply: {}",
+         record_name(record), applied.ok() ? "" : applied.error());
+  out.push_back(std::move(record));
+}
+
+bool Controller::unclean_allowed(const TopicImage& topic) const {
+  const ConfigMap& overrides = image().topic_config(topic.name);
+  auto it = overrides.find("unclean.leader.election.enable");
+  if (it == overrides.end()) return settings_.unclean_leader_election_enable;
+  return parse_bool_config(it->second);
+}
+
+std::optional<PartitionChangeRecord> Controller::clean_election(TopicId topic_id,
+                                                                PartitionId partition_id,
+                                                                BrokerId removed) const {
+  const PartitionState* partition = image().partition(topic_id, partition_id);
+  VERIFY(partition != nullptr);
+  const auto eligible = [&](BrokerId broker) {
+    if (broker == removed) return false;
+    const BrokerRegistration* registration = image().broker(broker);
+    return registration != nullptr && registration->is_active();
+  };
+  std::vector<BrokerId> isr(partition->isr.begin(), partition->isr.end());
+  // The ISR never empties: its last member keeps the claim to the latest data (Kafka
+  // without eligible leader replicas does the same).
+  if (removed != kNoLeader && isr.size() > 1) {
+    isr.erase(std::remove(isr.begin(), isr.end(), removed), isr.end());
+  }
+  BrokerId leader = partition->leader;
+  if (leader == kNoLeader || !eligible(leader)) {
+    leader = kNoLeader;
+    for (BrokerId replica : partition->replicas) {
+      if (eligible(replica) && std::find(isr.begin(), isr.end(), replica) != isr.end()) {
+        leader = replica;
+        break;
+      }
+    }
+  }
+  const bool isr_changed = !std::equal(isr.begin(), isr.end(), partition->isr.begin(),
+                                       partition->isr.end());
+  const bool leader_changed = leader != partition->leader;
+  if (!isr_changed && !leader_changed) return std::nullopt;
+  PartitionChangeRecord change;
+  change.topic_id = topic_id;
+  change.partition_id = partition_id;
+  if (isr_changed) change.isr = std::move(isr);
+  if (leader_changed) change.leader = leader;
+  VERIFY(change.leader == kLeaderUnchanged || change.leader == kNoLeader ||
+         partition->is_replica(change.leader));
+  return change;
+}
+
+std::optional<PartitionChangeRecord> Controller::unclean_election(TopicId topic_id,
+                                                                  PartitionId partition_id) const {
+  const TopicImage* topic = image().topic(topic_id);
+  const PartitionState* partition = image().partition(topic_id, partition_id);
+  VERIFY(topic != nullptr && partition != nullptr);
+  if (partition->has_leader() || !unclean_allowed(*topic)) return std::nullopt;
+  for (BrokerId replica : partition->isr) {
+    const BrokerRegistration* registration = image().broker(replica);
+    // A clean choice exists: not ours to make.
+    if (registration != nullptr && registration->is_active()) return std::nullopt;
+  }
+  for (BrokerId replica : partition->replicas) {
+    const BrokerRegistration* registration = image().broker(replica);
+    if (registration == nullptr || !registration->is_active()) continue;
+    PartitionChangeRecord change;
+    change.topic_id = topic_id;
+    change.partition_id = partition_id;
+    change.leader = replica;
+    change.isr = std::vector<BrokerId>{replica};
+    change.leader_recovery_state = 1;  // RECOVERING
+    return change;
+  }
+  return std::nullopt;
+}
+
+void Controller::remove_broker_from_partitions(BrokerId broker, std::vector<Record>& out) {
+  // Decide every change against one image, then apply: the changes touch distinct
+  // partitions, so they do not interact.
+  std::vector<PartitionChangeRecord> changes;
+  for (const auto& [topic_id, topic] : image().topics()) {
+    for (size_t index = 0; index < topic->partitions.size(); index++) {
+      const PartitionState& partition = topic->partitions[index];
+      if (partition.leader != broker && !partition.in_isr(broker)) continue;
+      const PartitionId partition_id(static_cast<int32_t>(index));
+      auto change = clean_election(topic_id, partition_id, broker);
+      if (change) changes.push_back(std::move(*change));
+    }
+  }
+  for (auto& change : changes) emit(std::move(change), out);
+}
+
+void Controller::elect_leaderless(bool unclean_only, std::vector<Record>& out) {
+  std::vector<PartitionChangeRecord> changes;
+  for (const auto& [topic_id, topic] : image().topics()) {
+    const bool unclean = unclean_allowed(*topic);
+    if (unclean_only && !unclean) continue;
+    for (size_t index = 0; index < topic->partitions.size(); index++) {
+      if (topic->partitions[index].has_leader()) continue;
+      const PartitionId partition_id(static_cast<int32_t>(index));
+      auto change = clean_election(topic_id, partition_id, kNoLeader);
+      if (!change && unclean) change = unclean_election(topic_id, partition_id);
+      if (change) changes.push_back(std::move(*change));
+    }
+  }
+  for (auto& change : changes) emit(std::move(change), out);
+}
+
+void Controller::fence(BrokerId broker, std::vector<Record>& out) {
+  const BrokerRegistration* registration = image().broker(broker);
+  VERIFY(registration != nullptr);
+  const BrokerEpoch epoch = registration->epoch;
+  // Kafka's order: leaderships and ISR first, then the fence itself.
+  remove_broker_from_partitions(broker, out);
+  emit(FenceBrokerRecord{broker, epoch}, out);
+  VERIFY(image().broker(broker)->fenced);
+  VERIFY(!leads_any(broker), "a fenced broker still leads a partition");
+}
+
+bool Controller::leads_any(BrokerId broker) const {
+  for (const auto& [topic_id, topic] : image().topics()) {
+    for (const auto& partition : topic->partitions) {
+      if (partition.leader == broker) return true;
+    }
+  }
+  return false;
+}
+
+TopicId Controller::new_topic_id() {
+  for (;;) {
+    Uuid uuid;
+    for (int half = 0; half < 2; half++) {
+      const uint64_t bits = random_.next();
+      for (int i = 0; i < 8; i++) uuid.bytes[half * 8 + i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
+    }
+    // Kafka's Uuid.randomUuid avoids the zero id, the metadata topic's id (0, 1), and
+    // ids whose base64 starts with '-' (they look like command-line options).
+    Uuid metadata_topic_id;
+    metadata_topic_id.bytes[15] = 1;
+    const bool dash_first = (uuid.bytes[0] >> 2) == 62;
+    const TopicId id{uuid};
+    if (id.is_zero() || uuid == metadata_topic_id || dash_first) continue;
+    if (image().topic(id) != nullptr) continue;
+    return id;
+  }
+}
+
+int64_t Controller::last_heartbeat_ms(BrokerId broker) const {
+  auto it = sessions_.find(broker);
+  return it == sessions_.end() ? term_start_ms_ : it->second.last_heartbeat_ms;
+}
+
+// ---- CreateTopics ------------------------------------------------------------------
+
+Decision<protocol::CreateTopicsResponse> Controller::create_topics(
+    const protocol::CreateTopicsRequest& request) {
+  Decision<protocol::CreateTopicsResponse> decision;
+  for (const auto& topic : request.topics) {
+    protocol::CreateTopicsResponse::CreatableTopicResult result;
+    result.name = topic.name;
+    result.error_message = std::nullopt;
+    const auto fail = [&](const Failure& failure) {
+      result.error_code = error_value(failure.code);
+      result.error_message = failure.message;
+      result.num_partitions = -1;
+      result.replication_factor = -1;
+      result.configs = std::nullopt;
+      decision.response.topics.push_back(result);
+    };
+    if (has_duplicate_names(request.topics, topic.name)) {
+      fail({ErrorCode::invalid_request, "Duplicate topic name."});
+      continue;
+    }
+    if (auto failure = check_topic_name(topic.name)) {
+      fail(*failure);
+      continue;
+    }
+    if (image().topic(topic.name) != nullptr) {
+      fail({ErrorCode::topic_already_exists,
+            fmt::format("Topic '{}' already exists.", topic.name)});
+      continue;
+    }
+    if (topic.name.find_first_of("._") != std::string::npos) {
+      const std::string wanted = metric_name(topic.name);
+      std::optional<std::string> collision;
+      for (const auto& [name, id] : image().topic_names()) {
+        if (metric_name(name) == wanted) collision = name;
+      }
+      if (collision) {
+        fail({ErrorCode::invalid_topic_exception,
+              fmt::format("Topic '{}' collides with existing topic: {}", topic.name,
+                          *collision)});
+        continue;
+      }
+    }
+
+    // Replica lists: manual, or placed.
+    std::vector<std::vector<BrokerId>> assignment;
+    std::vector<std::vector<BrokerId>> isrs;
+    if (!topic.assignments.empty()) {
+      if (topic.num_partitions != -1) {
+        fail({ErrorCode::invalid_request, "A manual partition assignment was specified, but "
+                                          "numPartitions was not set to -1."});
+        continue;
+      }
+      if (topic.replication_factor != -1) {
+        fail({ErrorCode::invalid_request, "A manual partition assignment was specified, but "
+                                          "replicationFactor was not set to -1."});
+        continue;
+      }
+      std::optional<Failure> failure;
+      for (size_t index = 0; index < topic.assignments.size() && !failure; index++) {
+        const auto& entry = topic.assignments[index];
+        if (entry.partition_index != static_cast<int32_t>(index)) {
+          failure = Failure{ErrorCode::invalid_replica_assignment,
+                            "Partitions should be in consecutive order starting from 0."};
+          break;
+        }
+        if (entry.broker_ids.empty()) {
+          failure = Failure{ErrorCode::invalid_replica_assignment,
+                            "The manual partition assignment includes an empty replica list."};
+          break;
+        }
+        if (index > 0 && entry.broker_ids.size() != topic.assignments[0].broker_ids.size()) {
+          failure = Failure{
+              ErrorCode::invalid_replica_assignment,
+              fmt::format("The manual partition assignment includes a partition with {} "
+                          "replica(s), but this is not consistent with previous partitions, "
+                          "which have {} replica(s).",
+                          entry.broker_ids.size(), topic.assignments[0].broker_ids.size())};
+          break;
+        }
+        std::vector<BrokerId> replicas;
+        std::vector<BrokerId> isr;
+        for (int32_t raw : entry.broker_ids) {
+          const BrokerId broker(raw);
+          if (std::find(replicas.begin(), replicas.end(), broker) != replicas.end()) {
+            failure = Failure{ErrorCode::invalid_replica_assignment,
+                              fmt::format("The manual partition assignment includes the broker "
+                                          "{} more than once.",
+                                          raw)};
+            break;
+          }
+          const BrokerRegistration* registration = image().broker(broker);
+          if (registration == nullptr) {
+            failure = Failure{ErrorCode::invalid_replica_assignment,
+                              fmt::format("The manual partition assignment includes broker {}, "
+                                          "but no such broker is registered.",
+                                          raw)};
+            break;
+          }
+          replicas.push_back(broker);
+          if (registration->is_active()) isr.push_back(broker);
+        }
+        if (failure) break;
+        if (isr.empty()) {
+          failure = Failure{ErrorCode::invalid_replica_assignment,
+                            fmt::format("All brokers specified in the manual partition "
+                                        "assignment for partition {} are fenced or in "
+                                        "controlled shutdown.",
+                                        index)};
+          break;
+        }
+        assignment.push_back(std::move(replicas));
+        isrs.push_back(std::move(isr));
+      }
+      if (failure) {
+        fail(*failure);
+        continue;
+      }
+    } else {
+      const int32_t partitions =
+          topic.num_partitions == -1 ? settings_.num_partitions : topic.num_partitions;
+      const int16_t replication_factor = topic.replication_factor == -1
+                                             ? settings_.default_replication_factor
+                                             : topic.replication_factor;
+      if (partitions <= 0) {
+        fail({ErrorCode::invalid_partitions,
+              "Number of partitions was set to an invalid non-positive value."});
+        continue;
+      }
+      if (partitions > kPartitionsPerTopicMax) {
+        fail({ErrorCode::invalid_partitions,
+              fmt::format("Number of partitions {} is above the maximum of {}.", partitions,
+                          kPartitionsPerTopicMax)});
+        continue;
+      }
+      if (replication_factor <= 0) {
+        fail({ErrorCode::invalid_replication_factor,
+              "Replication factor must be larger than 0, or -1 to use the default value."});
+        continue;
+      }
+      std::vector<PlacementBroker> usable;
+      for (const auto& [id, registration] : image().brokers()) {
+        if (registration.is_active()) usable.push_back({id, registration.rack});
+      }
+      auto placed = place_replicas(std::move(usable), partitions, replication_factor, random_);
+      if (!placed) {
+        fail({ErrorCode::invalid_replication_factor, placed.error().message});
+        continue;
+      }
+      assignment = std::move(*placed);
+      isrs = assignment;
+    }
+
+    std::vector<config::ConfigEntry> entries;
+    for (const auto& config : topic.configs) entries.push_back({config.name, config.value});
+    auto topic_config = config::TopicConfig::from_entries(entries);
+    if (!topic_config) {
+      fail({ErrorCode::invalid_config, topic_config.error().message});
+      continue;
+    }
+
+    const TopicId topic_id = new_topic_id();
+    std::vector<Record> records;
+    records.push_back(TopicRecord{topic.name, topic_id});
+    for (const auto& [key, value] : topic_config->overrides()) {
+      records.push_back(ConfigRecord{ConfigResourceType::topic, topic.name, key, value});
+    }
+    for (size_t index = 0; index < assignment.size(); index++) {
+      records.push_back(make_partition_record(topic_id, static_cast<int32_t>(index),
+                                              assignment[index], isrs[index]));
+    }
+    if (!request.validate_only) {
+      for (auto& record : records) emit(std::move(record), decision.records);
+      VERIFY(image().topic(topic.name) != nullptr);
+      VERIFY(image().topic(topic.name)->partitions.size() == assignment.size());
+    }
+    result.topic_id = request.validate_only ? Uuid{} : topic_id.uuid;
+    result.num_partitions = static_cast<int32_t>(assignment.size());
+    result.replication_factor = static_cast<int16_t>(assignment.front().size());
+    std::vector<protocol::CreateTopicsResponse::CreatableTopicConfigs> configs;
+    for (const auto& described : topic_config->describe(settings_.broker_config)) {
+      protocol::CreateTopicsResponse::CreatableTopicConfigs entry;
+      entry.name = described.name;
+      entry.value = described.value;
+      entry.read_only = described.read_only;
+      entry.config_source = static_cast<int8_t>(described.source);
+      entry.is_sensitive = described.sensitive;
+      configs.push_back(std::move(entry));
+    }
+    result.configs = std::move(configs);
+    decision.response.topics.push_back(std::move(result));
+  }
+  VERIFY(decision.response.topics.size() == request.topics.size());
+  return decision;
+}
+
+// ---- DeleteTopics ------------------------------------------------------------------
+
+Decision<protocol::DeleteTopicsResponse> Controller::delete_topics(
+    const protocol::DeleteTopicsRequest& request, int16_t version) {
+  Decision<protocol::DeleteTopicsResponse> decision;
+  // Normalise both request shapes to (name or null, id or zero).
+  struct Target {
+    std::optional<std::string> name;
+    TopicId id;
+  };
+  std::vector<Target> targets;
+  if (version >= 6) {
+    for (const auto& topic : request.topics) targets.push_back({topic.name, TopicId{topic.topic_id}});
+  } else {
+    for (const auto& name : request.topic_names) targets.push_back({name, TopicId{}});
+  }
+  for (const auto& target : targets) {
+    protocol::DeleteTopicsResponse::DeletableTopicResult result;
+    result.name = target.name;
+    result.topic_id = target.id.uuid;
+    const auto fail = [&](ErrorCode code, std::string message) {
+      result.error_code = error_value(code);
+      result.error_message = std::move(message);
+      decision.response.responses.push_back(result);
+    };
+    const bool by_id = !target.id.is_zero();
+    if (by_id && target.name) {
+      fail(ErrorCode::invalid_request, "You may not specify both topic name and topic id.");
+      continue;
+    }
+    if (!by_id && !target.name) {
+      fail(ErrorCode::invalid_request, "Neither topic name nor id were specified.");
+      continue;
+    }
+    const auto same = [&](const Target& other) {
+      return by_id ? other.id == target.id : other.name == target.name;
+    };
+    if (std::count_if(targets.begin(), targets.end(), same) > 1) {
+      fail(ErrorCode::invalid_request, by_id ? "Duplicate topic id." : "Duplicate topic name.");
+      continue;
+    }
+    if (!settings_.delete_topic_enable) {
+      fail(ErrorCode::topic_deletion_disabled, "Topic deletion is disabled.");
+      continue;
+    }
+    const TopicImage* topic = by_id ? image().topic(target.id) : image().topic(*target.name);
+    if (topic == nullptr) {
+      if (by_id) {
+        fail(ErrorCode::unknown_topic_id, "This server does not host this topic ID.");
+      } else {
+        fail(ErrorCode::unknown_topic_or_partition,
+             "This server does not host this topic-partition.");
+      }
+      continue;
+    }
+    const TopicId id = topic->id;
+    result.name = topic->name;
+    result.topic_id = id.uuid;
+    result.error_message = std::nullopt;
+    emit(RemoveTopicRecord{id}, decision.records);
+    VERIFY(image().topic(id) == nullptr);
+    decision.response.responses.push_back(std::move(result));
+  }
+  VERIFY(decision.response.responses.size() == targets.size());
+  return decision;
+}
+
+// ---- CreatePartitions --------------------------------------------------------------
+
+Decision<protocol::CreatePartitionsResponse> Controller::create_partitions(
+    const protocol::CreatePartitionsRequest& request) {
+  Decision<protocol::CreatePartitionsResponse> decision;
+  for (const auto& entry : request.topics) {
+    protocol::CreatePartitionsResponse::CreatePartitionsTopicResult result;
+    result.name = entry.name;
+    const auto fail = [&](ErrorCode code, std::string message) {
+      result.error_code = error_value(code);
+      result.error_message = std::move(message);
+      decision.response.results.push_back(result);
+    };
+    if (has_duplicate_names(request.topics, entry.name)) {
+      fail(ErrorCode::invalid_request, "Duplicate topic name.");
+      continue;
+    }
+    const TopicImage* topic = image().topic(entry.name);
+    if (topic == nullptr) {
+      fail(ErrorCode::unknown_topic_or_partition,
+           "This server does not host this topic-partition.");
+      continue;
+    }
+    const auto current = static_cast<int32_t>(topic->partitions.size());
+    if (entry.count < current) {
+      fail(ErrorCode::invalid_partitions,
+           fmt::format("The topic {} currently has {} partition(s); {} would not be an "
+                       "increase.",
+                       entry.name, current, entry.count));
+      continue;
+    }
+    if (entry.count == current) {
+      fail(ErrorCode::invalid_partitions,
+           fmt::format("Topic already has {} partition(s).", current));
+      continue;
+    }
+    if (entry.count > kPartitionsPerTopicMax) {
+      fail(ErrorCode::invalid_partitions,
+           fmt::format("Number of partitions {} is above the maximum of {}.", entry.count,
+                       kPartitionsPerTopicMax));
+      continue;
+    }
+    const int32_t additional = entry.count - current;
+    VERIFY(!topic->partitions.empty(), "a topic has at least one partition");
+    const auto replication_factor = static_cast<int16_t>(topic->partitions[0].replicas.size());
+    std::vector<std::vector<BrokerId>> assignment;
+    std::vector<std::vector<BrokerId>> isrs;
+    if (entry.assignments) {
+      if (static_cast<int32_t>(entry.assignments->size()) != additional) {
+        fail(ErrorCode::invalid_replica_assignment,
+             fmt::format("Attempted to add {} additional partition(s), but only {} "
+                         "assignment(s) were specified.",
+                         additional, entry.assignments->size()));
+        continue;
+      }
+      std::optional<Failure> failure;
+      for (const auto& manual : *entry.assignments) {
+        if (static_cast<int16_t>(manual.broker_ids.size()) != replication_factor) {
+          failure = Failure{
+              ErrorCode::invalid_replica_assignment,
+              fmt::format("The manual partition assignment includes a partition with {} "
+                          "replica(s), but this is not consistent with previous partitions, "
+                          "which have {} replica(s).",
+                          manual.broker_ids.size(), replication_factor)};
+          break;
+        }
+        std::vector<BrokerId> replicas;
+        std::vector<BrokerId> isr;
+        for (int32_t raw : manual.broker_ids) {
+          const BrokerId broker(raw);
+          const BrokerRegistration* registration = image().broker(broker);
+          if (std::find(replicas.begin(), replicas.end(), broker) != replicas.end()) {
+            failure = Failure{ErrorCode::invalid_replica_assignment,
+                              fmt::format("The manual partition assignment includes the broker "
+                                          "{} more than once.",
+                                          raw)};
+            break;
+          }
+          if (registration == nullptr) {
+            failure = Failure{ErrorCode::invalid_replica_assignment,
+                              fmt::format("The manual partition assignment includes broker {}, "
+                                          "but no such broker is registered.",
+                                          raw)};
+            break;
+          }
+          replicas.push_back(broker);
+          if (registration->is_active()) isr.push_back(broker);
+        }
+        if (failure) break;
+        if (isr.empty()) {
+          failure = Failure{ErrorCode::invalid_replica_assignment,
+                            "All brokers specified in the manual partition assignment are "
+                            "fenced or in controlled shutdown."};
+          break;
+        }
+        assignment.push_back(std::move(replicas));
+        isrs.push_back(std::move(isr));
+      }
+      if (failure) {
+        fail(failure->code, failure->message);
+        continue;
+      }
+    } else {
+      std::vector<PlacementBroker> usable;
+      for (const auto& [id, registration] : image().brokers()) {
+        if (registration.is_active()) usable.push_back({id, registration.rack});
+      }
+      auto placed = place_replicas(std::move(usable), additional, replication_factor, random_);
+      if (!placed) {
+        fail(ErrorCode::invalid_replication_factor, placed.error().message);
+        continue;
+      }
+      assignment = std::move(*placed);
+      isrs = assignment;
+    }
+    result.error_message = std::nullopt;
+    if (!request.validate_only) {
+      const TopicId topic_id = topic->id;
+      for (size_t index = 0; index < assignment.size(); index++) {
+        emit(make_partition_record(topic_id, current + static_cast<int32_t>(index),
+                                   assignment[index], isrs[index]),
+             decision.records);
+      }
+      VERIFY(image().topic(topic_id)->partitions.size() == static_cast<size_t>(entry.count));
+    }
+    decision.response.results.push_back(std::move(result));
+  }
+  VERIFY(decision.response.results.size() == request.topics.size());
+  return decision;
+}
+
+// ---- configs -----------------------------------------------------------------------
+
+Decision<protocol::IncrementalAlterConfigsResponse> Controller::incremental_alter_configs(
+    const protocol::IncrementalAlterConfigsRequest& request) {
+  Decision<protocol::IncrementalAlterConfigsResponse> decision;
+  for (const auto& resource : request.resources) {
+    protocol::IncrementalAlterConfigsResponse::AlterConfigsResourceResponse result;
+    result.resource_type = resource.resource_type;
+    result.resource_name = resource.resource_name;
+    result.error_message = std::nullopt;
+    const auto fail = [&](ErrorCode code, std::string message) {
+      result.error_code = error_value(code);
+      result.error_message = std::move(message);
+      decision.response.responses.push_back(result);
+    };
+    const auto same = [&](const auto& other) {
+      return other.resource_type == resource.resource_type &&
+             other.resource_name == resource.resource_name;
+    };
+    if (std::count_if(request.resources.begin(), request.resources.end(), same) > 1) {
+      fail(ErrorCode::invalid_request, "Duplicate resource.");
+      continue;
+    }
+    if (resource.resource_type != static_cast<int8_t>(ConfigResourceType::topic)) {
+      fail(ErrorCode::invalid_request,
+           fmt::format("Unexpected resource type {}: the controller alters topic configs "
+                       "only (weir has no dynamic broker configs).",
+                       resource.resource_type));
+      continue;
+    }
+    const TopicImage* topic = image().topic(resource.resource_name);
+    if (topic == nullptr) {
+      fail(ErrorCode::unknown_topic_or_partition,
+           fmt::format("The topic '{}' does not exist.", resource.resource_name));
+      continue;
+    }
+    std::vector<config::AlterOperation> operations;
+    std::optional<Failure> failure;
+    for (const auto& config : resource.configs) {
+      if (has_duplicate_names(resource.configs, config.name)) {
+        failure = Failure{ErrorCode::invalid_request, "Error due to duplicate config keys"};
+        break;
+      }
+      if (config.config_operation < 0 || config.config_operation > 3) {
+        failure = Failure{ErrorCode::invalid_request,
+                          fmt::format("Unknown operation type {}", config.config_operation)};
+        break;
+      }
+      operations.push_back(
+          {config.name, static_cast<config::AlterOp>(config.config_operation), config.value});
+    }
+    if (failure) {
+      fail(failure->code, failure->message);
+      continue;
+    }
+    const ConfigMap before = image().topic_config(topic->name);
+    auto current = config::TopicConfig::make(before);
+    if (!current) {
+      fail(ErrorCode::invalid_config, current.error().message);
+      continue;
+    }
+    auto altered = current->incremental_alter(operations, settings_.broker_config);
+    if (!altered) {
+      fail(ErrorCode::invalid_config, altered.error().message);
+      continue;
+    }
+    if (!request.validate_only) {
+      for (auto& change : config_changes(topic->name, before, altered->overrides())) {
+        emit(std::move(change), decision.records);
+      }
+    }
+    decision.response.responses.push_back(std::move(result));
+  }
+  VERIFY(decision.response.responses.size() == request.resources.size());
+  return decision;
+}
+
+Decision<protocol::AlterConfigsResponse> Controller::alter_configs(
+    const protocol::AlterConfigsRequest& request) {
+  Decision<protocol::AlterConfigsResponse> decision;
+  for (const auto& resource : request.resources) {
+    protocol::AlterConfigsResponse::AlterConfigsResourceResponse result;
+    result.resource_type = resource.resource_type;
+    result.resource_name = resource.resource_name;
+    result.error_message = std::nullopt;
+    const auto fail = [&](ErrorCode code, std::string message) {
+      result.error_code = error_value(code);
+      result.error_message = std::move(message);
+      decision.response.responses.push_back(result);
+    };
+    const auto same = [&](const auto& other) {
+      return other.resource_type == resource.resource_type &&
+             other.resource_name == resource.resource_name;
+    };
+    if (std::count_if(request.resources.begin(), request.resources.end(), same) > 1) {
+      fail(ErrorCode::invalid_request, "Duplicate resource.");
+      continue;
+    }
+    if (resource.resource_type != static_cast<int8_t>(ConfigResourceType::topic)) {
+      fail(ErrorCode::invalid_request,
+           fmt::format("Unexpected resource type {}: the controller alters topic configs "
+                       "only (weir has no dynamic broker configs).",
+                       resource.resource_type));
+      continue;
+    }
+    const TopicImage* topic = image().topic(resource.resource_name);
+    if (topic == nullptr) {
+      fail(ErrorCode::unknown_topic_or_partition,
+           fmt::format("The topic '{}' does not exist.", resource.resource_name));
+      continue;
+    }
+    std::vector<config::ConfigEntry> entries;
+    for (const auto& config : resource.configs) entries.push_back({config.name, config.value});
+    auto replacement = config::TopicConfig::from_entries(entries);
+    if (!replacement) {
+      fail(ErrorCode::invalid_config, replacement.error().message);
+      continue;
+    }
+    if (!request.validate_only) {
+      const ConfigMap before = image().topic_config(topic->name);
+      for (auto& change : config_changes(topic->name, before, replacement->overrides())) {
+        emit(std::move(change), decision.records);
+      }
+    }
+    decision.response.responses.push_back(std::move(result));
+  }
+  VERIFY(decision.response.responses.size() == request.resources.size());
+  return decision;
+}
+
+// ---- brokers -----------------------------------------------------------------------
+
+Decision<protocol::BrokerRegistrationResponse> Controller::register_broker(
+    const protocol::BrokerRegistrationRequest& request, record::Offset next_offset,
+    int64_t now_ms) {
+  VERIFY(next_offset.value() >= 0);
+  Decision<protocol::BrokerRegistrationResponse> decision;
+  const auto fail = [&](ErrorCode code) {
+    decision.response.error_code = error_value(code);
+    decision.response.broker_epoch = -1;
+    return decision;
+  };
+  const BrokerId broker(request.broker_id);
+  if (broker.value() < 0) return fail(ErrorCode::invalid_request);
+  if (!settings_.cluster_id.empty() && request.cluster_id != settings_.cluster_id) {
+    return fail(ErrorCode::inconsistent_cluster_id);
+  }
+  const int16_t metadata_version = image().metadata_version();
+  for (const auto& feature : request.features) {
+    if (feature.name == kMetadataVersionFeature && metadata_version > 0 &&
+        (metadata_version < feature.min_supported_version ||
+         metadata_version > feature.max_supported_version)) {
+      return fail(ErrorCode::unsupported_version);
+    }
+  }
+  for (size_t i = 0; i < request.listeners.size(); i++) {
+    for (size_t j = 0; j < i; j++) {
+      if (request.listeners[i].name == request.listeners[j].name) {
+        return fail(ErrorCode::invalid_request);
+      }
+    }
+  }
+  const BrokerRegistration* existing = image().broker(broker);
+  if (existing != nullptr && existing->incarnation_id != request.incarnation_id &&
+      now_ms - last_heartbeat_ms(broker) <= settings_.broker_session_timeout_ms) {
+    // Another process holds this id and is heartbeating.
+    return fail(ErrorCode::duplicate_broker_registration);
+  }
+  if (existing != nullptr) {
+    // The old incarnation is gone: whatever it led or kept in sync must not wait for it.
+    remove_broker_from_partitions(broker, decision.records);
+  }
+  RegisterBrokerRecord record;
+  record.broker_id = broker;
+  record.incarnation_id = request.incarnation_id;
+  record.broker_epoch = BrokerEpoch(next_offset.value() + static_cast<int64_t>(decision.records.size()));
+  for (const auto& listener : request.listeners) {
+    record.endpoints.push_back(
+        {listener.name, listener.host, listener.port, listener.security_protocol});
+  }
+  for (const auto& feature : request.features) {
+    record.features.push_back(
+        {feature.name, feature.min_supported_version, feature.max_supported_version});
+  }
+  record.rack = request.rack;
+  record.fenced = true;
+  record.in_controlled_shutdown = false;
+  record.log_dirs = request.log_dirs;
+  const BrokerEpoch epoch = record.broker_epoch;
+  emit(std::move(record), decision.records);
+  sessions_[broker] = Session{now_ms, -1};
+  decision.response.broker_epoch = epoch.value();
+  VERIFY(image().broker(broker)->epoch == epoch);
+  VERIFY(image().broker(broker)->fenced, "a registered broker starts fenced");
+  return decision;
+}
+
+Decision<protocol::BrokerHeartbeatResponse> Controller::broker_heartbeat(
+    const protocol::BrokerHeartbeatRequest& request, record::Offset next_offset,
+    int64_t now_ms) {
+  VERIFY(next_offset.value() >= 0);
+  Decision<protocol::BrokerHeartbeatResponse> decision;
+  auto& response = decision.response;
+  const BrokerId broker(request.broker_id);
+  const BrokerRegistration* registration = image().broker(broker);
+  if (registration == nullptr || registration->epoch.value() != request.broker_epoch) {
+    response.error_code = error_value(ErrorCode::stale_broker_epoch);
+    response.is_fenced = true;
+    return decision;
+  }
+  Session& session = sessions_[broker];
+  session.last_heartbeat_ms = now_ms;
+  // A broker has caught up once it has replayed its own registration.
+  const bool caught_up = request.current_metadata_offset >= registration->epoch.value();
+  const BrokerEpoch epoch = registration->epoch;
+
+  if (registration->fenced) {
+    if (request.want_shut_down || registration->in_controlled_shutdown) {
+      response.should_shut_down = true;
+    } else if (!request.want_fence && caught_up) {
+      emit(UnfenceBrokerRecord{broker, epoch}, decision.records);
+      elect_leaderless(/*unclean_only=*/false, decision.records);
+    }
+  } else if (request.want_shut_down || registration->in_controlled_shutdown) {
+    if (!registration->in_controlled_shutdown) {
+      BrokerRegistrationChangeRecord change;
+      change.broker_id = broker;
+      change.broker_epoch = epoch;
+      change.in_controlled_shutdown = 1;
+      emit(std::move(change), decision.records);
+      remove_broker_from_partitions(broker, decision.records);
+      session.controlled_shutdown_offset =
+          next_offset.value() + static_cast<int64_t>(decision.records.size()) - 1;
+    } else if (!leads_any(broker) &&
+               request.current_metadata_offset >= session.controlled_shutdown_offset) {
+      // It has seen its leaderships go: it may stop now (Kafka's SHUTDOWN_NOW).
+      fence(broker, decision.records);
+      response.should_shut_down = true;
+    }
+  } else if (request.want_fence) {
+    fence(broker, decision.records);
+  }
+  const BrokerRegistration* after = image().broker(broker);
+  VERIFY(after != nullptr && after->epoch == epoch);
+  response.error_code = 0;
+  response.is_caught_up = caught_up;
+  response.is_fenced = after->fenced;
+  return decision;
+}
+
+Decision<protocol::UnregisterBrokerResponse> Controller::unregister_broker(
+    const protocol::UnregisterBrokerRequest& request) {
+  Decision<protocol::UnregisterBrokerResponse> decision;
+  const BrokerId broker(request.broker_id);
+  const BrokerRegistration* registration = image().broker(broker);
+  if (registration == nullptr) {
+    decision.response.error_code = error_value(ErrorCode::broker_id_not_registered);
+    decision.response.error_message =
+        fmt::format("Broker ID {} is not currently registered", request.broker_id);
+    return decision;
+  }
+  const BrokerEpoch epoch = registration->epoch;
+  remove_broker_from_partitions(broker, decision.records);
+  emit(UnregisterBrokerRecord{broker, epoch}, decision.records);
+  sessions_.erase(broker);
+  decision.response.error_message = std::nullopt;
+  VERIFY(image().broker(broker) == nullptr);
+  return decision;
+}
+
+Decision<protocol::AllocateProducerIdsResponse> Controller::allocate_producer_ids(
+    const protocol::AllocateProducerIdsRequest& request) {
+  Decision<protocol::AllocateProducerIdsResponse> decision;
+  const BrokerId broker(request.broker_id);
+  const BrokerRegistration* registration = image().broker(broker);
+  if (registration == nullptr || registration->epoch.value() != request.broker_epoch) {
+    decision.response.error_code = error_value(ErrorCode::stale_broker_epoch);
+    return decision;
+  }
+  const ProducerId start = image().next_producer_id();
+  if (start.value() > std::numeric_limits<int64_t>::max() - kProducerIdBlockSize) {
+    decision.response.error_code = error_value(ErrorCode::unknown_server_error);
+    return decision;
+  }
+  emit(ProducerIdsRecord{broker, registration->epoch, start + kProducerIdBlockSize},
+       decision.records);
+  decision.response.producer_id_start = start.value();
+  decision.response.producer_id_len = kProducerIdBlockSize;
+  VERIFY(image().next_producer_id() == start + kProducerIdBlockSize);
+  return decision;
+}
+
+// ---- time --------------------------------------------------------------------------
+
+std::vector<Record> Controller::tick(int64_t now_ms) {
+  std::vector<Record> records;
+  std::vector<BrokerId> expired;
+  for (const auto& [id, registration] : image().brokers()) {
+    if (registration.fenced) continue;
+    if (now_ms - last_heartbeat_ms(id) > settings_.broker_session_timeout_ms) {
+      expired.push_back(id);
+    }
+  }
+  for (BrokerId broker : expired) fence(broker, records);
+  elect_leaderless(/*unclean_only=*/true, records);
+  return records;
+}
+
+int64_t Controller::next_deadline_ms() const {
+  int64_t deadline = std::numeric_limits<int64_t>::max();
+  for (const auto& [id, registration] : image().brokers()) {
+    if (registration.fenced) continue;
+    deadline = std::min(deadline, last_heartbeat_ms(id) + settings_.broker_session_timeout_ms + 1);
+  }
+  return deadline;
+}
+
+}  // namespace weir::metadata

@@ -1,0 +1,168 @@
+// Controller: the pure decision logic of the active KRaft controller, after Kafka's
+// QuorumController, ReplicationControlManager and ClusterControlManager (smaller).
+//
+// How the lead drives it (the fiber-driven controller owns the Raft log and I/O):
+// - On winning an election: reset_to(committed_state, now_ms). Every broker's session
+//   starts fresh at now_ms (heartbeat times are not in the log).
+// - On each request: call the matching method. It returns a Decision: the records to
+//   append (in order, as ONE batch — encode_batch — so they commit atomically) and the
+//   response to send once they commit (at once when there are none). The records are
+//   already applied to the controller's working state, so the next request sees them.
+// - Periodically (e.g. every broker.heartbeat.interval.ms / 2, or at
+//   next_deadline_ms()): tick(now_ms), and append what it returns the same way.
+// - When a batch fails to commit or leadership is lost: reset_to(committed_state) drops
+//   every pending record (the responses for them must not be sent).
+// - As a follower: replay(record) for each committed record, or simply reset_to the
+//   committed state before leading.
+//
+// Broker epochs: a broker's epoch is the log offset of its RegisterBrokerRecord, as in
+// Kafka. register_broker and broker_heartbeat therefore take `next_offset`, the offset
+// the first record of the returned decision will get; the lead must append the decision
+// at exactly that offset (nothing in between).
+//
+// Determinism: decisions depend only on the requests, the times and offsets passed in,
+// the working state and the Random given at construction (topic ids, placement).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <absl/container/btree_map.h>
+
+#include "config/broker_config.h"
+#include "metadata/records.h"
+#include "metadata/state.h"
+#include "protocol/messages/allocate_producer_ids.h"
+#include "protocol/messages/alter_configs.h"
+#include "protocol/messages/broker_heartbeat.h"
+#include "protocol/messages/broker_registration.h"
+#include "protocol/messages/create_partitions.h"
+#include "protocol/messages/create_topics.h"
+#include "protocol/messages/delete_topics.h"
+#include "protocol/messages/incremental_alter_configs.h"
+#include "protocol/messages/unregister_broker.h"
+#include "record/types.h"
+#include "runtime/random.h"
+
+namespace weir::metadata {
+
+struct ControllerSettings {
+  // Registrations naming another cluster id are refused (INCONSISTENT_CLUSTER_ID);
+  // empty accepts any.
+  std::string cluster_id;
+  int32_t num_partitions = 1;                  // num.partitions
+  int16_t default_replication_factor = 1;      // default.replication.factor
+  int64_t broker_session_timeout_ms = 9000;    // broker.session.timeout.ms
+  bool unclean_leader_election_enable = false; // unclean.leader.election.enable
+  bool delete_topic_enable = true;             // delete.topic.enable
+  // The broker defaults topic configs are validated and described against.
+  config::BrokerConfig broker_config;
+
+  static ControllerSettings from(const config::BrokerConfig& config, std::string cluster_id);
+};
+
+// The records to append (one atomic batch, possibly empty) and the response to send
+// once they are committed.
+template <typename Response>
+struct Decision {
+  std::vector<Record> records;
+  Response response;
+};
+
+// AllocateProducerIds hands out blocks of this size, as Kafka does.
+inline constexpr int32_t kProducerIdBlockSize = 1000;
+// A topic may not be created or grown beyond this many partitions in one request.
+inline constexpr int32_t kPartitionsPerTopicMax = 1'000'000;
+// Kafka's DirectoryId.UNASSIGNED, written for each replica of a new partition.
+Uuid unassigned_directory();
+
+class Controller {
+ public:
+  Controller(ControllerSettings settings, runtime::Random& random);
+
+  // ---- leadership ----
+  // Drops all pending work: the working state becomes `committed`, every broker's
+  // session starts at now_ms.
+  void reset_to(const MetadataState& committed, int64_t now_ms);
+  // A record committed by another controller (this node follows). A record that does
+  // not apply is a bug in whoever wrote it: VERIFY fails.
+  void replay(const Record& record);
+  // Committed plus pending records.
+  const MetadataState& state() const { return working_; }
+  const Image& image() const { return working_.image(); }
+
+  // ---- requests ----
+  Decision<protocol::CreateTopicsResponse> create_topics(
+      const protocol::CreateTopicsRequest& request);
+  // `version` decides whether topics are named by topic_names (v1-5) or topics (v6+).
+  Decision<protocol::DeleteTopicsResponse> delete_topics(
+      const protocol::DeleteTopicsRequest& request, int16_t version);
+  Decision<protocol::CreatePartitionsResponse> create_partitions(
+      const protocol::CreatePartitionsRequest& request);
+  Decision<protocol::IncrementalAlterConfigsResponse> incremental_alter_configs(
+      const protocol::IncrementalAlterConfigsRequest& request);
+  Decision<protocol::AlterConfigsResponse> alter_configs(
+      const protocol::AlterConfigsRequest& request);
+  Decision<protocol::BrokerRegistrationResponse> register_broker(
+      const protocol::BrokerRegistrationRequest& request, record::Offset next_offset,
+      int64_t now_ms);
+  Decision<protocol::BrokerHeartbeatResponse> broker_heartbeat(
+      const protocol::BrokerHeartbeatRequest& request, record::Offset next_offset,
+      int64_t now_ms);
+  Decision<protocol::UnregisterBrokerResponse> unregister_broker(
+      const protocol::UnregisterBrokerRequest& request);
+  Decision<protocol::AllocateProducerIdsResponse> allocate_producer_ids(
+      const protocol::AllocateProducerIdsRequest& request);
+
+  // ---- time ----
+  // Fences brokers whose session expired (no heartbeat for broker.session.timeout.ms),
+  // moving their leaderships, and elects leaders uncleanly for leaderless partitions
+  // of topics that allow it.
+  std::vector<Record> tick(int64_t now_ms);
+  // When tick() next has something to do for sessions (INT64_MAX: nothing).
+  int64_t next_deadline_ms() const;
+
+  // ---- election choices (exposed for tests and the lead's AlterPartition work) ----
+  // The change a partition needs when `removed` (kNoLeader: none) may no longer lead or
+  // be in sync: the leader stays if still eligible; else the first ISR member in
+  // replica order that is active. `removed` leaves the ISR unless it is the last
+  // member. Nothing when nothing changes.
+  std::optional<PartitionChangeRecord> clean_election(TopicId topic, PartitionId partition,
+                                                      BrokerId removed) const;
+  // For a leaderless partition whose ISR has no active member: the first active replica
+  // becomes leader and sole ISR member, recovering (Kafka's unclean election; may lose
+  // committed records). Only when `unclean.leader.election.enable` holds for the topic.
+  std::optional<PartitionChangeRecord> unclean_election(TopicId topic,
+                                                        PartitionId partition) const;
+  // unclean.leader.election.enable for a topic: its override, else the setting.
+  bool unclean_allowed(const TopicImage& topic) const;
+
+ private:
+  struct Session {
+    int64_t last_heartbeat_ms = 0;
+    // The offset of the last record that moved the broker's leaderships away at the
+    // start of its controlled shutdown; it may shut down once it has seen it.
+    int64_t controlled_shutdown_offset = -1;
+  };
+
+  // Applies `record` to the working state (it must apply) and appends it to `out`.
+  void emit(Record record, std::vector<Record>& out);
+  // Leadership and ISR changes taking `broker` out, for every partition.
+  void remove_broker_from_partitions(BrokerId broker, std::vector<Record>& out);
+  // Elections for leaderless partitions (after a broker became active).
+  void elect_leaderless(bool unclean_only, std::vector<Record>& out);
+  void fence(BrokerId broker, std::vector<Record>& out);
+  bool leads_any(BrokerId broker) const;
+  TopicId new_topic_id();
+  int64_t last_heartbeat_ms(BrokerId broker) const;
+
+  ControllerSettings settings_;
+  runtime::Random& random_;
+  MetadataState working_;
+  absl::btree_map<BrokerId, Session> sessions_;
+  // Brokers without a session entry count from here (the start of this term).
+  int64_t term_start_ms_ = 0;
+};
+
+}  // namespace weir::metadata
