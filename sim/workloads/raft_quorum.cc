@@ -90,7 +90,8 @@ struct History {
 uint64_t value_of(const record::BatchView& batch) {
   if (batch.header.is_control()) return 0;
   auto records = record::decode_records(batch, 1 << 20);
-  if (!records || records->size() != 1 || !(*records)[0].value || (*records)[0].value->size() != 8) {
+  if (!records || records->size() != 1 || !(*records)[0].value ||
+      (*records)[0].value->size() != 8) {
     return 0;
   }
   uint64_t value = 0;
@@ -141,8 +142,8 @@ class ControllerProcess final : public Process {
       if (last != core.epoch()) {
         history_.violation(fmt::format(
             "commitment rule: c{}, leader of epoch {}, moved the high watermark to {} over an "
-            "entry of epoch {} (counted by replicas)", id_, core.epoch(), high_watermark,
-            last ? fmt::format("{}", *last) : std::string("?")));
+            "entry of epoch {} (counted by replicas)",
+            id_, core.epoch(), high_watermark, last ? fmt::format("{}", *last) : std::string("?")));
       }
     };
     settings.on_vote_granted = [this](Epoch epoch, ReplicaId candidate) {
@@ -196,7 +197,8 @@ class ControllerProcess final : public Process {
       if (held != entry.epoch) {
         history_.violation(fmt::format(
             "leader completeness: c{} leads epoch {} without committed offset {} (epoch {}); "
-            "it holds {}", id_, epoch, offset, entry.epoch,
+            "it holds {}",
+            id_, epoch, offset, entry.epoch,
             held ? fmt::format("epoch {}", *held) : std::string("nothing")));
         break;
       }
@@ -243,9 +245,9 @@ class ControllerProcess final : public Process {
         crash_soon("nemesis.crash_after_append");
       }
       if (!end) {
-        history_.appends[index].outcome =
-            end.error() == protocol::ErrorCode::not_leader_or_follower ? Outcome::failed
-                                                                        : Outcome::unknown;
+        history_.appends[index].outcome = end.error() == protocol::ErrorCode::not_leader_or_follower
+                                              ? Outcome::failed
+                                              : Outcome::unknown;
         continue;
       }
       const bool committed = node_->wait_committed(*end, epoch, env_.clock.now() + seconds(5));
@@ -280,8 +282,8 @@ class ControllerProcess final : public Process {
         if (!inserted && it->second != entry) {
           history_.violation(fmt::format(
               "state machine safety: offset {} committed as epoch {} crc {:08x} and, on c{}, as "
-              "epoch {} crc {:08x}", offset, it->second.epoch, it->second.crc, id_, entry.epoch,
-              entry.crc));
+              "epoch {} crc {:08x}",
+              offset, it->second.epoch, it->second.crc, id_, entry.epoch, entry.crc));
         }
         // The state applied is the entries' content; the epoch is the log's business.
         digest = (digest ^ entry.crc) * 0x100000001b3ULL;
@@ -316,9 +318,9 @@ class ControllerProcess final : public Process {
         continue;
       }
       for (const record::BatchView& batch : *batches) {
-        entries.emplace_back(batch.header.base_offset.value(),
-                             Entry{batch.header.partition_leader_epoch, batch.header.crc,
-                                   value_of(batch)});
+        entries.emplace_back(
+            batch.header.base_offset.value(),
+            Entry{batch.header.partition_leader_epoch, batch.header.crc, value_of(batch)});
         next = batch.header.last_offset() + 1;
       }
     }
@@ -380,7 +382,8 @@ class RaftQuorumWorkload final : public Workload {
             it->second.value != append.value) {
           result.fail(Verdict::correctness,
                       fmt::format("durability: acknowledged append {} at offset {} is not in "
-                                  "c{}'s final log", append.value, append.offset.value(), node));
+                                  "c{}'s final log",
+                                  append.value, append.offset.value(), node));
           break;
         }
       }
@@ -392,10 +395,10 @@ class RaftQuorumWorkload final : public Workload {
     for (Duration gap : history_.failovers) {
       failover_ms.push_back(static_cast<double>(gap.count()) / 1e6);
     }
-    result.summary = fmt::format(
-        "voters={} epochs={} appends={} acked={} committed={} failovers={}", history_.voters,
-        history_.leaders.size(), history_.appends.size(), acknowledged, history_.committed.size(),
-        history_.failovers.size());
+    result.summary =
+        fmt::format("voters={} epochs={} appends={} acked={} committed={} failovers={}",
+                    history_.voters, history_.leaders.size(), history_.appends.size(), acknowledged,
+                    history_.committed.size(), history_.failovers.size());
     (void)world;
     return result;
   }
@@ -419,8 +422,9 @@ class RaftQuorumWorkload final : public Workload {
           } else if (first_difference) {
             result.fail(Verdict::correctness,
                         fmt::format("log matching: c{} and c{} agree at offset {} (epoch {}) but "
-                                    "differ before it, at offset {}", a, b, log_a[i].first,
-                                    log_a[i].second.epoch, log_a[*first_difference].first));
+                                    "differ before it, at offset {}",
+                                    a, b, log_a[i].first, log_a[i].second.epoch,
+                                    log_a[*first_difference].first));
             break;
           }
         }
@@ -432,10 +436,10 @@ class RaftQuorumWorkload final : public Workload {
       for (const auto& [offset, entry] : history_.committed) {
         auto it = by_offset.find(offset);
         if (it == by_offset.end() || it->second != entry) {
-          result.fail(Verdict::correctness,
-                      fmt::format("committed offset {} (epoch {}) is {} in c{}'s final log", offset,
-                                  entry.epoch, it == by_offset.end() ? "missing" : "different",
-                                  node));
+          result.fail(
+              Verdict::correctness,
+              fmt::format("committed offset {} (epoch {}) is {} in c{}'s final log", offset,
+                          entry.epoch, it == by_offset.end() ? "missing" : "different", node));
           break;
         }
       }
@@ -446,8 +450,8 @@ class RaftQuorumWorkload final : public Workload {
       high_watermarks.insert(high_watermark);
     }
     if (high_watermarks.size() > 1) {
-      result.fail(Verdict::liveness,
-                  fmt::format("the final high watermarks differ: {}", fmt::join(high_watermarks, ", ")));
+      result.fail(Verdict::liveness, fmt::format("the final high watermarks differ: {}",
+                                                 fmt::join(high_watermarks, ", ")));
     }
   }
 

@@ -12,8 +12,8 @@
 namespace weir::metadata {
 namespace {
 
-using protocol::ErrorCode;
 using protocol::error_value;
+using protocol::ErrorCode;
 
 // A request entry refused with Kafka's error code and message.
 struct Failure {
@@ -22,8 +22,8 @@ struct Failure {
 };
 
 bool is_topic_name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
 }
 
 // Kafka's Topic.validate, with its messages.
@@ -118,8 +118,8 @@ ControllerSettings ControllerSettings::from(const config::BrokerConfig& config,
   ControllerSettings settings;
   settings.cluster_id = std::move(cluster_id);
   settings.num_partitions = config.num_partitions;
-  settings.default_replication_factor = static_cast<int16_t>(
-      std::clamp<int32_t>(config.default_replication_factor, 1, INT16_MAX));
+  settings.default_replication_factor =
+      static_cast<int16_t>(std::clamp<int32_t>(config.default_replication_factor, 1, INT16_MAX));
   settings.broker_session_timeout_ms = config.broker_session_timeout_ms;
   settings.unclean_leader_election_enable = config.unclean_leader_election_enable;
   settings.delete_topic_enable = config.delete_topic_enable;
@@ -149,8 +149,8 @@ void Controller::replay(const Record& record) {
 
 void Controller::emit(Record record, std::vector<Record>& out) {
   auto applied = working_.apply(record);
-  VERIFY(applied.ok(), "the controller generated a {} that does not apply: {}",
-         record_name(record), applied.ok() ? "" : applied.error());
+  VERIFY(applied.ok(), "the controller generated a {} that does not apply: {}", record_name(record),
+         applied.ok() ? "" : applied.error());
   out.push_back(std::move(record));
 }
 
@@ -187,8 +187,8 @@ std::optional<PartitionChangeRecord> Controller::clean_election(TopicId topic_id
       }
     }
   }
-  const bool isr_changed = !std::equal(isr.begin(), isr.end(), partition->isr.begin(),
-                                       partition->isr.end());
+  const bool isr_changed =
+      !std::equal(isr.begin(), isr.end(), partition->isr.begin(), partition->isr.end());
   const bool leader_changed = leader != partition->leader;
   if (!isr_changed && !leader_changed) return std::nullopt;
   PartitionChangeRecord change;
@@ -283,7 +283,8 @@ TopicId Controller::new_topic_id() {
     Uuid uuid;
     for (int half = 0; half < 2; half++) {
       const uint64_t bits = random_.next();
-      for (int i = 0; i < 8; i++) uuid.bytes[half * 8 + i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
+      for (int i = 0; i < 8; i++)
+        uuid.bytes[half * 8 + i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
     }
     // Kafka's Uuid.randomUuid avoids the zero id, the metadata topic's id (0, 1), and
     // ids whose base64 starts with '-' (they look like command-line options).
@@ -328,8 +329,8 @@ Decision<protocol::CreateTopicsResponse> Controller::create_topics(
       continue;
     }
     if (image().topic(topic.name) != nullptr) {
-      fail({ErrorCode::topic_already_exists,
-            fmt::format("Topic '{}' already exists.", topic.name)});
+      fail(
+          {ErrorCode::topic_already_exists, fmt::format("Topic '{}' already exists.", topic.name)});
       continue;
     }
     if (topic.name.find_first_of("._") != std::string::npos) {
@@ -340,8 +341,7 @@ Decision<protocol::CreateTopicsResponse> Controller::create_topics(
       }
       if (collision) {
         fail({ErrorCode::invalid_topic_exception,
-              fmt::format("Topic '{}' collides with existing topic: {}", topic.name,
-                          *collision)});
+              fmt::format("Topic '{}' collides with existing topic: {}", topic.name, *collision)});
         continue;
       }
     }
@@ -351,13 +351,15 @@ Decision<protocol::CreateTopicsResponse> Controller::create_topics(
     std::vector<std::vector<BrokerId>> isrs;
     if (!topic.assignments.empty()) {
       if (topic.num_partitions != -1) {
-        fail({ErrorCode::invalid_request, "A manual partition assignment was specified, but "
-                                          "numPartitions was not set to -1."});
+        fail({ErrorCode::invalid_request,
+              "A manual partition assignment was specified, but "
+              "numPartitions was not set to -1."});
         continue;
       }
       if (topic.replication_factor != -1) {
-        fail({ErrorCode::invalid_request, "A manual partition assignment was specified, but "
-                                          "replicationFactor was not set to -1."});
+        fail({ErrorCode::invalid_request,
+              "A manual partition assignment was specified, but "
+              "replicationFactor was not set to -1."});
         continue;
       }
       std::optional<Failure> failure;
@@ -510,7 +512,8 @@ Decision<protocol::DeleteTopicsResponse> Controller::delete_topics(
   };
   std::vector<Target> targets;
   if (version >= 6) {
-    for (const auto& topic : request.topics) targets.push_back({topic.name, TopicId{topic.topic_id}});
+    for (const auto& topic : request.topics)
+      targets.push_back({topic.name, TopicId{topic.topic_id}});
   } else {
     for (const auto& name : request.topic_names) targets.push_back({name, TopicId{}});
   }
@@ -871,7 +874,8 @@ Decision<protocol::BrokerRegistrationResponse> Controller::register_broker(
   RegisterBrokerRecord record;
   record.broker_id = broker;
   record.incarnation_id = request.incarnation_id;
-  record.broker_epoch = BrokerEpoch(next_offset.value() + static_cast<int64_t>(decision.records.size()));
+  record.broker_epoch =
+      BrokerEpoch(next_offset.value() + static_cast<int64_t>(decision.records.size()));
   for (const auto& listener : request.listeners) {
     record.endpoints.push_back(
         {listener.name, listener.host, listener.port, listener.security_protocol});
@@ -894,8 +898,7 @@ Decision<protocol::BrokerRegistrationResponse> Controller::register_broker(
 }
 
 Decision<protocol::BrokerHeartbeatResponse> Controller::broker_heartbeat(
-    const protocol::BrokerHeartbeatRequest& request, record::Offset next_offset,
-    int64_t now_ms) {
+    const protocol::BrokerHeartbeatRequest& request, record::Offset next_offset, int64_t now_ms) {
   VERIFY(next_offset.value() >= 0);
   Decision<protocol::BrokerHeartbeatResponse> decision;
   auto& response = decision.response;

@@ -28,7 +28,8 @@ RaftCore::RaftCore(CoreSettings settings, runtime::Random& random, QuorumState d
   VERIFY(!settings_.voters.empty(), "a quorum needs voters");
   VERIFY(std::is_sorted(settings_.voters.begin(), settings_.voters.end()));
   VERIFY(std::adjacent_find(settings_.voters.begin(), settings_.voters.end()) ==
-         settings_.voters.end(), "a voter is listed twice");
+             settings_.voters.end(),
+         "a voter is listed twice");
   VERIFY(log_end_ >= Offset(0));
   is_voter_ = is_voter(settings_.self);
   if (state_.leader == settings_.self) {
@@ -174,7 +175,8 @@ void RaftCore::send_votes(bool pre_vote) {
   const Epoch epoch = pre_vote ? state_.epoch.next() : state_.epoch;
   for (ReplicaId voter : settings_.voters) {
     if (voter == settings_.self) continue;
-    outbox_.push_back(Envelope{voter, VoteRequest{epoch, settings_.self, last_position(), pre_vote}});
+    outbox_.push_back(
+        Envelope{voter, VoteRequest{epoch, settings_.self, last_position(), pre_vote}});
   }
 }
 
@@ -186,7 +188,8 @@ void RaftCore::resign(Instant now) {
   election_deadline_ = random_election_deadline(now);
   // The most caught-up voters first: they can win the next election soonest.
   std::vector<std::pair<Offset, ReplicaId>> ranked;
-  for (const auto& [voter, progress] : voter_progress_) ranked.emplace_back(progress.end_offset, voter);
+  for (const auto& [voter, progress] : voter_progress_)
+    ranked.emplace_back(progress.end_offset, voter);
   std::stable_sort(ranked.begin(), ranked.end(),
                    [](const auto& a, const auto& b) { return a.first > b.first; });
   std::vector<ReplicaId> successors;
@@ -355,8 +358,7 @@ EpochResponse RaftCore::on_begin_epoch(const BeginEpochRequest& request, Instant
   return response;
 }
 
-void RaftCore::on_begin_epoch_response(ReplicaId from, const EpochResponse& response,
-                                       Instant now) {
+void RaftCore::on_begin_epoch_response(ReplicaId from, const EpochResponse& response, Instant now) {
   if (observe_epoch(response.epoch, response.leader, now)) return;
   if (role_ != Role::leader || response.epoch != state_.epoch) return;
   if (response.error != ErrorCode::none) return;
@@ -374,10 +376,9 @@ EpochResponse RaftCore::on_end_epoch(const EndEpochRequest& request, Instant now
       // The leader is leaving: stand for election soon, the most caught-up first.
       const auto& successors = request.preferred_successors;
       const auto position = std::find(successors.begin(), successors.end(), settings_.self);
-      const Duration backoff =
-          position == successors.end()
-              ? settings_.election_backoff_max
-              : runtime::milliseconds(100) * (position - successors.begin());
+      const Duration backoff = position == successors.end()
+                                   ? settings_.election_backoff_max
+                                   : runtime::milliseconds(100) * (position - successors.begin());
       fetch_deadline_ = std::min(fetch_deadline_, now + backoff);
       last_leader_contact_.reset();
     }
@@ -540,8 +541,8 @@ std::vector<ReplicaProgress> RaftCore::voter_progress() const {
   if (role_ != Role::leader) return rows;
   rows.push_back(ReplicaProgress{settings_.self, log_end_, std::nullopt, std::nullopt});
   for (const auto& [voter, progress] : voter_progress_) {
-    rows.push_back(ReplicaProgress{voter, progress.end_offset, progress.last_fetch,
-                                   progress.last_caught_up});
+    rows.push_back(
+        ReplicaProgress{voter, progress.end_offset, progress.last_fetch, progress.last_caught_up});
   }
   return rows;
 }

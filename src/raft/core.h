@@ -220,8 +220,8 @@ class RaftCore {
   std::vector<Envelope> outbox_;
 
   // Timers. Which ones matter depends on the role.
-  Instant election_deadline_ = Instant::max();  // unattached, prospective, candidate, resigned
-  Instant fetch_deadline_ = Instant::max();     // follower: no successful fetch since
+  Instant election_deadline_ = Instant::max();      // unattached, prospective, candidate, resigned
+  Instant fetch_deadline_ = Instant::max();         // follower: no successful fetch since
   Instant check_quorum_deadline_ = Instant::max();  // leader
   Instant begin_epoch_deadline_ = Instant::max();   // leader: re-send BeginQuorumEpoch
   // Follower: when it last fetched successfully from the leader (pre-vote refusal).

@@ -94,8 +94,10 @@ Result<void, std::string> RaftNode::start() {
       }
     }
     if (attempt == 3) {
-      return unexpected(fmt::format("{}: unreadable or damaged; refusing to start without "
-                                    "knowing this voter's epoch and vote", path));
+      return unexpected(
+          fmt::format("{}: unreadable or damaged; refusing to start without "
+                      "knowing this voter's epoch and vote",
+                      path));
     }
   }
   persisted_ = state;
@@ -119,8 +121,9 @@ void RaftNode::stop() {
       if (!std::holds_alternative<EndEpochRequest>(envelope.message)) continue;
       auto connection = connect(envelope.to);
       if (!connection) continue;
-      answers.push_back((*connection)->send(
-          to_wire(std::get<EndEpochRequest>(envelope.message), settings_.cluster_id)));
+      answers.push_back(
+          (*connection)
+              ->send(to_wire(std::get<EndEpochRequest>(envelope.message), settings_.cluster_id)));
     }
     const Instant deadline = env_.clock.now() + runtime::milliseconds(500);
     for (auto& answer : answers) (void)answer.get_until(deadline);
@@ -160,9 +163,9 @@ bool RaftNode::persist_state() {
   while (core_->quorum_state() != persisted_) {
     const QuorumState target = core_->quorum_state();
     const std::string directory = join(settings_.directory, log_directory_name);
-    auto written = storage::write_file_atomically(
-        env_.disk, directory, quorum_state_file,
-        format_quorum_state(target, settings_.core.voters));
+    auto written =
+        storage::write_file_atomically(env_.disk, directory, quorum_state_file,
+                                       format_quorum_state(target, settings_.core.voters));
     if (!written) {
       fail(fmt::format("writing {}/{}: {}", directory, quorum_state_file,
                        storage::to_string(written.error())));
@@ -324,7 +327,8 @@ void RaftNode::fetch_loop() {
       options.client_id = fmt::format("raft-fetch-{}", settings_.core.self.value());
       options.connect_timeout = settings_.request_timeout;
       options.request_timeout = settings_.request_timeout + settings_.fetch_max_wait;
-      auto opened = client::Connection::connect(env_, settings_.voter_addresses.at(target), options);
+      auto opened =
+          client::Connection::connect(env_, settings_.voter_addresses.at(target), options);
       if (!opened) {
         env_.scheduler.sleep_for(settings_.retry_backoff);
         continue;
@@ -445,10 +449,8 @@ bool RaftNode::serves(int16_t api_key) {
     case ApiKey::begin_quorum_epoch:
     case ApiKey::end_quorum_epoch:
     case ApiKey::fetch:
-    case ApiKey::describe_quorum:
-      return true;
-    default:
-      return false;
+    case ApiKey::describe_quorum: return true;
+    default: return false;
   }
 }
 
@@ -460,6 +462,18 @@ Response top_level_error(ErrorCode error) {
   return response;
 }
 }  // namespace
+
+// BeginQuorumEpoch and EndQuorumEpoch alike: check, step the core, persist, answer.
+template <typename Response, typename Wire, typename Step, typename Encode>
+protocol::ResponseBody RaftNode::answer_epoch_request(const Wire& wire, bool wrong_cluster,
+                                                      Step step, Encode encode) {
+  if (wrong_cluster) return top_level_error<Response>(ErrorCode::inconsistent_cluster_id);
+  const auto request = from_wire(wire);
+  if (!request) return top_level_error<Response>(ErrorCode::invalid_request);
+  const EpochResponse response = step(*request);
+  after_input();
+  return encode(response);
+}
 
 protocol::ResponseBody RaftNode::handle(const protocol::RequestHeader& header,
                                         const protocol::RequestBody& body) {
@@ -494,28 +508,16 @@ protocol::ResponseBody RaftNode::handle(const protocol::RequestHeader& header,
     return to_wire(response);
   }
   if (const auto* begin = std::get_if<protocol::BeginQuorumEpochRequest>(&body)) {
-    if (wrong_cluster(begin->cluster_id)) {
-      return top_level_error<protocol::BeginQuorumEpochResponse>(ErrorCode::inconsistent_cluster_id);
-    }
-    const auto request = from_wire(*begin);
-    if (!request) {
-      return top_level_error<protocol::BeginQuorumEpochResponse>(ErrorCode::invalid_request);
-    }
-    const EpochResponse response = core_->on_begin_epoch(*request, now);
-    after_input();
-    return to_begin_epoch_wire(response);
+    return answer_epoch_request<protocol::BeginQuorumEpochResponse>(
+        *begin, wrong_cluster(begin->cluster_id),
+        [&](const BeginEpochRequest& request) { return core_->on_begin_epoch(request, now); },
+        to_begin_epoch_wire);
   }
   if (const auto* end = std::get_if<protocol::EndQuorumEpochRequest>(&body)) {
-    if (wrong_cluster(end->cluster_id)) {
-      return top_level_error<protocol::EndQuorumEpochResponse>(ErrorCode::inconsistent_cluster_id);
-    }
-    const auto request = from_wire(*end);
-    if (!request) {
-      return top_level_error<protocol::EndQuorumEpochResponse>(ErrorCode::invalid_request);
-    }
-    const EpochResponse response = core_->on_end_epoch(*request, now);
-    after_input();
-    return to_end_epoch_wire(response);
+    return answer_epoch_request<protocol::EndQuorumEpochResponse>(
+        *end, wrong_cluster(end->cluster_id),
+        [&](const EndEpochRequest& request) { return core_->on_end_epoch(request, now); },
+        to_end_epoch_wire);
   }
   if (const auto* fetch_request = std::get_if<protocol::FetchRequest>(&body)) {
     if (wrong_cluster(fetch_request->cluster_id)) {
@@ -592,15 +594,16 @@ protocol::DescribeQuorumResponse RaftNode::describe_quorum() {
     protocol::DescribeQuorumResponse::ReplicaState state;
     state.replica_id = progress.replica.value();
     state.log_end_offset = progress.end_offset.value();
-    state.last_fetch_timestamp = progress.replica == settings_.core.self ? wall_now
-                                                                         : to_wall(progress.last_fetch);
-    state.last_caught_up_timestamp = progress.replica == settings_.core.self
-                                         ? wall_now
-                                         : to_wall(progress.last_caught_up);
+    state.last_fetch_timestamp =
+        progress.replica == settings_.core.self ? wall_now : to_wall(progress.last_fetch);
+    state.last_caught_up_timestamp =
+        progress.replica == settings_.core.self ? wall_now : to_wall(progress.last_caught_up);
     return state;
   };
-  for (const auto& progress : core_->voter_progress()) partition.current_voters.push_back(row(progress));
-  for (const auto& progress : core_->observer_progress()) partition.observers.push_back(row(progress));
+  for (const auto& progress : core_->voter_progress())
+    partition.current_voters.push_back(row(progress));
+  for (const auto& progress : core_->observer_progress())
+    partition.observers.push_back(row(progress));
   topic.partitions.push_back(std::move(partition));
   response.topics.push_back(std::move(topic));
   return response;

@@ -129,6 +129,9 @@ class RaftNode {
   void wait_change(runtime::Instant deadline);
   Result<std::shared_ptr<client::Connection>, std::string> connect(ReplicaId peer);
   protocol::ResponseBody fetch(const protocol::FetchRequest& request);
+  template <typename Response, typename Wire, typename Step, typename Encode>
+  protocol::ResponseBody answer_epoch_request(const Wire& wire, bool wrong_cluster, Step step,
+                                              Encode encode);
   protocol::DescribeQuorumResponse describe_quorum();
 
   runtime::Env& env_;
@@ -144,7 +147,7 @@ class RaftNode {
   runtime::Event failed_;
   std::string failure_;
   bool stopping_ = false;
-  Epoch led_epoch_{-1};  // the last epoch whose LeaderChange entry this node appended
+  Epoch led_epoch_{-1};        // the last epoch whose LeaderChange entry this node appended
   Offset reported_commit_{0};  // the high watermark last given to on_leader_commit
   int64_t active_fibers_ = 0;
   runtime::WaitQueue fibers_done_;

@@ -29,7 +29,8 @@ protocol::ResponseBody RaftService::api_versions_response(const protocol::Reques
   return response;
 }
 
-rpc::Reply RaftService::handle(const protocol::RequestHeader& header, protocol::RequestBody&& body) {
+rpc::Reply RaftService::handle(const protocol::RequestHeader& header,
+                               protocol::RequestBody&& body) {
   const auto key = header.api_key;
   if (key == static_cast<int16_t>(protocol::ApiKey::api_versions)) {
     return rpc::Reply{api_versions_response(header), {}};

@@ -19,7 +19,8 @@ class ApiExtension {
   virtual ~ApiExtension() = default;
   virtual bool serves(int16_t api_key) const = 0;
   // May suspend (ordered part); may return a Reply that completes later.
-  virtual rpc::Reply handle(const protocol::RequestHeader& header, protocol::RequestBody&& body) = 0;
+  virtual rpc::Reply handle(const protocol::RequestHeader& header,
+                            protocol::RequestBody&& body) = 0;
 };
 
 class RaftService final : public rpc::RequestHandler {

@@ -63,9 +63,10 @@ protocol::VoteRequest to_wire(const VoteRequest& request, const std::string& clu
 std::optional<VoteRequest> from_wire(const protocol::VoteRequest& request) {
   const auto* partition = only_partition(request.topics);
   if (!partition || partition->last_offset < 0) return std::nullopt;
-  return VoteRequest{Epoch(partition->candidate_epoch), ReplicaId(partition->candidate_id),
-                     LogPosition{Offset(partition->last_offset), Epoch(partition->last_offset_epoch)},
-                     partition->pre_vote};
+  return VoteRequest{
+      Epoch(partition->candidate_epoch), ReplicaId(partition->candidate_id),
+      LogPosition{Offset(partition->last_offset), Epoch(partition->last_offset_epoch)},
+      partition->pre_vote};
 }
 
 protocol::VoteResponse to_wire(const VoteResponse& response) {

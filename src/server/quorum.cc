@@ -29,16 +29,17 @@ std::string quorum_cluster_id(const std::vector<config::QuorumVoter>& voters) {
 
 Result<raft::RaftSettings, std::string> quorum_settings(const config::BrokerConfig& config) {
   if (config.controller_quorum_voters.empty()) {
-    return unexpected(std::string(
-        "controller.quorum.voters: weir needs the static voter set (id@host:port,...); "
-        "controller.quorum.bootstrap.servers (dynamic quorums) is not served yet"));
+    return unexpected(
+        std::string("controller.quorum.voters: weir needs the static voter set (id@host:port,...); "
+                    "controller.quorum.bootstrap.servers (dynamic quorums) is not served yet"));
   }
   raft::RaftSettings settings;
   settings.core.self = raft::ReplicaId(config.node_id);
   for (const auto& voter : config.controller_quorum_voters) {
     const raft::ReplicaId id(voter.node_id);
     if (settings.voter_addresses.contains(id)) {
-      return unexpected(fmt::format("controller.quorum.voters: node {} is listed twice", voter.node_id));
+      return unexpected(
+          fmt::format("controller.quorum.voters: node {} is listed twice", voter.node_id));
     }
     settings.core.voters.push_back(id);
     settings.voter_addresses[id] = runtime::Address{voter.address.host, voter.address.port};
@@ -51,12 +52,14 @@ Result<raft::RaftSettings, std::string> quorum_settings(const config::BrokerConf
         "controller.quorum.voters: node.id {} has the controller role but is not a voter",
         config.node_id));
   }
-  settings.core.election_timeout = runtime::milliseconds(config.controller_quorum_election_timeout_ms);
+  settings.core.election_timeout =
+      runtime::milliseconds(config.controller_quorum_election_timeout_ms);
   settings.core.fetch_timeout = runtime::milliseconds(config.controller_quorum_fetch_timeout_ms);
   settings.core.election_backoff_max =
       runtime::milliseconds(config.controller_quorum_election_backoff_max_ms);
   settings.request_timeout = runtime::milliseconds(config.controller_quorum_request_timeout_ms);
-  settings.retry_backoff = runtime::milliseconds(std::max(config.controller_quorum_retry_backoff_ms, 1));
+  settings.retry_backoff =
+      runtime::milliseconds(std::max(config.controller_quorum_retry_backoff_ms, 1));
   settings.cluster_id = quorum_cluster_id(config.controller_quorum_voters);
   settings.directory = "";  // the data root: log.dirs' first directory
   return settings;
@@ -65,13 +68,13 @@ Result<raft::RaftSettings, std::string> quorum_settings(const config::BrokerConf
 Result<runtime::Address, std::string> controller_listener(const config::BrokerConfig& config) {
   for (const auto& listener : config.listeners) {
     if (config.is_controller_listener(listener.listener_name)) {
-      return runtime::Address{
-          config::is_wildcard_host(listener.host) ? "0.0.0.0" : listener.host, listener.port};
+      return runtime::Address{config::is_wildcard_host(listener.host) ? "0.0.0.0" : listener.host,
+                              listener.port};
     }
   }
-  return unexpected(std::string(
-      "listeners: a node with the controller role needs a listener named in "
-      "controller.listener.names"));
+  return unexpected(
+      std::string("listeners: a node with the controller role needs a listener named in "
+                  "controller.listener.names"));
 }
 
 }  // namespace weir::server

@@ -2,12 +2,12 @@
 // each with an in-memory log of entry epochs. No fibers, no simulator.
 #include "raft/core.h"
 
-#include <gtest/gtest.h>
-
 #include <map>
 #include <memory>
 #include <optional>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "raft/quorum_state_file.h"
 
@@ -103,7 +103,8 @@ class Quorum {
         member.log.resize(static_cast<size_t>(outcome.truncate_to.value()));
         member.changed();
       } else if (outcome.action == FetchOutcome::Action::append) {
-        for (int64_t i = decision.read_from->value(); i < static_cast<int64_t>(leader.log.size()); i++) {
+        for (int64_t i = decision.read_from->value(); i < static_cast<int64_t>(leader.log.size());
+             i++) {
           member.log.push_back(leader.log[static_cast<size_t>(i)]);
         }
         member.changed();
@@ -207,8 +208,10 @@ TEST(RaftCore, PlantedFlawVotesTwice) {
   flaws.vote_twice_in_epoch = true;
   Quorum quorum(3, flaws);
   RaftCore& voter = *quorum.at(3).core;
-  EXPECT_TRUE(voter.on_vote_request({Epoch(1), ReplicaId(1), LogPosition{}, false}, quorum.now()).granted);
-  EXPECT_TRUE(voter.on_vote_request({Epoch(1), ReplicaId(2), LogPosition{}, false}, quorum.now()).granted);
+  EXPECT_TRUE(
+      voter.on_vote_request({Epoch(1), ReplicaId(1), LogPosition{}, false}, quorum.now()).granted);
+  EXPECT_TRUE(
+      voter.on_vote_request({Epoch(1), ReplicaId(2), LogPosition{}, false}, quorum.now()).granted);
 }
 
 TEST(RaftCore, RefusesCandidatesWithStalerLogs) {
@@ -217,12 +220,18 @@ TEST(RaftCore, RefusesCandidatesWithStalerLogs) {
   voter.log = {Epoch(1), Epoch(1), Epoch(2)};
   voter.changed();
   // Shorter log in the same last epoch, or an older last epoch: refused.
-  EXPECT_FALSE(voter.core->on_vote_request({Epoch(3), ReplicaId(1), {Offset(2), Epoch(2)}, false},
-                                           quorum.now()).granted);
-  EXPECT_FALSE(voter.core->on_vote_request({Epoch(4), ReplicaId(1), {Offset(9), Epoch(1)}, false},
-                                           quorum.now()).granted);
-  EXPECT_TRUE(voter.core->on_vote_request({Epoch(5), ReplicaId(2), {Offset(3), Epoch(2)}, false},
-                                          quorum.now()).granted);
+  EXPECT_FALSE(
+      voter.core
+          ->on_vote_request({Epoch(3), ReplicaId(1), {Offset(2), Epoch(2)}, false}, quorum.now())
+          .granted);
+  EXPECT_FALSE(
+      voter.core
+          ->on_vote_request({Epoch(4), ReplicaId(1), {Offset(9), Epoch(1)}, false}, quorum.now())
+          .granted);
+  EXPECT_TRUE(
+      voter.core
+          ->on_vote_request({Epoch(5), ReplicaId(2), {Offset(3), Epoch(2)}, false}, quorum.now())
+          .granted);
 }
 
 TEST(RaftCore, PreVoteRefusedWhileTheLeaderIsHeard) {
@@ -287,7 +296,8 @@ TEST(RaftCore, EntriesOfAnEarlierEpochCommitOnlyWithTheLeadersOwn) {
   auto outbox = core.take_outbox();
   ASSERT_FALSE(outbox.empty());
   const auto pre_vote = std::get<VoteRequest>(outbox[0].message);
-  core.on_vote_response(ReplicaId(2), pre_vote, {protocol::ErrorCode::none, Epoch(2), {}, true}, now);
+  core.on_vote_response(ReplicaId(2), pre_vote, {protocol::ErrorCode::none, Epoch(2), {}, true},
+                        now);
   outbox = core.take_outbox();
   ASSERT_EQ(core.role(), Role::candidate);
   const auto vote = std::get<VoteRequest>(outbox[0].message);
@@ -298,7 +308,8 @@ TEST(RaftCore, EntriesOfAnEarlierEpochCommitOnlyWithTheLeadersOwn) {
   EXPECT_EQ(decision.error, protocol::ErrorCode::none);
   EXPECT_EQ(core.high_watermark(), Offset(0)) << "epoch-2 entries counted by replicas alone";
   // The LeaderChange entry at offset 3, durable here and fetched by 2: now all commit.
-  core.on_log_changed(Offset(4), {{Epoch(1), Offset(0)}, {Epoch(2), Offset(2)}, {Epoch(3), Offset(3)}});
+  core.on_log_changed(Offset(4),
+                      {{Epoch(1), Offset(0)}, {Epoch(2), Offset(2)}, {Epoch(3), Offset(3)}});
   core.on_durable(Offset(4));
   core.on_fetch_request({ReplicaId(2), Epoch(3), Offset(4), Epoch(3)}, now);
   EXPECT_EQ(core.high_watermark(), Offset(4));
@@ -316,7 +327,8 @@ TEST(RaftCore, PlantedFlawCommitsEarlierEpochByCount) {
   core.on_durable(Offset(3));
   core.tick(now + milliseconds(5000));
   auto pre_vote = std::get<VoteRequest>(core.take_outbox()[0].message);
-  core.on_vote_response(ReplicaId(2), pre_vote, {protocol::ErrorCode::none, Epoch(2), {}, true}, now);
+  core.on_vote_response(ReplicaId(2), pre_vote, {protocol::ErrorCode::none, Epoch(2), {}, true},
+                        now);
   auto vote = std::get<VoteRequest>(core.take_outbox()[0].message);
   core.on_vote_response(ReplicaId(2), vote, {protocol::ErrorCode::none, Epoch(3), {}, true}, now);
   ASSERT_TRUE(core.is_leader());
