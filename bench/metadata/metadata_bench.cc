@@ -1,0 +1,102 @@
+// The metadata image: apply throughput (records per second into MetadataState) and the
+// memory of an image holding 100,000 partitions (1,000 topics x 100 partitions, three
+// replicas each), measured as the heap growth (mallinfo2) while building it.
+//
+//   build/bench/metadata/metadata_bench
+#include <malloc.h>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "metadata/records.h"
+#include "metadata/state.h"
+
+namespace weir::metadata {
+namespace {
+
+constexpr int kTopics = 1000;
+constexpr int kPartitionsPerTopic = 100;
+
+TopicId id_of(int topic) {
+  TopicId id;
+  id.uuid.bytes[0] = static_cast<uint8_t>(topic);
+  id.uuid.bytes[1] = static_cast<uint8_t>(topic >> 8);
+  id.uuid.bytes[15] = 0x42;
+  return id;
+}
+
+// The records a controller writes for one cluster of three brokers and the topics.
+std::vector<Record> cluster_records(int topics) {
+  std::vector<Record> records;
+  for (int broker = 1; broker <= 3; broker++) {
+    RegisterBrokerRecord registration;
+    registration.broker_id = BrokerId(broker);
+    registration.broker_epoch = BrokerEpoch(broker);
+    registration.endpoints.push_back(
+        {"PLAINTEXT", "127.0.0.1", static_cast<uint16_t>(9090 + broker)});
+    registration.fenced = false;
+    records.push_back(registration);
+  }
+  for (int topic = 0; topic < topics; topic++) {
+    records.push_back(TopicRecord{"topic-" + std::to_string(topic), id_of(topic)});
+    for (int p = 0; p < kPartitionsPerTopic; p++) {
+      PartitionRecord partition;
+      partition.partition_id = PartitionId(p);
+      partition.topic_id = id_of(topic);
+      partition.replicas = {BrokerId(1 + p % 3), BrokerId(1 + (p + 1) % 3),
+                            BrokerId(1 + (p + 2) % 3)};
+      partition.isr = partition.replicas;
+      partition.leader = partition.replicas.front();
+      partition.leader_epoch = LeaderEpoch(0);
+      partition.partition_epoch = PartitionEpoch(0);
+      records.push_back(std::move(partition));
+    }
+  }
+  return records;
+}
+
+void BM_ApplyRecords(benchmark::State& state) {
+  const std::vector<Record> records = cluster_records(100);
+  for (auto _ : state) {
+    MetadataState metadata;
+    for (const Record& record : records) {
+      auto applied = metadata.apply(record);
+      benchmark::DoNotOptimize(applied);
+    }
+    benchmark::DoNotOptimize(metadata.digest());
+  }
+  state.counters["records/s"] = benchmark::Counter(
+      static_cast<double>(records.size()) * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_ApplyRecords)->Unit(benchmark::kMillisecond);
+
+void BM_ImageMemory100kPartitions(benchmark::State& state) {
+  const std::vector<Record> records = cluster_records(kTopics);
+  for (auto _ : state) {
+    const size_t before = mallinfo2().uordblks;
+    auto* metadata = new MetadataState();
+    for (const Record& record : records) {
+      auto applied = metadata->apply(record);
+      benchmark::DoNotOptimize(applied);
+    }
+    const size_t after = mallinfo2().uordblks;
+    state.counters["partitions"] = static_cast<double>(metadata->image().partition_count());
+    state.counters["image_MiB"] = static_cast<double>(after - before) / (1 << 20);
+    state.counters["bytes_per_partition"] =
+        static_cast<double>(after - before) /
+        static_cast<double>(metadata->image().partition_count());
+    // A copy shares the topics (copy on write): what a controller's working copy costs.
+    const size_t before_copy = mallinfo2().uordblks;
+    auto* copy = new Image(metadata->image());
+    state.counters["copy_KiB"] = static_cast<double>(mallinfo2().uordblks - before_copy) / 1024;
+    delete copy;
+    delete metadata;
+  }
+}
+BENCHMARK(BM_ImageMemory100kPartitions)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace weir::metadata
+
+BENCHMARK_MAIN();
