@@ -77,6 +77,10 @@ Reply Broker::produce(const protocol::RequestHeader& header, protocol::ProduceRe
         fail(ErrorCode::unknown_topic_or_partition);
         continue;
       }
+      if (!leads(topic_data.name, data.index)) {
+        fail(ErrorCode::not_leader_or_follower);
+        continue;
+      }
       if (partition->recovering) {
         fail(ErrorCode::kafka_storage_error, "the partition's log is being recovered");
         continue;
@@ -225,6 +229,9 @@ Reply Broker::fetch(const protocol::RequestHeader& header, protocol::FetchReques
         result.error_code =
             error_value(known == nullptr && by_id ? ErrorCode::unknown_topic_id
                                                   : ErrorCode::unknown_topic_or_partition);
+      } else if (!leads(known->name, p.partition)) {
+        partition = nullptr;
+        result.error_code = error_value(ErrorCode::not_leader_or_follower);
       }
       targets->push_back(FetchTarget{std::move(partition), &result, Offset{p.fetch_offset},
                                      p.partition_max_bytes});
@@ -312,6 +319,10 @@ protocol::ResponseBody Broker::list_offsets(const protocol::RequestHeader& heade
       auto partition = topics_.partition(topic.name, p.partition_index);
       if (!partition) {
         result.error_code = error_value(ErrorCode::unknown_topic_or_partition);
+        continue;
+      }
+      if (!leads(topic.name, p.partition_index)) {
+        result.error_code = error_value(ErrorCode::not_leader_or_follower);
         continue;
       }
       if (partition->recovering) {

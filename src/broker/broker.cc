@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "base/text.h"
+#include "cluster/quorum_controller.h"
 #include "storage/checkpoint.h"
 
 namespace weir::broker {
@@ -81,6 +82,8 @@ Result<void, std::string> Broker::load_meta_properties() {
 
 Result<void, std::string> Broker::start() {
   if (auto meta = load_meta_properties(); !meta) return meta;
+  // In a cluster the quorum names the cluster.
+  if (cluster_ != nullptr) cluster_id_ = cluster_->cluster_id();
   // weir-meta holds the topics file and the producer-id blocks: its entry in the data
   // root is made durable before anything is written in it.
   if (auto made = env_.disk.make_directories("weir-meta");
@@ -101,6 +104,7 @@ Result<void, std::string> Broker::start() {
     }
   }
   spawn("background", [this] { background_loop(); });
+  if (cluster_ != nullptr) spawn("follow-image", [this] { follow_image_loop(); });
   return {};
 }
 
@@ -222,6 +226,18 @@ Reply Broker::handle(const protocol::RequestHeader& header, protocol::RequestBod
   auto ready = [](protocol::ResponseBody response) {
     return Reply{std::move(response), std::nullopt};
   };
+  if (cluster_ != nullptr) {
+    // Admin changes are the controller's to decide.
+    if (cluster::QuorumController::serves_api(header.api_key)) {
+      return forward(header, std::move(body));
+    }
+    if (auto* request = std::get_if<protocol::MetadataRequest>(&body)) {
+      return ready(cluster_metadata(header, *request));
+    }
+    if (auto* request = std::get_if<protocol::DescribeClusterRequest>(&body)) {
+      return ready(cluster_describe(*request));
+    }
+  }
   return std::visit(
       [&](auto&& request) -> Reply {
         using T = std::decay_t<decltype(request)>;

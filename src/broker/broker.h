@@ -20,6 +20,7 @@
 #include "base/result.h"
 #include "broker/settings.h"
 #include "broker/topics.h"
+#include "cluster/broker_link.h"
 #include "protocol/header.h"
 #include "rpc/server.h"
 #include "runtime/env.h"
@@ -43,6 +44,13 @@ class Broker {
   ~Broker();
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;
+
+  // Joins a cluster (before start()): metadata comes from the metadata log through
+  // `link` instead of the node's own topics file — Metadata and DescribeCluster answer
+  // from the image, admin requests go to the active controller, the node's partitions
+  // follow the image, and only a partition's leader takes produce and fetch.
+  void join_cluster(cluster::BrokerLink& link) { cluster_ = &link; }
+  bool in_cluster() const { return cluster_ != nullptr; }
 
   // Suspends. Reads (or writes, on first start) meta.properties, opens and recovers
   // every log, and binds the listeners. The error says what failed.
@@ -114,6 +122,23 @@ class Broker {
   Reply produce(const protocol::RequestHeader& header, protocol::ProduceRequest&& request);
   Reply fetch(const protocol::RequestHeader& header, protocol::FetchRequest&& request);
 
+  // ---- cluster mode (api_cluster.cc) ----
+  protocol::ResponseBody cluster_metadata(const protocol::RequestHeader& header,
+                                          const protocol::MetadataRequest& request);
+  protocol::ResponseBody cluster_describe(const protocol::DescribeClusterRequest& request);
+  // Sends an admin request to the active controller; answers when it does.
+  Reply forward(const protocol::RequestHeader& header, protocol::RequestBody&& body);
+  // Suspends. Asks the controller to create `name` with the defaults; false if it
+  // could not be asked.
+  bool request_creation(const std::string& name);
+  // Whether this node takes produce and fetch for the partition: always alone, the
+  // image's leader in a cluster.
+  bool leads(std::string_view topic, int32_t partition) const;
+  // Keeps the node's partitions equal to the image's topics (a fiber).
+  void follow_image_loop();
+  // Suspends. One pass of follow_image_loop.
+  void follow_image();
+
   // Creates `name` with the defaults (auto.create.topics.enable).
   Result<Topic*, ApiError> auto_create(const std::string& name);
   // Suspends. Appends one partition's batches of a Produce request in request order:
@@ -139,6 +164,7 @@ class Broker {
   bool stopping_ = false;
   runtime::Event stopped_;
   std::unique_ptr<txn::ProducerIdManager> producer_ids_;
+  cluster::BrokerLink* cluster_ = nullptr;
   Handler handler_{*this};
   // Last: its fibers reach every member above.
   rpc::Server server_;

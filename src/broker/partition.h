@@ -1,7 +1,8 @@
 // Partition: one partition this node leads — its log, its producers' state, the high
 // watermark clients may read below, and the fibers waiting for it to move (Fetch long
-// polls). Single-node for now: the leader epoch is 0 and the high watermark follows
-// durability (or, in the no-fsync mode, the log end).
+// polls). No replication yet: the high watermark follows durability (or, in the
+// no-fsync mode, the log end). The leader epoch is 0 on a node alone and the image's
+// in a cluster, where it stamps the batches this leader appends.
 #pragma once
 
 #include <cstdint>
@@ -40,7 +41,11 @@ class Partition : public std::enable_shared_from_this<Partition> {
     producers_ = std::move(producers);
     log_ = std::move(log);
   }
-  LeaderEpoch leader_epoch() const { return LeaderEpoch{0}; }
+  LeaderEpoch leader_epoch() const { return leader_epoch_; }
+  // The metadata image moved leadership (cluster mode): epochs only grow.
+  void set_leader_epoch(LeaderEpoch epoch) {
+    if (epoch > leader_epoch_) leader_epoch_ = epoch;
+  }
 
   Offset high_watermark() const { return log_->high_watermark(); }
   // Raises the high watermark (never lowers it) and wakes waiting fetches.
@@ -69,6 +74,7 @@ class Partition : public std::enable_shared_from_this<Partition> {
  private:
   std::string topic_;
   int32_t index_;
+  LeaderEpoch leader_epoch_{0};
   std::shared_ptr<storage::PartitionLog> log_;
   std::unique_ptr<txn::PartitionProducerState> producers_;
   runtime::WaitQueue waiters_;

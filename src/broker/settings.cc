@@ -12,7 +12,10 @@ Result<BrokerSettings, std::string> BrokerSettings::from(config::BrokerConfig co
     // A wildcard host binds every IPv4 interface.
     settings.listeners.push_back(runtime::Address{
         config::is_wildcard_host(endpoint.host) ? "0.0.0.0" : endpoint.host, endpoint.port});
-    if (!advertised) advertised = config.advertised_listener(endpoint.listener_name);
+    if (!advertised) {
+      advertised = config.advertised_listener(endpoint.listener_name);
+      settings.listener_name = endpoint.listener_name;
+    }
   }
   if (settings.listeners.empty()) {
     return unexpected(

@@ -20,6 +20,7 @@ struct BrokerSettings {
   // What Metadata tells clients: the first broker listener's advertised endpoint. A
   // port of 0 means "the port the first listener was bound to" (servers started on
   // port 0 by tests).
+  std::string listener_name = "PLAINTEXT";
   std::string advertised_host = "127.0.0.1";
   int32_t advertised_port = 0;
 

@@ -324,7 +324,8 @@ Result<void, ApiError> Topics::persist(const TopicLines& lines) {
 // or not at all.
 
 Result<Topic*, ApiError> Topics::create(const std::string& name, int32_t partitions,
-                                        config::TopicConfig config) {
+                                        config::TopicConfig config,
+                                        std::optional<protocol::Uuid> id) {
   VERIFY(partitions > 0);
   runtime::MutexGuard guard(mutex_);
   if (find(name) != nullptr) {
@@ -333,9 +334,15 @@ Result<Topic*, ApiError> Topics::create(const std::string& name, int32_t partiti
   }
   auto topic = std::make_unique<Topic>();
   topic->name = name;
-  for (size_t i = 0; i < topic->id.bytes.size(); i += 8) {
-    const uint64_t word = env_.random.next();
-    for (size_t j = 0; j < 8; j++) topic->id.bytes[i + j] = static_cast<uint8_t>(word >> (8 * j));
+  if (id) {
+    topic->id = *id;
+  } else {
+    for (size_t i = 0; i < topic->id.bytes.size(); i += 8) {
+      const uint64_t word = env_.random.next();
+      for (size_t j = 0; j < 8; j++) {
+        topic->id.bytes[i + j] = static_cast<uint8_t>(word >> (8 * j));
+      }
+    }
   }
   topic->config = std::move(config);
   // A deleted topic of the same name may have left directories behind (a crash during

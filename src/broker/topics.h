@@ -62,9 +62,11 @@ class Topics {
     return topics_;
   }
 
-  // Suspends. Creates a topic with `partitions` partitions (validated by the caller).
+  // Suspends. Creates a topic with `partitions` partitions (validated by the caller),
+  // with the id given (the controller chose it) or a new one.
   Result<Topic*, ApiError> create(const std::string& name, int32_t partitions,
-                                  config::TopicConfig config);
+                                  config::TopicConfig config,
+                                  std::optional<protocol::Uuid> id = std::nullopt);
   // Suspends. Closes and deletes the topic's logs and forgets it.
   Result<void, ApiError> remove(const std::string& name);
   // Suspends. Grows the topic to `count` partitions.

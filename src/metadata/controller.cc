@@ -897,6 +897,15 @@ Decision<protocol::BrokerRegistrationResponse> Controller::register_broker(
   return decision;
 }
 
+std::vector<Record> Controller::bootstrap() {
+  std::vector<Record> records;
+  if (image().metadata_version() == 0) {
+    emit(FeatureLevelRecord{std::string(kMetadataVersionFeature), kMetadataVersionLevel},
+         records);
+  }
+  return records;
+}
+
 Decision<protocol::BrokerHeartbeatResponse> Controller::broker_heartbeat(
     const protocol::BrokerHeartbeatRequest& request, record::Offset next_offset, int64_t now_ms) {
   VERIFY(next_offset.value() >= 0);

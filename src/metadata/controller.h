@@ -92,6 +92,10 @@ class Controller {
   const MetadataState& state() const { return working_; }
   const Image& image() const { return working_.image(); }
 
+  // The records the first controller of a new cluster writes before anything else
+  // (metadata.version), applied to the working state; nothing once they are there.
+  std::vector<Record> bootstrap();
+
   // ---- requests ----
   Decision<protocol::CreateTopicsResponse> create_topics(
       const protocol::CreateTopicsRequest& request);

@@ -223,12 +223,14 @@ void RaftNode::on_became_leader() {
   after_input();
 }
 
-Result<Offset, ErrorCode> RaftNode::append(std::span<const uint8_t> batches) {
+Result<Offset, ErrorCode> RaftNode::append(std::span<const uint8_t> batches,
+                                           std::optional<Epoch> expected_epoch) {
   std::vector<uint8_t> copy(batches.begin(), batches.end());
   runtime::MutexGuard guard(log_mutex_);
   const Epoch epoch = core_->epoch();
   // Until the epoch's LeaderChange entry is in, appends would precede it.
-  if (!core_->is_leader() || led_epoch_ != epoch || !core_->epoch_start_offset() || stopping_) {
+  if (!core_->is_leader() || led_epoch_ != epoch || !core_->epoch_start_offset() || stopping_ ||
+      (expected_epoch && *expected_epoch != epoch)) {
     return unexpected(ErrorCode::not_leader_or_follower);
   }
   auto appended = log_->append(copy, epoch);

@@ -85,9 +85,11 @@ class RaftNode {
 
   // --- The state machine's side -------------------------------------------------------
   // Suspends. Leader only: appends `batches` (whole record batches) in the current
-  // epoch. Returns the offset one past the last record, or NOT_CONTROLLER-style
-  // not_leader_or_follower when this node does not lead.
-  Result<Offset, protocol::ErrorCode> append(std::span<const uint8_t> batches);
+  // epoch — only in `epoch` when given, so a caller that decided under one epoch never
+  // appends into the next. Returns the offset one past the last record, or
+  // not_leader_or_follower when this node does not lead (that epoch).
+  Result<Offset, protocol::ErrorCode> append(std::span<const uint8_t> batches,
+                                             std::optional<Epoch> epoch = std::nullopt);
   // Suspends until every offset below `end` is committed (true), or the node stops
   // leading `epoch` or the deadline passes (false: the entries may or may not commit).
   bool wait_committed(Offset end, Epoch epoch, runtime::Instant deadline);

@@ -7,11 +7,14 @@
 #include <fmt/format.h>
 
 #include "broker/broker.h"
+#include "cluster/broker_link.h"
+#include "cluster/loader.h"
+#include "cluster/quorum_controller.h"
 #include "config/broker_config.h"
 #include "config/properties.h"
-#include "runtime/real/files.h"
 #include "raft/node.h"
 #include "raft/service.h"
+#include "runtime/real/files.h"
 #include "runtime/real/runtime.h"
 #include "server/quorum.h"
 
@@ -84,14 +87,14 @@ int server_main(std::span<const std::string_view> args) {
     return fail("log.dirs: weir serves one log directory per node for now");
   }
   const std::string data_root = config.log_dirs.front();
-  std::optional<raft::RaftSettings> quorum;
+  // Every node holds the metadata log: voters as controllers, broker-only nodes as
+  // observers.
+  auto quorum = quorum_settings(config);
+  if (!quorum) return fail(quorum.error());
   std::optional<runtime::Address> controller_address;
   if (config.controller_role) {
-    auto settings = quorum_settings(config);
-    if (!settings) return fail(settings.error());
     auto address = controller_listener(config);
     if (!address) return fail(address.error());
-    quorum = std::move(*settings);
     controller_address = *address;
   }
   std::optional<broker::BrokerSettings> broker_settings;
@@ -100,6 +103,10 @@ int server_main(std::span<const std::string_view> args) {
     if (!settings) return fail(settings.error());
     broker_settings = std::move(*settings);
   }
+  // A node alone (combined, the only voter) keeps its topics itself, as before the
+  // quorum existed; a broker with other nodes takes its metadata from the log.
+  const bool alone = config.controller_role && quorum->core.voters.size() == 1;
+  const bool broker_in_cluster = broker_settings && !alone;
 
   auto runtime = runtime::real::RealRuntime::create(data_root);
   if (!runtime) {
@@ -110,61 +117,93 @@ int server_main(std::span<const std::string_view> args) {
   runtime::Env env = (*runtime)->env();
   int status = 0;
   (*runtime)->run([&] {
-    // The controller first: a combined node's broker will read metadata from it.
     std::optional<raft::RaftNode> raft_node;
     std::optional<raft::RaftService> raft_service;
-    auto stop_all = [&](std::optional<broker::Broker>& broker) {
+    std::optional<cluster::MetadataLoader> loader;
+    std::optional<cluster::QuorumController> controller;
+    std::optional<cluster::BrokerLink> link;
+    std::optional<broker::Broker> broker;
+    auto stop_all = [&] {
+      // A broker hands its leaderships over (controlled shutdown) while the quorum is
+      // still there to record it.
+      if (link) link->stop(runtime::seconds(10));
       if (broker) broker->stop();
       if (raft_service) raft_service->stop();
+      if (controller) controller->stop();
+      if (loader) loader->stop();
       if (raft_node) raft_node->stop();
     };
-    std::optional<broker::Broker> broker;
-    if (quorum) {
-      raft_node.emplace(env, *quorum);
-      raft_service.emplace(env, *raft_node);
-      auto started = raft_node->start();
-      auto bound = started ? raft_service->listen(*controller_address)
-                           : Result<runtime::Address, std::string>(unexpected(started.error()));
-      if (!bound) {
-        runtime::real::print_stderr(fmt::format("weir server: {}\n", bound.error()));
-        status = 1;
-        stop_all(broker);
-        return;
-      }
-      const std::string serving = fmt::format(
-          "weir server: controller {} of quorum {} ({} voters) on {}, data in {}\n",
-          quorum->core.self, quorum->cluster_id, quorum->core.voters.size(), bound->to_string(),
-          data_root);
-      fmt::print("{}", serving);  // tidy: allow(the server main reports where it serves)
+    auto abort = [&](const std::string& message) {
+      runtime::real::print_stderr(fmt::format("weir server: {}\n", message));
+      status = 1;
+      stop_all();
+    };
+    auto print = [](const std::string& line) {
+      fmt::print("{}", line);  // tidy: allow(the server main reports where it serves)
       std::fflush(stdout);
+    };
+
+    if (config.controller_role || broker_in_cluster) {
+      raft_node.emplace(env, *quorum);
+      if (auto started = raft_node->start(); !started) return abort(started.error());
+      loader.emplace(env, *raft_node);
+      loader->start();
       env.scheduler.spawn("quorum-failure", [&] {
-        raft_node->failed().wait();
-        runtime::real::print_stderr(
-            fmt::format("weir server: the metadata log failed: {}\n", raft_node->failure()));
+        runtime::Event& node_failed = raft_node->failed();
+        runtime::Event& loader_failed = loader->failed();
+        while (!node_failed.is_set() && !loader_failed.is_set()) {
+          env.scheduler.sleep_for(runtime::milliseconds(100));
+        }
+        const std::string& why = node_failed.is_set() ? raft_node->failure() : loader->failure();
+        runtime::real::print_stderr(fmt::format("weir server: the metadata log failed: {}\n", why));
         status = 1;
         terminate.set();
       });
     }
+    if (config.controller_role) {
+      raft_service.emplace(env, *raft_node);
+      cluster::QuorumControllerSettings settings;
+      settings.controller = metadata::ControllerSettings::from(config, quorum->cluster_id);
+      controller.emplace(env, *raft_node, *loader, std::move(settings));
+      raft_service->set_extension(&*controller);
+      controller->start();
+      auto bound = raft_service->listen(*controller_address);
+      if (!bound) return abort(bound.error());
+      print(fmt::format("weir server: controller {} of quorum {} ({} voters) on {}, data in {}\n",
+                        quorum->core.self, quorum->cluster_id, quorum->core.voters.size(),
+                        bound->to_string(), data_root));
+    }
     if (broker_settings) {
       broker.emplace(env, *broker_settings);
-      if (auto started = broker->start(); !started) {
-        runtime::real::print_stderr(fmt::format("weir server: {}\n", started.error()));
-        status = 1;
-        stop_all(broker);
-        return;
+      if (broker_in_cluster) {
+        cluster::BrokerLinkSettings settings;
+        settings.node_id = config.node_id;
+        settings.cluster_id = quorum->cluster_id;
+        settings.rack = config.broker_rack;
+        settings.controllers = quorum->voter_addresses;
+        settings.heartbeat_interval = runtime::milliseconds(config.broker_heartbeat_interval_ms);
+        link.emplace(env, *raft_node, *loader, std::move(settings));
+        broker->join_cluster(*link);
+      }
+      if (auto started = broker->start(); !started) return abort(started.error());
+      if (link) {
+        cluster::BrokerLink::Listener listener;
+        listener.name = broker_settings->listener_name;
+        listener.host = broker_settings->advertised_host;
+        listener.port = static_cast<uint16_t>(broker_settings->advertised_port != 0
+                                                  ? broker_settings->advertised_port
+                                                  : broker->bound_address().port);
+        listener.security_protocol = 0;  // PLAINTEXT
+        link->start({listener});
       }
       // Tests and scripts read this line for the bound port (listeners with port 0).
-      const std::string serving =
-          fmt::format("weir server: node {} of cluster {} serving on {}, data in {}\n",
-                      broker_settings->config.node_id, broker->cluster_id(),
-                      broker->bound_address().to_string(), data_root);
-      fmt::print("{}", serving);  // tidy: allow(the server main reports where it serves)
-      std::fflush(stdout);
+      print(fmt::format("weir server: node {} of cluster {} serving on {}, data in {}\n",
+                        broker_settings->config.node_id, broker->cluster_id(),
+                        broker->bound_address().to_string(), data_root));
     }
     terminate.wait();
-    stop_all(broker);
-    fmt::print("weir server: stopped cleanly\n");  // tidy: allow(status line)
-    std::fflush(stdout);
+    stop_all();
+    print("weir server: stopped cleanly\n");
   });
   return status;
 }

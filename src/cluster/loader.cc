@@ -1,0 +1,140 @@
+#include "cluster/loader.h"
+
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "base/assert.h"
+#include "metadata/records.h"
+#include "record/batch.h"
+
+namespace weir::cluster {
+
+namespace {
+
+// A read whose bytes fail their CRC is read again: the simulator (and real disks)
+// corrupt reads, not what is stored.
+constexpr int kReadAttempts = 4;
+constexpr size_t kReadBytesMax = 1 << 20;
+// The loader polls for stop at this pace while the high watermark stands still.
+constexpr runtime::Duration kIdleWait = runtime::milliseconds(200);
+
+}  // namespace
+
+MetadataLoader::MetadataLoader(runtime::Env& env, raft::RaftNode& node)
+    : env_(env), node_(node), failed_(env.scheduler) {}
+
+MetadataLoader::~MetadataLoader() { VERIFY(!running_, "the metadata loader outlives stop()"); }
+
+void MetadataLoader::start() {
+  VERIFY(!running_);
+  running_ = true;
+  env_.scheduler.spawn("metadata-loader", [this] {
+    replay_loop();
+    running_ = false;
+    done_.notify_all();
+  });
+}
+
+void MetadataLoader::stop() {
+  stopping_ = true;
+  changed_.notify_all();
+  while (running_) {
+    done_.add(env_.scheduler.prepare_wait());
+    env_.scheduler.suspend();
+  }
+}
+
+void MetadataLoader::fail(std::string reason) {
+  if (failed_.is_set()) return;
+  failure_ = std::move(reason);
+  failed_.set();
+}
+
+bool MetadataLoader::wait_applied(record::Offset end, runtime::Instant deadline) {
+  while (applied_end_ < end) {
+    if (stopping_ || failed_.is_set() || env_.clock.now() >= deadline) return false;
+    wait_change(applied_end_, deadline);
+  }
+  return true;
+}
+
+void MetadataLoader::wait_change(record::Offset seen, runtime::Instant deadline) {
+  if (applied_end_ != seen || stopping_) return;
+  changed_.add(env_.scheduler.prepare_wait());
+  env_.scheduler.suspend(deadline == runtime::Instant::max()
+                             ? std::nullopt
+                             : std::optional<runtime::Instant>(deadline));
+}
+
+void MetadataLoader::replay_loop() {
+  while (!stopping_ && !failed_.is_set() && !node_.failed().is_set()) {
+    if (replay_some()) continue;
+    (void)node_.wait_high_watermark_above(applied_end_, env_.clock.now() + kIdleWait);
+  }
+}
+
+bool MetadataLoader::replay_some() {
+  if (node_.high_watermark() <= applied_end_) return false;
+  for (int attempt = 1;; attempt++) {
+    auto bytes = node_.read_committed(applied_end_, kReadBytesMax);
+    if (!bytes) {
+      if (attempt == kReadAttempts) {
+        fail(fmt::format("reading the metadata log at {}: {}", applied_end_,
+                         storage::to_string(bytes.error())));
+        return false;
+      }
+      continue;
+    }
+    if (bytes->empty()) return false;
+    auto batches = record::split_batches(*bytes);
+    if (!batches) {
+      if (attempt == kReadAttempts) {
+        fail(fmt::format("the committed metadata log at {} does not parse", applied_end_));
+        return false;
+      }
+      continue;
+    }
+    // Decode everything first: a batch that does not decode is read again, and nothing
+    // is applied from a read that may be damaged.
+    std::vector<std::pair<record::Offset, std::vector<metadata::LogEntry>>> decoded;
+    bool damaged = false;
+    for (const record::BatchView& batch : *batches) {
+      const record::Offset end = batch.header.last_offset().next();
+      if (end <= applied_end_) continue;
+      if (batch.header.is_control()) {
+        decoded.emplace_back(end, std::vector<metadata::LogEntry>{});
+        continue;
+      }
+      auto entries = metadata::decode_batch_entries(batch.bytes);
+      if (!entries) {
+        damaged = true;
+        break;
+      }
+      decoded.emplace_back(end, std::move(*entries));
+    }
+    if (damaged) {
+      if (attempt == kReadAttempts) {
+        fail(fmt::format("a committed metadata batch at {} does not decode", applied_end_));
+        return false;
+      }
+      continue;
+    }
+    for (auto& [end, entries] : decoded) {
+      for (const metadata::LogEntry& entry : entries) {
+        if (entry.offset < applied_end_) continue;
+        if (auto applied = state_.apply(entry.record); !applied) {
+          fail(fmt::format("the committed metadata record at offset {} does not apply: {}",
+                           entry.offset, applied.error()));
+          return false;
+        }
+      }
+      applied_end_ = end;
+      if (on_applied) on_applied(applied_end_, state_.image());
+    }
+    changed_.notify_all();
+    return !decoded.empty();
+  }
+}
+
+}  // namespace weir::cluster
