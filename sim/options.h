@@ -24,6 +24,9 @@ struct Flaws {
   bool vote_before_persist = false;       // answer Vote before the vote is durable
   bool commit_by_count = false;           // commit an earlier epoch's entries by count
   bool no_divergence_truncation = false;  // never tell a diverging follower to truncate
+  // metadata: the controller answers an admin request once its records are appended,
+  // before they commit.
+  bool answer_before_commit = false;
 };
 
 // Every flaw by its --flaw name, for parsing and printing.
@@ -39,6 +42,7 @@ inline constexpr FlawName flaw_names[] = {
     {"vote-before-persist", &Flaws::vote_before_persist},
     {"commit-by-count", &Flaws::commit_by_count},
     {"no-divergence-truncation", &Flaws::no_divergence_truncation},
+    {"answer-before-commit", &Flaws::answer_before_commit},
 };
 
 // Which fault kinds a run may use. Within the allowed kinds, each seed draws its own

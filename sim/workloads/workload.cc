@@ -1,6 +1,7 @@
 #include "sim/workloads/workload.h"
 
 #include "sim/workloads/broker_log.h"
+#include "sim/workloads/metadata_cluster.h"
 #include "sim/workloads/raft_quorum.h"
 #include "sim/workloads/replicated_log.h"
 
@@ -10,9 +11,10 @@ std::unique_ptr<Workload> make_workload(std::string_view name, const RunOptions&
   if (name == "replicated_log") return make_replicated_log_workload(options);
   if (name == "broker_log") return make_broker_log_workload(options);
   if (name == "raft") return make_raft_quorum_workload(options);
+  if (name == "metadata") return make_metadata_cluster_workload(options);
   return nullptr;
 }
 
-std::vector<std::string> workload_names() { return {"replicated_log", "broker_log", "raft"}; }
+std::vector<std::string> workload_names() { return {"replicated_log", "broker_log", "raft", "metadata"}; }
 
 }  // namespace weir::sim

@@ -68,9 +68,15 @@ void BrokerLink::start(std::vector<Listener> listeners) {
   listeners_ = std::move(listeners);
   running_ = true;
   env_.scheduler.spawn("broker-lifecycle", [this] {
+    // Also when the fiber is unwound (the simulator crashes the node).
+    struct Done {
+      BrokerLink* link;
+      ~Done() {
+        link->running_ = false;
+        link->done_.notify_all();
+      }
+    } done{this};
     lifecycle_loop();
-    running_ = false;
-    done_.notify_all();
   });
 }
 
@@ -125,7 +131,7 @@ void BrokerLink::registration_attempt() {
   version.max_supported_version = metadata::kMetadataVersionLevel;
   request.features.push_back(std::move(version));
   request.rack = settings_.rack;
-  auto answer = send_once(request, env_.clock.now() + settings_.request_timeout);
+  auto answer = send_to_controller_once(request, env_.clock.now() + settings_.request_timeout);
   if (!answer) return;
   const auto* response = std::get_if<protocol::BrokerRegistrationResponse>(answer->get());
   if (response == nullptr || response->error_code != 0) return;
@@ -141,7 +147,7 @@ void BrokerLink::heartbeat() {
   request.current_metadata_offset = loader_.applied_end().value() - 1;
   request.want_fence = false;
   request.want_shut_down = shutting_down_;
-  auto answer = send_once(request, env_.clock.now() + settings_.request_timeout);
+  auto answer = send_to_controller_once(request, env_.clock.now() + settings_.request_timeout);
   if (!answer) return;
   const auto* response = std::get_if<protocol::BrokerHeartbeatResponse>(answer->get());
   if (response == nullptr) return;
@@ -157,8 +163,8 @@ void BrokerLink::heartbeat() {
   if (shutting_down_ && response->should_shut_down) may_shut_down_ = true;
 }
 
-client::ResponseResult BrokerLink::send_once(const protocol::RequestBody& body,
-                                             runtime::Instant deadline) {
+client::ResponseResult BrokerLink::send_to_controller_once(const protocol::RequestBody& body,
+                                                           runtime::Instant deadline) {
   raft::ReplicaId target = settings_.controllers.begin()->first;
   const auto leader = node_.core().leader();
   // The log may still name a leader that just failed to answer: then try the others.
@@ -169,7 +175,10 @@ client::ResponseResult BrokerLink::send_once(const protocol::RequestBody& body,
     std::advance(it, static_cast<std::ptrdiff_t>(next_voter_++ % settings_.controllers.size()));
     target = it->first;
   }
-  std::shared_ptr<client::Connection>& connection = connections_[target];
+  // A copy, not a reference into the map: connecting suspends, and another fiber may
+  // insert meanwhile (btree_map moves its values).
+  std::shared_ptr<client::Connection> connection;
+  if (auto it = connections_.find(target); it != connections_.end()) connection = it->second;
   if (!connection || !connection->is_open()) {
     client::ConnectionOptions options;
     options.client_id = "weir-broker-" + std::to_string(settings_.node_id);
@@ -182,6 +191,7 @@ client::ResponseResult BrokerLink::send_once(const protocol::RequestBody& body,
       return unexpected(connected.error());
     }
     connection = std::move(*connected);
+    connections_[target] = connection;
   }
   auto answer = connection->send_and_wait(body);
   if (!answer) connection->close();
@@ -196,7 +206,7 @@ client::ResponseResult BrokerLink::send_once(const protocol::RequestBody& body,
 client::ResponseResult BrokerLink::send_to_controller(protocol::RequestBody body,
                                                       runtime::Instant deadline) {
   while (true) {
-    auto answer = send_once(body, deadline);
+    auto answer = send_to_controller_once(body, deadline);
     const bool retry = !answer || refused_as_not_controller(**answer);
     if (!retry || stopping_ || env_.clock.now() + settings_.retry_backoff >= deadline) {
       return answer;

@@ -74,11 +74,13 @@ class BrokerLink {
   // answer is NOT_CONTROLLER for everything in it or the connection fails, until the
   // deadline.
   client::ResponseResult send_to_controller(protocol::RequestBody body, runtime::Instant deadline);
+  // Suspends. One attempt, at the controller the log names (or the next voter): its
+  // NOT_CONTROLLER is the controller's own, not a retry's answer.
+  client::ResponseResult send_to_controller_once(const protocol::RequestBody& body,
+                                                 runtime::Instant deadline);
 
  private:
   void lifecycle_loop();
-  // Suspends. One attempt at the controller the log names (or the next voter).
-  client::ResponseResult send_once(const protocol::RequestBody& body, runtime::Instant deadline);
   void registration_attempt();
   void heartbeat();
   // Suspends for `duration`, or until stop() wakes it.

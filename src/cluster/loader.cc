@@ -30,9 +30,15 @@ void MetadataLoader::start() {
   VERIFY(!running_);
   running_ = true;
   env_.scheduler.spawn("metadata-loader", [this] {
+    // Also when the fiber is unwound (the simulator crashes the node).
+    struct Done {
+      MetadataLoader* loader;
+      ~Done() {
+        loader->running_ = false;
+        loader->done_.notify_all();
+      }
+    } done{this};
     replay_loop();
-    running_ = false;
-    done_.notify_all();
   });
 }
 

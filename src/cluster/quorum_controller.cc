@@ -27,8 +27,14 @@ QuorumController::~QuorumController() {
 void QuorumController::spawn(std::string name, std::function<void()> body) {
   fibers_++;
   env_.scheduler.spawn(std::move(name), [this, body = std::move(body)] {
+    // Also when the fiber is unwound (the simulator crashes the node).
+    struct Done {
+      QuorumController* controller;
+      ~Done() {
+        if (--controller->fibers_ == 0) controller->fibers_done_.notify_all();
+      }
+    } done{this};
     body();
-    if (--fibers_ == 0) fibers_done_.notify_all();
   });
 }
 
@@ -96,9 +102,10 @@ void QuorumController::lead_loop() {
       }
       next_tick = env_.clock.now() + settings_.tick_interval;
     }
-    const runtime::Instant wake =
-        std::min(next_tick, env_.clock.now() + runtime::milliseconds(100));
-    loader_.wait_change(loader_.applied_end(), std::max(wake, env_.clock.now()));
+    // Wakes for the next tick, or to look at leadership again (it has no event).
+    runtime::Instant wake = env_.clock.now() + runtime::milliseconds(100);
+    if (active()) wake = std::max(env_.clock.now(), std::min(wake, next_tick));
+    loader_.wait_change(loader_.applied_end(), wake);
   }
   if (active_epoch_) {
     runtime::MutexGuard guard(mutex_);
@@ -133,6 +140,9 @@ rpc::Reply QuorumController::submit(const protocol::RequestBody& request, Decide
   const raft::Epoch epoch = *active_epoch_;
   auto end = append(decision.records);
   if (!end) return rpc::Reply{refuse(request, ErrorCode::not_controller), {}};
+  if (settings_.flaw_answer_before_commit) {
+    return rpc::Reply{protocol::ResponseBody(std::move(decision.response)), {}};
+  }
   auto promise = std::make_shared<runtime::Promise<protocol::ResponseBody>>(env_.scheduler);
   auto future = promise->future();
   const runtime::Instant deadline = env_.clock.now() + settings_.commit_timeout;

@@ -41,6 +41,9 @@ struct QuorumControllerSettings {
   runtime::Duration commit_timeout = runtime::seconds(10);
   // How often the controller looks at broker sessions.
   runtime::Duration tick_interval = runtime::milliseconds(500);
+  // Test-only flaw (the simulator's answer-before-commit): answer once the records are
+  // appended, before they commit — an acknowledged change may then be lost.
+  bool flaw_answer_before_commit = false;
 };
 
 class QuorumController final : public raft::ApiExtension {

@@ -1,0 +1,284 @@
+// The active controller's decisions (metadata::Controller), driven directly: broker
+// registration, unfencing once caught up, fencing when heartbeats stop, controlled
+// shutdown, topic creation and deletion with placement, producer id blocks. Each test
+// also replays the decisions' records into a fresh MetadataState, as every other node
+// would, and checks it reaches the controller's own image.
+#include "metadata/controller.h"
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "metadata/state.h"
+#include "protocol/errors.h"
+#include "runtime/random.h"
+
+namespace weir::metadata {
+namespace {
+
+using protocol::error_value;
+using protocol::ErrorCode;
+
+template <typename T>
+bool holds(const std::vector<Record>& records) {
+  for (const Record& record : records) {
+    if (std::holds_alternative<T>(record)) return true;
+  }
+  return false;
+}
+
+class ControllerTest : public ::testing::Test {
+ protected:
+  ControllerTest() : random_(42), controller_(settings(), random_) {
+    controller_.reset_to(MetadataState{}, now_);
+    commit(controller_.bootstrap());
+  }
+
+  static ControllerSettings settings() {
+    ControllerSettings s;
+    s.cluster_id = "test-cluster";
+    s.broker_session_timeout_ms = 9000;
+    s.default_replication_factor = 1;
+    return s;
+  }
+
+  // The log: records are "committed" in order; the follower replays them.
+  void commit(const std::vector<Record>& records) {
+    for (const Record& record : records) {
+      ASSERT_TRUE(follower_.apply(record)) << "a decision's record does not replay";
+      next_offset_++;
+    }
+  }
+
+  protocol::BrokerRegistrationRequest registration(int32_t id, uint8_t incarnation = 1) {
+    protocol::BrokerRegistrationRequest request;
+    request.broker_id = id;
+    request.cluster_id = "test-cluster";
+    request.incarnation_id.bytes[0] = static_cast<uint8_t>(id);
+    request.incarnation_id.bytes[1] = incarnation;
+    protocol::BrokerRegistrationRequest::Listener listener;
+    listener.name = "PLAINTEXT";
+    listener.host = "127.0.0.1";
+    listener.port = static_cast<uint16_t>(9090 + id);
+    request.listeners.push_back(listener);
+    protocol::BrokerRegistrationRequest::Feature feature;
+    feature.name = std::string(kMetadataVersionFeature);
+    feature.min_supported_version = 1;
+    feature.max_supported_version = kMetadataVersionLevel;
+    request.features.push_back(feature);
+    return request;
+  }
+
+  int64_t register_broker(int32_t id, uint8_t incarnation = 1) {
+    auto decision = controller_.register_broker(registration(id, incarnation),
+                                                record::Offset(next_offset_), now_);
+    EXPECT_EQ(decision.response.error_code, 0);
+    commit(decision.records);
+    return decision.response.broker_epoch;
+  }
+
+  protocol::BrokerHeartbeatResponse heartbeat(int32_t id, int64_t epoch, int64_t offset,
+                                              bool shut_down = false) {
+    protocol::BrokerHeartbeatRequest request;
+    request.broker_id = id;
+    request.broker_epoch = epoch;
+    request.current_metadata_offset = offset;
+    request.want_shut_down = shut_down;
+    auto decision = controller_.broker_heartbeat(request, record::Offset(next_offset_), now_);
+    commit(decision.records);
+    return decision.response;
+  }
+
+  // Registers brokers 1..n and unfences them.
+  std::vector<int64_t> live_brokers(int n) {
+    std::vector<int64_t> epochs;
+    for (int32_t id = 1; id <= n; id++) epochs.push_back(register_broker(id));
+    for (int32_t id = 1; id <= n; id++) {
+      EXPECT_FALSE(heartbeat(id, epochs[id - 1], next_offset_ - 1).is_fenced);
+    }
+    return epochs;
+  }
+
+  protocol::CreateTopicsResponse create(const std::string& name, int32_t partitions,
+                                        int16_t replication, bool validate_only = false) {
+    protocol::CreateTopicsRequest request;
+    protocol::CreateTopicsRequest::CreatableTopic topic;
+    topic.name = name;
+    topic.num_partitions = partitions;
+    topic.replication_factor = replication;
+    request.topics.push_back(topic);
+    request.validate_only = validate_only;
+    auto decision = controller_.create_topics(request);
+    commit(decision.records);
+    return decision.response;
+  }
+
+  runtime::Random random_;
+  Controller controller_;
+  MetadataState follower_;
+  int64_t next_offset_ = 0;
+  int64_t now_ = 1'000'000;
+};
+
+TEST_F(ControllerTest, BootstrapWritesTheMetadataVersionOnce) {
+  EXPECT_EQ(follower_.image().metadata_version(), kMetadataVersionLevel);
+  EXPECT_TRUE(controller_.bootstrap().empty());
+}
+
+TEST_F(ControllerTest, ABrokerIsUnfencedOnlyOnceItHasReplayedItsRegistration) {
+  const int64_t epoch = register_broker(1);
+  EXPECT_EQ(epoch, next_offset_ - 1) << "the broker epoch is its registration's offset";
+  ASSERT_NE(follower_.image().broker(BrokerId(1)), nullptr);
+  EXPECT_TRUE(follower_.image().broker(BrokerId(1))->fenced);
+
+  auto behind = heartbeat(1, epoch, epoch - 1);
+  EXPECT_FALSE(behind.is_caught_up);
+  EXPECT_TRUE(behind.is_fenced);
+  EXPECT_TRUE(follower_.image().broker(BrokerId(1))->fenced);
+
+  auto caught_up = heartbeat(1, epoch, epoch);
+  EXPECT_TRUE(caught_up.is_caught_up);
+  EXPECT_FALSE(caught_up.is_fenced);
+  EXPECT_FALSE(follower_.image().broker(BrokerId(1))->fenced);
+  EXPECT_EQ(follower_.image(), controller_.image());
+}
+
+TEST_F(ControllerTest, AStaleEpochOrAnotherClusterIsRefused) {
+  const int64_t epoch = register_broker(1);
+  EXPECT_EQ(heartbeat(1, epoch + 7, epoch).error_code, error_value(ErrorCode::stale_broker_epoch));
+  auto request = registration(2);
+  request.cluster_id = "elsewhere";
+  auto decision = controller_.register_broker(request, record::Offset(next_offset_), now_);
+  EXPECT_EQ(decision.response.error_code, error_value(ErrorCode::inconsistent_cluster_id));
+  EXPECT_TRUE(decision.records.empty());
+}
+
+TEST_F(ControllerTest, ANewIncarnationWaitsForTheOldSessionToExpire) {
+  const int64_t first = register_broker(1, /*incarnation=*/1);
+  auto early = controller_.register_broker(registration(1, /*incarnation=*/2),
+                                           record::Offset(next_offset_), now_ + 1000);
+  EXPECT_EQ(early.response.error_code, error_value(ErrorCode::duplicate_broker_registration));
+  EXPECT_TRUE(early.records.empty());
+  now_ += 10'000;
+  const int64_t second = register_broker(1, /*incarnation=*/2);
+  EXPECT_GT(second, first);
+  EXPECT_EQ(follower_.image().broker(BrokerId(1))->epoch, BrokerEpoch(second));
+}
+
+TEST_F(ControllerTest, TopicsArePlacedOnDistinctActiveBrokers) {
+  live_brokers(3);
+  auto response = create("orders", 6, 3);
+  ASSERT_EQ(response.topics.size(), 1u);
+  EXPECT_EQ(response.topics[0].error_code, 0) << response.topics[0].error_message.value_or("");
+  const TopicImage* topic = follower_.image().topic("orders");
+  ASSERT_NE(topic, nullptr);
+  EXPECT_EQ(topic->id.uuid, response.topics[0].topic_id);
+  ASSERT_EQ(topic->partitions.size(), 6u);
+  std::set<int32_t> leaders;
+  for (const PartitionState& partition : topic->partitions) {
+    std::set<BrokerId> replicas(partition.replicas.begin(), partition.replicas.end());
+    EXPECT_EQ(replicas.size(), 3u) << "replicas on distinct brokers";
+    EXPECT_EQ(partition.leader, partition.replicas[0]) << "the preferred replica leads";
+    EXPECT_EQ(partition.isr.size(), 3u);
+    leaders.insert(partition.leader.value());
+  }
+  EXPECT_EQ(leaders.size(), 3u) << "leadership spread over the brokers";
+  EXPECT_EQ(follower_.image(), controller_.image());
+}
+
+TEST_F(ControllerTest, CreationErrorsWriteNothing) {
+  live_brokers(2);
+  const int64_t before = next_offset_;
+  EXPECT_EQ(create("wide", 1, 3).topics[0].error_code,
+            error_value(ErrorCode::invalid_replication_factor));
+  EXPECT_EQ(create("bad/name", 1, 1).topics[0].error_code,
+            error_value(ErrorCode::invalid_topic_exception));
+  EXPECT_EQ(create("none", 0, 1).topics[0].error_code, error_value(ErrorCode::invalid_partitions));
+  EXPECT_EQ(create("dry", 2, 2, /*validate_only=*/true).topics[0].error_code, 0);
+  EXPECT_EQ(follower_.image().topic("dry"), nullptr);
+  EXPECT_EQ(next_offset_, before);
+  EXPECT_EQ(create("once", 1, 1).topics[0].error_code, 0);
+  EXPECT_EQ(create("once", 1, 1).topics[0].error_code,
+            error_value(ErrorCode::topic_already_exists));
+}
+
+TEST_F(ControllerTest, DeletionRemovesTheTopic) {
+  live_brokers(1);
+  ASSERT_EQ(create("gone", 2, 1).topics[0].error_code, 0);
+  protocol::DeleteTopicsRequest request;
+  protocol::DeleteTopicsRequest::DeleteTopicState state;
+  state.name = "gone";
+  request.topics.push_back(state);
+  state.name = "never";
+  request.topics.push_back(state);
+  auto decision = controller_.delete_topics(request, /*version=*/6);
+  commit(decision.records);
+  ASSERT_EQ(decision.response.responses.size(), 2u);
+  EXPECT_EQ(decision.response.responses[0].error_code, 0);
+  EXPECT_EQ(decision.response.responses[1].error_code,
+            error_value(ErrorCode::unknown_topic_or_partition));
+  EXPECT_TRUE(holds<RemoveTopicRecord>(decision.records));
+  EXPECT_EQ(follower_.image().topic("gone"), nullptr);
+  EXPECT_EQ(follower_.image().partition_count(), 0u);
+}
+
+TEST_F(ControllerTest, SilentBrokersAreFencedAndLoseTheirLeaderships) {
+  auto epochs = live_brokers(2);
+  ASSERT_EQ(create("pairs", 4, 2).topics[0].error_code, 0);
+  // Broker 1 keeps heartbeating; broker 2 goes silent.
+  for (int step = 0; step < 5; step++) {
+    now_ += 2000;
+    heartbeat(1, epochs[0], next_offset_ - 1);
+    commit(controller_.tick(now_));
+  }
+  const BrokerRegistration* silent = follower_.image().broker(BrokerId(2));
+  ASSERT_NE(silent, nullptr);
+  EXPECT_TRUE(silent->fenced);
+  EXPECT_FALSE(follower_.image().broker(BrokerId(1))->fenced);
+  for (const PartitionState& partition : follower_.image().topic("pairs")->partitions) {
+    EXPECT_EQ(partition.leader, BrokerId(1)) << "every partition moved to the live broker";
+    EXPECT_FALSE(partition.in_isr(BrokerId(2)));
+  }
+  EXPECT_EQ(follower_.image(), controller_.image());
+}
+
+TEST_F(ControllerTest, ControlledShutdownMovesLeadershipsThenLetsTheBrokerGo) {
+  auto epochs = live_brokers(2);
+  ASSERT_EQ(create("handover", 4, 2).topics[0].error_code, 0);
+  auto first = heartbeat(2, epochs[1], next_offset_ - 1, /*shut_down=*/true);
+  EXPECT_FALSE(first.should_shut_down) << "not before it has seen its leaderships go";
+  EXPECT_TRUE(follower_.image().broker(BrokerId(2))->in_controlled_shutdown);
+  for (const PartitionState& partition : follower_.image().topic("handover")->partitions) {
+    EXPECT_EQ(partition.leader, BrokerId(1));
+  }
+  auto second = heartbeat(2, epochs[1], next_offset_ - 1, /*shut_down=*/true);
+  EXPECT_TRUE(second.should_shut_down);
+  EXPECT_TRUE(follower_.image().broker(BrokerId(2))->fenced);
+}
+
+TEST_F(ControllerTest, ProducerIdBlocksDoNotOverlap) {
+  auto epochs = live_brokers(2);
+  std::vector<std::pair<int64_t, int32_t>> blocks;
+  for (int i = 0; i < 3; i++) {
+    protocol::AllocateProducerIdsRequest request;
+    request.broker_id = 1 + i % 2;
+    request.broker_epoch = epochs[static_cast<size_t>(i % 2)];
+    auto decision = controller_.allocate_producer_ids(request);
+    EXPECT_EQ(decision.response.error_code, 0);
+    commit(decision.records);
+    blocks.emplace_back(decision.response.producer_id_start, decision.response.producer_id_len);
+  }
+  for (size_t i = 1; i < blocks.size(); i++) {
+    EXPECT_EQ(blocks[i].first, blocks[i - 1].first + blocks[i - 1].second);
+  }
+  protocol::AllocateProducerIdsRequest stale;
+  stale.broker_id = 1;
+  stale.broker_epoch = epochs[0] + 100;
+  EXPECT_EQ(controller_.allocate_producer_ids(stale).response.error_code,
+            error_value(ErrorCode::stale_broker_epoch));
+}
+
+}  // namespace
+}  // namespace weir::metadata
