@@ -15,6 +15,8 @@ std::unique_ptr<Workload> make_workload(std::string_view name, const RunOptions&
   return nullptr;
 }
 
-std::vector<std::string> workload_names() { return {"replicated_log", "broker_log", "raft", "metadata"}; }
+std::vector<std::string> workload_names() {
+  return {"replicated_log", "broker_log", "raft", "metadata"};
+}
 
 }  // namespace weir::sim
