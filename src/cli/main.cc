@@ -20,7 +20,8 @@ void print_help() {
       "  topic     create, list, describe or delete topics\n"
       "  produce   send lines from stdin as records\n"
       "  consume   print records\n"
-      "  perf      produce or consume load with live figures\n\n"
+      "  perf      produce or consume load with live figures\n"
+      "  cluster   describe the KRaft controller quorum (weir cluster quorum)\n\n"
       "Client commands take --bootstrap-server HOST:PORT (default 127.0.0.1:9092).\n"
       "Run 'weir <command> --help' for a command's options.\n");
 }
@@ -42,6 +43,7 @@ int dispatch(std::span<const std::string_view> args) {
   if (command == "produce") return produce_main(rest);
   if (command == "consume") return consume_main(rest);
   if (command == "perf") return perf_main(rest);
+  if (command == "cluster") return cluster_main(rest);
   fmt::print(stderr, "weir: unknown command '{}'\n", command);
   print_help();
   return kExitUsage;

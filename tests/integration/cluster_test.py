@@ -139,6 +139,30 @@ def main():
                              f"kcat -L on broker {b.node} lists brokers 4, 5, 6 (registered, "
                              f"unfenced)")
 
+            # weir cluster quorum (as kafka-metadata-quorum.sh describe).
+            controller_list = ",".join(f"127.0.0.1:{c.port}" for c in controllers)
+
+            def quorum(*flags):
+                p = subprocess.run([weir, "cluster", "quorum", "--bootstrap-controller",
+                                    controller_list, *flags], capture_output=True, timeout=30)
+                return p.returncode, p.stdout.decode()
+
+            def observers_listed():
+                code, out = quorum()
+                return out if code == 0 and "CurrentObservers:       [4,5,6]" in out else None
+
+            status = wait_until(observers_listed, 20)
+            if checks.check(status is not None,
+                            f"weir cluster quorum lists the brokers as observers ({status})"):
+                checks.check(f"LeaderId:               {leader.node}\n" in status and
+                             "CurrentVoters:          [1,2,3]" in status,
+                             "and names the leader and the voters")
+            code, out = quorum("--replication")
+            rows = [line.split() for line in out.splitlines()[1:]]
+            checks.check(code == 0 and sorted(int(r[0]) for r in rows) == [1, 2, 3, 4, 5, 6] and
+                         sorted(r[-1] for r in rows).count("Observer") == 3,
+                         f"--replication has a row per voter and observer ({out.strip()})")
+
             error = create_topic(admin_module, bootstrap, "orders", 6, 3)
             checks.check(error is None, f"AdminClient creates 'orders' (6 partitions, RF 3): {error}")
 
@@ -179,6 +203,9 @@ def main():
             if checks.check(second is not None, "kill -9 of the active controller elects another"):
                 print(f"     new controller {second.node} (epoch {answer2[1]}) after "
                       f"{time.time() - started:.2f} s", flush=True)
+                code, out = quorum()
+                checks.check(code == 0 and f"LeaderId:               {second.node}\n" in out,
+                             "weir cluster quorum names the new leader")
             error = create_topic(admin_module, bootstrap, "payments", 3, 2)
             checks.check(error is None, f"after the failover AdminClient creates 'payments': {error}")
             error = grow_topic(admin_module, bootstrap, "orders", 8)
