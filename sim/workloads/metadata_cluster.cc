@@ -15,6 +15,7 @@
 #include "cluster/quorum_controller.h"
 #include "raft/node.h"
 #include "raft/service.h"
+#include "sim/workloads/raft_quorum.h"
 
 namespace weir::sim {
 
@@ -287,10 +288,7 @@ class MetadataClusterWorkload final : public Workload {
  public:
   explicit MetadataClusterWorkload(const RunOptions& options) {
     history_.voters = options.seed % 2 == 1 ? 3 : 5;
-    history_.raft_flaws.vote_twice_in_epoch = options.flaws.vote_twice;
-    history_.raft_flaws.vote_before_persist = options.flaws.vote_before_persist;
-    history_.raft_flaws.commit_previous_epoch_by_count = options.flaws.commit_by_count;
-    history_.raft_flaws.no_divergence_truncation = options.flaws.no_divergence_truncation;
+    history_.raft_flaws = raft_flaws_of(options.flaws);
     history_.answer_before_commit = options.flaws.answer_before_commit;
   }
 

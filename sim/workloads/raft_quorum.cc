@@ -340,10 +340,7 @@ class RaftQuorumWorkload final : public Workload {
  public:
   explicit RaftQuorumWorkload(const RunOptions& options) {
     history_.voters = options.seed % 2 == 1 ? 3 : 5;
-    history_.flaws.vote_twice_in_epoch = options.flaws.vote_twice;
-    history_.flaws.vote_before_persist = options.flaws.vote_before_persist;
-    history_.flaws.commit_previous_epoch_by_count = options.flaws.commit_by_count;
-    history_.flaws.no_divergence_truncation = options.flaws.no_divergence_truncation;
+    history_.flaws = raft_flaws_of(options.flaws);
   }
 
   void setup(World& world) override {
@@ -474,6 +471,15 @@ class FailoverWorkload final : public Workload {
 };
 
 }  // namespace
+
+raft::RaftFlaws raft_flaws_of(const Flaws& flaws) {
+  raft::RaftFlaws raft;
+  raft.vote_twice_in_epoch = flaws.vote_twice;
+  raft.vote_before_persist = flaws.vote_before_persist;
+  raft.commit_previous_epoch_by_count = flaws.commit_by_count;
+  raft.no_divergence_truncation = flaws.no_divergence_truncation;
+  return raft;
+}
 
 std::unique_ptr<Workload> make_raft_quorum_workload(const RunOptions& options) {
   return std::make_unique<RaftQuorumWorkload>(options);

@@ -24,12 +24,16 @@
 #include <memory>
 #include <optional>
 
+#include "raft/types.h"
 #include "runtime/clock.h"
 #include "sim/workloads/workload.h"
 
 namespace weir::sim {
 
 std::unique_ptr<Workload> make_raft_quorum_workload(const RunOptions& options);
+
+// The Raft flaws of a run's --flaw options, planted in every controller.
+raft::RaftFlaws raft_flaws_of(const Flaws& flaws);
 
 // For bench/: a quorum of `voters` without injected faults; once a leader has
 // committed, it is killed (kill -9). Returns the virtual time from the kill until

@@ -166,8 +166,8 @@ class Peer {
     auto peer = std::shared_ptr<Peer>(new Peer(env, std::move(stream), std::move(local_host)));
     env.scheduler.spawn("peer-reader", [peer, &history] {
       while (auto frame = read_frame(*peer->stream_)) {
-        history.receipts.push_back(Receipt{host_name(frame->sender), peer->local_host_,
-                                           frame->sent});
+        history.receipts.push_back(
+            Receipt{host_name(frame->sender), peer->local_host_, frame->sent});
         if (!peer->inbox_.send(std::move(*frame))) break;
       }
       peer->inbox_.close();
@@ -331,8 +331,7 @@ class ReplicaProcess final : public Process {
 
   void truncate_to(uint64_t length) {
     VERIFY(length <= values_.size());
-    VERIFY(length >= commit_index_, "truncating committed entries: {} < {}", length,
-           commit_index_);
+    VERIFY(length >= commit_index_, "truncating committed entries: {} < {}", length, commit_index_);
     if (length == values_.size()) return;
     if (!file_->truncate(length * entry_bytes)) context_.panic("truncate failed");
     values_.resize(length);
@@ -534,8 +533,7 @@ class ReplicaProcess final : public Process {
 
 class ClientProcess final : public Process {
  public:
-  ClientProcess(NodeContext& context, History& history)
-      : env_(context.env), history_(history) {}
+  ClientProcess(NodeContext& context, History& history) : env_(context.env), history_(history) {}
 
   void run() override {
     for (int writer = 0; writer < 2; writer++) {
@@ -643,9 +641,7 @@ class ReplicatedLogWorkload final : public Workload {
     }
     world.add_node(
         client_host,
-        [this](NodeContext& context) {
-          return std::make_unique<ClientProcess>(context, history_);
-        },
+        [this](NodeContext& context) { return std::make_unique<ClientProcess>(context, history_); },
         NodeOptions{.faulty = false});
   }
 
@@ -710,8 +706,8 @@ class ReplicatedLogWorkload final : public Workload {
     for (const ReadOp& read : history_.reads) {
       if (read.index > log.size() || log[read.index - 1] != read.value) {
         result.fail(Verdict::correctness,
-                    fmt::format("{} returned {} for index {} at {}s, the log has {}",
-                                read.replica, read.value, read.index, read.at,
+                    fmt::format("{} returned {} for index {} at {}s, the log has {}", read.replica,
+                                read.value, read.index, read.at,
                                 read.index > log.size() ? 0 : log[read.index - 1]));
       }
     }
@@ -751,9 +747,9 @@ class ReplicatedLogWorkload final : public Workload {
       const uint64_t committed = std::min<uint64_t>(follower->commit_index(), theirs.size());
       for (uint64_t i = 0; i < committed; i++) {
         if (i >= log.size() || theirs[i] != log[i]) {
-          result.fail(Verdict::correctness,
-                      fmt::format("r{} diverges from the leader at committed index {}", replica,
-                                  i + 1));
+          result.fail(
+              Verdict::correctness,
+              fmt::format("r{} diverges from the leader at committed index {}", replica, i + 1));
           break;
         }
       }
@@ -767,8 +763,8 @@ class ReplicatedLogWorkload final : public Workload {
 
   // After healing, writes succeed again.
   void check_liveness(CheckResult& result) const {
-    const bool progress = std::any_of(
-        history_.writes.begin(), history_.writes.end(), [&](const WriteOp& write) {
+    const bool progress =
+        std::any_of(history_.writes.begin(), history_.writes.end(), [&](const WriteOp& write) {
           return write.outcome == Outcome::ok && write.invoked >= history_.healed_at;
         });
     if (!progress) result.fail(Verdict::liveness, "no write succeeded after healing");

@@ -18,6 +18,26 @@ constexpr runtime::Duration kForwardTimeout = runtime::seconds(30);
 
 bool is_internal(std::string_view name) { return !name.empty() && name[0] == '_'; }
 
+// Metadata's and DescribeCluster's broker lists: the unfenced brokers with an endpoint
+// on `listener`. Clients send admin requests to "the controller"; in KRaft any broker
+// takes them and forwards, so the answer names this broker once it is live.
+template <typename Response, typename SetId>
+void list_live_brokers(const metadata::Image& image, std::string_view listener, int32_t self,
+                       Response& response, SetId set_id) {
+  response.controller_id = -1;
+  for (const auto& [id, registration] : image.brokers()) {
+    if (registration.fenced) continue;
+    const metadata::BrokerEndpoint* endpoint = registration.endpoint(listener);
+    if (endpoint == nullptr) continue;
+    auto& broker = response.brokers.emplace_back();
+    set_id(broker, id.value());
+    broker.host = endpoint->host;
+    broker.port = endpoint->port;
+    broker.rack = registration.rack;
+    if (id.value() == self || response.controller_id == -1) response.controller_id = id.value();
+  }
+}
+
 }  // namespace
 
 bool Broker::leads(std::string_view topic, int32_t partition) const {
@@ -37,23 +57,10 @@ protocol::ResponseBody Broker::cluster_metadata(const protocol::RequestHeader& h
   const metadata::Image image = cluster_->image();
   protocol::MetadataResponse response;
   response.cluster_id = cluster_id_;
-  response.controller_id = -1;
-  for (const auto& [id, registration] : image.brokers()) {
-    if (registration.fenced) continue;
-    const metadata::BrokerEndpoint* endpoint = registration.endpoint(settings_.listener_name);
-    if (endpoint == nullptr) continue;
-    protocol::MetadataResponse::MetadataResponseBroker broker;
-    broker.node_id = id.value();
-    broker.host = endpoint->host;
-    broker.port = endpoint->port;
-    broker.rack = registration.rack;
-    response.brokers.push_back(std::move(broker));
-    // Clients send admin requests to "the controller": in KRaft any broker takes them
-    // and forwards. This one, once it is live.
-    if (id.value() == settings_.config.node_id || response.controller_id == -1) {
-      response.controller_id = id.value();
-    }
-  }
+  list_live_brokers(image, settings_.listener_name, settings_.config.node_id, response,
+                    [](protocol::MetadataResponse::MetadataResponseBroker& broker, int32_t id) {
+                      broker.node_id = id;
+                    });
 
   auto describe = [&](const metadata::TopicImage& topic) {
     protocol::MetadataResponse::MetadataResponseTopic entry;
@@ -150,21 +157,9 @@ protocol::ResponseBody Broker::cluster_describe(const protocol::DescribeClusterR
     return response;
   }
   response.cluster_id = cluster_id_;
-  response.controller_id = -1;
-  for (const auto& [id, registration] : cluster_->image().brokers()) {
-    if (registration.fenced) continue;
-    const metadata::BrokerEndpoint* endpoint = registration.endpoint(settings_.listener_name);
-    if (endpoint == nullptr) continue;
-    protocol::DescribeClusterResponse::DescribeClusterBroker broker;
-    broker.broker_id = id.value();
-    broker.host = endpoint->host;
-    broker.port = endpoint->port;
-    broker.rack = registration.rack;
-    response.brokers.push_back(std::move(broker));
-    if (id.value() == settings_.config.node_id || response.controller_id == -1) {
-      response.controller_id = id.value();
-    }
-  }
+  list_live_brokers(cluster_->image(), settings_.listener_name, settings_.config.node_id, response,
+                    [](protocol::DescribeClusterResponse::DescribeClusterBroker& broker,
+                       int32_t id) { broker.broker_id = id; });
   return response;
 }
 
