@@ -395,6 +395,18 @@ protocol::ResponseBody Broker::init_producer_id(const protocol::InitProducerIdRe
   // An idempotent producer gets a fresh id at epoch 0 every time, also when it asks to
   // bump the epoch of the id it has (KIP-360): as in Kafka, only transactional ids keep
   // their producer id across epochs.
+  if (cluster_ != nullptr) {
+    // In a cluster ids come from the controller's blocks: another broker's producer may
+    // write to the same partitions, so a node's own counter would not do.
+    auto id = cluster_producer_id();
+    if (!id) {
+      response.error_code = error_value(ErrorCode::coordinator_not_available);
+      return response;
+    }
+    response.producer_id = *id;
+    response.producer_epoch = 0;
+    return response;
+  }
   auto allocated = producer_ids_->init_producer_id();
   if (!allocated) {
     // The block reservation could not be made durable: a retriable answer.

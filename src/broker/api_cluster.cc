@@ -185,6 +185,27 @@ Reply Broker::forward(const protocol::RequestHeader& header, protocol::RequestBo
   return Reply{std::nullopt, std::move(future)};
 }
 
+std::optional<int64_t> Broker::cluster_producer_id() {
+  runtime::MutexGuard guard(producer_block_mutex_);
+  if (producer_block_next_ >= producer_block_end_) {
+    const std::optional<int64_t> epoch = cluster_->broker_epoch();
+    if (!epoch) return std::nullopt;  // not registered yet
+    protocol::AllocateProducerIdsRequest request;
+    request.broker_id = settings_.config.node_id;
+    request.broker_epoch = *epoch;
+    auto answer =
+        cluster_->send_to_controller(std::move(request), env_.clock.now() + runtime::seconds(10));
+    if (!answer) return std::nullopt;
+    const auto* block = std::get_if<protocol::AllocateProducerIdsResponse>(answer->get());
+    if (block == nullptr || block->error_code != 0 || block->producer_id_len <= 0) {
+      return std::nullopt;
+    }
+    producer_block_next_ = block->producer_id_start;
+    producer_block_end_ = block->producer_id_start + block->producer_id_len;
+  }
+  return producer_block_next_++;
+}
+
 void Broker::follow_image_loop() {
   record::Offset seen{-1};
   while (!stopping_) {

@@ -33,7 +33,7 @@ std::optional<std::string> property(const std::string& text, std::string_view ke
 
 Broker::Broker(runtime::Env& env, BrokerSettings settings, BrokerFlaws flaws)
     : env_(env), settings_(std::move(settings)), flaws_(flaws), topics_(env, settings_),
-      stopped_(env.scheduler),
+      stopped_(env.scheduler), producer_block_mutex_(env.scheduler),
       server_(env, handler_,
               rpc::ServerLimits{
                   .request_bytes_max = settings_.config.socket_request_max_bytes,

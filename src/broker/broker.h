@@ -134,6 +134,9 @@ class Broker {
   // Whether this node takes produce and fetch for the partition: always alone, the
   // image's leader in a cluster.
   bool leads(std::string_view topic, int32_t partition) const;
+  // Suspends. A producer id from a block the controller allocated (AllocateProducerIds),
+  // unique across the cluster; nothing when no block could be had.
+  std::optional<int64_t> cluster_producer_id();
   // Keeps the node's partitions equal to the image's topics (a fiber).
   void follow_image_loop();
   // Suspends. One pass of follow_image_loop.
@@ -165,6 +168,10 @@ class Broker {
   runtime::Event stopped_;
   std::unique_ptr<txn::ProducerIdManager> producer_ids_;
   cluster::BrokerLink* cluster_ = nullptr;
+  // The producer id block in use in a cluster: ids [next, end) are this broker's.
+  int64_t producer_block_next_ = 0;
+  int64_t producer_block_end_ = 0;
+  runtime::Mutex producer_block_mutex_;
   Handler handler_{*this};
   // Last: its fibers reach every member above.
   rpc::Server server_;

@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import Checks, _die_with_parent, weir_binary  # noqa: E402
 from quorum_test import describe_quorum, free_port, wait_for_leader  # noqa: E402
+import wire  # noqa: E402
 
 
 class Node:
@@ -55,6 +56,21 @@ class Node:
     def output(self):
         with open(self.data + ".out", "rb") as f:
             return f.read().decode(errors="replace")
+
+
+def init_producer_id(port):
+    """InitProducerId v0 (no transactional id) over a raw socket: (error, producer id)."""
+    conn = wire.Connection(port)
+    try:
+        conn.correlation += 1
+        body = wire.i16(-1) + wire.i32(60000)
+        conn.send_raw(wire.frame(22, 0, conn.correlation, body))
+        _, data = conn.recv_response()
+    finally:
+        conn.close()
+    r = wire.Reader(data)
+    r.i32()
+    return r.i16(), r.i64()
 
 
 def kcat(kcat_path, *args, stdin=None, timeout=60):
@@ -111,7 +127,7 @@ def grow_topic(admin_module, bootstrap, name, count):
 def main():
     weir = weir_binary()
     kcat_path = harness.require_program("kcat")
-    harness.require_module("confluent_kafka")
+    confluent = harness.require_module("confluent_kafka")
     import confluent_kafka.admin as admin_module
     checks = Checks()
     with tempfile.TemporaryDirectory(prefix="weir-cluster-") as root:
@@ -193,6 +209,23 @@ def main():
                                   "beginning", "-e", "-q")
             got = sorted(out.decode().split())
             checks.equal(len(got), 300, "kcat consumes the 300 records from the partition leaders")
+
+            # Idempotent producers: ids come from the controller's blocks, so producers
+            # on different brokers never share one.
+            answers = [init_producer_id(b.port) for b in brokers for _ in range(2)]
+            ids = [pid for error, pid in answers]
+            checks.check(all(error == 0 for error, _ in answers) and len(set(ids)) == len(ids),
+                         f"InitProducerId on each broker: distinct producer ids {ids}")
+            producer = confluent.Producer({"bootstrap.servers": bootstrap,
+                                           "enable.idempotence": True})
+            delivered = []
+            for i in range(200):
+                producer.produce("orders", value=f"idem-{i}".encode(),
+                                 on_delivery=lambda err, msg: delivered.append(err))
+            producer.flush(30)
+            del producer
+            checks.check(len(delivered) == 200 and all(e is None for e in delivered),
+                         "an idempotent producer delivers 200 records across the leaders")
 
             # kill -9 the active controller.
             epoch = answer[1]
