@@ -105,9 +105,19 @@ bool MetadataLoader::replay_some() {
     // is applied from a read that may be damaged.
     std::vector<std::pair<record::Offset, std::vector<metadata::LogEntry>>> decoded;
     bool damaged = false;
+    // The metadata log is dense and applied_end_ is always a batch boundary: the
+    // first batch starts there and each next one where the one before ended. The base
+    // offset is outside the batch CRC, so a bit flipped on read would otherwise shift
+    // records to other offsets, or skip some (metadata seed 931).
+    record::Offset expected_base = applied_end_;
     for (const record::BatchView& batch : *batches) {
+      if (damaged) break;
+      if (batch.header.base_offset != expected_base) {
+        damaged = true;
+        break;
+      }
       const record::Offset end = batch.header.last_offset().next();
-      if (end <= applied_end_) continue;
+      expected_base = end;
       if (batch.header.is_control()) {
         decoded.emplace_back(end, std::vector<metadata::LogEntry>{});
         continue;
@@ -121,7 +131,9 @@ bool MetadataLoader::replay_some() {
     }
     if (damaged) {
       if (attempt == kReadAttempts) {
-        fail(fmt::format("a committed metadata batch at {} does not decode", applied_end_));
+        fail(fmt::format("the committed metadata batches from {} do not decode or do not follow "
+                         "each other",
+                         applied_end_));
         return false;
       }
       continue;
