@@ -252,6 +252,27 @@ def main():
                          "kcat -L still lists all three brokers after the failover")
             # The killed controller comes back and follows.
             leader.start()
+
+            # kill -9 a broker: its session expires (broker.session.timeout.ms=4000), the
+            # controller fences it and moves its leaderships; restarted, it registers
+            # again and is unfenced once it has caught up.
+            victim = brokers[2]
+            victim.signal(signal.SIGKILL)
+
+            def fenced():
+                listing = metadata(kcat_path, brokers[0], "orders")
+                if not listing or sorted(b["id"] for b in listing["brokers"]) != [4, 5]:
+                    return None
+                topics = [t for t in listing["topics"] if t["topic"] == "orders"]
+                leaders = {p["leader"] for p in topics[0]["partitions"]} if topics else {6}
+                return listing if 6 not in leaders else None
+
+            checks.check(wait_until(fenced, 20) is not None,
+                         "a killed broker is fenced: kcat lists 4 and 5, and no partition of "
+                         "'orders' is led by 6")
+            victim.start()
+            checks.check(wait_until(lambda: all_brokers_listed(brokers[0]), 30) is not None,
+                         "restarted, it registers again and kcat lists all three brokers")
         finally:
             for n in brokers + controllers:
                 if n.process is not None and n.process.poll() is None:
