@@ -627,10 +627,14 @@ StorageResult<record::Bytes> Segment::read(FilePosition position, Offset first_b
         corrupt = kept == 0 || !header || kept + header->size_bytes() <= bytes.size();
         break;
       }
-      // Offsets are outside the CRC: check them against what the segment holds.
+      // Offsets are outside the CRC: check them against what the segment holds. A
+      // segment is dense (appends take the next offset), so each batch starts right
+      // after the one before; a flipped base offset otherwise shifts the records
+      // behind it (metadata seed 931).
       const BatchHeader& header = batch->header;
-      if ((kept == 0 && header.base_offset != first_base) || header.base_offset <= previous_last ||
-          header.last_offset() >= next_offset_) {
+      if ((kept == 0 && header.base_offset != first_base) ||
+          (kept > 0 && header.base_offset != previous_last + 1) ||
+          header.base_offset <= previous_last || header.last_offset() >= next_offset_) {
         corrupt = true;
         break;
       }
