@@ -19,6 +19,15 @@ constexpr int32_t kMaxPartitionsPerTopic = 10000;
 
 }  // namespace
 
+protocol::MetadataResponse::MetadataResponseTopic metadata_topic_error(
+    std::optional<std::string> name, protocol::Uuid id, ErrorCode code) {
+  protocol::MetadataResponse::MetadataResponseTopic entry;
+  entry.error_code = error_value(code);
+  entry.name = std::move(name);
+  entry.topic_id = id;
+  return entry;
+}
+
 protocol::ResponseBody Broker::api_versions(const protocol::RequestHeader& header,
                                             const protocol::ApiVersionsRequest& request) {
   protocol::ApiVersionsResponse response;
@@ -62,13 +71,7 @@ protocol::ResponseBody Broker::metadata(const protocol::RequestHeader& header,
     }
     return entry;
   };
-  auto failed = [](std::optional<std::string> name, protocol::Uuid id, ErrorCode code) {
-    protocol::MetadataResponse::MetadataResponseTopic entry;
-    entry.error_code = error_value(code);
-    entry.name = std::move(name);
-    entry.topic_id = id;
-    return entry;
-  };
+  const auto failed = metadata_topic_error;
 
   // v0: an empty list means every topic; v1+: null means every topic.
   const bool all =

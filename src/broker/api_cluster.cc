@@ -84,13 +84,7 @@ protocol::ResponseBody Broker::cluster_metadata(const protocol::RequestHeader& h
     }
     return entry;
   };
-  auto failed = [](std::optional<std::string> name, protocol::Uuid id, ErrorCode code) {
-    protocol::MetadataResponse::MetadataResponseTopic entry;
-    entry.error_code = error_value(code);
-    entry.name = std::move(name);
-    entry.topic_id = id;
-    return entry;
-  };
+  const auto failed = metadata_topic_error;
 
   const bool all =
       !request.topics.has_value() || (header.api_version == 0 && request.topics->empty());

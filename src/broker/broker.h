@@ -32,6 +32,10 @@ namespace weir::broker {
 // What a handler gives back; the rpc server owns the type now.
 using Reply = rpc::Reply;
 
+// A Metadata answer's entry for a topic that cannot be described.
+protocol::MetadataResponse::MetadataResponseTopic metadata_topic_error(
+    std::optional<std::string> name, protocol::Uuid id, protocol::ErrorCode code);
+
 // Hooks for the simulator's planted flaws (tests/sim prove the checkers catch them).
 struct BrokerFlaws {
   // Acknowledge produce requests before their data is fsynced.
