@@ -107,12 +107,6 @@ std::vector<ConfigRecord> config_changes(const std::string& topic, const ConfigM
 
 }  // namespace
 
-Uuid unassigned_directory() {
-  Uuid uuid;
-  uuid.bytes[15] = 1;
-  return uuid;
-}
-
 ControllerSettings ControllerSettings::from(const config::BrokerConfig& config,
                                             std::string cluster_id) {
   ControllerSettings settings;
@@ -900,8 +894,7 @@ Decision<protocol::BrokerRegistrationResponse> Controller::register_broker(
 std::vector<Record> Controller::bootstrap() {
   std::vector<Record> records;
   if (image().metadata_version() == 0) {
-    emit(FeatureLevelRecord{std::string(kMetadataVersionFeature), kMetadataVersionLevel},
-         records);
+    emit(FeatureLevelRecord{std::string(kMetadataVersionFeature), kMetadataVersionLevel}, records);
   }
   return records;
 }

@@ -51,11 +51,11 @@ struct ControllerSettings {
   // Registrations naming another cluster id are refused (INCONSISTENT_CLUSTER_ID);
   // empty accepts any.
   std::string cluster_id;
-  int32_t num_partitions = 1;                  // num.partitions
-  int16_t default_replication_factor = 1;      // default.replication.factor
-  int64_t broker_session_timeout_ms = 9000;    // broker.session.timeout.ms
-  bool unclean_leader_election_enable = false; // unclean.leader.election.enable
-  bool delete_topic_enable = true;             // delete.topic.enable
+  int32_t num_partitions = 1;                   // num.partitions
+  int16_t default_replication_factor = 1;       // default.replication.factor
+  int64_t broker_session_timeout_ms = 9000;     // broker.session.timeout.ms
+  bool unclean_leader_election_enable = false;  // unclean.leader.election.enable
+  bool delete_topic_enable = true;              // delete.topic.enable
   // The broker defaults topic configs are validated and described against.
   config::BrokerConfig broker_config;
 
@@ -74,8 +74,6 @@ struct Decision {
 inline constexpr int32_t kProducerIdBlockSize = 1000;
 // A topic may not be created or grown beyond this many partitions in one request.
 inline constexpr int32_t kPartitionsPerTopicMax = 1'000'000;
-// Kafka's DirectoryId.UNASSIGNED, written for each replica of a new partition.
-Uuid unassigned_directory();
 
 class Controller {
  public:
@@ -112,8 +110,7 @@ class Controller {
       const protocol::BrokerRegistrationRequest& request, record::Offset next_offset,
       int64_t now_ms);
   Decision<protocol::BrokerHeartbeatResponse> broker_heartbeat(
-      const protocol::BrokerHeartbeatRequest& request, record::Offset next_offset,
-      int64_t now_ms);
+      const protocol::BrokerHeartbeatRequest& request, record::Offset next_offset, int64_t now_ms);
   Decision<protocol::UnregisterBrokerResponse> unregister_broker(
       const protocol::UnregisterBrokerRequest& request);
   Decision<protocol::AllocateProducerIdsResponse> allocate_producer_ids(
@@ -137,8 +134,7 @@ class Controller {
   // For a leaderless partition whose ISR has no active member: the first active replica
   // becomes leader and sole ISR member, recovering (Kafka's unclean election; may lose
   // committed records). Only when `unclean.leader.election.enable` holds for the topic.
-  std::optional<PartitionChangeRecord> unclean_election(TopicId topic,
-                                                        PartitionId partition) const;
+  std::optional<PartitionChangeRecord> unclean_election(TopicId topic, PartitionId partition) const;
   // unclean.leader.election.enable for a topic: its override, else the setting.
   bool unclean_allowed(const TopicImage& topic) const;
 

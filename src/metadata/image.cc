@@ -80,8 +80,7 @@ std::vector<BrokerId> Image::active_brokers() const {
   return active;
 }
 
-std::optional<BrokerEndpoint> Image::broker_endpoint(BrokerId id,
-                                                     std::string_view listener) const {
+std::optional<BrokerEndpoint> Image::broker_endpoint(BrokerId id, std::string_view listener) const {
   const BrokerRegistration* registration = broker(id);
   if (registration == nullptr) return std::nullopt;
   const BrokerEndpoint* endpoint = registration->endpoint(listener);
@@ -180,8 +179,8 @@ uint64_t Image::digest() const {
 bool Image::operator==(const Image& other) const {
   if (brokers_ != other.brokers_ || topic_names_ != other.topic_names_ ||
       configs_ != other.configs_ || features_ != other.features_ ||
-      next_producer_id_ != other.next_producer_id_ ||
-      partition_count_ != other.partition_count_ || topics_.size() != other.topics_.size()) {
+      next_producer_id_ != other.next_producer_id_ || partition_count_ != other.partition_count_ ||
+      topics_.size() != other.topics_.size()) {
     return false;
   }
   for (auto a = topics_.begin(), b = other.topics_.begin(); a != topics_.end(); ++a, ++b) {

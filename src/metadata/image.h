@@ -99,7 +99,7 @@ class Image {
   std::optional<BrokerEndpoint> broker_endpoint(BrokerId id, std::string_view listener) const;
 
   // ---- topics ----
-  const TopicMap& topics() const { return topics_; }            // by id
+  const TopicMap& topics() const { return topics_; }                // by id
   const TopicNameMap& topic_names() const { return topic_names_; }  // name -> id
   const TopicImage* topic(TopicId id) const;
   const TopicImage* topic(std::string_view name) const;
@@ -118,9 +118,7 @@ class Image {
   // ---- producer ids and features ----
   // The first id of the next block AllocateProducerIds hands out.
   ProducerId next_producer_id() const { return next_producer_id_; }
-  const absl::btree_map<std::string, int16_t, std::less<>>& features() const {
-    return features_;
-  }
+  const absl::btree_map<std::string, int16_t, std::less<>>& features() const { return features_; }
   // 0 when the log has not set it yet.
   int16_t metadata_version() const;
 

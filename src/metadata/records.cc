@@ -8,6 +8,12 @@
 #include "record/batch.h"
 
 namespace weir::metadata {
+
+Uuid unassigned_directory() {
+  Uuid uuid;
+  uuid.bytes[15] = 1;
+  return uuid;
+}
 namespace {
 
 using protocol::DecodeError;
@@ -238,9 +244,7 @@ void decode_body(PartitionRecord& record, Reader& reader, uint16_t version) {
   if (version >= 1) record.directories = read_uuids(reader);
   read_tagged_fields(reader, [&](uint32_t tag, Reader& field) {
     switch (tag) {
-      case 0:
-        record.leader_recovery_state = field.read_int8();
-        return true;
+      case 0: record.leader_recovery_state = field.read_int8(); return true;
       case 1:
         if (version < 2) return false;
         record.eligible_leader_replicas = read_nullable_broker_ids(field);
@@ -249,8 +253,7 @@ void decode_body(PartitionRecord& record, Reader& reader, uint16_t version) {
         if (version < 2) return false;
         record.last_known_elr = read_nullable_broker_ids(field);
         return true;
-      default:
-        return false;
+      default: return false;
     }
   });
 }
@@ -326,8 +329,7 @@ void decode_body(PartitionChangeRecord& record, Reader& reader, uint16_t version
         if (version < 1) return false;
         record.directories = read_nullable_uuids(field);
         return true;
-      default:
-        return false;
+      default: return false;
     }
   });
 }
@@ -395,8 +397,7 @@ void decode_body(ProducerIdsRecord& record, Reader& reader, uint16_t) {
   read_tagged_fields(reader, [](uint32_t, Reader&) { return false; });
 }
 
-void encode_body(const BrokerRegistrationChangeRecord& record, Writer& writer,
-                 uint16_t version) {
+void encode_body(const BrokerRegistrationChangeRecord& record, Writer& writer, uint16_t version) {
   writer.write_int32(record.broker_id.value());
   writer.write_int64(record.broker_epoch.value());
   TaggedFieldsWriter tagged;
@@ -478,12 +479,19 @@ uint16_t record_type(const Record& record) {
 }
 
 std::string_view record_name(const Record& record) {
-  static constexpr std::string_view kNames[] = {
-      "RegisterBrokerRecord",  "UnregisterBrokerRecord",  "TopicRecord",
-      "PartitionRecord",       "ConfigRecord",            "PartitionChangeRecord",
-      "FenceBrokerRecord",     "UnfenceBrokerRecord",     "RemoveTopicRecord",
-      "FeatureLevelRecord",    "ProducerIdsRecord",       "BrokerRegistrationChangeRecord",
-      "NoOpRecord"};
+  static constexpr std::string_view kNames[] = {"RegisterBrokerRecord",
+                                                "UnregisterBrokerRecord",
+                                                "TopicRecord",
+                                                "PartitionRecord",
+                                                "ConfigRecord",
+                                                "PartitionChangeRecord",
+                                                "FenceBrokerRecord",
+                                                "UnfenceBrokerRecord",
+                                                "RemoveTopicRecord",
+                                                "FeatureLevelRecord",
+                                                "ProducerIdsRecord",
+                                                "BrokerRegistrationChangeRecord",
+                                                "NoOpRecord"};
   static_assert(std::size(kNames) == std::variant_size_v<Record>);
   return kNames[record.index()];
 }
@@ -579,8 +587,7 @@ weir::Result<std::vector<LogEntry>, BatchDecodeError> decode_batch_entries(
   return entries;
 }
 
-weir::Result<std::vector<Record>, BatchDecodeError> decode_batch(
-    std::span<const uint8_t> batches) {
+weir::Result<std::vector<Record>, BatchDecodeError> decode_batch(std::span<const uint8_t> batches) {
   auto entries = decode_batch_entries(batches);
   if (!entries) return weir::unexpected(entries.error());
   std::vector<Record> records;

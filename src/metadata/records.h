@@ -36,6 +36,9 @@
 
 namespace weir::metadata {
 
+// Kafka's DirectoryId.UNASSIGNED, written for each replica of a new partition.
+Uuid unassigned_directory();
+
 // PartitionChangeRecord.leader: the leader did not change.
 inline constexpr BrokerId kLeaderUnchanged{-2};
 
@@ -109,7 +112,7 @@ struct PartitionRecord {
   int8_t leader_recovery_state = 0;  // tag 0; 1: recovering from an unclean election
   LeaderEpoch leader_epoch{-1};
   PartitionEpoch partition_epoch{-1};
-  std::vector<Uuid> directories;  // v1+, one per replica
+  std::vector<Uuid> directories;                                  // v1+, one per replica
   std::optional<std::vector<BrokerId>> eligible_leader_replicas;  // v2+, tag 1
   std::optional<std::vector<BrokerId>> last_known_elr;            // v2+, tag 2
   bool operator==(const PartitionRecord&) const = default;
@@ -136,12 +139,12 @@ struct PartitionChangeRecord {
   static constexpr uint16_t kVersionMax = 2;
   PartitionId partition_id{-1};
   TopicId topic_id;
-  std::optional<std::vector<BrokerId>> isr;                   // tag 0
-  BrokerId leader = kLeaderUnchanged;                         // tag 1
-  std::optional<std::vector<BrokerId>> replicas;              // tag 2
-  std::optional<std::vector<BrokerId>> removing_replicas;     // tag 3
-  std::optional<std::vector<BrokerId>> adding_replicas;       // tag 4
-  int8_t leader_recovery_state = -1;                          // tag 5
+  std::optional<std::vector<BrokerId>> isr;                       // tag 0
+  BrokerId leader = kLeaderUnchanged;                             // tag 1
+  std::optional<std::vector<BrokerId>> replicas;                  // tag 2
+  std::optional<std::vector<BrokerId>> removing_replicas;         // tag 3
+  std::optional<std::vector<BrokerId>> adding_replicas;           // tag 4
+  int8_t leader_recovery_state = -1;                              // tag 5
   std::optional<std::vector<BrokerId>> eligible_leader_replicas;  // v2+, tag 6
   std::optional<std::vector<BrokerId>> last_known_elr;            // v2+, tag 7
   std::optional<std::vector<Uuid>> directories;                   // v1+, tag 8
@@ -222,10 +225,9 @@ struct NoOpRecord {
 };
 
 using Record = std::variant<RegisterBrokerRecord, UnregisterBrokerRecord, TopicRecord,
-                            PartitionRecord, ConfigRecord, PartitionChangeRecord,
-                            FenceBrokerRecord, UnfenceBrokerRecord, RemoveTopicRecord,
-                            FeatureLevelRecord, ProducerIdsRecord,
-                            BrokerRegistrationChangeRecord, NoOpRecord>;
+                            PartitionRecord, ConfigRecord, PartitionChangeRecord, FenceBrokerRecord,
+                            UnfenceBrokerRecord, RemoveTopicRecord, FeatureLevelRecord,
+                            ProducerIdsRecord, BrokerRegistrationChangeRecord, NoOpRecord>;
 
 // The record's Kafka type number and its name ("PartitionChangeRecord").
 uint16_t record_type(const Record& record);
@@ -266,8 +268,7 @@ struct LogEntry {
 // Decodes one or more batches back to back (a log segment's bytes, a Fetch's
 // records). Control batches (LeaderChange, snapshot markers, KRaft voters) are
 // skipped. Any bad batch or record fails the whole call.
-weir::Result<std::vector<Record>, BatchDecodeError> decode_batch(
-    std::span<const uint8_t> batches);
+weir::Result<std::vector<Record>, BatchDecodeError> decode_batch(std::span<const uint8_t> batches);
 // As decode_batch, with each record's offset (base offset + offset delta).
 weir::Result<std::vector<LogEntry>, BatchDecodeError> decode_batch_entries(
     std::span<const uint8_t> batches);

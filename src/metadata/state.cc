@@ -73,16 +73,15 @@ TopicImage& MetadataState::mutable_topic(TopicId id) {
   return const_cast<TopicImage&>(*it->second);
 }
 
-Result<BrokerRegistration*, std::string> MetadataState::registered(BrokerId id,
-                                                                   BrokerEpoch epoch,
+Result<BrokerRegistration*, std::string> MetadataState::registered(BrokerId id, BrokerEpoch epoch,
                                                                    std::string_view what) {
   auto it = image_.brokers_.find(id);
   if (it == image_.brokers_.end()) {
     return weir::unexpected(fmt::format("{}: broker {} is not registered", what, id));
   }
   if (it->second.epoch != epoch) {
-    return weir::unexpected(fmt::format("{}: broker {} has epoch {}, not {}", what, id,
-                                        it->second.epoch, epoch));
+    return weir::unexpected(
+        fmt::format("{}: broker {} has epoch {}, not {}", what, id, it->second.epoch, epoch));
   }
   return &it->second;
 }
@@ -92,8 +91,8 @@ Status MetadataState::apply_one(const RegisterBrokerRecord& record) {
   for (size_t i = 0; i < record.endpoints.size(); i++) {
     for (size_t j = 0; j < i; j++) {
       if (record.endpoints[i].name == record.endpoints[j].name) {
-        return refuse(fmt::format("RegisterBrokerRecord: listener {} twice",
-                                  record.endpoints[i].name));
+        return refuse(
+            fmt::format("RegisterBrokerRecord: listener {} twice", record.endpoints[i].name));
       }
     }
   }
@@ -124,8 +123,8 @@ Status MetadataState::apply_one(const TopicRecord& record) {
     return refuse(fmt::format("TopicRecord: topic {} exists", record.name));
   }
   if (image_.topics_.contains(record.topic_id)) {
-    return refuse(fmt::format("TopicRecord: topic id {} exists",
-                              uuid_to_string(record.topic_id.uuid)));
+    return refuse(
+        fmt::format("TopicRecord: topic id {} exists", uuid_to_string(record.topic_id.uuid)));
   }
   auto topic = std::make_shared<TopicImage>();
   topic->id = record.topic_id;
@@ -139,14 +138,15 @@ Status MetadataState::apply_one(const TopicRecord& record) {
 Status MetadataState::apply_one(const PartitionRecord& record) {
   const TopicImage* topic = image_.topic(record.topic_id);
   if (topic == nullptr) {
-    return refuse(fmt::format("PartitionRecord: unknown topic id {}",
-                              uuid_to_string(record.topic_id.uuid)));
+    return refuse(
+        fmt::format("PartitionRecord: unknown topic id {}", uuid_to_string(record.topic_id.uuid)));
   }
   const int64_t count = static_cast<int64_t>(topic->partitions.size());
   if (record.partition_id.value() < 0 || record.partition_id.value() > count) {
-    return refuse(fmt::format("PartitionRecord: partition {} of {} which has {} (partitions "
-                              "are created in order)",
-                              record.partition_id, topic->name, count));
+    return refuse(
+        fmt::format("PartitionRecord: partition {} of {} which has {} (partitions "
+                    "are created in order)",
+                    record.partition_id, topic->name, count));
   }
   if (!record.removing_replicas.empty() || !record.adding_replicas.empty()) {
     return refuse("PartitionRecord: partition reassignment is not supported");
@@ -287,8 +287,7 @@ Status MetadataState::apply_one(const BrokerRegistrationChangeRecord& record) {
   if (record.in_controlled_shutdown < 0 || record.in_controlled_shutdown > 1) {
     return refuse("BrokerRegistrationChangeRecord: in_controlled_shutdown out of range");
   }
-  auto broker =
-      registered(record.broker_id, record.broker_epoch, "BrokerRegistrationChangeRecord");
+  auto broker = registered(record.broker_id, record.broker_epoch, "BrokerRegistrationChangeRecord");
   if (!broker) return refuse(broker.error());
   if (record.fenced == 1) (*broker)->fenced = true;
   if (record.fenced == -1) (*broker)->fenced = false;
@@ -297,5 +296,55 @@ Status MetadataState::apply_one(const BrokerRegistrationChangeRecord& record) {
 }
 
 Status MetadataState::apply_one(const NoOpRecord&) { return {}; }
+
+std::vector<Record> image_records(const Image& image) {
+  std::vector<Record> records;
+  records.reserve(image.features().size() + image.brokers().size() + image.topic_count() +
+                  image.partition_count() + image.configs().size() + 1);
+  for (const auto& [name, level] : image.features()) {
+    records.emplace_back(FeatureLevelRecord{name, level});
+  }
+  for (const auto& [id, broker] : image.brokers()) {
+    RegisterBrokerRecord record;
+    record.broker_id = broker.id;
+    record.incarnation_id = broker.incarnation_id;
+    record.broker_epoch = broker.epoch;
+    record.endpoints = broker.endpoints;
+    record.features = broker.features;
+    record.rack = broker.rack;
+    record.fenced = broker.fenced;
+    record.in_controlled_shutdown = broker.in_controlled_shutdown;
+    records.emplace_back(std::move(record));
+  }
+  for (const auto& [id, topic] : image.topics()) {
+    records.emplace_back(TopicRecord{topic->name, topic->id});
+    for (size_t i = 0; i < topic->partitions.size(); i++) {
+      const PartitionState& state = topic->partitions[i];
+      PartitionRecord record;
+      record.partition_id = PartitionId(static_cast<int32_t>(i));
+      record.topic_id = topic->id;
+      record.replicas = to_vector(state.replicas);
+      record.isr = to_vector(state.isr);
+      record.leader = state.leader;
+      record.leader_recovery_state = state.leader_recovery_state;
+      record.leader_epoch = state.leader_epoch;
+      record.partition_epoch = state.partition_epoch;
+      record.directories.assign(state.replicas.size(), unassigned_directory());
+      records.emplace_back(std::move(record));
+    }
+  }
+  for (const auto& [resource, configs] : image.configs()) {
+    for (const auto& [name, value] : configs) {
+      records.emplace_back(ConfigRecord{resource.type, resource.name, name, value});
+    }
+  }
+  if (image.next_producer_id() > ProducerId(0)) {
+    ProducerIdsRecord record;
+    record.broker_id = BrokerId(-1);  // as Kafka writes it in a snapshot: no broker
+    record.next_producer_id = image.next_producer_id();
+    records.emplace_back(record);
+  }
+  return records;
+}
 
 }  // namespace weir::metadata

@@ -15,12 +15,19 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "metadata/image.h"
 #include "metadata/records.h"
 
 namespace weir::metadata {
+
+// The records that rebuild `image` from an empty state, in an order MetadataState
+// applies: features, brokers, topics each followed by its partitions, configs, the
+// producer id block. A metadata snapshot holds exactly these (Kafka's snapshots hold
+// the same kinds of records); applying them yields an equal Image.
+std::vector<Record> image_records(const Image& image);
 
 class MetadataState {
  public:

@@ -50,8 +50,7 @@ std::string_view to_string(StorageError error) {
 }
 
 PartitionLog::PartitionLog(StorageEnv env, std::string directory, const LogConfig& config)
-    : env_(env), directory_(std::move(directory)), config_(config),
-      append_mutex_(env.scheduler) {}
+    : env_(env), directory_(std::move(directory)), config_(config), append_mutex_(env.scheduler) {}
 
 PartitionLog::~PartitionLog() = default;
 
@@ -131,8 +130,8 @@ StorageResult<void> PartitionLog::load() {
     const bool last = i + 1 == bases.size();
     // Only the active segment can hold data that was never fsynced (see the header).
     const auto load = last && !clean ? Segment::Load::recover : Segment::Load::trust;
-    auto segment = Segment::open(disk, directory_, bases[i], load, /*rewrite=*/!clean, now,
-                                 config_, visit);
+    auto segment =
+        Segment::open(disk, directory_, bases[i], load, /*rewrite=*/!clean, now, config_, visit);
     if (!segment) return unexpected(segment.error());
     std::shared_ptr<Segment> opened = std::move(segment).value();
     if (!segments_.empty() && opened->base_offset() < active()->next_offset()) {
@@ -265,10 +264,9 @@ StorageResult<void> PartitionLog::rebuild_epochs() {
 }
 
 StorageResult<void> PartitionLog::persist_epochs() {
-  VERIFY(std::is_sorted(epochs_.begin(), epochs_.end(),
-                        [](const EpochEntry& a, const EpochEntry& b) {
-                          return a.epoch < b.epoch;
-                        }));
+  VERIFY(
+      std::is_sorted(epochs_.begin(), epochs_.end(),
+                     [](const EpochEntry& a, const EpochEntry& b) { return a.epoch < b.epoch; }));
   VERIFY(!directory_.empty());
   return write_file_atomically(env_.disk, directory_, kEpochCheckpoint,
                                format_epoch_checkpoint(epochs_));
@@ -378,8 +376,8 @@ StorageResult<AppendResult> PartitionLog::append_locked(std::span<uint8_t> batch
       auto header = record::read_batch_header(batches.subspan(i));
       VERIFY(header.ok(), "validated above");
       if (header->partition_leader_epoch >= LeaderEpoch(0)) {
-        if (auto assigned = assign_epoch_locked(header->partition_leader_epoch,
-                                                header->base_offset);
+        if (auto assigned =
+                assign_epoch_locked(header->partition_leader_epoch, header->base_offset);
             !assigned) {
           return unexpected(assigned.error());
         }
@@ -398,8 +396,8 @@ StorageResult<AppendResult> PartitionLog::append_locked(std::span<uint8_t> batch
     }
     return unexpected(fail(StorageError::io));
   }
-  VERIFY(segment->next_offset() == next, "segment ends at {}, log at {}",
-         segment->next_offset(), next);
+  VERIFY(segment->next_offset() == next, "segment ends at {}, log at {}", segment->next_offset(),
+         next);
   log_end_offset_ = next;
   return AppendResult{first_base, last_offset, append_time};
 }
@@ -534,10 +532,9 @@ bool PartitionLog::epochs_match(std::span<const uint8_t> batches) const {
     auto header = record::read_batch_header(batches.subspan(at));
     VERIFY(header.ok(), "segment reads return whole batches");
     // The entry whose range holds the batch: the last one starting at or before it.
-    auto it = std::upper_bound(epochs_.begin(), epochs_.end(), header->base_offset,
-                               [](Offset value, const EpochEntry& entry) {
-                                 return value < entry.start_offset;
-                               });
+    auto it = std::upper_bound(
+        epochs_.begin(), epochs_.end(), header->base_offset,
+        [](Offset value, const EpochEntry& entry) { return value < entry.start_offset; });
     // -1 is "no epoch" (a batch stored without one); any other value must be the
     // cache's: a flipped sign bit makes an epoch negative, not -1 (raft seed 172).
     if (it != epochs_.begin() && header->partition_leader_epoch != LeaderEpoch(-1) &&
@@ -585,8 +582,7 @@ StorageResult<void> PartitionLog::delete_records(Offset offset) {
   }
   size_t count = 0;
   for (auto it = segments_.begin(); std::next(it) != segments_.end(); ++it) {
-    if (it->second->next_offset() > log_start_offset_ ||
-        std::next(it)->first > log_start_offset_) {
+    if (it->second->next_offset() > log_start_offset_ || std::next(it)->first > log_start_offset_) {
       break;
     }
     count++;
@@ -662,6 +658,63 @@ StorageResult<void> PartitionLog::truncate_to(Offset offset) {
   Operation operation(*this);
   VERIFY(offset >= Offset(0));
   runtime::MutexGuard guard(append_mutex_);
+  return truncate_locked(offset);
+}
+
+StorageResult<void> PartitionLog::reset_to(Offset start) {
+  if (closing_) return unexpected(StorageError::closed);
+  Operation operation(*this);
+  runtime::MutexGuard guard(append_mutex_);
+  if (suspect_) return unexpected(StorageError::suspect);
+  if (start < log_start_offset_) return unexpected(StorageError::offset_out_of_range);
+  // Crash safety, step by step: (1) the tail beyond `start` goes first (later segments
+  // first, so a crash leaves a prefix); (2) the log start checkpoint then names
+  // `start`, at or beyond the log end, which a reopen already treats as "empty from
+  // there" (load() drops every segment below a log start past them); (3) the old
+  // segments go and an empty one begins at `start`.
+  if (start < log_end_offset_) {
+    if (auto truncated = truncate_locked(start); !truncated) return truncated;
+  }
+  if (auto written = write_file_atomically(env_.disk, directory_, kLogStartCheckpoint,
+                                           format_offset_checkpoint(start));
+      !written) {
+    return unexpected(fail(written.error()));
+  }
+  truncations_++;
+  // Until log end moves to `start`, no fsync may claim anything (see wait_durable).
+  truncating_ = true;
+  struct Done {
+    PartitionLog* log;
+    ~Done() {
+      log->truncating_ = false;
+      log->flush_waiters_.notify_all();
+    }
+  } done{this};
+  std::vector<std::shared_ptr<Segment>> doomed;
+  for (const auto& [base, segment] : segments_) doomed.push_back(segment);
+  segments_.clear();
+  for (const auto& segment : doomed) {
+    if (auto removed = segment->remove_files(); !removed) return unexpected(fail(removed.error()));
+  }
+  auto created = Segment::create(env_.disk, directory_, start, env_.clock.now(), config_);
+  if (!created) return unexpected(fail(created.error()));
+  segments_.emplace(start, std::move(created).value());
+  if (auto synced = env_.disk.sync_directory(directory_); !synced) {
+    return unexpected(fail(StorageError::io));
+  }
+  log_start_offset_ = start;
+  log_end_offset_ = start;
+  durable_end_offset_ = start;
+  high_watermark_ = start;
+  if (!epochs_.empty()) {
+    epochs_.clear();
+    if (auto persisted = persist_epochs(); !persisted) return unexpected(fail(persisted.error()));
+  }
+  return {};
+}
+
+StorageResult<void> PartitionLog::truncate_locked(Offset offset) {
+  VERIFY(append_mutex_.locked());
   if (suspect_) return unexpected(StorageError::suspect);
   if (offset >= log_end_offset_) return {};
   if (offset < log_start_offset_) return unexpected(StorageError::offset_out_of_range);
@@ -703,8 +756,8 @@ StorageResult<void> PartitionLog::truncate_to(Offset offset) {
         return unexpected(fail(removed.error()));
       }
     }
-    auto created = Segment::create(env_.disk, directory_, log_start_offset_, env_.clock.now(),
-                                   config_);
+    auto created =
+        Segment::create(env_.disk, directory_, log_start_offset_, env_.clock.now(), config_);
     if (!created) return unexpected(fail(created.error()));
     segments_.emplace(log_start_offset_, std::move(created).value());
     if (auto synced = env_.disk.sync_directory(directory_); !synced) {
@@ -730,10 +783,9 @@ std::optional<std::pair<LeaderEpoch, Offset>> PartitionLog::end_offset_for_epoch
   VERIFY(epoch >= LeaderEpoch(0));
   VERIFY(log_start_offset_ <= log_end_offset_);
   // The last entry whose epoch is <= the asked one; its end is the next entry's start.
-  auto it = std::upper_bound(epochs_.begin(), epochs_.end(), epoch,
-                             [](LeaderEpoch value, const EpochEntry& entry) {
-                               return value < entry.epoch;
-                             });
+  auto it = std::upper_bound(
+      epochs_.begin(), epochs_.end(), epoch,
+      [](LeaderEpoch value, const EpochEntry& entry) { return value < entry.epoch; });
   if (it == epochs_.begin()) return std::nullopt;
   const LeaderEpoch found = std::prev(it)->epoch;
   const Offset end = it == epochs_.end() ? log_end_offset_ : it->start_offset;

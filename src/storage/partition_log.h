@@ -129,6 +129,11 @@ class PartitionLog {
   // Suspends. Drops every batch whose last offset is >= `offset` (a batch holding it
   // goes whole: truncation keeps batch boundaries), for a follower whose log diverged.
   StorageResult<void> truncate_to(Offset offset);
+  // Suspends. Replaces the whole log by an empty one that starts (and ends) at `start`
+  // (>= log start): a follower installing a snapshot that covers everything below
+  // `start`. The epoch cache is emptied; a crash midway leaves either the old log or
+  // a prefix of it whose log start is `start` (empty), never anything else.
+  StorageResult<void> reset_to(Offset start);
 
   // Suspends. Writes partition.metadata.
   StorageResult<void> set_topic_id(const std::string& topic_id);
@@ -160,6 +165,7 @@ class PartitionLog {
   StorageResult<AppendResult> append_locked(std::span<uint8_t> batches,
                                             std::optional<LeaderEpoch> assign);
   StorageResult<void> roll_locked(Offset base_offset);
+  StorageResult<void> truncate_locked(Offset offset);
   StorageResult<void> assign_epoch_locked(LeaderEpoch epoch, Offset start_offset);
   StorageResult<void> persist_epochs();
   // Suspends. Whether the epoch cache is consistent with the batches it points at.

@@ -38,8 +38,7 @@ TEST_F(PartitionLogTest, AppendAssignsContiguousOffsetsAndReadsReturnTheBytes) {
       EXPECT_EQ(result.base_offset, Offset(expected_base));
       EXPECT_EQ(result.last_offset, Offset(expected_base + i));
       // Only base offset and leader epoch differ from what the producer sent.
-      record::set_base_offset(std::span<uint8_t>(const_cast<Bytes&>(original)),
-                              result.base_offset);
+      record::set_base_offset(std::span<uint8_t>(const_cast<Bytes&>(original)), result.base_offset);
       Bytes expected = original;
       record::set_partition_leader_epoch(expected, LeaderEpoch(3));
       EXPECT_EQ(batch, expected);
@@ -115,8 +114,7 @@ TEST_F(PartitionLogTest, OffsetIndexIsSparseKafkaFormatAndFindsEveryOffset) {
     for (size_t at = 0; at < index.size(); at += 8) {
       const uint32_t relative = (uint32_t{index[at]} << 24) | (uint32_t{index[at + 1]} << 16) |
                                 (uint32_t{index[at + 2]} << 8) | index[at + 3];
-      const uint32_t position = (uint32_t{index[at + 4]} << 24) |
-                                (uint32_t{index[at + 5]} << 16) |
+      const uint32_t position = (uint32_t{index[at + 4]} << 24) | (uint32_t{index[at + 5]} << 16) |
                                 (uint32_t{index[at + 6]} << 8) | index[at + 7];
       auto header = record::read_batch_header(std::span<const uint8_t>(segment).subspan(position));
       ASSERT_TRUE(header.ok());
@@ -305,6 +303,48 @@ TEST_F(PartitionLogTest, TruncateToDropsWholeBatchesAcrossSegments) {
   });
 }
 
+TEST_F(PartitionLogTest, ResetToStartsAnEmptyLogAtTheOffsetAndSurvivesReopen) {
+  config.segment_bytes = 2048;
+  run([&] {
+    auto log = open_log();
+    for (int i = 0; i < 20; i++) {
+      Bytes batch = make_batch(2, 400, 1000, i);
+      append(*log, batch, LeaderEpoch(i < 10 ? 1 : 2));
+    }
+    ASSERT_TRUE(log->flush().ok());
+    // Beyond the end (a follower far behind) and inside the log (a diverged tail) alike.
+    for (const Offset start : {Offset(55), Offset(61)}) {
+      ASSERT_TRUE(log->reset_to(start).ok());
+      EXPECT_EQ(log->log_start_offset(), start);
+      EXPECT_EQ(log->log_end_offset(), start);
+      EXPECT_EQ(log->durable_end_offset(), start);
+      EXPECT_EQ(log->segment_count(), 1u);
+      EXPECT_TRUE(log->leader_epochs().empty());
+      EXPECT_EQ(log->read(Offset(start.value() - 1), 100).error(),
+                StorageError::offset_out_of_range);
+      EXPECT_TRUE(read(*log, start).empty());
+      if (start == Offset(55)) {
+        for (int i = 0; i < 5; i++) {
+          Bytes batch = make_batch(2, 400, 1000, i);
+          append(*log, batch, LeaderEpoch(4));
+        }
+        EXPECT_EQ(log->log_end_offset(), Offset(65));
+        EXPECT_EQ(log->reset_to(Offset(50)).error(), StorageError::offset_out_of_range);
+      }
+    }
+    EXPECT_EQ(log->reset_to(Offset(3)).error(), StorageError::offset_out_of_range);
+    Bytes batch = make_batch(1, 10, 1000);
+    EXPECT_EQ(append(*log, batch, LeaderEpoch(5)).base_offset, Offset(61));
+    ASSERT_TRUE(log->flush().ok());
+    log.reset();  // no clean close
+    auto reopened = open_log();
+    EXPECT_EQ(reopened->log_start_offset(), Offset(61));
+    EXPECT_EQ(reopened->log_end_offset(), Offset(62));
+    ASSERT_EQ(reopened->leader_epochs().size(), 1u);
+    EXPECT_EQ(reopened->leader_epochs()[0], (EpochEntry{LeaderEpoch(5), Offset(61)}));
+  });
+}
+
 TEST_F(PartitionLogTest, WaitingForTruncatedDataFailsInsteadOfWaitingForever) {
   run([&] {
     auto log = open_log();
@@ -318,7 +358,7 @@ TEST_F(PartitionLogTest, WaitingForTruncatedDataFailsInsteadOfWaitingForever) {
                 StorageError::offset_out_of_range);
       finished = true;
     });
-    scheduler.yield();  // the waiter starts its fsync
+    scheduler.yield();                              // the waiter starts its fsync
     ASSERT_TRUE(log->truncate_to(Offset(5)).ok());  // runs while that fsync does
     while (!finished) scheduler.sleep_for(runtime::milliseconds(1));
     EXPECT_EQ(log->log_end_offset(), Offset(5));
@@ -417,8 +457,9 @@ TEST_F(PartitionLogTest, DamagedOrPartialEpochCheckpointIsRebuiltFromTheLog) {
       ASSERT_EQ(log->leader_epochs(), expected);
       ASSERT_TRUE(log->close().ok());
       log.reset();
-      ASSERT_TRUE(storage::write_file_atomically(disk(), "data/topic-0", "leader-epoch-checkpoint",
-                                                 damaged).ok());
+      ASSERT_TRUE(
+          storage::write_file_atomically(disk(), "data/topic-0", "leader-epoch-checkpoint", damaged)
+              .ok());
       auto reopened = open_log();
       EXPECT_EQ(reopened->leader_epochs(), expected) << damaged;
       EXPECT_EQ(reopened->end_offset_for_epoch(LeaderEpoch(3)),
