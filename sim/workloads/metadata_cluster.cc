@@ -58,6 +58,12 @@ struct History {
   int voters = 3;
   raft::RaftFlaws raft_flaws;
   bool answer_before_commit = false;
+  // Snapshots every this many applied bytes (0: Kafka's default, never reached here)
+  // and the metadata log's segment size, so that snapshots drop segments.
+  int64_t snapshot_bytes = 0;
+  int64_t segment_bytes = 0;
+  int64_t snapshots_taken = 0;
+  int64_t snapshots_installed = 0;
   absl::btree_map<Epoch, absl::btree_set<int>> leaders;
   // The image digest after applying everything below an offset, as the first node
   // to get there saw it.
@@ -78,7 +84,7 @@ struct History {
   }
 };
 
-raft::RaftSettings quorum_settings(const History& history, int self) {
+raft::RaftSettings quorum_settings(History& history, int self) {
   raft::RaftSettings settings;
   settings.core.self = ReplicaId(self);
   for (int voter = 1; voter <= history.voters; voter++) {
@@ -90,6 +96,16 @@ raft::RaftSettings quorum_settings(const History& history, int self) {
   settings.cluster_id = kClusterId;
   settings.core.election_timeout = milliseconds(500);
   settings.core.fetch_timeout = milliseconds(1000);
+  if (history.segment_bytes > 0) settings.segment_bytes = history.segment_bytes;
+  settings.on_snapshot = [&history](raft::SnapshotId, bool installed) {
+    (installed ? history.snapshots_installed : history.snapshots_taken)++;
+  };
+  return settings;
+}
+
+cluster::LoaderSettings loader_settings(const History& history) {
+  cluster::LoaderSettings settings;
+  if (history.snapshot_bytes > 0) settings.snapshot_bytes = history.snapshot_bytes;
   return settings;
 }
 
@@ -133,7 +149,7 @@ class ControllerProcess final : public Process {
     };
     node_.emplace(env_, std::move(settings));
     service_.emplace(env_, *node_);
-    loader_.emplace(env_, *node_);
+    loader_.emplace(env_, *node_, loader_settings(history));
     watch_images(history, *loader_, id, final);
     cluster::QuorumControllerSettings controller;
     controller.controller.cluster_id = kClusterId;
@@ -177,7 +193,7 @@ class BrokerProcess final : public Process {
     link.heartbeat_interval = milliseconds(500);
     link.request_timeout = seconds(2);
     node_.emplace(env_, std::move(settings));
-    loader_.emplace(env_, *node_);
+    loader_.emplace(env_, *node_, loader_settings(history));
     watch_images(history, *loader_, id, history.quiesced);
     link_.emplace(env_, *node_, *loader_, std::move(link));
   }
@@ -288,6 +304,12 @@ class MetadataClusterWorkload final : public Workload {
  public:
   explicit MetadataClusterWorkload(const RunOptions& options) {
     history_.voters = options.seed % 2 == 1 ? 3 : 5;
+    // Half the seeds (of each quorum size) snapshot every 1-8 KiB, so followers and
+    // brokers that fall behind the leader's log start are sent snapshots.
+    if ((options.seed / 2) % 2 == 0) {
+      history_.snapshot_bytes = int64_t{1024} << ((options.seed / 4) % 4);
+      history_.segment_bytes = 4 * history_.snapshot_bytes;
+    }
     history_.raft_flaws = raft_flaws_of(options.flaws);
     history_.answer_before_commit = options.flaws.answer_before_commit;
   }
@@ -348,9 +370,11 @@ class MetadataClusterWorkload final : public Workload {
       result.fail(Verdict::liveness, "no admin operation was acknowledged after healing");
     }
     result.summary =
-        fmt::format("voters={} epochs={} admin_ops={} acked={} topics={} partitions={} offset={}",
+        fmt::format("voters={} epochs={} admin_ops={} acked={} topics={} partitions={} offset={} "
+                    "snapshots={}/{}",
                     history_.voters, history_.leaders.size(), history_.ops.size(), acknowledged,
-                    final->topic_count(), final->partition_count(), final_end);
+                    final->topic_count(), final->partition_count(), final_end,
+                    history_.snapshots_taken, history_.snapshots_installed);
     return result;
   }
 

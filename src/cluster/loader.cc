@@ -6,6 +6,8 @@
 
 #include "base/assert.h"
 #include "metadata/records.h"
+#include "metadata/state.h"
+#include "raft/snapshot.h"
 #include "record/batch.h"
 
 namespace weir::cluster {
@@ -21,8 +23,10 @@ constexpr runtime::Duration kIdleWait = runtime::milliseconds(200);
 
 }  // namespace
 
-MetadataLoader::MetadataLoader(runtime::Env& env, raft::RaftNode& node)
-    : env_(env), node_(node), failed_(env.scheduler) {}
+MetadataLoader::MetadataLoader(runtime::Env& env, raft::RaftNode& node, LoaderSettings settings)
+    : env_(env), node_(node), settings_(settings), failed_(env.scheduler) {
+  VERIFY(settings_.snapshot_bytes > 0);
+}
 
 MetadataLoader::~MetadataLoader() { VERIFY(!running_, "the metadata loader outlives stop()"); }
 
@@ -75,15 +79,77 @@ void MetadataLoader::wait_change(record::Offset seen, runtime::Instant deadline)
 
 void MetadataLoader::replay_loop() {
   while (!stopping_ && !failed_.is_set() && !node_.failed().is_set()) {
-    if (replay_some()) continue;
+    // At the start, and after the node installed a snapshot it was sent: what was
+    // applied is behind the log's start, and only the snapshot can bring it forward.
+    const auto snapshot = node_.latest_snapshot();
+    if (snapshot && snapshot->offset > applied_end_) {
+      if (!load_snapshot()) return;
+      continue;
+    }
+    if (replay_some()) {
+      maybe_snapshot();
+      continue;
+    }
     (void)node_.wait_high_watermark_above(applied_end_, env_.clock.now() + kIdleWait);
   }
+}
+
+bool MetadataLoader::load_snapshot() {
+  auto read = node_.read_snapshot();
+  if (!read) {
+    fail(read.error());
+    return false;
+  }
+  if (!*read || (*read)->first.offset <= applied_end_) return true;
+  const auto& [id, payload] = **read;
+  // The payload passed its CRCs: a record that does not decode or apply is a bug.
+  auto records = metadata::decode_batch(payload);
+  if (!records) {
+    fail(fmt::format("snapshot {} does not decode: {}", raft::snapshot_file_name(id),
+                     records.error().describe()));
+    return false;
+  }
+  metadata::MetadataState state;
+  if (auto applied = state.apply_all(*records); !applied) {
+    fail(fmt::format("snapshot {} does not apply: {}", raft::snapshot_file_name(id),
+                     applied.error()));
+    return false;
+  }
+  state_ = std::move(state);
+  applied_end_ = id.offset;
+  bytes_since_snapshot_ = 0;
+  if (on_applied) on_applied(applied_end_, state_.image());
+  changed_.notify_all();
+  return true;
+}
+
+void MetadataLoader::maybe_snapshot() {
+  if (bytes_since_snapshot_ < settings_.snapshot_bytes) return;
+  const auto latest = node_.latest_snapshot();
+  if (latest && latest->offset >= applied_end_) return;
+  // Built without suspending: the image is exactly the one as of `end`.
+  const record::Offset end = applied_end_;
+  const std::vector<metadata::Record> records = metadata::image_records(state_.image());
+  constexpr size_t kRecordsPerBatch = 1000;
+  metadata::Bytes payload;
+  for (size_t at = 0; at < records.size(); at += kRecordsPerBatch) {
+    const size_t count = std::min(kRecordsPerBatch, records.size() - at);
+    const metadata::Bytes batch = metadata::encode_batch(
+        std::span(records).subspan(at, count), env_.clock.wall_now().milliseconds);
+    payload.insert(payload.end(), batch.begin(), batch.end());
+  }
+  // A failed write (a full disk) changes nothing: the next applied batch tries again.
+  if (node_.create_snapshot(end, payload)) bytes_since_snapshot_ = 0;
 }
 
 bool MetadataLoader::replay_some() {
   if (node_.high_watermark() <= applied_end_) return false;
   for (int attempt = 1;; attempt++) {
     auto bytes = node_.read_committed(applied_end_, kReadBytesMax);
+    // A snapshot installed meanwhile moved the log start past applied_end_: the
+    // caller loads it.
+    const auto snapshot = node_.latest_snapshot();
+    if (snapshot && snapshot->offset > applied_end_) return true;
     if (!bytes) {
       if (attempt == kReadAttempts) {
         fail(fmt::format("reading the metadata log at {}: {}", applied_end_,
@@ -104,6 +170,7 @@ bool MetadataLoader::replay_some() {
     // Decode everything first: a batch that does not decode is read again, and nothing
     // is applied from a read that may be damaged.
     std::vector<std::pair<record::Offset, std::vector<metadata::LogEntry>>> decoded;
+    int64_t decoded_bytes = 0;
     bool damaged = false;
     // The metadata log is dense and applied_end_ is always a batch boundary: the
     // first batch starts there and each next one where the one before ended. The base
@@ -118,6 +185,7 @@ bool MetadataLoader::replay_some() {
       }
       const record::Offset end = batch.header.last_offset().next();
       expected_base = end;
+      decoded_bytes += static_cast<int64_t>(batch.bytes.size());
       if (batch.header.is_control()) {
         decoded.emplace_back(end, std::vector<metadata::LogEntry>{});
         continue;
@@ -150,6 +218,7 @@ bool MetadataLoader::replay_some() {
       applied_end_ = end;
       if (on_applied) on_applied(applied_end_, state_.image());
     }
+    bytes_since_snapshot_ += decoded_bytes;
     changed_.notify_all();
     return !decoded.empty();
   }

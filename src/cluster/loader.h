@@ -3,6 +3,13 @@
 // the other voters, and brokers following the log as observers. What it publishes is
 // the image "as of" applied_end(): every record below that offset, and no other.
 //
+// It starts from the latest snapshot of the log, if there is one, and loads a newer
+// one whenever the log moved its start past what was applied (a follower or broker
+// that fell behind the leader's log start and was sent a snapshot). Every
+// `snapshot_bytes` of applied batches it takes a snapshot of its own image
+// (metadata::image_records) and hands it to the RaftNode, which then drops the log
+// below it — as every KRaft node snapshots its own state.
+//
 // One fiber reads committed batches (whole batches below the Raft high watermark) in
 // log order, skips control batches (LeaderChange), decodes the records and applies
 // them. A committed record that does not apply, or a committed batch that does not
@@ -23,9 +30,14 @@
 
 namespace weir::cluster {
 
+struct LoaderSettings {
+  // metadata.log.max.record.bytes.between.snapshots (Kafka's default: 20 MiB).
+  int64_t snapshot_bytes = 20 << 20;
+};
+
 class MetadataLoader {
  public:
-  MetadataLoader(runtime::Env& env, raft::RaftNode& node);
+  MetadataLoader(runtime::Env& env, raft::RaftNode& node, LoaderSettings settings = {});
   ~MetadataLoader();
   MetadataLoader(const MetadataLoader&) = delete;
   MetadataLoader& operator=(const MetadataLoader&) = delete;
@@ -57,12 +69,19 @@ class MetadataLoader {
   // Suspends. Applies committed batches from applied_end_; false when nothing was
   // committed beyond it.
   bool replay_some();
+  // Suspends. Replaces the state by the latest snapshot's when it is ahead of it;
+  // false when that failed (failed() is set).
+  bool load_snapshot();
+  // Suspends. Takes a snapshot once enough was applied since the last one.
+  void maybe_snapshot();
   void fail(std::string reason);
 
   runtime::Env& env_;
   raft::RaftNode& node_;
+  LoaderSettings settings_;
   metadata::MetadataState state_;
   record::Offset applied_end_{0};
+  int64_t bytes_since_snapshot_ = 0;
   runtime::WaitQueue changed_;
   runtime::Event failed_;
   std::string failure_;

@@ -449,6 +449,12 @@ void read_keys(Reader& r, BrokerConfig& c) {
                                      "Directory of the metadata log; default: the first log dir.");
   c.metadata_log_dir =
       metadata_dir ? *metadata_dir : (c.log_dirs.empty() ? std::string() : c.log_dirs.front());
+  c.metadata_log_segment_bytes =
+      r.int32("metadata.log.segment.bytes", 1 << 30, 4096, int32_max,
+              "Size at which a metadata log segment rolls (snapshots drop whole segments).");
+  c.metadata_log_max_record_bytes_between_snapshots =
+      r.int64("metadata.log.max.record.bytes.between.snapshots", 20 << 20, 1,
+              "Metadata log bytes applied after which a node snapshots its metadata image.");
   c.log_segment_bytes = r.int32("log.segment.bytes", 1 << 30, 1024 * 1024, int32_max,
                                 "Size at which a segment rolls.");
   const auto roll_ms =

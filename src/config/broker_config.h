@@ -125,6 +125,9 @@ struct BrokerConfig {
   std::vector<std::string> log_dirs;
   // metadata.log.dir, else the first of log_dirs.
   std::string metadata_log_dir;
+  int32_t metadata_log_segment_bytes = 1 << 30;  // metadata.log.segment.bytes
+  // metadata.log.max.record.bytes.between.snapshots
+  int64_t metadata_log_max_record_bytes_between_snapshots = 20 << 20;
   int32_t log_segment_bytes = 1 << 30;  // log.segment.bytes
   int64_t log_roll_ms = 0;              // log.roll.ms, else log.roll.hours
   int64_t log_roll_jitter_ms = 0;       // log.roll.jitter.ms, else .hours

@@ -6,7 +6,7 @@
 namespace weir::protocol {
 namespace {
 
-constexpr std::array<ErrorInfo, 129> kErrors = {{
+constexpr std::array<ErrorInfo, 130> kErrors = {{
     {ErrorCode::unknown_server_error, "UNKNOWN_SERVER_ERROR"},
     {ErrorCode::none, "NONE"},
     {ErrorCode::offset_out_of_range, "OFFSET_OUT_OF_RANGE"},
@@ -107,6 +107,7 @@ constexpr std::array<ErrorInfo, 129> kErrors = {{
     {ErrorCode::feature_update_failed, "FEATURE_UPDATE_FAILED"},
     {ErrorCode::principal_deserialization_failure, "PRINCIPAL_DESERIALIZATION_FAILURE"},
     {ErrorCode::snapshot_not_found, "SNAPSHOT_NOT_FOUND"},
+    {ErrorCode::position_out_of_range, "POSITION_OUT_OF_RANGE"},
     {ErrorCode::unknown_topic_id, "UNKNOWN_TOPIC_ID"},
     {ErrorCode::duplicate_broker_registration, "DUPLICATE_BROKER_REGISTRATION"},
     {ErrorCode::broker_id_not_registered, "BROKER_ID_NOT_REGISTERED"},

@@ -114,6 +114,7 @@ enum class ErrorCode : int16_t {
   feature_update_failed = 96,
   principal_deserialization_failure = 97,
   snapshot_not_found = 98,
+  position_out_of_range = 99,
   unknown_topic_id = 100,
   duplicate_broker_registration = 101,
   broker_id_not_registered = 102,

@@ -22,15 +22,18 @@ const char* to_string(Role role) {
 }
 
 RaftCore::RaftCore(CoreSettings settings, runtime::Random& random, QuorumState durable,
-                   Offset log_end, std::vector<EpochStart> epochs, Instant now)
+                   Offset log_end, std::vector<EpochStart> epochs, Instant now,
+                   SnapshotId log_start)
     : settings_(std::move(settings)), random_(random), state_(durable), log_end_(log_end),
-      epochs_(std::move(epochs)) {
+      log_start_(log_start), epochs_(std::move(epochs)), high_watermark_(log_start.offset) {
   VERIFY(!settings_.voters.empty(), "a quorum needs voters");
   VERIFY(std::is_sorted(settings_.voters.begin(), settings_.voters.end()));
   VERIFY(std::adjacent_find(settings_.voters.begin(), settings_.voters.end()) ==
              settings_.voters.end(),
          "a voter is listed twice");
   VERIFY(log_end_ >= Offset(0));
+  VERIFY(log_start_.offset <= log_end_, "log start {} beyond log end {}", log_start_.offset,
+         log_end_);
   is_voter_ = is_voter(settings_.self);
   if (state_.leader == settings_.self) {
     // A leader that restarts does not lead again in the same epoch: its in-memory
@@ -52,6 +55,8 @@ bool RaftCore::is_voter(ReplicaId id) const {
 }
 
 LogPosition RaftCore::last_position() const {
+  // An empty log after a snapshot ends where the snapshot does, in its epoch.
+  if (log_end_ == log_start_.offset && log_start_.offset > Offset(0)) return log_start_;
   return LogPosition{log_end_, epochs_.empty() ? Epoch(0) : epochs_.back().epoch};
 }
 
@@ -59,9 +64,15 @@ LogPosition RaftCore::end_offset_for_epoch(Epoch epoch) const {
   // The last epoch entry at or below `epoch`; its end is where the next one starts.
   auto after = std::upper_bound(epochs_.begin(), epochs_.end(), epoch,
                                 [](Epoch e, const EpochStart& entry) { return e < entry.epoch; });
-  if (after == epochs_.begin()) return LogPosition{Offset(0), Epoch(-1)};
+  const bool after_snapshot = log_start_.offset > Offset(0) && epoch >= log_start_.epoch;
+  if (after == epochs_.begin()) {
+    return after_snapshot ? log_start_ : LogPosition{Offset(0), Epoch(-1)};
+  }
   const auto found = std::prev(after);
   const Offset end = after == epochs_.end() ? log_end_ : after->start;
+  // An epoch that ended inside the snapshot: what the log still knows ends there, in
+  // the snapshot's epoch (the entries below are gone, but committed).
+  if (after_snapshot && end <= log_start_.offset) return log_start_;
   VERIFY(found->epoch <= epoch);
   VERIFY(end >= found->start);
   return LogPosition{end, found->epoch};
@@ -413,6 +424,16 @@ FetchDecision RaftCore::on_fetch_request(const FetchRequest& request, Instant no
     decision.error = ErrorCode::invalid_request;
     return decision;
   }
+  if (log_start_.offset > Offset(0) &&
+      (request.fetch_offset < log_start_.offset ||
+       (request.fetch_offset == log_start_.offset &&
+        request.last_fetched_epoch != log_start_.epoch) ||
+       request.last_fetched_epoch < log_start_.epoch)) {
+    // The entries the fetcher needs (or the ones its log should match) are in the
+    // snapshot only (Kafka's rule in ReplicatedLog.validateOffsetAndEpoch).
+    decision.snapshot = log_start_;
+    return decision;
+  }
   if (request.fetch_offset > Offset(0)) {
     const LogPosition end = end_offset_for_epoch(request.last_fetched_epoch);
     const bool diverges =
@@ -477,11 +498,20 @@ FetchOutcome RaftCore::on_fetch_response(const FetchRequest& sent, const FetchDe
   last_leader_contact_ = now;
   fetch_deadline_ = now + settings_.fetch_timeout;
   if (sent.fetch_offset != log_end_) return outcome;  // the log moved since: stale
+  if (response.snapshot) {
+    outcome.action = FetchOutcome::Action::fetch_snapshot;
+    outcome.snapshot = *response.snapshot;
+    return outcome;
+  }
   if (response.diverging) {
     const LogPosition local = end_offset_for_epoch(response.diverging->epoch);
+    // Committed entries agree on every log, and a snapshot holds only committed ones,
+    // so a correct leader never points below this log's snapshot; a flawed one may.
+    const Offset truncate_to =
+        std::max(std::min(local.offset, response.diverging->offset), log_start_.offset);
+    if (truncate_to >= log_end_) return outcome;
     outcome.action = FetchOutcome::Action::truncate;
-    outcome.truncate_to = std::min(local.offset, response.diverging->offset);
-    VERIFY(outcome.truncate_to < log_end_, "a diverging epoch that truncates nothing");
+    outcome.truncate_to = truncate_to;
     return outcome;
   }
   outcome.action = FetchOutcome::Action::append;
@@ -495,15 +525,19 @@ void RaftCore::on_follower_high_watermark(Offset leader_high_watermark) {
   check_invariants();
 }
 
-void RaftCore::on_log_changed(Offset log_end, std::vector<EpochStart> epochs) {
+void RaftCore::on_log_changed(Offset log_end, std::vector<EpochStart> epochs,
+                              SnapshotId log_start) {
   VERIFY(log_end >= Offset(0));
   VERIFY(epochs.empty() || epochs.back().start <= log_end);
+  VERIFY(log_start.offset <= log_end);
+  VERIFY(log_start.offset >= log_start_.offset, "the log start moved back");
   log_end_ = log_end;
+  log_start_ = log_start;
   epochs_ = std::move(epochs);
   durable_end_ = std::min(durable_end_, log_end_);
   // Only a flawed quorum truncates below the commit point; keep the numbers coherent
-  // and let the checkers report the lost entries.
-  high_watermark_ = std::min(high_watermark_, log_end_);
+  // and let the checkers report the lost entries. A snapshot is committed.
+  high_watermark_ = std::max(std::min(high_watermark_, log_end_), log_start_.offset);
   if (role_ == Role::leader) update_leader_high_watermark();
   check_invariants();
 }
@@ -558,7 +592,8 @@ std::vector<ReplicaProgress> RaftCore::observer_progress() const {
 }
 
 void RaftCore::check_invariants() const {
-  VERIFY(high_watermark_ >= Offset(0));
+  VERIFY(high_watermark_ >= log_start_.offset, "high watermark {} below the log start {}",
+         high_watermark_, log_start_.offset);
   VERIFY(high_watermark_ <= log_end_, "high watermark {} beyond log end {}", high_watermark_,
          log_end_);
   if (role_ == Role::leader) {

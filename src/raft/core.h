@@ -105,12 +105,16 @@ struct FetchDecision {
   Offset high_watermark{-1};
   std::optional<LogPosition> diverging;  // truncate to this (epoch, end offset)
   std::optional<Offset> read_from;       // send records from here
+  // The fetcher is behind the leader's log start (or its log there diverges): it must
+  // fetch this snapshot (FetchSnapshot) and start its log after it.
+  std::optional<SnapshotId> snapshot;
 };
 // What a fetching replica must do with a fetch response.
 struct FetchOutcome {
-  enum class Action { none, append, truncate };
+  enum class Action { none, append, truncate, fetch_snapshot };
   Action action = Action::none;
   Offset truncate_to{0};
+  SnapshotId snapshot;  // fetch_snapshot: which one
 };
 
 // A message the core wants sent to one voter.
@@ -130,9 +134,11 @@ struct ReplicaProgress {
 
 class RaftCore {
  public:
-  // Starts from the durable quorum state and the log as recovered.
+  // Starts from the durable quorum state and the log as recovered. `log_start` is the
+  // snapshot the log starts after ({0, 0} when it starts at the beginning): everything
+  // below it is committed, and the log's last epoch is its epoch while the log is empty.
   RaftCore(CoreSettings settings, runtime::Random& random, QuorumState durable, Offset log_end,
-           std::vector<EpochStart> epochs, Instant now);
+           std::vector<EpochStart> epochs, Instant now, SnapshotId log_start = {});
 
   // --- Inputs ---------------------------------------------------------------------------
   // Timeouts: elections, fetch timeouts, check quorum, BeginQuorumEpoch retries.
@@ -152,8 +158,9 @@ class RaftCore {
   // After a successful append of a fetch's records: the leader's high watermark, which
   // this replica may adopt up to its own log end.
   void on_follower_high_watermark(Offset leader_high_watermark);
-  // The log changed (an append or truncation the driver made): its end and epochs.
-  void on_log_changed(Offset log_end, std::vector<EpochStart> epochs);
+  // The log changed (an append, a truncation, a snapshot taken or installed): its end,
+  // epochs and start.
+  void on_log_changed(Offset log_end, std::vector<EpochStart> epochs, SnapshotId log_start = {});
   // The leader's own log is durable below `offset`.
   void on_durable(Offset offset);
   // Graceful shutdown of a leader: resign and tell the other voters.
@@ -178,6 +185,8 @@ class RaftCore {
   bool is_voter() const { return is_voter_; }
   Offset high_watermark() const { return high_watermark_; }
   Offset log_end() const { return log_end_; }
+  // The snapshot the log starts after ({0, 0}: none).
+  SnapshotId log_start() const { return log_start_; }
   const std::vector<EpochStart>& epochs() const { return epochs_; }
   LogPosition last_position() const;
   // Leader: the first offset of its epoch (its LeaderChange entry), once appended.
@@ -215,6 +224,7 @@ class RaftCore {
   Role role_ = Role::unattached;
   QuorumState state_;
   Offset log_end_{0};
+  SnapshotId log_start_;
   std::vector<EpochStart> epochs_;
   Offset high_watermark_{0};
   std::vector<Envelope> outbox_;

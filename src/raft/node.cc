@@ -30,11 +30,16 @@ std::vector<EpochStart> epochs_of(const storage::PartitionLog& log) {
   return epochs;
 }
 
-storage::LogConfig metadata_log_config() {
+// A snapshot file larger than this is refused (the metadata image of a million
+// partitions is far smaller).
+constexpr int64_t kSnapshotBytesMax = int64_t{1} << 30;
+constexpr int kSnapshotReadAttempts = 6;
+
+storage::LogConfig metadata_log_config(int64_t segment_bytes) {
   storage::LogConfig config;
-  config.segment_bytes = 64 << 20;
+  config.segment_bytes = segment_bytes;
   config.segment_index_bytes = 1 << 20;
-  config.retention_ms = -1;  // the metadata log is kept whole (snapshots come later)
+  config.retention_ms = -1;  // the log shrinks only behind snapshots
   config.retention_bytes = -1;
   config.max_message_bytes = 8 << 20;
   return config;
@@ -53,7 +58,8 @@ struct RaftNode::Peer {
 
 RaftNode::RaftNode(runtime::Env& env, RaftSettings settings)
     : env_(env), settings_(std::move(settings)), random_(env.random.fork()),
-      persist_mutex_(env.scheduler), log_mutex_(env.scheduler), failed_(env.scheduler) {
+      persist_mutex_(env.scheduler), log_mutex_(env.scheduler), failed_(env.scheduler),
+      snapshot_mutex_(env.scheduler) {
   for (ReplicaId voter : settings_.core.voters) {
     VERIFY(settings_.voter_addresses.contains(voter), "no address for voter {}", voter);
   }
@@ -74,9 +80,14 @@ void RaftNode::spawn(std::string name, std::function<void()> body) {
   });
 }
 
+std::string RaftNode::log_directory() const {
+  return join(settings_.directory, log_directory_name);
+}
+
 Result<void, std::string> RaftNode::start() {
-  const std::string directory = join(settings_.directory, log_directory_name);
-  auto log = storage::PartitionLog::open(env_, directory, metadata_log_config());
+  const std::string directory = log_directory();
+  auto log =
+      storage::PartitionLog::open(env_, directory, metadata_log_config(settings_.segment_bytes));
   if (!log) {
     return unexpected(fmt::format("opening {}: {}", directory, storage::to_string(log.error())));
   }
@@ -101,8 +112,10 @@ Result<void, std::string> RaftNode::start() {
     }
   }
   persisted_ = state;
+  if (auto settled = recover_snapshots(); !settled) return settled;
   core_ = std::make_unique<RaftCore>(settings_.core, random_, state, log_->log_end_offset(),
-                                     epochs_of(*log_), env_.clock.now());
+                                     epochs_of(*log_), env_.clock.now(),
+                                     latest_snapshot_.value_or(SnapshotId{}));
   core_->on_durable(log_->durable_end_offset());
   spawn("raft-tick", [this] { tick_loop(); });
   spawn("raft-fetch", [this] { fetch_loop(); });
@@ -200,7 +213,11 @@ void RaftNode::after_input() {
 }
 
 void RaftNode::log_changed() {
-  core_->on_log_changed(log_->log_end_offset(), epochs_of(*log_));
+  VERIFY(log_->log_start_offset() == (latest_snapshot_ ? latest_snapshot_->offset : Offset(0)),
+         "the metadata log starts at {}, not where its snapshot ends",
+         log_->log_start_offset());
+  core_->on_log_changed(log_->log_end_offset(), epochs_of(*log_),
+                        latest_snapshot_.value_or(SnapshotId{}));
   core_->on_durable(log_->durable_end_offset());
   log_->set_high_watermark(core_->high_watermark());
 }
@@ -352,49 +369,296 @@ void RaftNode::fetch_loop() {
       env_.scheduler.sleep_for(settings_.retry_backoff);
       continue;
     }
-    apply_fetch(*request, *decision, records);
+    const auto snapshot = apply_fetch(*request, *decision, records);
     after_input();
+    if (snapshot) {
+      fetch_snapshot(*connection, *request, *snapshot);
+      after_input();
+      continue;
+    }
     if (decision->error != ErrorCode::none) env_.scheduler.sleep_for(settings_.retry_backoff);
   }
 }
 
-void RaftNode::apply_fetch(const FetchRequest& sent, const FetchDecision& decision,
-                           std::span<const uint8_t> records) {
+std::optional<SnapshotId> RaftNode::apply_fetch(const FetchRequest& sent,
+                                                const FetchDecision& decision,
+                                                std::span<const uint8_t> records) {
   const FetchOutcome outcome = core_->on_fetch_response(sent, decision, env_.clock.now());
-  if (outcome.action == FetchOutcome::Action::none) return;
+  if (outcome.action == FetchOutcome::Action::none) return std::nullopt;
+  if (outcome.action == FetchOutcome::Action::fetch_snapshot) return outcome.snapshot;
   runtime::MutexGuard guard(log_mutex_);
   // The log may have moved while this fiber waited for the mutex.
-  if (log_->log_end_offset() != sent.fetch_offset || core_->is_leader()) return;
+  if (log_->log_end_offset() != sent.fetch_offset || core_->is_leader()) return std::nullopt;
   if (outcome.action == FetchOutcome::Action::truncate) {
     VERIFY(outcome.truncate_to < log_->log_end_offset());
     if (auto truncated = log_->truncate_to(outcome.truncate_to); !truncated) {
       fail(fmt::format("truncating the metadata log: {}", storage::to_string(truncated.error())));
-      return;
+      return std::nullopt;
     }
     log_changed();
-    return;
+    return std::nullopt;
   }
   if (!records.empty()) {
     auto header = record::read_batch_header(records);
-    if (!header || header->base_offset != log_->log_end_offset()) return;
+    if (!header || header->base_offset != log_->log_end_offset()) return std::nullopt;
     std::vector<uint8_t> copy(records.begin(), records.end());
     auto appended = log_->append_replicated(copy);
     if (!appended) {
       // Bytes damaged on the way (a flipped bit the leader's read did not catch) are
       // refused by the CRC: fetch them again. A failing disk ends this incarnation.
-      if (appended.error() == storage::StorageError::invalid_batch) return;
+      if (appended.error() == storage::StorageError::invalid_batch) return std::nullopt;
       fail(fmt::format("appending to the metadata log: {}", storage::to_string(appended.error())));
-      return;
+      return std::nullopt;
     }
     // The next fetch offset tells the leader this much is held: it must be durable.
     if (auto flushed = log_->flush(); !flushed) {
       fail(fmt::format("flushing the metadata log: {}", storage::to_string(flushed.error())));
-      return;
+      return std::nullopt;
     }
     log_changed();
   }
   core_->on_follower_high_watermark(decision.high_watermark);
   log_->set_high_watermark(core_->high_watermark());
+  return std::nullopt;
+}
+
+// --- Snapshots ------------------------------------------------------------------------------
+
+namespace {
+std::string to_text(std::span<const uint8_t> bytes) {
+  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+std::span<const uint8_t> to_bytes(const std::string& text) {
+  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
+}
+}  // namespace
+
+Result<void, std::string> RaftNode::recover_snapshots() {
+  const std::string directory = log_directory();
+  auto names = env_.disk.list(directory);
+  if (!names) return unexpected(fmt::format("listing {}", directory));
+  std::optional<SnapshotId> latest;
+  for (const std::string& name : *names) {
+    const auto id = parse_snapshot_file_name(name);
+    if (id && (!latest || id->offset > latest->offset)) latest = id;
+  }
+  const Offset start = log_->log_start_offset();
+  if (!latest) {
+    if (start > Offset(0)) {
+      return unexpected(fmt::format("{}: the log starts at {} but no snapshot holds the entries "
+                                    "below it",
+                                    directory, start));
+    }
+    return {};
+  }
+  if (latest->offset < start) {
+    return unexpected(fmt::format("{}: the log starts at {}, after its latest snapshot {}",
+                                  directory, start, snapshot_file_name(*latest)));
+  }
+  latest_snapshot_ = latest;
+  // Reading it once proves the file whole before anything relies on it.
+  if (auto read = read_snapshot(); !read) return unexpected(read.error());
+  // A crash between storing a snapshot and moving the log start leaves the log behind:
+  // finish the move (the snapshot is committed, so the log start may pass it).
+  if (latest->offset > log_->log_end_offset()) {
+    if (auto reset = log_->reset_to(latest->offset); !reset) {
+      return unexpected(fmt::format("{}: starting the log after snapshot {}: {}", directory,
+                                    snapshot_file_name(*latest), storage::to_string(reset.error())));
+    }
+  } else if (latest->offset > start) {
+    log_->set_high_watermark(latest->offset);
+    if (auto deleted = log_->delete_records(latest->offset); !deleted) {
+      return unexpected(fmt::format("{}: moving the log start to snapshot {}: {}", directory,
+                                    snapshot_file_name(*latest),
+                                    storage::to_string(deleted.error())));
+    }
+  }
+  VERIFY(log_->log_start_offset() == latest->offset);
+  remove_older_snapshots();
+  return {};
+}
+
+void RaftNode::remove_older_snapshots() {
+  if (!latest_snapshot_) return;
+  const std::string directory = log_directory();
+  auto names = env_.disk.list(directory);
+  if (!names) return;
+  for (const std::string& name : *names) {
+    const auto id = parse_snapshot_file_name(name);
+    // Best effort: a file left behind is removed at the next start.
+    if (id && id->offset < latest_snapshot_->offset) (void)env_.disk.remove(join(directory, name));
+  }
+}
+
+Result<void, std::string> RaftNode::create_snapshot(Offset end, std::span<const uint8_t> payload) {
+  runtime::MutexGuard guard(snapshot_mutex_);
+  if (stopping_ || failed_.is_set()) return unexpected(std::string("the raft node is stopping"));
+  if (end <= (latest_snapshot_ ? latest_snapshot_->offset : Offset(0))) return {};
+  if (end > core_->high_watermark()) {
+    return unexpected(fmt::format("a snapshot at {} is beyond the high watermark {}", end,
+                                  core_->high_watermark()));
+  }
+  // The epoch of the last entry the snapshot covers, from the log's epoch cache.
+  std::optional<Epoch> epoch;
+  for (const auto& entry : log_->leader_epochs()) {
+    if (entry.start_offset < end) epoch = entry.epoch;
+  }
+  if (!epoch) return unexpected(fmt::format("no epoch is known for offset {}", end - 1));
+  const SnapshotId id{end, *epoch};
+  const protocol::Bytes file = frame_snapshot(payload, env_.clock.wall_now().milliseconds);
+  if (auto written = storage::write_file_atomically(env_.disk, log_directory(),
+                                                    snapshot_file_name(id), to_text(file));
+      !written) {
+    return unexpected(fmt::format("writing snapshot {}: {}", snapshot_file_name(id),
+                                  storage::to_string(written.error())));
+  }
+  {
+    runtime::MutexGuard log_guard(log_mutex_);
+    if (stopping_) return unexpected(std::string("the raft node is stopping"));
+    log_->set_high_watermark(core_->high_watermark());
+    if (auto deleted = log_->delete_records(end); !deleted) {
+      fail(fmt::format("moving the metadata log start to {}: {}", end,
+                       storage::to_string(deleted.error())));
+      return unexpected(failure_);
+    }
+    latest_snapshot_ = id;
+    log_changed();
+  }
+  if (settings_.on_snapshot) settings_.on_snapshot(id, false);
+  remove_older_snapshots();
+  after_input();
+  return {};
+}
+
+Result<std::optional<std::pair<SnapshotId, record::Bytes>>, std::string>
+RaftNode::read_snapshot() {
+  using Found = std::optional<std::pair<SnapshotId, record::Bytes>>;
+  for (int attempt = 1;; attempt++) {
+    if (!latest_snapshot_) return Found{};
+    const SnapshotId id = *latest_snapshot_;
+    auto text = storage::read_whole_file(env_.disk, join(log_directory(), snapshot_file_name(id)));
+    if (text) {
+      // A bit flipped on the way from disk fails a CRC: read again.
+      if (auto payload = snapshot_payload(to_bytes(*text))) {
+        return Found{{id, record::Bytes(payload->begin(), payload->end())}};
+      }
+    }
+    // The snapshot may also have been replaced meanwhile: look again.
+    if (attempt == kSnapshotReadAttempts && latest_snapshot_ == id) {
+      return unexpected(fmt::format("snapshot {} is unreadable or damaged",
+                                    snapshot_file_name(id)));
+    }
+  }
+}
+
+void RaftNode::fetch_snapshot(client::Connection& connection, const FetchRequest& sent,
+                              SnapshotId id) {
+  protocol::Bytes file;
+  int64_t size = -1;
+  while (!stopping_ && static_cast<int64_t>(file.size()) != size) {
+    // Buggify: small chunks, so a download spans many requests (and elections).
+    const int32_t max_bytes = env_.buggify.fire() ? 256 : settings_.fetch_max_bytes;
+    const SnapshotChunkRequest request{settings_.core.self, core_->epoch(), id,
+                                       static_cast<int64_t>(file.size())};
+    auto response = connection.send_and_wait(to_wire(request, settings_.cluster_id, max_bytes));
+    if (stopping_) return;
+    const auto* body =
+        response ? std::get_if<protocol::FetchSnapshotResponse>(response->get()) : nullptr;
+    std::span<const uint8_t> bytes;
+    const auto chunk = body ? from_wire(*body, bytes) : std::nullopt;
+    if (!chunk) {
+      connection.close();
+      return;
+    }
+    // A new leader, another snapshot, a stale position: start over with a fetch.
+    if (chunk->error != ErrorCode::none || chunk->id != id || chunk->position != request.position ||
+        chunk->size > kSnapshotBytesMax || (size >= 0 && chunk->size != size) ||
+        chunk->position + static_cast<int64_t>(bytes.size()) > chunk->size ||
+        (bytes.empty() && chunk->position < chunk->size)) {
+      return;
+    }
+    size = chunk->size;
+    file.insert(file.end(), bytes.begin(), bytes.end());
+  }
+  if (!stopping_) install_snapshot(sent, id, file);
+}
+
+void RaftNode::install_snapshot(const FetchRequest& sent, SnapshotId id,
+                                const protocol::Bytes& file) {
+  // Damaged on the way (the CRCs fail): the next fetch asks again.
+  if (!snapshot_payload(file)) return;
+  runtime::MutexGuard guard(snapshot_mutex_);
+  runtime::MutexGuard log_guard(log_mutex_);
+  if (stopping_ || failed_.is_set() || core_->is_leader() ||
+      log_->log_end_offset() != sent.fetch_offset ||
+      (latest_snapshot_ && latest_snapshot_->offset >= id.offset)) {
+    return;
+  }
+  // The file first: once it is durable the log may start after it (a crash in between
+  // is finished by recover_snapshots).
+  if (auto written = storage::write_file_atomically(env_.disk, log_directory(),
+                                                    snapshot_file_name(id), to_text(file));
+      !written) {
+    return;  // nothing changed; the next fetch tries again
+  }
+  if (auto reset = log_->reset_to(id.offset); !reset) {
+    fail(fmt::format("starting the metadata log after snapshot {}: {}", snapshot_file_name(id),
+                     storage::to_string(reset.error())));
+    return;
+  }
+  latest_snapshot_ = id;
+  log_changed();
+  if (settings_.on_snapshot) settings_.on_snapshot(id, true);
+  remove_older_snapshots();
+}
+
+protocol::ResponseBody RaftNode::serve_fetch_snapshot(
+    const protocol::FetchSnapshotRequest& wire) {
+  const auto request = from_wire(wire);
+  if (!request) {
+    protocol::FetchSnapshotResponse response;
+    response.error_code = protocol::error_value(ErrorCode::invalid_request);
+    return response;
+  }
+  SnapshotChunk chunk;
+  chunk.epoch = core_->epoch();
+  chunk.leader = core_->leader();
+  chunk.id = request->id;
+  chunk.position = request->position;
+  if (request->current_leader_epoch > core_->epoch()) {
+    chunk.error = ErrorCode::unknown_leader_epoch;
+  } else if (!core_->is_leader()) {
+    chunk.error = ErrorCode::not_leader_or_follower;
+  } else if (request->current_leader_epoch < core_->epoch()) {
+    chunk.error = ErrorCode::fenced_leader_epoch;
+  } else if (latest_snapshot_ != request->id) {
+    chunk.error = ErrorCode::snapshot_not_found;
+  }
+  if (chunk.error != ErrorCode::none) return to_wire(chunk, {});
+  const std::string path = join(log_directory(), snapshot_file_name(request->id));
+  auto file = env_.disk.open(path, runtime::OpenMode::read_write);
+  auto size = file ? (*file)->size() : runtime::IoResult<uint64_t>(unexpected(file.error()));
+  if (!size) {
+    chunk.error = ErrorCode::snapshot_not_found;  // replaced by a newer one meanwhile
+    return to_wire(chunk, {});
+  }
+  chunk.size = static_cast<int64_t>(*size);
+  if (request->position > chunk.size) {
+    chunk.error = ErrorCode::position_out_of_range;
+    return to_wire(chunk, {});
+  }
+  const int64_t want = std::min<int64_t>(chunk.size - request->position,
+                                         std::clamp(wire.max_bytes, 1, settings_.fetch_max_bytes));
+  protocol::Bytes bytes(static_cast<size_t>(want));
+  auto read = (*file)->read_at(static_cast<uint64_t>(request->position),
+                               {reinterpret_cast<std::byte*>(bytes.data()), bytes.size()});
+  (*file)->close();
+  if (!read) {
+    chunk.error = ErrorCode::kafka_storage_error;
+    return to_wire(chunk, {});
+  }
+  bytes.resize(*read);
+  return to_wire(chunk, std::move(bytes));
 }
 
 // --- Peers ------------------------------------------------------------------------------------
@@ -451,6 +715,7 @@ bool RaftNode::serves(int16_t api_key) {
     case ApiKey::begin_quorum_epoch:
     case ApiKey::end_quorum_epoch:
     case ApiKey::fetch:
+    case ApiKey::fetch_snapshot:
     case ApiKey::describe_quorum: return true;
     default: return false;
   }
@@ -527,6 +792,12 @@ protocol::ResponseBody RaftNode::handle(const protocol::RequestHeader& header,
     }
     return fetch(*fetch_request);
   }
+  if (const auto* snapshot = std::get_if<protocol::FetchSnapshotRequest>(&body)) {
+    if (wrong_cluster(snapshot->cluster_id)) {
+      return top_level_error<protocol::FetchSnapshotResponse>(ErrorCode::inconsistent_cluster_id);
+    }
+    return serve_fetch_snapshot(*snapshot);
+  }
   if (std::holds_alternative<protocol::DescribeQuorumRequest>(body)) return describe_quorum();
   VERIFY(false, "RaftNode::handle called for an api it does not serve");
   return protocol::ResponseBody{};
@@ -558,6 +829,12 @@ protocol::ResponseBody RaftNode::fetch(const protocol::FetchRequest& wire) {
     protocol::Bytes records;
     if (decision.read_from && *decision.read_from < core_->log_end()) {
       auto read = log_->read(*decision.read_from, max_bytes);
+      // A snapshot moved the log start past it meanwhile: decide again (the fetcher
+      // is sent the snapshot). Any other failure is the log's: answer with an error.
+      if (!read && read.error() == storage::StorageError::offset_out_of_range &&
+          *decision.read_from < core_->log_start().offset) {
+        continue;
+      }
       if (!read) {
         FetchDecision failed = decision;
         failed.error = ErrorCode::kafka_storage_error;

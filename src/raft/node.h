@@ -32,6 +32,7 @@
 #include "protocol/header.h"
 #include "protocol/messages/api.h"
 #include "raft/core.h"
+#include "raft/snapshot.h"
 #include "runtime/env.h"
 #include "runtime/sync.h"
 #include "storage/partition_log.h"
@@ -53,6 +54,9 @@ struct RaftSettings {
   runtime::Duration fetch_max_wait = runtime::milliseconds(500);
   runtime::Duration retry_backoff = runtime::milliseconds(50);
   int32_t fetch_max_bytes = 8 << 20;
+  // metadata.log.segment.bytes: the metadata log rolls segments at this size, so that
+  // a snapshot lets the segments below it go.
+  int64_t segment_bytes = 1 << 30;
   // Called (without suspending) whenever this node becomes leader of an epoch, for the
   // simulator's election-safety history.
   std::function<void(Epoch)> on_leader;
@@ -62,6 +66,9 @@ struct RaftSettings {
   // Called (without suspending) when this node, leading, advances the high watermark:
   // the simulator checks Raft's commitment rule against the log.
   std::function<void(Offset high_watermark)> on_leader_commit;
+  // Called (without suspending) when this node took a snapshot (installed = false) or
+  // installed one fetched from the leader (true): the simulator counts them.
+  std::function<void(SnapshotId id, bool installed)> on_snapshot;
 };
 
 class RaftNode {
@@ -100,6 +107,19 @@ class RaftNode {
   // Suspends. Any batches from `from` up to the log end (the simulator's checkers).
   storage::StorageResult<record::Bytes> read_log(Offset from, size_t max_bytes);
 
+  // --- Snapshots (KIP-630) ---------------------------------------------------------------
+  // The snapshot the log starts after, if any: every entry below its offset is in it,
+  // and none is in the log.
+  std::optional<SnapshotId> latest_snapshot() const { return latest_snapshot_; }
+  // Suspends. Stores the state machine's snapshot of the committed entries below `end`
+  // (`payload`: whole batches, see raft/snapshot.h), then drops the log below `end`.
+  // Does nothing when the log already starts at or after `end`; refused when `end` is
+  // not committed. A failed write leaves everything as it was (try again later).
+  Result<void, std::string> create_snapshot(Offset end, std::span<const uint8_t> payload);
+  // Suspends. The latest snapshot and its payload, checked (a damaged read is read
+  // again); nullopt when there is none.
+  Result<std::optional<std::pair<SnapshotId, record::Bytes>>, std::string> read_snapshot();
+
   const RaftCore& core() const { return *core_; }
   Offset high_watermark() const { return core_->high_watermark(); }
   // Set when the metadata log failed; the owner must end this incarnation.
@@ -122,8 +142,20 @@ class RaftNode {
   // Suspends. Appends the epoch's LeaderChange entry when this node just won.
   void on_became_leader();
   // Suspends. Follower: applies one fetch response.
-  void apply_fetch(const FetchRequest& sent, const FetchDecision& decision,
-                   std::span<const uint8_t> records);
+  // Returns the snapshot to fetch when the leader named one.
+  std::optional<SnapshotId> apply_fetch(const FetchRequest& sent, const FetchDecision& decision,
+                                        std::span<const uint8_t> records);
+  // Suspends. Downloads snapshot `id` from the leader over `connection` and installs it
+  // when the log is still where `sent` left it.
+  void fetch_snapshot(client::Connection& connection, const FetchRequest& sent, SnapshotId id);
+  // Suspends. Stores a fetched snapshot and restarts the log after it.
+  void install_snapshot(const FetchRequest& sent, SnapshotId id, const protocol::Bytes& file);
+  // Suspends. Opening: settles the log against the snapshots on disk.
+  Result<void, std::string> recover_snapshots();
+  // Suspends. Removes snapshot files older than the latest (best effort).
+  void remove_older_snapshots();
+  std::string log_directory() const;
+  protocol::ResponseBody serve_fetch_snapshot(const protocol::FetchSnapshotRequest& request);
   void log_changed();
   void fail(std::string reason);
   // Suspends until something changes (an input, an append, the high watermark) or the
@@ -151,6 +183,8 @@ class RaftNode {
   bool stopping_ = false;
   Epoch led_epoch_{-1};        // the last epoch whose LeaderChange entry this node appended
   Offset reported_commit_{0};  // the high watermark last given to on_leader_commit
+  std::optional<SnapshotId> latest_snapshot_;
+  runtime::Mutex snapshot_mutex_;  // taking vs installing snapshots
   int64_t active_fibers_ = 0;
   runtime::WaitQueue fibers_done_;
 };

@@ -37,9 +37,10 @@ rpc::Reply RaftService::handle(const protocol::RequestHeader& header,
   }
   if (!RaftNode::serves(key)) return extension_->handle(header, std::move(body));
   if (key == static_cast<int16_t>(protocol::ApiKey::fetch) ||
+      key == static_cast<int16_t>(protocol::ApiKey::fetch_snapshot) ||
       key == static_cast<int16_t>(protocol::ApiKey::vote)) {
-    // A fetch long-polls and a vote waits for its fsync: both answer from a fiber so
-    // the connection keeps reading.
+    // A fetch long-polls, a snapshot chunk is read from disk and a vote waits for its
+    // fsync: each answers from a fiber so the connection keeps reading.
     auto promise = std::make_shared<runtime::Promise<protocol::ResponseBody>>(env_.scheduler);
     auto future = promise->future();
     server_.spawn("raft-request", [this, header, body = std::move(body), promise] {

@@ -31,6 +31,10 @@ struct LogPosition {
   }
 };
 
+// A snapshot is named by the log position it ends at: one past the last entry it
+// covers, and that entry's epoch. A log that starts after a snapshot starts at its id.
+using SnapshotId = LogPosition;
+
 // Where an epoch's entries begin in a log (Kafka's leader-epoch cache entry).
 struct EpochStart {
   Epoch epoch;

@@ -222,6 +222,10 @@ protocol::FetchResponse to_wire(const FetchDecision& decision, protocol::Bytes r
     partition.diverging_epoch.epoch = decision.diverging->epoch.value();
     partition.diverging_epoch.end_offset = decision.diverging->offset.value();
   }
+  if (decision.snapshot) {
+    partition.snapshot_id.end_offset = decision.snapshot->offset.value();
+    partition.snapshot_id.epoch = decision.snapshot->epoch.value();
+  }
   partition.records = std::move(records);
   topic.partitions.push_back(std::move(partition));
   message.responses.push_back(std::move(topic));
@@ -244,8 +248,90 @@ std::optional<FetchDecision> from_wire(const protocol::FetchResponse& response,
     decision.diverging = LogPosition{Offset(partition.diverging_epoch.end_offset),
                                      Epoch(partition.diverging_epoch.epoch)};
   }
+  if (partition.snapshot_id.end_offset >= 0 && partition.snapshot_id.epoch >= 0) {
+    decision.snapshot = SnapshotId{Offset(partition.snapshot_id.end_offset),
+                                   Epoch(partition.snapshot_id.epoch)};
+  }
   if (partition.records) records = *partition.records;
   return decision;
+}
+
+protocol::FetchSnapshotRequest to_wire(const SnapshotChunkRequest& request,
+                                       const std::string& cluster_id, int32_t max_bytes) {
+  protocol::FetchSnapshotRequest message;
+  message.cluster_id = cluster_id;
+  message.replica_id = request.replica.value();
+  message.max_bytes = max_bytes;
+  protocol::FetchSnapshotRequest::TopicSnapshot topic;
+  topic.name = metadata_topic;
+  protocol::FetchSnapshotRequest::PartitionSnapshot partition;
+  partition.partition = 0;
+  partition.current_leader_epoch = request.current_leader_epoch.value();
+  partition.snapshot_id.end_offset = request.id.offset.value();
+  partition.snapshot_id.epoch = request.id.epoch.value();
+  partition.position = request.position;
+  topic.partitions.push_back(partition);
+  message.topics.push_back(std::move(topic));
+  return message;
+}
+
+std::optional<SnapshotChunkRequest> from_wire(const protocol::FetchSnapshotRequest& request) {
+  if (request.topics.size() != 1 || request.topics[0].partitions.size() != 1) return std::nullopt;
+  const auto& topic = request.topics[0];
+  if (topic.name != metadata_topic) return std::nullopt;
+  const auto& partition = topic.partitions[0];
+  if (partition.partition != 0 || partition.position < 0 ||
+      partition.snapshot_id.end_offset < 0 || partition.snapshot_id.epoch < 0) {
+    return std::nullopt;
+  }
+  return SnapshotChunkRequest{
+      ReplicaId(request.replica_id), Epoch(partition.current_leader_epoch),
+      SnapshotId{Offset(partition.snapshot_id.end_offset), Epoch(partition.snapshot_id.epoch)},
+      partition.position};
+}
+
+protocol::FetchSnapshotResponse to_wire(const SnapshotChunk& chunk, protocol::Bytes bytes) {
+  protocol::FetchSnapshotResponse message;
+  protocol::FetchSnapshotResponse::TopicSnapshot topic;
+  topic.name = metadata_topic;
+  protocol::FetchSnapshotResponse::PartitionSnapshot partition;
+  partition.index = 0;
+  partition.error_code = protocol::error_value(chunk.error);
+  partition.snapshot_id.end_offset = chunk.id.offset.value();
+  partition.snapshot_id.epoch = chunk.id.epoch.value();
+  partition.current_leader.leader_id = leader_to_wire(chunk.leader);
+  partition.current_leader.leader_epoch = chunk.epoch.value();
+  partition.size = chunk.size;
+  partition.position = chunk.position;
+  partition.unaligned_records = std::move(bytes);
+  topic.partitions.push_back(std::move(partition));
+  message.topics.push_back(std::move(topic));
+  return message;
+}
+
+std::optional<SnapshotChunk> from_wire(const protocol::FetchSnapshotResponse& response,
+                                       std::span<const uint8_t>& bytes) {
+  bytes = {};
+  if (response.error_code != 0) {
+    SnapshotChunk chunk;
+    chunk.error = error_of(response.error_code);
+    chunk.epoch = Epoch(-1);
+    return chunk;
+  }
+  if (response.topics.size() != 1 || response.topics[0].partitions.size() != 1) {
+    return std::nullopt;
+  }
+  const auto& partition = response.topics[0].partitions[0];
+  SnapshotChunk chunk;
+  chunk.error = error_of(partition.error_code);
+  chunk.epoch = Epoch(partition.current_leader.leader_epoch);
+  chunk.leader = leader_of(partition.current_leader.leader_id);
+  chunk.id = SnapshotId{Offset(partition.snapshot_id.end_offset), Epoch(partition.snapshot_id.epoch)};
+  chunk.size = partition.size;
+  chunk.position = partition.position;
+  if (chunk.size < 0 || chunk.position < 0) return std::nullopt;
+  bytes = partition.unaligned_records;
+  return chunk;
 }
 
 protocol::Bytes leader_change_batch(ReplicaId leader, const std::vector<ReplicaId>& voters,

@@ -43,6 +43,29 @@ protocol::FetchResponse to_wire(const FetchDecision& decision, protocol::Bytes r
 std::optional<FetchDecision> from_wire(const protocol::FetchResponse& response,
                                        std::span<const uint8_t>& records);
 
+// FetchSnapshot (KIP-630): a follower behind the leader's log start downloads the
+// snapshot the leader named, chunk by chunk, from `position`.
+struct SnapshotChunkRequest {
+  ReplicaId replica;
+  Epoch current_leader_epoch;
+  SnapshotId id;
+  int64_t position = 0;
+};
+struct SnapshotChunk {
+  protocol::ErrorCode error = protocol::ErrorCode::none;
+  Epoch epoch;
+  std::optional<ReplicaId> leader;
+  SnapshotId id;
+  int64_t size = 0;      // of the whole snapshot file
+  int64_t position = 0;  // of this chunk's first byte
+};
+protocol::FetchSnapshotRequest to_wire(const SnapshotChunkRequest& request,
+                                       const std::string& cluster_id, int32_t max_bytes);
+std::optional<SnapshotChunkRequest> from_wire(const protocol::FetchSnapshotRequest& request);
+protocol::FetchSnapshotResponse to_wire(const SnapshotChunk& chunk, protocol::Bytes bytes);
+std::optional<SnapshotChunk> from_wire(const protocol::FetchSnapshotResponse& response,
+                                       std::span<const uint8_t>& bytes);
+
 // The first entry of every epoch: a LeaderChange control batch (KIP-595), one record
 // whose key is the control type and whose value names the leader and the voters.
 protocol::Bytes leader_change_batch(ReplicaId leader, const std::vector<ReplicaId>& voters,

@@ -60,6 +60,7 @@ Result<raft::RaftSettings, std::string> quorum_settings(const config::BrokerConf
   settings.request_timeout = runtime::milliseconds(config.controller_quorum_request_timeout_ms);
   settings.retry_backoff =
       runtime::milliseconds(std::max(config.controller_quorum_retry_backoff_ms, 1));
+  settings.segment_bytes = config.metadata_log_segment_bytes;
   settings.cluster_id = quorum_cluster_id(config.controller_quorum_voters);
   settings.directory = "";  // the data root: log.dirs' first directory
   return settings;

@@ -356,6 +356,76 @@ TEST(RaftCore, DivergingEpochAnswer) {
   EXPECT_EQ(core.end_offset_for_epoch(Epoch(0)), (LogPosition{Offset(0), Epoch(-1)}));
 }
 
+TEST(RaftCore, FetchersBehindTheSnapshotAreSentIt) {
+  CoreSettings settings;
+  settings.self = ReplicaId(1);
+  settings.voters = {ReplicaId(1)};
+  runtime::Random random(1);
+  const Instant now = Instant::from_nanoseconds(1'000'000'000);
+  // Entries below 8 are in snapshot (8, 3); the log holds 8..12, epoch 4 from 10.
+  const SnapshotId snapshot{Offset(8), Epoch(3)};
+  RaftCore core(settings, random, QuorumState{Epoch(4), std::nullopt, std::nullopt}, Offset(12),
+                {{Epoch(3), Offset(8)}, {Epoch(4), Offset(10)}}, now, snapshot);
+  EXPECT_EQ(core.high_watermark(), Offset(8)) << "a snapshot is committed";
+  core.tick(now);
+  ASSERT_TRUE(core.is_leader());
+  const auto fetch = [&](int64_t offset, int epoch) {
+    return core.on_fetch_request({ReplicaId(2), Epoch(5), Offset(offset), Epoch(epoch)}, now);
+  };
+  // Behind the log start, or at it in another epoch, or with a last epoch the
+  // snapshot already ended: only the snapshot can help.
+  for (const auto& [offset, epoch] : {std::pair{0, 0}, {5, 3}, {8, 2}, {9, 2}}) {
+    const FetchDecision decision = fetch(offset, epoch);
+    ASSERT_TRUE(decision.snapshot) << offset << "/" << epoch;
+    EXPECT_EQ(*decision.snapshot, snapshot);
+    EXPECT_FALSE(decision.read_from);
+    EXPECT_FALSE(decision.diverging);
+  }
+  // At the log start in the snapshot's epoch, or past it: an ordinary fetch.
+  EXPECT_EQ(fetch(8, 3).read_from, Offset(8));
+  EXPECT_FALSE(fetch(8, 3).snapshot);
+  EXPECT_EQ(fetch(10, 3).read_from, Offset(10));
+  // An epoch that ended inside the snapshot ends, as far as this log knows, there.
+  EXPECT_EQ(core.end_offset_for_epoch(Epoch(3)), (LogPosition{Offset(10), Epoch(3)}));
+  EXPECT_EQ(core.end_offset_for_epoch(Epoch(2)), (LogPosition{Offset(0), Epoch(-1)}));
+}
+
+TEST(RaftCore, FollowerToldOfASnapshotFetchesItAndStartsAfterIt) {
+  CoreSettings settings;
+  settings.self = ReplicaId(2);
+  settings.voters = {ReplicaId(1), ReplicaId(2), ReplicaId(3)};
+  runtime::Random random(1);
+  const Instant now = Instant::from_nanoseconds(1'000'000'000);
+  RaftCore core(settings, random, QuorumState{Epoch(4), std::nullopt, ReplicaId(1)}, Offset(2),
+                {{Epoch(1), Offset(0)}}, now);
+  ASSERT_EQ(core.role(), Role::follower);
+  ReplicaId target;
+  const auto request = core.next_fetch(target);
+  ASSERT_TRUE(request);
+  EXPECT_EQ(target, ReplicaId(1));
+  FetchDecision decision;
+  decision.epoch = Epoch(4);
+  decision.leader = ReplicaId(1);
+  decision.high_watermark = Offset(9);
+  decision.snapshot = SnapshotId{Offset(8), Epoch(3)};
+  const FetchOutcome outcome = core.on_fetch_response(*request, decision, now);
+  ASSERT_EQ(outcome.action, FetchOutcome::Action::fetch_snapshot);
+  EXPECT_EQ(outcome.snapshot, (SnapshotId{Offset(8), Epoch(3)}));
+  // The driver installed it: an empty log that starts at 8, whose last epoch is 3.
+  core.on_log_changed(Offset(8), {}, SnapshotId{Offset(8), Epoch(3)});
+  EXPECT_EQ(core.last_position(), (LogPosition{Offset(8), Epoch(3)}));
+  EXPECT_EQ(core.high_watermark(), Offset(8));
+  const auto next = core.next_fetch(target);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->fetch_offset, Offset(8));
+  EXPECT_EQ(next->last_fetched_epoch, Epoch(3));
+  // A diverging answer never truncates into the snapshot.
+  FetchDecision diverging = decision;
+  diverging.snapshot.reset();
+  diverging.diverging = LogPosition{Offset(5), Epoch(2)};
+  EXPECT_EQ(core.on_fetch_response(*next, diverging, now).action, FetchOutcome::Action::none);
+}
+
 TEST(RaftCore, LeaderWithoutAMajorityResigns) {
   Quorum quorum(3);
   quorum.run_for(milliseconds(5000));
