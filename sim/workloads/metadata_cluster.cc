@@ -369,12 +369,12 @@ class MetadataClusterWorkload final : public Workload {
     if (!progress_after_heal) {
       result.fail(Verdict::liveness, "no admin operation was acknowledged after healing");
     }
-    result.summary =
-        fmt::format("voters={} epochs={} admin_ops={} acked={} topics={} partitions={} offset={} "
-                    "snapshots={}/{}",
-                    history_.voters, history_.leaders.size(), history_.ops.size(), acknowledged,
-                    final->topic_count(), final->partition_count(), final_end,
-                    history_.snapshots_taken, history_.snapshots_installed);
+    result.summary = fmt::format(
+        "voters={} epochs={} admin_ops={} acked={} topics={} partitions={} offset={} "
+        "snapshots={}/{}",
+        history_.voters, history_.leaders.size(), history_.ops.size(), acknowledged,
+        final->topic_count(), final->partition_count(), final_end, history_.snapshots_taken,
+        history_.snapshots_installed);
     return result;
   }
 

@@ -134,8 +134,8 @@ void MetadataLoader::maybe_snapshot() {
   metadata::Bytes payload;
   for (size_t at = 0; at < records.size(); at += kRecordsPerBatch) {
     const size_t count = std::min(kRecordsPerBatch, records.size() - at);
-    const metadata::Bytes batch = metadata::encode_batch(
-        std::span(records).subspan(at, count), env_.clock.wall_now().milliseconds);
+    const metadata::Bytes batch = metadata::encode_batch(std::span(records).subspan(at, count),
+                                                         env_.clock.wall_now().milliseconds);
     payload.insert(payload.end(), batch.begin(), batch.end());
   }
   // A failed write (a full disk) changes nothing: the next applied batch tries again.
@@ -199,9 +199,10 @@ bool MetadataLoader::replay_some() {
     }
     if (damaged) {
       if (attempt == kReadAttempts) {
-        fail(fmt::format("the committed metadata batches from {} do not decode or do not follow "
-                         "each other",
-                         applied_end_));
+        fail(
+            fmt::format("the committed metadata batches from {} do not decode or do not follow "
+                        "each other",
+                        applied_end_));
         return false;
       }
       continue;

@@ -424,11 +424,10 @@ FetchDecision RaftCore::on_fetch_request(const FetchRequest& request, Instant no
     decision.error = ErrorCode::invalid_request;
     return decision;
   }
-  if (log_start_.offset > Offset(0) &&
-      (request.fetch_offset < log_start_.offset ||
-       (request.fetch_offset == log_start_.offset &&
-        request.last_fetched_epoch != log_start_.epoch) ||
-       request.last_fetched_epoch < log_start_.epoch)) {
+  if (log_start_.offset > Offset(0) && (request.fetch_offset < log_start_.offset ||
+                                        (request.fetch_offset == log_start_.offset &&
+                                         request.last_fetched_epoch != log_start_.epoch) ||
+                                        request.last_fetched_epoch < log_start_.epoch)) {
     // The entries the fetcher needs (or the ones its log should match) are in the
     // snapshot only (Kafka's rule in ReplicatedLog.validateOffsetAndEpoch).
     decision.snapshot = log_start_;

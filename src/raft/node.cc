@@ -214,8 +214,7 @@ void RaftNode::after_input() {
 
 void RaftNode::log_changed() {
   VERIFY(log_->log_start_offset() == (latest_snapshot_ ? latest_snapshot_->offset : Offset(0)),
-         "the metadata log starts at {}, not where its snapshot ends",
-         log_->log_start_offset());
+         "the metadata log starts at {}, not where its snapshot ends", log_->log_start_offset());
   core_->on_log_changed(log_->log_end_offset(), epochs_of(*log_),
                         latest_snapshot_.value_or(SnapshotId{}));
   core_->on_durable(log_->durable_end_offset());
@@ -445,9 +444,10 @@ Result<void, std::string> RaftNode::recover_snapshots() {
   const Offset start = log_->log_start_offset();
   if (!latest) {
     if (start > Offset(0)) {
-      return unexpected(fmt::format("{}: the log starts at {} but no snapshot holds the entries "
-                                    "below it",
-                                    directory, start));
+      return unexpected(
+          fmt::format("{}: the log starts at {} but no snapshot holds the entries "
+                      "below it",
+                      directory, start));
     }
     return {};
   }
@@ -463,7 +463,8 @@ Result<void, std::string> RaftNode::recover_snapshots() {
   if (latest->offset > log_->log_end_offset()) {
     if (auto reset = log_->reset_to(latest->offset); !reset) {
       return unexpected(fmt::format("{}: starting the log after snapshot {}: {}", directory,
-                                    snapshot_file_name(*latest), storage::to_string(reset.error())));
+                                    snapshot_file_name(*latest),
+                                    storage::to_string(reset.error())));
     }
   } else if (latest->offset > start) {
     log_->set_high_watermark(latest->offset);
@@ -530,8 +531,7 @@ Result<void, std::string> RaftNode::create_snapshot(Offset end, std::span<const 
   return {};
 }
 
-Result<std::optional<std::pair<SnapshotId, record::Bytes>>, std::string>
-RaftNode::read_snapshot() {
+Result<std::optional<std::pair<SnapshotId, record::Bytes>>, std::string> RaftNode::read_snapshot() {
   using Found = std::optional<std::pair<SnapshotId, record::Bytes>>;
   for (int attempt = 1;; attempt++) {
     if (!latest_snapshot_) return Found{};
@@ -545,8 +545,8 @@ RaftNode::read_snapshot() {
     }
     // The snapshot may also have been replaced meanwhile: look again.
     if (attempt == kSnapshotReadAttempts && latest_snapshot_ == id) {
-      return unexpected(fmt::format("snapshot {} is unreadable or damaged",
-                                    snapshot_file_name(id)));
+      return unexpected(
+          fmt::format("snapshot {} is unreadable or damaged", snapshot_file_name(id)));
     }
   }
 }
@@ -612,8 +612,7 @@ void RaftNode::install_snapshot(const FetchRequest& sent, SnapshotId id,
   remove_older_snapshots();
 }
 
-protocol::ResponseBody RaftNode::serve_fetch_snapshot(
-    const protocol::FetchSnapshotRequest& wire) {
+protocol::ResponseBody RaftNode::serve_fetch_snapshot(const protocol::FetchSnapshotRequest& wire) {
   const auto request = from_wire(wire);
   if (!request) {
     protocol::FetchSnapshotResponse response;

@@ -63,9 +63,8 @@ protocol::Bytes frame_snapshot(std::span<const uint8_t> payload, int64_t timesta
   for (int i = 0; i < 8; i++) {
     header_value[2 + i] = static_cast<uint8_t>(static_cast<uint64_t>(timestamp_ms) >> (56 - 8 * i));
   }
-  protocol::Bytes out =
-      control_batch(record::ControlType::snapshot_header, std::move(header_value),
-                    record::Offset(0), timestamp_ms);
+  protocol::Bytes out = control_batch(record::ControlType::snapshot_header, std::move(header_value),
+                                      record::Offset(0), timestamp_ms);
   record::Offset next(1);
   auto batches = record::split_batches(payload);
   VERIFY(batches.ok(), "a snapshot's payload is whole batches");

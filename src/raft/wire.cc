@@ -249,8 +249,8 @@ std::optional<FetchDecision> from_wire(const protocol::FetchResponse& response,
                                      Epoch(partition.diverging_epoch.epoch)};
   }
   if (partition.snapshot_id.end_offset >= 0 && partition.snapshot_id.epoch >= 0) {
-    decision.snapshot = SnapshotId{Offset(partition.snapshot_id.end_offset),
-                                   Epoch(partition.snapshot_id.epoch)};
+    decision.snapshot =
+        SnapshotId{Offset(partition.snapshot_id.end_offset), Epoch(partition.snapshot_id.epoch)};
   }
   if (partition.records) records = *partition.records;
   return decision;
@@ -280,8 +280,8 @@ std::optional<SnapshotChunkRequest> from_wire(const protocol::FetchSnapshotReque
   const auto& topic = request.topics[0];
   if (topic.name != metadata_topic) return std::nullopt;
   const auto& partition = topic.partitions[0];
-  if (partition.partition != 0 || partition.position < 0 ||
-      partition.snapshot_id.end_offset < 0 || partition.snapshot_id.epoch < 0) {
+  if (partition.partition != 0 || partition.position < 0 || partition.snapshot_id.end_offset < 0 ||
+      partition.snapshot_id.epoch < 0) {
     return std::nullopt;
   }
   return SnapshotChunkRequest{
@@ -326,7 +326,8 @@ std::optional<SnapshotChunk> from_wire(const protocol::FetchSnapshotResponse& re
   chunk.error = error_of(partition.error_code);
   chunk.epoch = Epoch(partition.current_leader.leader_epoch);
   chunk.leader = leader_of(partition.current_leader.leader_id);
-  chunk.id = SnapshotId{Offset(partition.snapshot_id.end_offset), Epoch(partition.snapshot_id.epoch)};
+  chunk.id =
+      SnapshotId{Offset(partition.snapshot_id.end_offset), Epoch(partition.snapshot_id.epoch)};
   chunk.size = partition.size;
   chunk.position = partition.position;
   if (chunk.size < 0 || chunk.position < 0) return std::nullopt;

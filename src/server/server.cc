@@ -91,6 +91,14 @@ int server_main(std::span<const std::string_view> args) {
   // observers.
   auto quorum = quorum_settings(config);
   if (!quorum) return fail(quorum.error());
+  // Installing a snapshot sent by the leader is rare and worth a line: this node was
+  // behind the leader's log start (down, or cut off, while the log moved on).
+  quorum->on_snapshot = [](raft::SnapshotId id, bool installed) {
+    if (!installed) return;
+    runtime::real::print_stderr(
+        fmt::format("weir server: installed metadata snapshot {} from the leader\n",
+                    raft::snapshot_file_name(id)));
+  };
   std::optional<runtime::Address> controller_address;
   if (config.controller_role) {
     auto address = controller_listener(config);
@@ -146,8 +154,9 @@ int server_main(std::span<const std::string_view> args) {
     if (config.controller_role || broker_in_cluster) {
       raft_node.emplace(env, *quorum);
       if (auto started = raft_node->start(); !started) return abort(started.error());
-      loader.emplace(env, *raft_node,
-                     cluster::LoaderSettings{config.metadata_log_max_record_bytes_between_snapshots});
+      loader.emplace(
+          env, *raft_node,
+          cluster::LoaderSettings{config.metadata_log_max_record_bytes_between_snapshots});
       loader->start();
       env.scheduler.spawn("quorum-failure", [&] {
         runtime::Event& node_failed = raft_node->failed();

@@ -184,6 +184,16 @@ TEST(BrokerConfig, LogDirsBeatLogDir) {
   EXPECT_EQ(config_with({{"metadata.log.dir", "/m"}}).metadata_log_dir, "/m");
 }
 
+TEST(BrokerConfig, MetadataLogSegmentsAndSnapshots) {
+  const BrokerConfig defaults = config_with({});
+  EXPECT_EQ(defaults.metadata_log_segment_bytes, 1 << 30);
+  EXPECT_EQ(defaults.metadata_log_max_record_bytes_between_snapshots, 20 << 20);
+  const BrokerConfig c = config_with({{"metadata.log.segment.bytes", "65536"},
+                                      {"metadata.log.max.record.bytes.between.snapshots", "4096"}});
+  EXPECT_EQ(c.metadata_log_segment_bytes, 65536);
+  EXPECT_EQ(c.metadata_log_max_record_bytes_between_snapshots, 4096);
+}
+
 TEST(BrokerConfig, ValuesAreTrimmedAndBooleansIgnoreCase) {
   const BrokerConfig c = config_with({{"num.partitions", "  12 "},
                                       {"unclean.leader.election.enable", " TRUE"},
@@ -261,6 +271,12 @@ INSTANTIATE_TEST_SUITE_P(
                  "log.retention.bytes",
                  "log.retention.bytes: '99999999999999999999' is out of range "
                  "[-9223372036854775808, 9223372036854775807]"},
+        BadValue{{{"metadata.log.segment.bytes", "100"}},
+                 "metadata.log.segment.bytes",
+                 "metadata.log.segment.bytes: '100' must be at least 4096"},
+        BadValue{{{"metadata.log.max.record.bytes.between.snapshots", "0"}},
+                 "metadata.log.max.record.bytes.between.snapshots",
+                 "metadata.log.max.record.bytes.between.snapshots: '0' must be at least 1"},
         BadValue{{{"num.partitions", "1.5"}},
                  "num.partitions",
                  "num.partitions: '1.5' is not an integer"},

@@ -9,6 +9,10 @@ AdminClient:
   kcat produces to and consumes from it;
 - kill -9 of the active controller: a new one is elected, admin operations keep working
   (another topic is created and the first grows), and kcat still lists all brokers;
+- snapshots (KIP-630): every node snapshots its metadata image every 4 KiB of log
+  (metadata.log.max.record.bytes.between.snapshots) and drops the log below; a broker
+  killed while 40 topics are created comes back behind the leader's log start, is sent
+  the leader's snapshot (FetchSnapshot), installs it, and lists every topic;
 - SIGTERM stops every process cleanly (brokers first, by controlled shutdown).
 """
 
@@ -39,7 +43,9 @@ class Node:
                     f"controller.listener.names=CONTROLLER\n"
                     f"controller.quorum.voters={voters}\nlog.dirs={self.data}\n"
                     f"broker.heartbeat.interval.ms=500\nbroker.session.timeout.ms=4000\n"
-                    f"auto.create.topics.enable=false\n")
+                    f"auto.create.topics.enable=false\n"
+                    f"metadata.log.max.record.bytes.between.snapshots=4096\n"
+                    f"metadata.log.segment.bytes=8192\n")
         self.process = None
 
     def start(self):
@@ -52,6 +58,12 @@ class Node:
         code = self.process.wait(timeout=timeout)
         self.log.close()
         return code
+
+    def snapshots(self):
+        """The end offsets of the metadata snapshots in this node's log directory."""
+        directory = os.path.join(self.data, "__cluster_metadata-0")
+        names = os.listdir(directory) if os.path.isdir(directory) else []
+        return sorted(int(n.split("-")[0]) for n in names if n.endswith(".checkpoint"))
 
     def output(self):
         with open(self.data + ".out", "rb") as f:
@@ -270,9 +282,31 @@ def main():
             checks.check(wait_until(fenced, 20) is not None,
                          "a killed broker is fenced: kcat lists 4 and 5, and no partition of "
                          "'orders' is led by 6")
+            # While it is down the log moves on by many snapshots' worth: 40 topics.
+            before = victim.snapshots()
+            errors = [create_topic(admin_module, bootstrap, f"t{i}", 2, 2) for i in range(40)]
+            checks.check(all(e is None for e in errors),
+                         f"40 more topics are created while it is down: {set(errors)}")
+            leader_now, _ = wait_for_leader(controllers)
+            checks.check(leader_now is not None and leader_now.snapshots() and
+                         max(leader_now.snapshots()) > max(before, default=0),
+                         f"the active controller took snapshots past the broker's "
+                         f"({before} -> {leader_now.snapshots() if leader_now else None})")
+            seen = len(victim.output())
             victim.start()
             checks.check(wait_until(lambda: all_brokers_listed(brokers[0]), 30) is not None,
                          "restarted, it registers again and kcat lists all three brokers")
+
+            def caught_up_by_snapshot():
+                if "installed metadata snapshot" not in victim.output()[seen:]:
+                    return None
+                listing = metadata(kcat_path, victim)
+                names = {t["topic"] for t in listing["topics"]} if listing else set()
+                return names if all(f"t{i}" in names for i in range(40)) else None
+
+            checks.check(wait_until(caught_up_by_snapshot, 30) is not None,
+                         "it was behind the leader's log start: it installed the leader's "
+                         "snapshot and kcat -L on it lists all 40 new topics")
         finally:
             for n in brokers + controllers:
                 if n.process is not None and n.process.poll() is None:

@@ -194,6 +194,14 @@ class Metadata(unittest.TestCase):
         for kind in ("process.crash", "process.kill", "disk.sync_error", "disk.read_corruption",
                      "net.partition_full", "net.partition_isolate", "disk.torn_sector"):
             self.assertRegex(result.stdout, rf"fault {re.escape(kind)} x[1-9]")
+        # Half the seeds snapshot every few KiB: snapshots are taken, and nodes that fell
+        # behind a leader's log start are sent them (FetchSnapshot) and install them.
+        snapshots = [(int(taken), int(installed)) for taken, installed in
+                     re.findall(r"snapshots=(\d+)/(\d+)", result.stdout)]
+        self.assertEqual(len(snapshots), 60)
+        self.assertGreaterEqual(sum(1 for taken, _ in snapshots if taken > 0), 20, snapshots)
+        self.assertGreaterEqual(sum(1 for _, installed in snapshots if installed > 0), 10,
+                                snapshots)
 
     def test_regression_seeds(self):
         # 931: a bit flipped in a batch's base offset (outside the CRC) on an observer's
