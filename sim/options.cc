@@ -154,8 +154,8 @@ std::string usage() {
   --flaw NAME          enable a deliberate bug to see a checker catch it:
                        ack-before-fsync, partition-leak, skip-checksum (replicated_log,
                        broker_log); vote-twice, vote-before-persist, commit-by-count,
-                       no-divergence-truncation (raft, metadata); answer-before-commit
-                       (metadata)
+                       no-divergence-truncation (raft, metadata); answer-before-commit,
+                       snapshot-without-configs (metadata)
   --trace FILE         write the event trace of the (single) seed to FILE
   --verbose            print fault counts for every seed
 exit codes: 0 all passed, 2 bad usage, 3 crash, 4 liveness failure, 5 correctness failure

@@ -27,6 +27,9 @@ struct Flaws {
   // metadata: the controller answers an admin request once its records are appended,
   // before they commit.
   bool answer_before_commit = false;
+  // metadata: snapshots leave out the config records (a state machine whose snapshot
+  // forgets part of its state).
+  bool snapshot_without_configs = false;
 };
 
 // Every flaw by its --flaw name, for parsing and printing.
@@ -43,6 +46,7 @@ inline constexpr FlawName flaw_names[] = {
     {"commit-by-count", &Flaws::commit_by_count},
     {"no-divergence-truncation", &Flaws::no_divergence_truncation},
     {"answer-before-commit", &Flaws::answer_before_commit},
+    {"snapshot-without-configs", &Flaws::snapshot_without_configs},
 };
 
 // Which fault kinds a run may use. Within the allowed kinds, each seed draws its own

@@ -58,6 +58,7 @@ struct History {
   int voters = 3;
   raft::RaftFlaws raft_flaws;
   bool answer_before_commit = false;
+  bool snapshot_without_configs = false;
   // Snapshots every this many applied bytes (0: Kafka's default, never reached here)
   // and the metadata log's segment size, so that snapshots drop segments.
   int64_t snapshot_bytes = 0;
@@ -106,6 +107,7 @@ raft::RaftSettings quorum_settings(History& history, int self) {
 cluster::LoaderSettings loader_settings(const History& history) {
   cluster::LoaderSettings settings;
   if (history.snapshot_bytes > 0) settings.snapshot_bytes = history.snapshot_bytes;
+  settings.flaw_snapshot_without_configs = history.snapshot_without_configs;
   return settings;
 }
 
@@ -312,6 +314,7 @@ class MetadataClusterWorkload final : public Workload {
     }
     history_.raft_flaws = raft_flaws_of(options.flaws);
     history_.answer_before_commit = options.flaws.answer_before_commit;
+    history_.snapshot_without_configs = options.flaws.snapshot_without_configs;
   }
 
   void setup(World& world) override {

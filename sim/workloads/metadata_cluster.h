@@ -14,6 +14,8 @@
 //    with the topic id it was answered with, unless a deletion of it was attempted; an
 //    acknowledged deletion is never undone; a refused creation never takes effect; a
 //    topic's final config value is one that was asked for;   (answer-before-commit)
+//  - state-machine safety covers snapshots too: a node that loads a snapshot publishes
+//    its image at the snapshot's offset;                    (snapshot-without-configs)
 //  - liveness after healing: an admin operation is acknowledged after the heal, and
 //    after the final power loss a controller leads again and every broker is
 //    registered and unfenced.

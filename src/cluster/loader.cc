@@ -129,7 +129,12 @@ void MetadataLoader::maybe_snapshot() {
   if (latest && latest->offset >= applied_end_) return;
   // Built without suspending: the image is exactly the one as of `end`.
   const record::Offset end = applied_end_;
-  const std::vector<metadata::Record> records = metadata::image_records(state_.image());
+  std::vector<metadata::Record> records = metadata::image_records(state_.image());
+  if (settings_.flaw_snapshot_without_configs) {
+    std::erase_if(records, [](const metadata::Record& record) {
+      return std::holds_alternative<metadata::ConfigRecord>(record);
+    });
+  }
   constexpr size_t kRecordsPerBatch = 1000;
   metadata::Bytes payload;
   for (size_t at = 0; at < records.size(); at += kRecordsPerBatch) {

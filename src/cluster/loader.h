@@ -33,6 +33,9 @@ namespace weir::cluster {
 struct LoaderSettings {
   // metadata.log.max.record.bytes.between.snapshots (Kafka's default: 20 MiB).
   int64_t snapshot_bytes = 20 << 20;
+  // Test-only flaw (the simulator's snapshot-without-configs): snapshots leave out the
+  // config records, so a node that loads one has lost its configs.
+  bool flaw_snapshot_without_configs = false;
 };
 
 class MetadataLoader {

@@ -224,6 +224,14 @@ class Metadata(unittest.TestCase):
         self.assertIn("state machine safety: ", result.stdout)
 
 
+    def test_snapshot_without_configs_is_caught(self):
+        # A snapshot that forgets the configs: a node that loads it publishes, at the
+        # snapshot's offset, an image that differs from the ones built from the log.
+        result = Flaws.caught(self, "snapshot-without-configs", ("correctness",),
+                              seeds="1..8", workload=self.METADATA)
+        self.assertIn("state machine safety: ", result.stdout)
+
+
 class BadInput(unittest.TestCase):
     def refused(self, *args, mentions):
         result = run(*args)
