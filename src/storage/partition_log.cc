@@ -661,6 +661,40 @@ StorageResult<void> PartitionLog::truncate_to(Offset offset) {
   return truncate_locked(offset);
 }
 
+class PartitionLog::Truncation {
+ public:
+  explicit Truncation(PartitionLog& log) : log_(log) {
+    log_.truncations_++;
+    log_.truncating_ = true;
+  }
+  ~Truncation() {
+    log_.truncating_ = false;
+    log_.flush_waiters_.notify_all();
+  }
+  Truncation(const Truncation&) = delete;
+  Truncation& operator=(const Truncation&) = delete;
+
+ private:
+  PartitionLog& log_;
+};
+
+StorageResult<void> PartitionLog::restart_empty_locked(Offset start) {
+  VERIFY(append_mutex_.locked());
+  std::vector<std::shared_ptr<Segment>> doomed;
+  for (const auto& [base, segment] : segments_) doomed.push_back(segment);
+  segments_.clear();
+  for (const auto& segment : doomed) {
+    if (auto removed = segment->remove_files(); !removed) return unexpected(fail(removed.error()));
+  }
+  auto created = Segment::create(env_.disk, directory_, start, env_.clock.now(), config_);
+  if (!created) return unexpected(fail(created.error()));
+  segments_.emplace(start, std::move(created).value());
+  if (auto synced = env_.disk.sync_directory(directory_); !synced) {
+    return unexpected(fail(StorageError::io));
+  }
+  return {};
+}
+
 StorageResult<void> PartitionLog::reset_to(Offset start) {
   if (closing_) return unexpected(StorageError::closed);
   Operation operation(*this);
@@ -680,28 +714,9 @@ StorageResult<void> PartitionLog::reset_to(Offset start) {
       !written) {
     return unexpected(fail(written.error()));
   }
-  truncations_++;
-  // Until log end moves to `start`, no fsync may claim anything (see wait_durable).
-  truncating_ = true;
-  struct Done {
-    PartitionLog* log;
-    ~Done() {
-      log->truncating_ = false;
-      log->flush_waiters_.notify_all();
-    }
-  } done{this};
-  std::vector<std::shared_ptr<Segment>> doomed;
-  for (const auto& [base, segment] : segments_) doomed.push_back(segment);
-  segments_.clear();
-  for (const auto& segment : doomed) {
-    if (auto removed = segment->remove_files(); !removed) return unexpected(fail(removed.error()));
-  }
-  auto created = Segment::create(env_.disk, directory_, start, env_.clock.now(), config_);
-  if (!created) return unexpected(fail(created.error()));
-  segments_.emplace(start, std::move(created).value());
-  if (auto synced = env_.disk.sync_directory(directory_); !synced) {
-    return unexpected(fail(StorageError::io));
-  }
+  // Until log end moves to `start`, no fsync may claim anything.
+  const Truncation truncation(*this);
+  if (auto restarted = restart_empty_locked(start); !restarted) return restarted;
   log_start_offset_ = start;
   log_end_offset_ = start;
   durable_end_offset_ = start;
@@ -718,16 +733,8 @@ StorageResult<void> PartitionLog::truncate_locked(Offset offset) {
   if (suspect_) return unexpected(StorageError::suspect);
   if (offset >= log_end_offset_) return {};
   if (offset < log_start_offset_) return unexpected(StorageError::offset_out_of_range);
-  truncations_++;
-  // Until log end is lowered, no fsync may claim anything (see wait_durable).
-  truncating_ = true;
-  struct Done {
-    PartitionLog* log;
-    ~Done() {
-      log->truncating_ = false;
-      log->flush_waiters_.notify_all();
-    }
-  } done{this};
+  // Until log end is lowered, no fsync may claim anything.
+  const Truncation truncation(*this);
   // Later segments go first, so a crash midway leaves a prefix of the old log.
   bool removed_any = false;
   while (segments_.size() > 1 && active()->base_offset() >= offset) {
@@ -748,21 +755,7 @@ StorageResult<void> PartitionLog::truncate_locked(Offset offset) {
     // The batch holding `offset` started below the log start: dropping it whole would
     // hand out offsets below the log start again. Start over empty at the log start.
     // Every segment lies below the log start here (older ones were deleted with it).
-    std::vector<std::shared_ptr<Segment>> doomed;
-    for (const auto& [base, segment] : segments_) doomed.push_back(segment);
-    segments_.clear();
-    for (const auto& segment : doomed) {
-      if (auto removed = segment->remove_files(); !removed) {
-        return unexpected(fail(removed.error()));
-      }
-    }
-    auto created =
-        Segment::create(env_.disk, directory_, log_start_offset_, env_.clock.now(), config_);
-    if (!created) return unexpected(fail(created.error()));
-    segments_.emplace(log_start_offset_, std::move(created).value());
-    if (auto synced = env_.disk.sync_directory(directory_); !synced) {
-      return unexpected(fail(StorageError::io));
-    }
+    if (auto restarted = restart_empty_locked(log_start_offset_); !restarted) return restarted;
   }
   log_end_offset_ = active()->next_offset();
   VERIFY(log_end_offset_ <= offset || log_end_offset_ == log_start_offset_,

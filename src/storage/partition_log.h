@@ -166,6 +166,11 @@ class PartitionLog {
                                             std::optional<LeaderEpoch> assign);
   StorageResult<void> roll_locked(Offset base_offset);
   StorageResult<void> truncate_locked(Offset offset);
+  // With the append mutex held: removes every segment and starts one, empty, at
+  // `start` (the log start checkpoint must already be at or past what was removed).
+  StorageResult<void> restart_empty_locked(Offset start);
+  // Marks a truncation in progress for its lifetime (see wait_durable).
+  class Truncation;
   StorageResult<void> assign_epoch_locked(LeaderEpoch epoch, Offset start_offset);
   StorageResult<void> persist_epochs();
   // Suspends. Whether the epoch cache is consistent with the batches it points at.
