@@ -2,7 +2,8 @@
 // memory of an image holding 100,000 partitions (1,000 topics x 100 partitions, three
 // replicas each), measured as the heap growth (mallinfo2) while building it; and the
 // controller's side of a topic creation (decide with placement, encode the batch,
-// decode it and apply it on a follower), as topic creations per second of CPU.
+// decode it and apply it on a follower), as topic creations per second of CPU; and a
+// snapshot of the 100,000-partition image (write and load, and its size).
 //
 //   build/bench/metadata/metadata_bench
 #include <malloc.h>
@@ -98,6 +99,36 @@ void BM_ImageMemory100kPartitions(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_ImageMemory100kPartitions)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// A snapshot of the 100,000-partition image, as the metadata loader writes one: the
+// image's records in batches of 1,000 (the payload's size), and loading it back.
+void BM_Snapshot100kPartitions(benchmark::State& state) {
+  MetadataState metadata;
+  for (const Record& record : cluster_records(kTopics)) {
+    if (!metadata.apply(record)) state.SkipWithError("the cluster's records do not apply");
+  }
+  size_t payload_bytes = 0;
+  for (auto _ : state) {
+    const std::vector<Record> records = image_records(metadata.image());
+    Bytes payload;
+    constexpr size_t kPerBatch = 1000;
+    for (size_t at = 0; at < records.size(); at += kPerBatch) {
+      const Bytes batch =
+          encode_batch(std::span(records).subspan(at, std::min(kPerBatch, records.size() - at)));
+      payload.insert(payload.end(), batch.begin(), batch.end());
+    }
+    payload_bytes = payload.size();
+    auto decoded = decode_batch(payload);
+    MetadataState loaded;
+    if (!decoded || !loaded.apply_all(*decoded) || loaded.digest() != metadata.digest()) {
+      state.SkipWithError("the snapshot does not rebuild the image");
+    }
+  }
+  state.counters["snapshot_MiB"] = static_cast<double>(payload_bytes) / (1 << 20);
+  state.counters["bytes_per_partition"] =
+      static_cast<double>(payload_bytes) / static_cast<double>(metadata.image().partition_count());
+}
+BENCHMARK(BM_Snapshot100kPartitions)->Unit(benchmark::kMillisecond);
 
 void BM_ControllerCreateTopics(benchmark::State& state) {
   runtime::Random random(7);
