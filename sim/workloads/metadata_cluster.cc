@@ -62,6 +62,7 @@ struct History {
   // Snapshots every this many applied bytes (0: Kafka's default, never reached here)
   // and the metadata log's segment size, so that snapshots drop segments.
   int64_t snapshot_bytes = 0;
+  runtime::Duration snapshot_interval{0};
   int64_t segment_bytes = 0;
   int64_t snapshots_taken = 0;
   int64_t snapshots_installed = 0;
@@ -107,6 +108,7 @@ raft::RaftSettings quorum_settings(History& history, int self) {
 cluster::LoaderSettings loader_settings(const History& history) {
   cluster::LoaderSettings settings;
   if (history.snapshot_bytes > 0) settings.snapshot_bytes = history.snapshot_bytes;
+  settings.snapshot_interval = history.snapshot_interval;
   settings.flaw_snapshot_without_configs = history.snapshot_without_configs;
   return settings;
 }
@@ -307,10 +309,12 @@ class MetadataClusterWorkload final : public Workload {
   explicit MetadataClusterWorkload(const RunOptions& options) {
     history_.voters = options.seed % 2 == 1 ? 3 : 5;
     // Half the seeds (of each quorum size) snapshot every 1-8 KiB, so followers and
-    // brokers that fall behind the leader's log start are sent snapshots.
+    // brokers that fall behind the leader's log start are sent snapshots; half of
+    // those also every second (metadata.log.max.snapshot.interval.ms).
     if ((options.seed / 2) % 2 == 0) {
       history_.snapshot_bytes = int64_t{1024} << ((options.seed / 4) % 4);
       history_.segment_bytes = 4 * history_.snapshot_bytes;
+      if ((options.seed / 16) % 2 == 1) history_.snapshot_interval = runtime::seconds(1);
     }
     history_.raft_flaws = raft_flaws_of(options.flaws);
     history_.answer_before_commit = options.flaws.answer_before_commit;

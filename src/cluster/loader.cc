@@ -26,6 +26,7 @@ constexpr runtime::Duration kIdleWait = runtime::milliseconds(200);
 MetadataLoader::MetadataLoader(runtime::Env& env, raft::RaftNode& node, LoaderSettings settings)
     : env_(env), node_(node), settings_(settings), failed_(env.scheduler) {
   VERIFY(settings_.snapshot_bytes > 0);
+  VERIFY(settings_.snapshot_interval >= runtime::Duration(0));
 }
 
 MetadataLoader::~MetadataLoader() { VERIFY(!running_, "the metadata loader outlives stop()"); }
@@ -33,6 +34,7 @@ MetadataLoader::~MetadataLoader() { VERIFY(!running_, "the metadata loader outli
 void MetadataLoader::start() {
   VERIFY(!running_);
   running_ = true;
+  last_snapshot_ = env_.clock.now();
   env_.scheduler.spawn("metadata-loader", [this] {
     // Also when the fiber is unwound (the simulator crashes the node).
     struct Done {
@@ -91,6 +93,7 @@ void MetadataLoader::replay_loop() {
       continue;
     }
     (void)node_.wait_high_watermark_above(applied_end_, env_.clock.now() + kIdleWait);
+    maybe_snapshot();  // the interval may have passed
   }
 }
 
@@ -118,13 +121,18 @@ bool MetadataLoader::load_snapshot() {
   state_ = std::move(state);
   applied_end_ = id.offset;
   bytes_since_snapshot_ = 0;
+  last_snapshot_ = env_.clock.now();
   if (on_applied) on_applied(applied_end_, state_.image());
   changed_.notify_all();
   return true;
 }
 
 void MetadataLoader::maybe_snapshot() {
-  if (bytes_since_snapshot_ < settings_.snapshot_bytes) return;
+  const bool by_bytes = bytes_since_snapshot_ >= settings_.snapshot_bytes;
+  const bool by_time = settings_.snapshot_interval > runtime::Duration(0) &&
+                       bytes_since_snapshot_ > 0 &&
+                       env_.clock.now() - last_snapshot_ >= settings_.snapshot_interval;
+  if (!by_bytes && !by_time) return;
   const auto latest = node_.latest_snapshot();
   if (latest && latest->offset >= applied_end_) return;
   // Built without suspending: the image is exactly the one as of `end`.
@@ -144,7 +152,10 @@ void MetadataLoader::maybe_snapshot() {
     payload.insert(payload.end(), batch.begin(), batch.end());
   }
   // A failed write (a full disk) changes nothing: the next applied batch tries again.
-  if (node_.create_snapshot(end, payload)) bytes_since_snapshot_ = 0;
+  if (node_.create_snapshot(end, payload)) {
+    bytes_since_snapshot_ = 0;
+    last_snapshot_ = env_.clock.now();
+  }
 }
 
 bool MetadataLoader::replay_some() {

@@ -6,7 +6,8 @@
 // It starts from the latest snapshot of the log, if there is one, and loads a newer
 // one whenever the log moved its start past what was applied (a follower or broker
 // that fell behind the leader's log start and was sent a snapshot). Every
-// `snapshot_bytes` of applied batches it takes a snapshot of its own image
+// `snapshot_bytes` of applied batches (or every `snapshot_interval`, if anything was
+// applied) it takes a snapshot of its own image
 // (metadata::image_records) and hands it to the RaftNode, which then drops the log
 // below it — as every KRaft node snapshots its own state.
 //
@@ -33,6 +34,10 @@ namespace weir::cluster {
 struct LoaderSettings {
   // metadata.log.max.record.bytes.between.snapshots (Kafka's default: 20 MiB).
   int64_t snapshot_bytes = 20 << 20;
+  // metadata.log.max.snapshot.interval.ms (Kafka's default: an hour): a snapshot is
+  // also taken when anything was applied since the last one and this long has passed.
+  // Zero: by bytes only.
+  runtime::Duration snapshot_interval = runtime::milliseconds(3'600'000);
   // Test-only flaw (the simulator's snapshot-without-configs): snapshots leave out the
   // config records, so a node that loads one has lost its configs.
   bool flaw_snapshot_without_configs = false;
@@ -85,6 +90,7 @@ class MetadataLoader {
   metadata::MetadataState state_;
   record::Offset applied_end_{0};
   int64_t bytes_since_snapshot_ = 0;
+  runtime::Instant last_snapshot_;  // taken or loaded; the loader's start before that
   runtime::WaitQueue changed_;
   runtime::Event failed_;
   std::string failure_;

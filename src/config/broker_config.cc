@@ -455,6 +455,9 @@ void read_keys(Reader& r, BrokerConfig& c) {
   c.metadata_log_max_record_bytes_between_snapshots =
       r.int64("metadata.log.max.record.bytes.between.snapshots", 20 << 20, 1,
               "Metadata log bytes applied after which a node snapshots its metadata image.");
+  c.metadata_log_max_snapshot_interval_ms =
+      r.int64("metadata.log.max.snapshot.interval.ms", 3600000, 0,
+              "Longest wait before snapshotting applied metadata records; 0: by bytes only.");
   c.log_segment_bytes = r.int32("log.segment.bytes", 1 << 30, 1024 * 1024, int32_max,
                                 "Size at which a segment rolls.");
   const auto roll_ms =

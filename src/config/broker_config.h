@@ -128,9 +128,10 @@ struct BrokerConfig {
   int32_t metadata_log_segment_bytes = 1 << 30;  // metadata.log.segment.bytes
   // metadata.log.max.record.bytes.between.snapshots
   int64_t metadata_log_max_record_bytes_between_snapshots = 20 << 20;
-  int32_t log_segment_bytes = 1 << 30;  // log.segment.bytes
-  int64_t log_roll_ms = 0;              // log.roll.ms, else log.roll.hours
-  int64_t log_roll_jitter_ms = 0;       // log.roll.jitter.ms, else .hours
+  int64_t metadata_log_max_snapshot_interval_ms = 3600000;  // metadata.log.max.snapshot.interval.ms
+  int32_t log_segment_bytes = 1 << 30;                      // log.segment.bytes
+  int64_t log_roll_ms = 0;                                  // log.roll.ms, else log.roll.hours
+  int64_t log_roll_jitter_ms = 0;                           // log.roll.jitter.ms, else .hours
   // log.retention.ms, else log.retention.minutes, else log.retention.hours (168);
   // any negative value means unlimited and reads as -1.
   int64_t log_retention_ms = 0;

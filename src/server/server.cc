@@ -154,9 +154,11 @@ int server_main(std::span<const std::string_view> args) {
     if (config.controller_role || broker_in_cluster) {
       raft_node.emplace(env, *quorum);
       if (auto started = raft_node->start(); !started) return abort(started.error());
-      loader.emplace(
-          env, *raft_node,
-          cluster::LoaderSettings{config.metadata_log_max_record_bytes_between_snapshots});
+      cluster::LoaderSettings loader_settings;
+      loader_settings.snapshot_bytes = config.metadata_log_max_record_bytes_between_snapshots;
+      loader_settings.snapshot_interval =
+          runtime::milliseconds(config.metadata_log_max_snapshot_interval_ms);
+      loader.emplace(env, *raft_node, loader_settings);
       loader->start();
       env.scheduler.spawn("quorum-failure", [&] {
         runtime::Event& node_failed = raft_node->failed();

@@ -188,6 +188,10 @@ TEST(BrokerConfig, MetadataLogSegmentsAndSnapshots) {
   const BrokerConfig defaults = config_with({});
   EXPECT_EQ(defaults.metadata_log_segment_bytes, 1 << 30);
   EXPECT_EQ(defaults.metadata_log_max_record_bytes_between_snapshots, 20 << 20);
+  EXPECT_EQ(defaults.metadata_log_max_snapshot_interval_ms, 3600000);
+  EXPECT_EQ(config_with({{"metadata.log.max.snapshot.interval.ms", "0"}})
+                .metadata_log_max_snapshot_interval_ms,
+            0);
   const BrokerConfig c = config_with({{"metadata.log.segment.bytes", "65536"},
                                       {"metadata.log.max.record.bytes.between.snapshots", "4096"}});
   EXPECT_EQ(c.metadata_log_segment_bytes, 65536);
@@ -277,6 +281,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{{{"metadata.log.max.record.bytes.between.snapshots", "0"}},
                  "metadata.log.max.record.bytes.between.snapshots",
                  "metadata.log.max.record.bytes.between.snapshots: '0' must be at least 1"},
+        BadValue{{{"metadata.log.max.snapshot.interval.ms", "-5"}},
+                 "metadata.log.max.snapshot.interval.ms",
+                 "metadata.log.max.snapshot.interval.ms: '-5' must be at least 0"},
         BadValue{{{"num.partitions", "1.5"}},
                  "num.partitions",
                  "num.partitions: '1.5' is not an integer"},
