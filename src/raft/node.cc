@@ -114,8 +114,7 @@ Result<void, std::string> RaftNode::start() {
   persisted_ = state;
   if (auto settled = recover_snapshots(); !settled) return settled;
   core_ = std::make_unique<RaftCore>(settings_.core, random_, state, log_->log_end_offset(),
-                                     epochs_of(*log_), env_.clock.now(),
-                                     latest_snapshot_.value_or(SnapshotId{}));
+                                     epochs_of(*log_), env_.clock.now(), log_start());
   core_->on_durable(log_->durable_end_offset());
   spawn("raft-tick", [this] { tick_loop(); });
   spawn("raft-fetch", [this] { fetch_loop(); });
@@ -213,10 +212,9 @@ void RaftNode::after_input() {
 }
 
 void RaftNode::log_changed() {
-  VERIFY(log_->log_start_offset() == (latest_snapshot_ ? latest_snapshot_->offset : Offset(0)),
+  VERIFY(log_->log_start_offset() == log_start().offset,
          "the metadata log starts at {}, not where its snapshot ends", log_->log_start_offset());
-  core_->on_log_changed(log_->log_end_offset(), epochs_of(*log_),
-                        latest_snapshot_.value_or(SnapshotId{}));
+  core_->on_log_changed(log_->log_end_offset(), epochs_of(*log_), log_start());
   core_->on_durable(log_->durable_end_offset());
   log_->set_high_watermark(core_->high_watermark());
 }
@@ -494,7 +492,7 @@ void RaftNode::remove_older_snapshots() {
 Result<void, std::string> RaftNode::create_snapshot(Offset end, std::span<const uint8_t> payload) {
   runtime::MutexGuard guard(snapshot_mutex_);
   if (stopping_ || failed_.is_set()) return unexpected(std::string("the raft node is stopping"));
-  if (end <= (latest_snapshot_ ? latest_snapshot_->offset : Offset(0))) return {};
+  if (end <= log_start().offset) return {};
   if (end > core_->high_watermark()) {
     return unexpected(fmt::format("a snapshot at {} is beyond the high watermark {}", end,
                                   core_->high_watermark()));

@@ -111,6 +111,8 @@ class RaftNode {
   // The snapshot the log starts after, if any: every entry below its offset is in it,
   // and none is in the log.
   std::optional<SnapshotId> latest_snapshot() const { return latest_snapshot_; }
+  // Where the log starts: the latest snapshot's id, or {0, 0} without one.
+  SnapshotId log_start() const { return latest_snapshot_.value_or(SnapshotId{}); }
   // Suspends. Stores the state machine's snapshot of the committed entries below `end`
   // (`payload`: whole batches, see raft/snapshot.h), then drops the log below `end`.
   // Does nothing when the log already starts at or after `end`; refused when `end` is

@@ -4,33 +4,26 @@
 
 #include "base/assert.h"
 #include "base/text.h"
+#include "raft/wire.h"
 #include "record/batch.h"
 
 namespace weir::raft {
 
 namespace {
 
-// A control batch of one record: the key names the control type (version 0), the
-// value is the record's flexible v0 body.
-protocol::Bytes control_batch(record::ControlType type, protocol::Bytes value,
-                              record::Offset base_offset, int64_t timestamp_ms) {
-  record::Record control;
-  control.key = protocol::Bytes{0, 0, 0, static_cast<uint8_t>(type)};
-  control.value = std::move(value);
-  record::BatchOptions options;
-  options.control = true;
-  options.base_offset = base_offset;
-  options.base_timestamp = timestamp_ms;
-  return record::encode_batch(options, std::span(&control, 1));
-}
-
+// Whether `batch` is a control batch of exactly one record of `type`.
 bool is_control_of(const record::BatchView& batch, record::ControlType type) {
   if (!batch.header.is_control() || batch.header.records_count != 1) return false;
-  auto records = record::decode_records(batch, batch.bytes.size());
-  if (!records || records->size() != 1) return false;
-  const auto& key = (*records)[0].key;
-  return key && key->size() == 4 && (*key)[0] == 0 && (*key)[1] == 0 && (*key)[2] == 0 &&
-         (*key)[3] == static_cast<uint8_t>(type);
+  // Control batches are never compressed: the section is the batch's own bytes.
+  record::Bytes scratch;
+  auto section = record::records_section(batch, batch.bytes.size(), scratch);
+  if (!section) return false;
+  record::RecordCursor cursor(*section, 1);
+  record::RecordView record;
+  auto next = cursor.next(record);
+  if (!next || !*next) return false;
+  auto found = record::read_control_type(record);
+  return found && *found == type;
 }
 
 }  // namespace

@@ -361,12 +361,18 @@ protocol::Bytes leader_change_batch(ReplicaId leader, const std::vector<ReplicaI
   put_voters();
   put_voters();
   value.push_back(0);
-  protocol::Bytes key = {0, 0, 0, static_cast<uint8_t>(record::ControlType::leader_change)};
+  return control_batch(record::ControlType::leader_change, std::move(value), record::Offset(0),
+                       timestamp_ms);
+}
+
+protocol::Bytes control_batch(record::ControlType type, protocol::Bytes value,
+                              record::Offset base_offset, int64_t timestamp_ms) {
   record::Record control;
-  control.key = std::move(key);
+  control.key = protocol::Bytes{0, 0, 0, static_cast<uint8_t>(type)};
   control.value = std::move(value);
   record::BatchOptions options;
   options.control = true;
+  options.base_offset = base_offset;
   options.base_timestamp = timestamp_ms;
   return record::encode_batch(options, std::span(&control, 1));
 }

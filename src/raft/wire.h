@@ -10,6 +10,7 @@
 
 #include "protocol/messages/api.h"
 #include "raft/core.h"
+#include "record/batch.h"
 
 namespace weir::raft {
 
@@ -65,6 +66,11 @@ std::optional<SnapshotChunkRequest> from_wire(const protocol::FetchSnapshotReque
 protocol::FetchSnapshotResponse to_wire(const SnapshotChunk& chunk, protocol::Bytes bytes);
 std::optional<SnapshotChunk> from_wire(const protocol::FetchSnapshotResponse& response,
                                        std::span<const uint8_t>& bytes);
+
+// A control batch of one record: the key names `type` (key version 0), `value` is the
+// control record's body. LeaderChange entries and snapshot headers and footers.
+protocol::Bytes control_batch(record::ControlType type, protocol::Bytes value,
+                              record::Offset base_offset, int64_t timestamp_ms);
 
 // The first entry of every epoch: a LeaderChange control batch (KIP-595), one record
 // whose key is the control type and whose value names the leader and the voters.

@@ -336,14 +336,27 @@ TEST(RaftCore, PlantedFlawCommitsEarlierEpochByCount) {
   EXPECT_EQ(core.high_watermark(), Offset(3));
 }
 
-TEST(RaftCore, DivergingEpochAnswer) {
-  CoreSettings settings;
-  settings.self = ReplicaId(1);
-  settings.voters = {ReplicaId(1)};
-  runtime::Random random(1);
+// A lone voter, last in epoch 4 with the log given, that elects itself leader of epoch 5.
+struct LoneVoter {
+  LoneVoter(Offset log_end, std::vector<EpochStart> epochs, SnapshotId log_start = {})
+      : core(settings(), random, QuorumState{Epoch(4), std::nullopt, std::nullopt}, log_end,
+             std::move(epochs), now, log_start) {}
+  static CoreSettings settings() {
+    CoreSettings settings;
+    settings.self = ReplicaId(1);
+    settings.voters = {ReplicaId(1)};
+    return settings;
+  }
+  runtime::Random random{1};
   const Instant now = Instant::from_nanoseconds(1'000'000'000);
-  RaftCore core(settings, random, QuorumState{Epoch(4), std::nullopt, std::nullopt}, Offset(10),
-                {{Epoch(1), Offset(0)}, {Epoch(3), Offset(4)}, {Epoch(4), Offset(8)}}, now);
+  RaftCore core;
+};
+
+TEST(RaftCore, DivergingEpochAnswer) {
+  LoneVoter voter(Offset(10),
+                  {{Epoch(1), Offset(0)}, {Epoch(3), Offset(4)}, {Epoch(4), Offset(8)}});
+  RaftCore& core = voter.core;
+  const Instant now = voter.now;
   core.tick(now);
   ASSERT_TRUE(core.is_leader());
   // A follower whose last entry is of epoch 2 (unknown here) at offset 6: epoch 1 ends at 4.
@@ -357,15 +370,11 @@ TEST(RaftCore, DivergingEpochAnswer) {
 }
 
 TEST(RaftCore, FetchersBehindTheSnapshotAreSentIt) {
-  CoreSettings settings;
-  settings.self = ReplicaId(1);
-  settings.voters = {ReplicaId(1)};
-  runtime::Random random(1);
-  const Instant now = Instant::from_nanoseconds(1'000'000'000);
   // Entries below 8 are in snapshot (8, 3); the log holds 8..12, epoch 4 from 10.
   const SnapshotId snapshot{Offset(8), Epoch(3)};
-  RaftCore core(settings, random, QuorumState{Epoch(4), std::nullopt, std::nullopt}, Offset(12),
-                {{Epoch(3), Offset(8)}, {Epoch(4), Offset(10)}}, now, snapshot);
+  LoneVoter voter(Offset(12), {{Epoch(3), Offset(8)}, {Epoch(4), Offset(10)}}, snapshot);
+  RaftCore& core = voter.core;
+  const Instant now = voter.now;
   EXPECT_EQ(core.high_watermark(), Offset(8)) << "a snapshot is committed";
   core.tick(now);
   ASSERT_TRUE(core.is_leader());
