@@ -531,9 +531,14 @@ Result<void, std::string> RaftNode::create_snapshot(Offset end, std::span<const 
 
 Result<std::optional<std::pair<SnapshotId, record::Bytes>>, std::string> RaftNode::read_snapshot() {
   using Found = std::optional<std::pair<SnapshotId, record::Bytes>>;
-  for (int attempt = 1;; attempt++) {
+  std::optional<SnapshotId> reading;
+  int attempt = 0;
+  while (true) {
     if (!latest_snapshot_) return Found{};
     const SnapshotId id = *latest_snapshot_;
+    if (reading != id) attempt = 0;  // a newer snapshot gets attempts of its own
+    reading = id;
+    attempt++;
     auto text = storage::read_whole_file(env_.disk, join(log_directory(), snapshot_file_name(id)));
     if (text) {
       // A bit flipped on the way from disk fails a CRC: read again.
@@ -541,7 +546,7 @@ Result<std::optional<std::pair<SnapshotId, record::Bytes>>, std::string> RaftNod
         return Found{{id, record::Bytes(payload->begin(), payload->end())}};
       }
     }
-    // The snapshot may also have been replaced meanwhile: look again.
+    // The snapshot may also have been replaced meanwhile: the loop looks again.
     if (attempt == kSnapshotReadAttempts && latest_snapshot_ == id) {
       return unexpected(
           fmt::format("snapshot {} is unreadable or damaged", snapshot_file_name(id)));
