@@ -705,6 +705,10 @@ IoResult<std::unique_ptr<runtime::File>> SimDisk::open(const std::string& path,
   DiskModel& disk = state_->model;
   if (!valid_path(path, false)) return fail(IoError::invalid);
   disk.suspend_for_operation("disk.open", path_hash(path), static_cast<uint64_t>(mode));
+  // The process is out of descriptors: the kernel refuses before it looks at the path.
+  if (disk.fault_fires(disk.faults().too_many_open_files, "disk.too_many_open_files")) {
+    return fail(IoError::too_many_open_files);
+  }
   if (disk.directories().contains(path)) return fail(IoError::invalid);
   if (!disk.directory_exists(parent_of(path))) return fail(IoError::not_found);
   auto& names = disk.volatile_names();

@@ -21,6 +21,7 @@ struct DiskFaults {
   double read_corruption = 0;   // one bit of the returned buffer flipped, silently
   double no_space = 0;          // write_at fails with ENOSPC
   double slow = 0;              // the operation takes slow_latency instead of latency
+  double too_many_open_files = 0;  // open fails with EMFILE (nothing opened)
   // On crash, each unsynced sector survives with this probability; the rest keep their
   // old contents (sector-granular tearing).
   double unsynced_sector_survives = 0.5;
@@ -35,6 +36,11 @@ struct NetworkFaults {
   double clog_rate_per_second = 0;       // how often a link gets clogged
   double reset_rate_per_second = 0;      // how often a random connection is reset
   double connect_timeout = 0;            // per connect: it hangs until its timeout
+  // Per accept of a queued connection, and per connect: the host runs out of file
+  // descriptors (EMFILE) for a while (10 ms to 1 s). Meanwhile every accept and connect
+  // of the host fails at once with too_many_open_files, and queued connections stay
+  // queued, as in a kernel's backlog.
+  double too_many_open_files = 0;
 };
 
 struct ProcessFaults {

@@ -68,6 +68,9 @@ struct SimNetwork::State {
   Trace& trace;
   bool flaw_partition_leak = false;
   double connect_timeout_probability = 0;
+  double too_many_open_files_probability = 0;
+  // Hosts out of file descriptors, until when.
+  absl::btree_map<std::string, Instant> out_of_descriptors_until;
 
   uint64_t next_connection_id = 1;
   absl::btree_map<uint64_t, std::shared_ptr<Connection>> connections;
@@ -182,6 +185,30 @@ struct SimNetwork::State {
   bool link_cut(const std::string& from, const std::string& to) const {
     return active_cuts.contains(Link(from, to));
   }
+
+  // Whether an accept or connect of `host` fails for want of descriptors now: it does
+  // while an episode lasts, and `may_start` (an operation that would otherwise open
+  // a descriptor) may start one. Counts every failure it decides.
+  bool out_of_descriptors(const std::string& host, bool may_start) {
+    auto it = out_of_descriptors_until.find(host);
+    if (it != out_of_descriptors_until.end() && it->second <= now()) {
+      out_of_descriptors_until.erase(it);
+      it = out_of_descriptors_until.end();
+    }
+    if (it == out_of_descriptors_until.end()) {
+      // No draw when the fault is off, so runs without it keep their random sequence.
+      if (!may_start || too_many_open_files_probability <= 0 ||
+          !random.chance(too_many_open_files_probability)) {
+        return false;
+      }
+      const Duration lasting = runtime::milliseconds(random.between(10, 1'000));
+      out_of_descriptors_until.emplace(host, now() + lasting);
+      stats.count("net.out_of_descriptors");
+      trace.note("fault.out_of_descriptors", host);
+    }
+    stats.count("net.too_many_open_files");
+    return true;
+  }
 };
 
 namespace {
@@ -263,6 +290,12 @@ class SimListener final : public runtime::Listener {
   IoResult<std::unique_ptr<runtime::Stream>> accept() override {
     while (true) {
       if (closed_) return unexpected(IoError::closed);
+      // Out of descriptors, a kernel refuses at once and keeps the connection queued
+      // (its listener stays readable); so does this listener.
+      if (network_.out_of_descriptors(address_.host, /*may_start=*/!pending_.empty())) {
+        note_refused_accept();
+        return unexpected(IoError::too_many_open_files);
+      }
       if (!pending_.empty()) {
         auto stream = std::move(pending_.front());
         pending_.pop_front();
@@ -287,11 +320,29 @@ class SimListener final : public runtime::Listener {
   }
 
  private:
+  // A caller that retries a refused accept without letting time pass never lets the
+  // episode end, and on a real kernel it burns a core while every other fiber starves
+  // (issue 13): the simulator fails the run instead of hanging in it.
+  void note_refused_accept() {
+    if (refused_at_ != network_.now()) {
+      refused_at_ = network_.now();
+      refused_at_instant_ = 0;
+    }
+    refused_at_instant_++;
+    VERIFY(refused_at_instant_ <= refused_at_instant_max,
+           "accept on {} was refused {} times at one instant: its caller retries "
+           "too_many_open_files without pausing",
+           address_.to_string(), refused_at_instant_);
+  }
+  static constexpr uint64_t refused_at_instant_max = 1000;
+
   SimNetwork::State& network_;
   Address address_;
   std::deque<std::unique_ptr<runtime::Stream>> pending_;
   runtime::WaitQueue acceptors_;
   bool closed_ = false;
+  Instant refused_at_;
+  uint64_t refused_at_instant_ = 0;
 };
 
 namespace {
@@ -325,6 +376,10 @@ class SimNetworkView final : public runtime::Network {
       if (deadline > scheduler.now()) scheduler.sleep_until(deadline);
       return unexpected(IoError::timed_out);
     };
+    // socket() fails before anything reaches the network.
+    if (network_.out_of_descriptors(host_, /*may_start=*/true)) {
+      return unexpected(IoError::too_many_open_files);
+    }
     if (network_.connect_timeout_probability > 0 &&
         network_.random.chance(network_.connect_timeout_probability)) {
       network_.stats.count("net.connect_timeout");
@@ -438,10 +493,23 @@ void SimNetwork::crash_host(const std::string& host) {
     if (address.host == host) listeners.push_back(listener);
   }
   for (SimListener* listener : listeners) listener->close();
+  // A process that dies frees its descriptors.
+  state_->out_of_descriptors_until.erase(host);
 }
 
 void SimNetwork::set_connect_timeout_probability(double probability) {
   state_->connect_timeout_probability = probability;
+}
+
+void SimNetwork::set_too_many_open_files_probability(double probability) {
+  state_->too_many_open_files_probability = probability;
+  // Healing ends every episode too: no new fault starts, and none lingers.
+  if (probability <= 0) state_->out_of_descriptors_until.clear();
+}
+
+bool SimNetwork::out_of_descriptors(const std::string& host) const {
+  auto it = state_->out_of_descriptors_until.find(host);
+  return it != state_->out_of_descriptors_until.end() && it->second > state_->now();
 }
 
 bool SimNetwork::link_cut(const std::string& from, const std::string& to) const {

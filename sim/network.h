@@ -11,6 +11,11 @@
 //  - connect() over a cut link, or when the connect_timeout fault fires, hangs until its
 //    timeout; to an address nobody listens on it fails with `refused` after one round
 //    trip.
+//  - A host may run out of file descriptors for a while (too_many_open_files fault):
+//    meanwhile its accepts and connects fail at once with too_many_open_files, and
+//    connections offered to its listeners stay queued until an accept succeeds. A
+//    caller that retries a refused accept at one instant a thousand times fails the
+//    run: on a real kernel that loop would spin (issue 13).
 //  - A crashed host's connections are reset and its listeners vanish.
 //  - Senders block while a pipe holds more than window_bytes undelivered bytes.
 #pragma once
@@ -67,6 +72,12 @@ class SimNetwork {
   void crash_host(const std::string& host);
   // Probability that a connect hangs until its timeout (the connect_timeout fault).
   void set_connect_timeout_probability(double probability);
+  // Probability, per accept of a queued connection and per connect, that the host runs
+  // out of file descriptors for 10 ms to 1 s (the too_many_open_files fault; see
+  // NetworkFaults). Zero also ends every episode under way.
+  void set_too_many_open_files_probability(double probability);
+  // Whether `host` is out of descriptors now.
+  bool out_of_descriptors(const std::string& host) const;
 
   bool link_cut(const std::string& from, const std::string& to) const;
   const std::vector<CutInterval>& cut_history() const;

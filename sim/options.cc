@@ -47,6 +47,13 @@ FaultProfile FaultProfile::draw(runtime::Random& random, const FaultSwitches& sw
   p.buggify = on(random, switches.buggify);
   p.buggify_site_probability = 0.25;
   p.buggify_fire_probability = log_uniform(random, 0.001, 0.05);
+
+  // Drawn last, so that adding this kind left every earlier draw of a seed as it was.
+  p.descriptors = on(random, switches.descriptors);
+  const double accept_or_connect = log_uniform(random, 1e-3, 5e-2);
+  const double open = log_uniform(random, 1e-4, 1e-2);
+  p.network.too_many_open_files = p.descriptors ? accept_or_connect : 0;
+  p.disk.too_many_open_files = p.descriptors ? open : 0;
   return p;
 }
 
@@ -61,6 +68,7 @@ std::string FaultProfile::describe() const {
   add(network.enabled, "network");
   add(disk.enabled, "disk");
   add(clock.enabled, "clock");
+  add(descriptors && (network.enabled || disk.enabled), "descriptors");
   add(buggify, "buggify");
   return out.empty() ? "none" : out;
 }
@@ -79,6 +87,7 @@ std::string RunOptions::replay_arguments() const {
   off(faults.disk, "disk");
   off(faults.clock, "clock");
   off(faults.buggify, "buggify");
+  off(faults.descriptors, "descriptors");
   for (const FlawName& flaw : flaw_names) {
     if (flaws.*flaw.field) out += fmt::format(" --flaw {}", flaw.name);
   }
@@ -149,8 +158,9 @@ std::string usage() {
   --duration D         length of the faulty phase (default 20s; D like 30s, 500ms, 2m)
   --heal D             length of the healed phase (default 20s)
   --workload NAME      the workload to run (default replicated_log)
-  --no-process --no-network --no-disk --no-clock --no-buggify
-                       never inject that kind of fault
+  --no-process --no-network --no-disk --no-clock --no-buggify --no-descriptors
+                       never inject that kind of fault (descriptors: EMFILE on
+                       accept, connect and open)
   --flaw NAME          enable a deliberate bug to see a checker catch it:
                        ack-before-fsync, partition-leak, skip-checksum (replicated_log,
                        broker_log); vote-twice, vote-before-persist, commit-by-count,
@@ -218,6 +228,8 @@ Result<Command, std::string> parse_command_line(const std::vector<std::string>& 
       command.run.faults.clock = false;
     } else if (argument == "--no-buggify") {
       command.run.faults.buggify = false;
+    } else if (argument == "--no-descriptors") {
+      command.run.faults.descriptors = false;
     } else if (argument == "--flaw") {
       auto text = value();
       bool known = false;

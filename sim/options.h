@@ -57,6 +57,9 @@ struct FaultSwitches {
   bool disk = true;
   bool clock = true;
   bool buggify = true;
+  // Running out of file descriptors (EMFILE) on accept, connect and open: a kind of
+  // its own that fires only where network or disk faults are on.
+  bool descriptors = true;
 };
 
 struct FaultProfile {
@@ -64,6 +67,7 @@ struct FaultProfile {
   NetworkFaults network;
   ProcessFaults process;
   ClockFaults clock;
+  bool descriptors = false;  // network and disk too_many_open_files are non-zero
   bool buggify = false;
   double buggify_site_probability = 0;
   double buggify_fire_probability = 0;

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "base/assert.h"
+#include "sim/log.h"
 
 namespace weir::sim {
 
@@ -29,6 +30,7 @@ struct World::Node {
   std::unique_ptr<NodeClock> clock;
   std::unique_ptr<SimDisk> disk;
   std::unique_ptr<runtime::Network> network;
+  std::unique_ptr<TraceLog> log;
 
   // Per incarnation.
   bool up = false;
@@ -102,6 +104,7 @@ size_t World::add_node(std::string host, ProcessFactory factory, NodeOptions opt
   node->disk = std::make_unique<SimDisk>(*scheduler_, node->random.fork(), profile_.disk, stats_,
                                          options.disk, &trace_);
   node->network = network_->view(node->host);
+  node->log = std::make_unique<TraceLog>(trace_, node->host);
   trace_.note("node.add", node->host);
   nodes_.push_back(std::move(node));
   start(nodes_.size() - 1);
@@ -121,9 +124,9 @@ void World::start(size_t index) {
   } else {
     node.buggify = std::make_unique<runtime::Buggify>();
   }
-  node.env = std::make_unique<runtime::Env>(runtime::Env{
-      *scheduler_, *node.clock, *node.incarnation_random, *node.network, *node.disk,
-      *node.buggify});
+  node.env = std::make_unique<runtime::Env>(runtime::Env{*scheduler_, *node.clock,
+                                                         *node.incarnation_random, *node.network,
+                                                         *node.disk, *node.buggify, *node.log});
   node.context = std::make_unique<NodeContext>(
       NodeContext{*this, *node.env, node.host, index, node.incarnation});
   node.group = scheduler_->new_group(fmt::format("{}#{}", node.host, node.incarnation));
@@ -185,6 +188,7 @@ void World::inject_faults_until(Instant until) {
   for (auto& node : nodes_) node->disk->set_faults_active(profile_.disk.enabled);
   if (profile_.network.enabled) {
     network_->set_connect_timeout_probability(profile_.network.connect_timeout);
+    network_->set_too_many_open_files_probability(profile_.network.too_many_open_files);
   }
   scheduler_->schedule_at(now() + fault_tick_interval, [this, until] { fault_tick(until); });
 }
@@ -327,6 +331,7 @@ void World::heal() {
   partition_cuts_.clear();
   heal_epoch_++;
   network_->set_connect_timeout_probability(0);
+  network_->set_too_many_open_files_probability(0);
   for (auto& node : nodes_) {
     node->disk->set_faults_active(false);
     if (!node->up) start(node->index);

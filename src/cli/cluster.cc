@@ -152,7 +152,8 @@ int cluster_main(std::span<const std::string_view> args) {
                                               "(expected host:port[,host:port...])",
                                               text));
   }
-  auto created = runtime::real::RealRuntime::create(".");
+  auto created =
+      runtime::real::RealRuntime::create(".", runtime::real::OpenFileLimit::raise_quietly);
   if (!created) {
     print_error("cluster", fmt::format("cannot start: {}", runtime::to_string(created.error())));
     return kExitFailed;

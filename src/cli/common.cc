@@ -41,7 +41,8 @@ int run_client(const client::ClusterOptions& options, bool watch_signals,
                                        const std::function<bool()>& interrupted)>& body) {
   // The CLI reads and writes no data files; the disk root is only a formality of the
   // runtime, so the current directory serves.
-  auto created = runtime::real::RealRuntime::create(".");
+  auto created =
+      runtime::real::RealRuntime::create(".", runtime::real::OpenFileLimit::raise_quietly);
   if (!created) {
     print_error("runtime", fmt::format("cannot start: {}", runtime::to_string(created.error())));
     return kExitFailed;

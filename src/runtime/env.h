@@ -5,11 +5,12 @@
 #include <cstdint>
 
 #include "runtime/buggify.h"
+#include "runtime/clock.h"
 #include "runtime/disk.h"
+#include "runtime/log.h"
 #include "runtime/network.h"
 #include "runtime/random.h"
 #include "runtime/scheduler.h"
-#include "runtime/clock.h"
 
 namespace weir::runtime {
 
@@ -20,6 +21,7 @@ struct Env {
   Network& network;
   Disk& disk;
   Buggify& buggify;
+  Log& log;
 };
 
 }  // namespace weir::runtime

@@ -14,6 +14,7 @@ std::string_view to_string(IoError error) {
     case IoError::no_space: return "no space left on device";
     case IoError::io: return "I/O error";
     case IoError::invalid: return "invalid argument";
+    case IoError::too_many_open_files: return "too many open files";
   }
   return "unknown";
 }

@@ -18,6 +18,10 @@ enum class IoError {
   no_space,        // ENOSPC
   io,              // EIO: the device failed this operation (including fsync)
   invalid,         // a malformed path or argument
+  // EMFILE or ENFILE: the process (or the system) is out of file descriptors. Nothing
+  // was opened; the same call may succeed once descriptors are closed, so a caller
+  // retries later (with a pause: retrying at once only spins).
+  too_many_open_files,
 };
 
 std::string_view to_string(IoError error);

@@ -16,6 +16,7 @@
 #include "runtime/env.h"
 #include "sim/clock.h"
 #include "sim/disk.h"
+#include "sim/log.h"
 #include "sim/network.h"
 #include "sim/trace.h"
 
@@ -52,10 +53,10 @@ class ClientTest : public ::testing::Test {
   }
 
   runtime::Env client_env() {
-    return runtime::Env{scheduler, clock, random, *client_network, *disk, buggify};
+    return runtime::Env{scheduler, clock, random, *client_network, *disk, buggify, log};
   }
   runtime::Env broker_env() {
-    return runtime::Env{scheduler, clock, broker_random, *broker_network, *disk, buggify};
+    return runtime::Env{scheduler, clock, broker_random, *broker_network, *disk, buggify, log};
   }
   ClusterOptions cluster_options() {
     ClusterOptions options;
@@ -93,6 +94,7 @@ class ClientTest : public ::testing::Test {
   runtime::Random random{11};
   runtime::Random broker_random{12};
   runtime::Buggify buggify;
+  sim::TraceLog log{trace, "client-test"};
   std::unique_ptr<FakeBroker> broker;
   bool broker_started = false;
 };

@@ -1,18 +1,18 @@
 // The real network backend over loopback: echo with payloads larger than the socket
 // buffers (so write_all must suspend), refused connects, close semantics.
-#include "runtime/real/network.h"
-
 #include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cstddef>
 #include <memory>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "runtime/real/limits.h"
+#include "runtime/real/network.h"
 #include "runtime/real/runtime.h"
 #include "tests/runtime/temp_directory.h"
 
@@ -280,6 +280,76 @@ TEST_F(RealNetworkTest, AcceptBlocksUntilAClientConnects) {
     done.wait();
     EXPECT_TRUE(accepted);
   });
+}
+
+// Sets this process's soft open-file limit for the test's lifetime; restores it after.
+class SoftOpenFileLimit {
+ public:
+  explicit SoftOpenFileLimit(rlim_t soft) {
+    VERIFY(::getrlimit(RLIMIT_NOFILE, &saved_) == 0);
+    rlimit lowered = saved_;
+    lowered.rlim_cur = soft;
+    VERIFY(::setrlimit(RLIMIT_NOFILE, &lowered) == 0);
+  }
+  ~SoftOpenFileLimit() { ::setrlimit(RLIMIT_NOFILE, &saved_); }
+  SoftOpenFileLimit(const SoftOpenFileLimit&) = delete;
+  SoftOpenFileLimit& operator=(const SoftOpenFileLimit&) = delete;
+
+ private:
+  rlimit saved_{};
+};
+
+// Issue 13: out of descriptors, accept and connect return an error value at once (the
+// pending connection stays queued), and accept works again once one is closed.
+TEST_F(RealNetworkTest, OutOfDescriptorsAcceptAndConnectAreTooManyOpenFiles) {
+  runtime->run([&] {
+    auto listener = runtime->network().listen(Address{"127.0.0.1", 0});
+    ASSERT_TRUE(listener.ok());
+    auto client = runtime->network().connect((*listener)->local_address(), seconds(5));
+    ASSERT_TRUE(client.ok());
+    // Use up every descriptor below a low soft limit.
+    const int probe = ::dup(0);
+    ASSERT_GE(probe, 0);
+    ::close(probe);
+    SoftOpenFileLimit limit(static_cast<rlim_t>(probe) + 8);
+    std::vector<int> hoard;
+    while (true) {
+      const int fd = ::dup(0);
+      if (fd < 0) break;
+      hoard.push_back(fd);
+    }
+    auto refused = (*listener)->accept();
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error(), IoError::too_many_open_files);
+    auto unconnected = runtime->network().connect((*listener)->local_address(), seconds(5));
+    ASSERT_FALSE(unconnected.ok());
+    EXPECT_EQ(unconnected.error(), IoError::too_many_open_files);
+    ::close(hoard.back());
+    hoard.pop_back();
+    auto accepted = (*listener)->accept();
+    EXPECT_TRUE(accepted.ok()) << "the queued connection is accepted once a descriptor frees";
+    for (int fd : hoard) ::close(fd);
+  });
+}
+
+TEST(OpenFileLimitTest, RaisesTheSoftLimitToTheHardOne) {
+  rlimit original{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &original), 0);
+  if (original.rlim_max == RLIM_INFINITY || original.rlim_max <= 64) {
+    GTEST_SKIP() << "needs a finite hard open-file limit above 64";
+  }
+  {
+    SoftOpenFileLimit low(64);
+    const OpenFileLimitChange change = raise_open_file_limit();
+    EXPECT_EQ(change.before, 64u);
+    EXPECT_EQ(change.after, original.rlim_max);
+    EXPECT_TRUE(change.raised());
+    rlimit now{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &now), 0);
+    EXPECT_EQ(now.rlim_cur, original.rlim_max);
+    // At the hard limit already: nothing to raise.
+    EXPECT_FALSE(raise_open_file_limit().raised());
+  }
 }
 
 }  // namespace

@@ -526,6 +526,21 @@ TEST_F(DiskTest, NoSpaceAtCapacityAndAsAnInjectedFault) {
   EXPECT_EQ(stats.get("disk.no_space"), 1u);
 }
 
+TEST_F(DiskTest, TooManyOpenFilesFailsAnOpenWithoutCreatingTheFile) {
+  run([&] {
+    faults.too_many_open_files = 1;
+    EXPECT_TRUE(disk().open("before", OpenMode::create).ok());  // injection is off
+    disk().set_faults_active(true);
+    for (OpenMode mode : {OpenMode::create, OpenMode::create_exclusive, OpenMode::read_write}) {
+      EXPECT_EQ(disk().open("f", mode).error(), IoError::too_many_open_files);
+    }
+    EXPECT_FALSE(exists("f"));  // nothing was opened, so nothing was created
+    disk().set_faults_active(false);
+    EXPECT_TRUE(disk().open("f", OpenMode::create_exclusive).ok());
+  });
+  EXPECT_EQ(stats.get("disk.too_many_open_files"), 3u);
+}
+
 TEST_F(DiskTest, SpaceOfAnUnsyncedRemoveIsHeldUntilTheDirectoryIsSynced) {
   run([&] {
     make_durable_file("f", std::string(1000, 'f'));

@@ -337,6 +337,81 @@ TEST_F(NetworkTest, ConnectTimeoutFaultHangsUntilTheTimeout) {
   EXPECT_EQ(stats.get("net.connect_timeout"), 1u);
 }
 
+TEST_F(NetworkTest, TooManyOpenFilesFailsConnectAtOnceUntilTheEpisodeEnds) {
+  run([&] {
+    auto listener = listen("b", 1);
+    net().set_too_many_open_files_probability(1);
+    const Instant start = now();
+    EXPECT_EQ(host("a").connect(Address{"b", 1}, seconds(3)).error(), IoError::too_many_open_files);
+    EXPECT_EQ(now(), start) << "socket() fails locally, before any round trip";
+    EXPECT_TRUE(net().out_of_descriptors("a"));
+    EXPECT_FALSE(net().out_of_descriptors("b"));
+    // A probability that never fires: the episode under way still fails every connect.
+    net().set_too_many_open_files_probability(1e-300);
+    EXPECT_EQ(host("a").connect(Address{"b", 1}, seconds(3)).error(), IoError::too_many_open_files);
+    EXPECT_TRUE(host("c").connect(Address{"b", 1}, seconds(3)).ok()) << "one host only";
+    // Episodes last at most a second.
+    scheduler.sleep_for(seconds(1));
+    EXPECT_FALSE(net().out_of_descriptors("a"));
+    EXPECT_TRUE(host("a").connect(Address{"b", 1}, seconds(3)).ok());
+  });
+  EXPECT_EQ(stats.get("net.out_of_descriptors"), 1u);
+  EXPECT_EQ(stats.get("net.too_many_open_files"), 2u);
+}
+
+TEST_F(NetworkTest, TooManyOpenFilesOnAcceptKeepsTheConnectionQueued) {
+  run([&] {
+    auto listener = listen("b", 1);
+    auto client = host("a").connect(Address{"b", 1}, seconds(3));
+    ASSERT_TRUE(client.ok());
+    write(**client, "queued");
+    net().set_too_many_open_files_probability(1);
+    const Instant start = now();
+    EXPECT_EQ(listener->accept().error(), IoError::too_many_open_files);
+    EXPECT_EQ(now(), start) << "a refused accept returns at once";
+    EXPECT_TRUE(net().out_of_descriptors("b"));
+    net().set_too_many_open_files_probability(1e-300);
+    scheduler.sleep_for(milliseconds(5));
+    EXPECT_EQ(listener->accept().error(), IoError::too_many_open_files);
+    scheduler.sleep_for(seconds(1));
+    auto server = listener->accept();
+    ASSERT_TRUE(server.ok()) << "the episode ended";
+    EXPECT_EQ(read(**server, 6), "queued") << "the connection waited in the backlog";
+  });
+  EXPECT_EQ(stats.get("net.out_of_descriptors"), 1u);
+  EXPECT_EQ(stats.get("net.too_many_open_files"), 2u);
+}
+
+TEST_F(NetworkTest, HealingOrACrashEndsAnOutOfDescriptorsEpisode) {
+  run([&] {
+    auto listener = listen("b", 1);
+    net().set_too_many_open_files_probability(1);
+    EXPECT_FALSE(host("a").connect(Address{"b", 1}, seconds(3)).ok());
+    net().set_too_many_open_files_probability(0);
+    EXPECT_FALSE(net().out_of_descriptors("a"));
+    EXPECT_TRUE(host("a").connect(Address{"b", 1}, seconds(3)).ok());
+    net().set_too_many_open_files_probability(1);
+    EXPECT_FALSE(host("a").connect(Address{"b", 1}, seconds(3)).ok());
+    net().set_too_many_open_files_probability(1e-300);
+    net().crash_host("a");
+    EXPECT_FALSE(net().out_of_descriptors("a"));
+  });
+}
+
+TEST_F(NetworkTest, AnAcceptLoopThatRetriesWithoutPausingFailsTheRun) {
+  // What rpc::Server did before issue 13: on a real kernel, a wedged node at 98% CPU.
+  EXPECT_ANY_THROW(run([&] {
+    auto listener = listen("b", 1);
+    ASSERT_TRUE(host("a").connect(Address{"b", 1}, seconds(3)).ok());
+    net().set_too_many_open_files_probability(1);
+    while (true) {
+      auto accepted = listener->accept();
+      if (accepted.ok()) break;
+    }
+  }));
+  EXPECT_EQ(stats.get("net.too_many_open_files"), 1001u);
+}
+
 TEST_F(NetworkTest, CrashedHostResetsItsConnectionsAndLosesItsListeners) {
   std::optional<IoError> accept_error;
   run([&] {

@@ -1,13 +1,13 @@
 #include "runtime/real/disk.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
+#include <dirent.h>
+#include <fcntl.h>
+#include <memory>
 #include <string_view>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "runtime/real/errno.h"
 
@@ -27,9 +27,22 @@ const char* directory_argument(const std::string& path) {
   return path.empty() ? "." : path.c_str();
 }
 
+// An open descriptor, closed when its last owner lets go: the file, and while a sync
+// runs, the worker's job too (the fiber may be cancelled and close the file meanwhile).
+// Sharing it rather than dup()ing it for the job means a sync needs no descriptor of its
+// own, so it cannot fail with EMFILE when the process is out of them.
+struct Descriptor {
+  explicit Descriptor(int descriptor) : fd(descriptor) { VERIFY(fd >= 0); }
+  ~Descriptor() { ::close(fd); }
+  Descriptor(const Descriptor&) = delete;
+  Descriptor& operator=(const Descriptor&) = delete;
+  const int fd;
+};
+
 class RealFile final : public File {
  public:
-  RealFile(BlockingWorker& worker, int fd) : worker_(worker), fd_(fd) {}
+  RealFile(BlockingWorker& worker, int fd)
+      : worker_(worker), descriptor_(std::make_shared<const Descriptor>(fd)), fd_(fd) {}
   ~RealFile() override { close(); }
 
   IoResult<size_t> read_at(uint64_t offset, std::span<std::byte> buffer) override {
@@ -83,29 +96,25 @@ class RealFile final : public File {
 
   IoResult<void> sync() override {
     if (fd_ < 0) return unexpected(IoError::closed);
-    // The job gets its own descriptor: this fiber may be cancelled and close the file
-    // while the worker is still syncing.
-    const int job_fd = ::dup(fd_);
-    if (job_fd < 0) return unexpected(io_error_from_errno(errno));
-    const int error = worker_.run_and_wait([job_fd] {
-      const int rc = ::fdatasync(job_fd);
-      const int saved = rc == 0 ? 0 : errno;
-      ::close(job_fd);
-      return saved;
+    const int error = worker_.run_and_wait([descriptor = descriptor_] {
+      const int rc = ::fdatasync(descriptor->fd);
+      return rc == 0 ? 0 : errno;
     });
     if (error != 0) return unexpected(io_error_from_errno(error));
     return {};
   }
 
+  // The descriptor closes now, or when a sync under way ends.
   void close() override {
     if (fd_ < 0) return;
-    ::close(fd_);
+    descriptor_.reset();
     fd_ = -1;
   }
 
  private:
   BlockingWorker& worker_;
-  int fd_;
+  std::shared_ptr<const Descriptor> descriptor_;
+  int fd_;  // descriptor_->fd while open, -1 once closed
 };
 
 }  // namespace

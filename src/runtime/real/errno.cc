@@ -40,8 +40,10 @@ IoError io_error_from_errno(int error_number) {
     case ENETUNREACH:
     case ENETDOWN:
       return IoError::reset;
+    case EMFILE:
+    case ENFILE: return IoError::too_many_open_files;
     default:
-      // EIO, EACCES, EMFILE, ENOMEM, ...: the operation failed for a reason the caller
+      // EIO, EACCES, ENOMEM, ...: the operation failed for a reason the caller
       // can only treat as a failed device or environment.
       return IoError::io;
   }

@@ -1,9 +1,12 @@
 #include "runtime/real/runtime.h"
 
-#include <sys/random.h>
-
 #include <cerrno>
 #include <exception>
+#include <sys/random.h>
+
+#include <fmt/format.h>
+
+#include "runtime/real/limits.h"
 
 namespace weir::runtime::real {
 
@@ -17,8 +20,15 @@ uint64_t os_random_seed() {
   return seed;
 }
 
-IoResult<std::unique_ptr<RealRuntime>> RealRuntime::create(const std::string& data_root) {
+IoResult<std::unique_ptr<RealRuntime>> RealRuntime::create(const std::string& data_root,
+                                                           OpenFileLimit open_file_limit) {
+  // First, so that nothing the runtime opens is refused at the old limit.
+  const OpenFileLimitChange limit = raise_open_file_limit();
   std::unique_ptr<RealRuntime> runtime(new RealRuntime(os_random_seed()));
+  if (limit.raised() && open_file_limit == OpenFileLimit::raise_and_report) {
+    runtime->log_.write(
+        fmt::format("raised open-file limit from {} to {}", limit.before, limit.after));
+  }
   auto disk = RealDisk::open_root(runtime->worker_, data_root);
   if (!disk) return unexpected(disk.error());
   runtime->disk_ = std::move(disk).value();
@@ -40,7 +50,7 @@ RealRuntime::~RealRuntime() = default;
 
 Env RealRuntime::env() {
   VERIFY(disk_ != nullptr);
-  return Env{scheduler_, clock_, random_, network_, *disk_, buggify_};
+  return Env{scheduler_, clock_, random_, network_, *disk_, buggify_, log_};
 }
 
 Event& RealRuntime::termination_requested() {

@@ -1,7 +1,8 @@
 // RealRuntime: the production runtime of one process. It owns the OS clock, the epoll
 // reactor, a FIFO scheduler, the fsync worker, a Random seeded from the OS, the
 // network, the disk rooted at the data directory and a disabled Buggify, and hands
-// them out as one Env.
+// them out as one Env. Its Log writes to stderr. At start it raises the process's soft
+// open-file limit to the hard limit (real/limits.h).
 //
 // Invariants:
 //  - One RealRuntime per thread, used only from that thread (the loop thread).
@@ -23,6 +24,7 @@
 #include "runtime/random.h"
 #include "runtime/real/clock.h"
 #include "runtime/real/disk.h"
+#include "runtime/real/log.h"
 #include "runtime/real/network.h"
 #include "runtime/real/reactor.h"
 #include "runtime/real/signals.h"
@@ -32,10 +34,20 @@
 
 namespace weir::runtime::real {
 
+// What create() does with the soft open-file limit. Both raise it: a client opening
+// many connections needs it as much as a server.
+enum class OpenFileLimit {
+  raise_and_report,  // and logs one line when it changed (a server, whose operator cares)
+  raise_quietly,     // a command-line client, whose stderr is the user's
+};
+
 class RealRuntime {
  public:
-  // Creates (if missing) and opens `data_root` for the disk.
-  static IoResult<std::unique_ptr<RealRuntime>> create(const std::string& data_root);
+  // Raises the open-file limit, then creates (if missing) and opens `data_root` for
+  // the disk.
+  static IoResult<std::unique_ptr<RealRuntime>> create(
+      const std::string& data_root,
+      OpenFileLimit open_file_limit = OpenFileLimit::raise_and_report);
   ~RealRuntime();
   RealRuntime(const RealRuntime&) = delete;
   RealRuntime& operator=(const RealRuntime&) = delete;
@@ -61,6 +73,7 @@ class RealRuntime {
   RealDisk& disk() { return *disk_; }
   const RealClock& clock() const { return clock_; }
   Random& random() { return random_; }
+  Log& log() { return log_; }
 
  private:
   explicit RealRuntime(uint64_t seed);
@@ -73,6 +86,7 @@ class RealRuntime {
   RealNetwork network_;
   std::unique_ptr<RealDisk> disk_;
   Buggify buggify_;
+  StderrLog log_;
   std::unique_ptr<SignalWatcher> signals_;
 };
 
