@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "protocol/errors.h"
+#include "protocol/messages/api.h"
 
 namespace weir::rpc {
 
@@ -74,9 +75,13 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
         versions->error_code = protocol::error_value(ErrorCode::unsupported_version);
         return pending_.send(Pending{header->correlation_id, 0, Reply{std::move(body), {}}});
       }
+      server_.log_refused(stream_->peer(), frame, request.error());
       return false;
     }
-    if (!server_.handler_.serves(request->header.api_key)) return false;
+    if (!server_.handler_.serves(request->header.api_key)) {
+      server_.log_refused(stream_->peer(), frame, std::nullopt);
+      return false;
+    }
     const int32_t correlation_id = request->header.correlation_id;
     const int16_t version = request->header.api_version;
     Reply reply = server_.handler_.handle(request->header, std::move(request->body));
@@ -111,8 +116,39 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   runtime::Channel<Pending> pending_;
 };
 
+namespace {
+
+// A client id fit for a log line: cut short, and with anything but printable ASCII
+// replaced, so that a client cannot forge lines or flood one.
+std::string printable_client_id(std::string_view client_id) {
+  std::string out(client_id.substr(0, RefusalLog::client_id_bytes_max));
+  for (char& c : out) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return out;
+}
+
+}  // namespace
+
+bool RefusalLog::first(const std::string& host, std::string_view client_id, int16_t api_key,
+                       int16_t api_version) {
+  Key key{host, std::string(client_id.substr(0, client_id_bytes_max)), api_key, api_version};
+  if (seen_.contains(key)) return false;
+  if (seen_.size() == entries_max) {
+    VERIFY(!oldest_first_.empty());
+    seen_.erase(oldest_first_.front());
+    oldest_first_.pop_front();
+  }
+  seen_.insert(key);
+  oldest_first_.push_back(std::move(key));
+  VERIFY(seen_.size() == oldest_first_.size());
+  VERIFY(seen_.size() <= entries_max);
+  return true;
+}
+
 Server::Server(runtime::Env& env, RequestHandler& handler, ServerLimits limits)
-    : env_(env), handler_(handler), limits_(limits), stopped_(env.scheduler) {
+    : env_(env), handler_(handler), limits_(limits), stop_requested_(env.scheduler),
+      stopped_(env.scheduler) {
   // socket.request.max.bytes may be as low as 1 (then every request closes its
   // connection, as in Kafka); only a non-positive limit is a programmer error.
   VERIFY(limits_.request_bytes_max > 0);
@@ -155,12 +191,74 @@ runtime::Address Server::bound_address(size_t index) const {
   return listeners_[index]->local_address();
 }
 
+void Server::log_refused(const runtime::Address& peer, std::span<const uint8_t> frame,
+                         std::optional<protocol::DecodeError> decode_error) {
+  const auto key = protocol::peek_api_key_and_version(frame);
+  size_t body_offset = 0;
+  const auto header = protocol::decode_request_header(frame, body_offset);
+  const std::optional<std::string> client_id =
+      header && header->client_id ? std::optional(*header->client_id) : std::nullopt;
+  const int16_t api_key = key ? key->api_key : -1;
+  const int16_t api_version = key ? key->api_version : -1;
+  if (!refusals_.first(peer.host, client_id.value_or(""), api_key, api_version)) return;
+
+  const protocol::ApiInfo* api = key ? protocol::find_api(api_key) : nullptr;
+  std::string why;
+  if (!key) {
+    why = fmt::format("a request of {} bytes is too short for a header", frame.size());
+  } else if (api == nullptr) {
+    why = fmt::format("api key {} (v{}) is not one weir implements", api_key, api_version);
+  } else if (!decode_error) {
+    why = fmt::format("{} is not served on this listener", api->name);
+  } else if (*decode_error == protocol::DecodeError::unsupported_version) {
+    why = fmt::format("{} v{} is not supported (weir serves v{} to v{})", api->name, api_version,
+                      api->version_min, api->version_max);
+  } else {
+    why = fmt::format("{} v{} did not decode ({})", api->name, api_version,
+                      protocol::decode_error_name(*decode_error));
+  }
+  const std::string who = client_id ? fmt::format("client id '{}'", printable_client_id(*client_id))
+                                    : std::string("no client id");
+  env_.log.write(fmt::format("closed the connection from {} ({}): {}", peer.to_string(), who, why));
+}
+
 void Server::accept_loop(runtime::Listener& listener) {
+  // A failed accept pauses the loop before the next, growing the pause while failures
+  // last: out of descriptors, an accept fails at once and the connection stays queued,
+  // so retrying without a pause would spin. The pause ends early when the server stops.
+  runtime::Duration backoff = accept_backoff_min;
+  struct Episode {
+    runtime::Instant since;
+    uint64_t failures = 0;
+  };
+  std::optional<Episode> failing;
   while (!stopping_) {
     auto stream = listener.accept();
     if (!stream) {
       if (stopping_ || stream.error() == runtime::IoError::closed) return;
-      continue;  // a failed accept (a reset before accept) costs only that connection
+      // A connection reset while queued costs only that connection.
+      if (stream.error() == runtime::IoError::reset) continue;
+      if (!failing) {
+        failing = Episode{env_.scheduler.now()};
+        env_.log.write(
+            fmt::format("cannot accept connections on {}: {}; shedding new connections until it "
+                        "clears ({} open)",
+                        listener.local_address().to_string(), runtime::to_string(stream.error()),
+                        connections_.size()));
+      }
+      failing->failures++;
+      stop_requested_.wait_until(env_.scheduler.now() + backoff);
+      backoff = std::min(backoff * 2, accept_backoff_max);
+      continue;
+    }
+    if (failing) {
+      const auto failed_ms = (env_.scheduler.now() - failing->since).count() / 1'000'000;
+      env_.log.write(
+          fmt::format("accepting connections on {} again, after {} ms and {} failed "
+                      "accepts",
+                      listener.local_address().to_string(), failed_ms, failing->failures));
+      failing.reset();
+      backoff = accept_backoff_min;
     }
     auto connection = std::make_shared<Connection>(*this, std::move(*stream));
     connections_.push_back(connection);
@@ -176,6 +274,7 @@ void Server::stop() {
     return;
   }
   stopping_ = true;
+  stop_requested_.set();
   for (auto& listener : listeners_) listener->close();
   // A copy: each connection's writer removes it from connections_ as it ends.
   std::vector<std::shared_ptr<Connection>> connections = connections_;

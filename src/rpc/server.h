@@ -12,15 +12,28 @@
 // `in_flight_per_connection_max` responses are outstanding per connection (then the
 // reader stops reading and TCP pushes back); stop() returns only after every fiber
 // the server spawned has ended.
+//
+// Failures an operator must see go to Env::log, bounded: a request refused by closing
+// its connection once per (client host, client id, api, version); a listener that
+// cannot accept (out of file descriptors) once per episode, when it starts and ends.
+// An accept loop never retries a failed accept without pausing: out of descriptors,
+// the pending connection stays queued and the listener stays readable, so an
+// immediate retry would spin and starve every other fiber.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <vector>
+
+#include <absl/container/btree_set.h>
 
 #include "base/result.h"
 #include "protocol/header.h"
@@ -61,6 +74,34 @@ struct ServerLimits {
   size_t in_flight_per_connection_max = 64;
 };
 
+// How long an accept loop pauses after a failed accept: the first pause, doubled after
+// each failure in a row up to the last.
+inline constexpr runtime::Duration accept_backoff_min = runtime::milliseconds(100);
+inline constexpr runtime::Duration accept_backoff_max = runtime::seconds(1);
+static_assert(accept_backoff_min > runtime::Duration::zero());
+static_assert(accept_backoff_min <= accept_backoff_max);
+
+// The refused requests already logged, so that each (client host, client id, api,
+// version) is logged once. Bounded: beyond `entries_max` the oldest is forgotten (and
+// would be logged again), so a client cycling through ids cannot grow it.
+class RefusalLog {
+ public:
+  static constexpr size_t entries_max = 1024;
+  // Client ids are cut to this many bytes in the key and in the line.
+  static constexpr size_t client_id_bytes_max = 100;
+
+  // True the first time (host, client_id, api_key, api_version) is seen while
+  // remembered; records it.
+  bool first(const std::string& host, std::string_view client_id, int16_t api_key,
+             int16_t api_version);
+  size_t size() const { return seen_.size(); }
+
+ private:
+  using Key = std::tuple<std::string, std::string, int16_t, int16_t>;
+  absl::btree_set<Key> seen_;
+  std::deque<Key> oldest_first_;
+};
+
 class Server {
  public:
   // `handler` must outlive the server.
@@ -92,6 +133,11 @@ class Server {
   friend class Connection;
 
   void accept_loop(runtime::Listener& listener);
+  // Logs a request refused by closing its connection, once per client and version:
+  // `decode_error` says why it did not decode; none means it did, for an api this
+  // listener does not serve.
+  void log_refused(const runtime::Address& peer, std::span<const uint8_t> frame,
+                   std::optional<protocol::DecodeError> decode_error);
 
   runtime::Env& env_;
   RequestHandler& handler_;
@@ -99,7 +145,10 @@ class Server {
   std::vector<std::unique_ptr<runtime::Listener>> listeners_;
   std::vector<std::shared_ptr<Connection>> connections_;
   bool stopping_ = false;
+  // Set with stopping_: ends an accept loop's pause at once.
+  runtime::Event stop_requested_;
   runtime::Event stopped_;
+  RefusalLog refusals_;
   int64_t active_fibers_ = 0;
   runtime::WaitQueue fibers_done_;
 };
