@@ -8,10 +8,10 @@
 #include <absl/container/btree_map.h>
 #include <fmt/format.h>
 
-#include "broker/broker.h"
 #include "client/cluster.h"
 #include "client/consumer.h"
 #include "client/producer.h"
+#include "sim/node_process.h"
 
 namespace weir::sim {
 
@@ -25,6 +25,7 @@ namespace {
 constexpr const char* broker_host = "weir0";
 constexpr const char* client_host = "client";
 constexpr uint16_t broker_port = 9092;
+constexpr uint16_t controller_port = 9093;
 constexpr const char* topic = "events";
 constexpr int32_t partition_count = 2;
 
@@ -56,33 +57,6 @@ uint64_t decode_value(const std::optional<record::Bytes>& value) {
   for (uint8_t byte : *value) out = (out << 8) | byte;
   return out;
 }
-
-class BrokerProcess final : public Process {
- public:
-  BrokerProcess(NodeContext& context, const Flaws& flaws) : context_(context) {
-    config::BrokerConfig config = config::BrokerConfig::embedded_default();
-    config.num_partitions = partition_count;
-    broker::BrokerSettings settings;
-    settings.config = std::move(config);
-    settings.listeners = {runtime::Address{broker_host, broker_port}};
-    settings.advertised_host = broker_host;
-    settings.advertised_port = broker_port;
-    broker_.emplace(context.env, std::move(settings),
-                    broker::BrokerFlaws{.ack_before_fsync = flaws.ack_before_fsync});
-  }
-
-  void run() override {
-    if (auto started = broker_->start(); !started) {
-      // What a real server does when its disk fails at start: exit, and be restarted.
-      context_.panic(fmt::format("broker start failed: {}", started.error()));
-    }
-    broker_->serve();
-  }
-
- private:
-  NodeContext& context_;
-  std::optional<broker::Broker> broker_;
-};
 
 class ClientProcess final : public Process {
  public:
@@ -224,8 +198,19 @@ class BrokerLogWorkload final : public Workload {
   explicit BrokerLogWorkload(const RunOptions& options) : flaws_(options.flaws) {}
 
   void setup(World& world) override {
+    // A one-node cluster: the node `weir server` runs with no config (a lone voter,
+    // broker and controller), on the simulated host.
     world.add_node(broker_host, [this](NodeContext& context) {
-      return std::make_unique<BrokerProcess>(context, flaws_);
+      server::NodeHooks hooks;
+      hooks.broker.ack_before_fsync = flaws_.ack_before_fsync;
+      return std::make_unique<NodeProcess>(
+          context,
+          node_config(
+              {fmt::format("listeners=PLAINTEXT://{0}:{1},CONTROLLER://{0}:{2}", broker_host,
+                           broker_port, controller_port),
+               fmt::format("controller.quorum.voters=1@{}:{}", broker_host, controller_port),
+               fmt::format("num.partitions={}", partition_count)}),
+          std::move(hooks));
     });
     world.add_node(
         client_host,

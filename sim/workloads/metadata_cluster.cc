@@ -10,11 +10,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "cluster/broker_link.h"
-#include "cluster/loader.h"
-#include "cluster/quorum_controller.h"
-#include "raft/node.h"
-#include "raft/service.h"
+#include "client/connection.h"
+#include "sim/node_process.h"
 #include "sim/workloads/raft_quorum.h"
 
 namespace weir::sim {
@@ -31,7 +28,7 @@ namespace {
 
 constexpr uint16_t kControllerPort = 9093;
 constexpr uint16_t kBrokerPort = 9092;
-constexpr const char* kClusterId = "weir-sim-metadata";
+constexpr const char* kAdminHost = "admin";
 // Broker node ids, after the voters' (1..5).
 constexpr int kFirstBroker = 11;
 constexpr int kBrokers = 3;
@@ -49,9 +46,17 @@ struct Op {
   std::string value;  // configure: the retention.ms asked for
   int broker = 0;
   Instant invoked;
+  Instant completed = Instant::max();
   Outcome outcome = Outcome::pending;
   protocol::Uuid topic_id;  // create, when acknowledged
   int16_t error = 0;
+};
+
+// A Metadata request (every topic) an admin sent to one broker, and what it listed.
+struct Probe {
+  int broker = 0;
+  Instant sent;
+  absl::btree_map<std::string, protocol::Uuid> topics;
 };
 
 struct History {
@@ -71,6 +76,7 @@ struct History {
   // to get there saw it.
   absl::btree_map<int64_t, uint64_t> digests;
   std::vector<Op> ops;
+  std::vector<Probe> probes;
   uint64_t next_topic = 1;
   // Topics some admin saw created (candidates for deletion and config changes).
   std::vector<std::string> known_topics;
@@ -78,6 +84,9 @@ struct History {
   Instant healed_at = Instant::max();
   // After the final restart: each node's latest image and whether a controller led.
   absl::btree_map<int, std::pair<int64_t, metadata::Image>> final_images;
+  // After the final restart: each broker's last reconciliation, the image and the
+  // partition directories its disk then listed.
+  absl::btree_map<int, std::pair<metadata::Image, std::vector<std::string>>> final_disks;
   bool final_leader = false;
   std::vector<std::string> violations;
 
@@ -86,143 +95,153 @@ struct History {
   }
 };
 
-raft::RaftSettings quorum_settings(History& history, int self) {
-  raft::RaftSettings settings;
-  settings.core.self = ReplicaId(self);
+// The config every node of the cluster shares, as server.properties lines.
+std::vector<std::string> common_config(const History& history) {
+  std::string voters;
   for (int voter = 1; voter <= history.voters; voter++) {
-    settings.core.voters.emplace_back(voter);
-    settings.voter_addresses[ReplicaId(voter)] =
-        runtime::Address{controller_host(voter), kControllerPort};
+    voters += fmt::format("{}{}@{}:{}", voter == 1 ? "" : ",", voter, controller_host(voter),
+                          kControllerPort);
   }
-  settings.core.flaws = history.raft_flaws;
-  settings.cluster_id = kClusterId;
-  settings.core.election_timeout = milliseconds(500);
-  settings.core.fetch_timeout = milliseconds(1000);
-  if (history.segment_bytes > 0) settings.segment_bytes = history.segment_bytes;
-  settings.on_snapshot = [&history](raft::SnapshotId, bool installed) {
+  std::vector<std::string> lines = {
+      fmt::format("controller.quorum.voters={}", voters),
+      "controller.listener.names=CONTROLLER",
+      "controller.quorum.election.timeout.ms=500",
+      "controller.quorum.fetch.timeout.ms=1000",
+      "broker.session.timeout.ms=3000",
+      "broker.heartbeat.interval.ms=500",
+  };
+  if (history.snapshot_bytes > 0) {
+    lines.push_back(
+        fmt::format("metadata.log.max.record.bytes.between.snapshots={}", history.snapshot_bytes));
+    lines.push_back(fmt::format("metadata.log.segment.bytes={}", history.segment_bytes));
+  }
+  lines.push_back(fmt::format(
+      "metadata.log.max.snapshot.interval.ms={}",
+      std::chrono::duration_cast<std::chrono::milliseconds>(history.snapshot_interval).count()));
+  return lines;
+}
+
+// The hooks every node gets: election safety, state-machine safety, snapshot counts,
+// and on brokers the partitions on disk after each reconciliation.
+server::NodeHooks node_hooks(History& history, int id) {
+  const bool final = history.quiesced;
+  server::NodeHooks hooks;
+  hooks.raft_flaws = history.raft_flaws;
+  hooks.flaw_answer_before_commit = history.answer_before_commit;
+  hooks.flaw_snapshot_without_configs = history.snapshot_without_configs;
+  hooks.on_leader = [&history, id, final](Epoch epoch) {
+    history.leaders[epoch].insert(id);
+    if (history.leaders[epoch].size() > 1) {
+      history.violation(fmt::format("election safety: epoch {} has leaders {}", epoch,
+                                    fmt::join(history.leaders[epoch], ", ")));
+    }
+    if (final) history.final_leader = true;
+  };
+  hooks.on_snapshot = [&history](raft::SnapshotId, bool installed) {
     (installed ? history.snapshots_installed : history.snapshots_taken)++;
   };
-  return settings;
-}
-
-cluster::LoaderSettings loader_settings(const History& history) {
-  cluster::LoaderSettings settings;
-  if (history.snapshot_bytes > 0) settings.snapshot_bytes = history.snapshot_bytes;
-  settings.snapshot_interval = history.snapshot_interval;
-  settings.flaw_snapshot_without_configs = history.snapshot_without_configs;
-  return settings;
-}
-
-// The loader's hook on every node: state-machine safety over images.
-void watch_images(History& history, cluster::MetadataLoader& loader, int node, bool final) {
-  loader.on_applied = [&history, node, final](record::Offset end, const metadata::Image& image) {
+  hooks.on_applied = [&history, id, final](record::Offset end, const metadata::Image& image) {
     const uint64_t digest = image.digest();
     auto [it, fresh] = history.digests.emplace(end.value(), digest);
     if (!fresh && it->second != digest) {
       history.violation(fmt::format(
           "state machine safety: node {}'s image at metadata offset {} has digest {:016x}, "
           "another node's {:016x}",
-          node, end.value(), digest, it->second));
+          id, end.value(), digest, it->second));
     }
-    if (final) history.final_images[node] = {end.value(), image};
+    if (final) history.final_images[id] = {end.value(), image};
   };
-}
-
-// Runs until the node's log or loader fails, then ends the incarnation.
-void serve_until_failure(NodeContext& context, raft::RaftNode& node,
-                         cluster::MetadataLoader& loader) {
-  while (!node.failed().is_set() && !loader.failed().is_set()) {
-    context.env.scheduler.sleep_for(milliseconds(100));
-  }
-  context.panic(node.failed().is_set() ? node.failure() : loader.failure());
-}
-
-class ControllerProcess final : public Process {
- public:
-  ControllerProcess(NodeContext& context, History& history, int id)
-      : context_(context), env_(context.env), history_(history), id_(id) {
-    raft::RaftSettings settings = quorum_settings(history, id);
-    const bool final = history.quiesced;
-    settings.on_leader = [this, final](Epoch epoch) {
-      history_.leaders[epoch].insert(id_);
-      if (history_.leaders[epoch].size() > 1) {
-        history_.violation(fmt::format("election safety: epoch {} has leaders {}", epoch,
-                                       fmt::join(history_.leaders[epoch], ", ")));
-      }
-      if (final) history_.final_leader = true;
+  if (final) {
+    hooks.broker.on_reconciled = [&history, id](const metadata::Image& image,
+                                                const std::vector<std::string>& directories) {
+      history.final_disks[id] = {image, directories};
     };
-    node_.emplace(env_, std::move(settings));
-    service_.emplace(env_, *node_);
-    loader_.emplace(env_, *node_, loader_settings(history));
-    watch_images(history, *loader_, id, final);
-    cluster::QuorumControllerSettings controller;
-    controller.controller.cluster_id = kClusterId;
-    controller.controller.broker_session_timeout_ms = 3000;
-    controller.commit_timeout = seconds(5);
-    controller.flaw_answer_before_commit = history.answer_before_commit;
-    controller_.emplace(env_, *node_, *loader_, std::move(controller));
-    service_->set_extension(&*controller_);
   }
+  return hooks;
+}
 
-  void run() override {
-    if (auto started = node_->start(); !started) context_.panic(started.error());
-    loader_->start();
-    controller_->start();
-    if (auto bound = service_->listen({controller_host(id_), kControllerPort}); !bound) {
-      context_.panic(bound.error());
-    }
-    serve_until_failure(context_, *node_, *loader_);
-  }
+std::unique_ptr<Process> controller_process(NodeContext& context, History& history, int id) {
+  std::vector<std::string> lines = common_config(history);
+  lines.push_back("process.roles=controller");
+  lines.push_back(fmt::format("node.id={}", id));
+  lines.push_back(
+      fmt::format("listeners=CONTROLLER://{}:{}", controller_host(id), kControllerPort));
+  return std::make_unique<NodeProcess>(context, node_config(lines), node_hooks(history, id));
+}
 
- private:
-  NodeContext& context_;
-  runtime::Env& env_;
-  History& history_;
-  int id_;
-  std::optional<raft::RaftNode> node_;
-  std::optional<raft::RaftService> service_;
-  std::optional<cluster::MetadataLoader> loader_;
-  std::optional<cluster::QuorumController> controller_;
-};
+std::unique_ptr<Process> broker_process(NodeContext& context, History& history, int id) {
+  std::vector<std::string> lines = common_config(history);
+  lines.push_back("process.roles=broker");
+  lines.push_back(fmt::format("node.id={}", id));
+  lines.push_back(fmt::format("listeners=PLAINTEXT://{}:{}", broker_host(id), kBrokerPort));
+  return std::make_unique<NodeProcess>(context, node_config(lines), node_hooks(history, id));
+}
 
-class BrokerProcess final : public Process {
+// Admin clients (weir's client over the simulated network), one loop per broker: each
+// sends admin requests to its broker, which forwards them to the active controller, and
+// after each asks that broker for Metadata.
+class AdminProcess final : public Process {
  public:
-  BrokerProcess(NodeContext& context, History& history, int id)
-      : context_(context), env_(context.env), history_(history), id_(id) {
-    raft::RaftSettings settings = quorum_settings(history, id);
-    cluster::BrokerLinkSettings link;
-    link.node_id = id;
-    link.cluster_id = kClusterId;
-    link.controllers = settings.voter_addresses;
-    link.heartbeat_interval = milliseconds(500);
-    link.request_timeout = seconds(2);
-    node_.emplace(env_, std::move(settings));
-    loader_.emplace(env_, *node_, loader_settings(history));
-    watch_images(history, *loader_, id, history.quiesced);
-    link_.emplace(env_, *node_, *loader_, std::move(link));
-  }
+  AdminProcess(NodeContext& context, History& history) : env_(context.env), history_(history) {}
 
   void run() override {
-    if (auto started = node_->start(); !started) context_.panic(started.error());
-    loader_->start();
-    cluster::BrokerLink::Listener listener;
-    listener.name = "PLAINTEXT";
-    listener.host = broker_host(id_);
-    listener.port = kBrokerPort;
-    link_->start({listener});
-    if (!history_.quiesced) env_.scheduler.spawn("admin", [this] { admin_loop(); });
-    serve_until_failure(context_, *node_, *loader_);
+    if (history_.quiesced) return;
+    for (int id = kFirstBroker; id < kFirstBroker + kBrokers; id++) {
+      env_.scheduler.spawn(fmt::format("admin-{}", id), [this, id] { admin_loop(id); });
+    }
   }
 
  private:
-  // What a broker forwards for its clients, one request at a time.
-  void admin_loop() {
+  // Suspends. A connection to broker `id`, kept while it works.
+  client::Connection* connection(int id) {
+    // No reference into the map across the suspension below: another admin loop may
+    // insert meanwhile.
+    if (auto it = connections_.find(id); it != connections_.end() && it->second->is_open()) {
+      return it->second.get();
+    }
+    client::ConnectionOptions options;
+    options.client_id = fmt::format("admin-{}", id);
+    options.connect_timeout = seconds(2);
+    // A forwarded request may wait out an election and the broker's catch-up.
+    options.request_timeout = seconds(40);
+    auto connected =
+        client::Connection::connect(env_, runtime::Address{broker_host(id), kBrokerPort}, options);
+    if (!connected) {
+      connections_.erase(id);
+      return nullptr;
+    }
+    auto& held = connections_[id];
+    held = std::move(*connected);
+    return held.get();
+  }
+
+  // Asks broker `id` for every topic; records what it lists.
+  void probe(int id) {
+    client::Connection* broker = connection(id);
+    if (broker == nullptr) return;
+    Probe probe;
+    probe.broker = id;
+    probe.sent = env_.clock.now();
+    protocol::MetadataRequest request;
+    request.topics = std::nullopt;
+    auto answer = broker->send_and_wait(std::move(request));
+    if (!answer) return;
+    const auto* metadata = std::get_if<protocol::MetadataResponse>(answer->get());
+    if (metadata == nullptr) return;
+    for (const auto& topic : metadata->topics) {
+      if (topic.error_code == 0 && topic.name) probe.topics[*topic.name] = topic.topic_id;
+    }
+    history_.probes.push_back(std::move(probe));
+  }
+
+  // One request at a time to broker `id`, each followed by a Metadata probe.
+  void admin_loop(int id) {
     while (!history_.quiesced) {
       env_.scheduler.sleep_for(milliseconds(env_.random.between(50, 400)));
       if (history_.quiesced) break;
       const size_t index = history_.ops.size();
       Op& op = history_.ops.emplace_back();
-      op.broker = id_;
+      op.broker = id;
       op.invoked = env_.clock.now();
       const int64_t roll = env_.random.between(0, 99);
       protocol::RequestBody request;
@@ -265,13 +284,15 @@ class BrokerProcess final : public Process {
           request = std::move(alter);
         }
       }
-      // One attempt: a retry after an ambiguous NOT_CONTROLLER would blur what a
-      // definite refusal means.
-      auto answer =
-          link_->send_to_controller_once(std::move(request), env_.clock.now() + seconds(5));
+      // One attempt from the client; the broker forwarding it retries a controller's
+      // NOT_CONTROLLER, so a refusal may follow an attempt that took effect (below).
+      client::Connection* broker = connection(id);
+      auto answer = broker != nullptr ? broker->send_and_wait(std::move(request))
+                                      : client::ResponseResult(unexpected(client::Error{}));
       Op& done = history_.ops[index];
       done.outcome = Outcome::unknown;
       if (!answer) continue;
+      done.completed = env_.clock.now();
       int16_t code = -1;
       if (const auto* r = std::get_if<protocol::CreateTopicsResponse>(answer->get())) {
         if (r->topics.size() == 1) {
@@ -289,19 +310,20 @@ class BrokerProcess final : public Process {
         done.outcome = Outcome::ok;
         if (done.kind == OpKind::create) history_.known_topics.push_back(done.topic);
       } else if (code > 0 && code != error_value(ErrorCode::not_controller) &&
-                 code != error_value(ErrorCode::request_timed_out)) {
+                 code != error_value(ErrorCode::request_timed_out) &&
+                 !(done.kind == OpKind::create &&
+                   code == error_value(ErrorCode::topic_already_exists))) {
+        // TOPIC_ALREADY_EXISTS for a name only this op uses: an earlier attempt of
+        // the broker's retry created it. Unknown, as the other ambiguous answers.
         done.outcome = Outcome::failed;
       }
+      probe(id);
     }
   }
 
-  NodeContext& context_;
   runtime::Env& env_;
   History& history_;
-  int id_;
-  std::optional<raft::RaftNode> node_;
-  std::optional<cluster::MetadataLoader> loader_;
-  std::optional<cluster::BrokerLink> link_;
+  absl::btree_map<int, std::unique_ptr<client::Connection>> connections_;
 };
 
 class MetadataClusterWorkload final : public Workload {
@@ -324,14 +346,18 @@ class MetadataClusterWorkload final : public Workload {
   void setup(World& world) override {
     for (int id = 1; id <= history_.voters; id++) {
       world.add_node(controller_host(id), [this, id](NodeContext& context) {
-        return std::make_unique<ControllerProcess>(context, history_, id);
+        return controller_process(context, history_, id);
       });
     }
     for (int id = kFirstBroker; id < kFirstBroker + kBrokers; id++) {
       world.add_node(broker_host(id), [this, id](NodeContext& context) {
-        return std::make_unique<BrokerProcess>(context, history_, id);
+        return broker_process(context, history_, id);
       });
     }
+    world.add_node(
+        kAdminHost,
+        [this](NodeContext& context) { return std::make_unique<AdminProcess>(context, history_); },
+        NodeOptions{.faulty = false});
   }
   void on_heal(World& world) override { history_.healed_at = world.now(); }
   void quiesce(World&) override { history_.quiesced = true; }
@@ -366,6 +392,8 @@ class MetadataClusterWorkload final : public Workload {
                                 broker == nullptr ? "not registered" : "fenced"));
       }
     }
+    check_read_your_writes(result);
+    check_disks(result);
     size_t acknowledged = 0;
     bool progress_after_heal = false;
     for (const Op& op : history_.ops) {
@@ -386,6 +414,78 @@ class MetadataClusterWorkload final : public Workload {
   }
 
  private:
+  // A broker that acknowledged a creation or deletion shows it in every Metadata answer
+  // it gives afterwards (it answers once its own image has the change), as long as
+  // no other operation touched the topic.
+  void check_read_your_writes(CheckResult& result) {
+    absl::btree_map<std::string, int> deletions_tried;
+    for (const Op& op : history_.ops) {
+      if (op.kind == OpKind::remove) deletions_tried[op.topic]++;
+    }
+    for (const Op& op : history_.ops) {
+      if (op.outcome != Outcome::ok || op.kind == OpKind::configure) continue;
+      for (const Probe& probe : history_.probes) {
+        if (probe.broker != op.broker || probe.sent < op.completed) continue;
+        auto listed = probe.topics.find(op.topic);
+        if (op.kind == OpKind::create && !deletions_tried.contains(op.topic) &&
+            (listed == probe.topics.end() || listed->second != op.topic_id)) {
+          result.fail(Verdict::correctness,
+                      fmt::format("read-your-writes: broker {} acknowledged the creation of {} "
+                                  "at {}, then answered Metadata at {} without it",
+                                  op.broker, op.topic, op.completed, probe.sent));
+          return;
+        }
+        if (op.kind == OpKind::remove && listed != probe.topics.end()) {
+          result.fail(Verdict::correctness,
+                      fmt::format("read-your-writes: broker {} acknowledged the deletion of {} "
+                                  "at {}, then listed it in Metadata at {}",
+                                  op.broker, op.topic, op.completed, probe.sent));
+          return;
+        }
+      }
+    }
+  }
+
+  // After the final restart each broker's disk holds exactly the partitions its image
+  // places on it: deleted topics' directories are gone, placed ones exist.
+  void check_disks(CheckResult& result) {
+    for (int id = kFirstBroker; id < kFirstBroker + kBrokers; id++) {
+      auto it = history_.final_disks.find(id);
+      if (it == history_.final_disks.end()) {
+        result.fail(Verdict::liveness,
+                    fmt::format("broker {} never reconciled its partitions after the final "
+                                "restart",
+                                id));
+        continue;
+      }
+      const auto& [image, directories] = it->second;
+      absl::btree_set<std::string> placed;
+      for (const auto& [name, topic_id] : image.topic_names()) {
+        const metadata::TopicImage& topic = *image.topic(topic_id);
+        for (size_t index = 0; index < topic.partitions.size(); index++) {
+          if (topic.partitions[index].is_replica(metadata::BrokerId(id))) {
+            placed.insert(fmt::format("{}-{}", name, index));
+          }
+        }
+      }
+      const absl::btree_set<std::string> present(directories.begin(), directories.end());
+      if (placed != present) {
+        std::vector<std::string> missing;
+        std::vector<std::string> stray;
+        for (const std::string& name : placed) {
+          if (!present.contains(name)) missing.push_back(name);
+        }
+        for (const std::string& name : present) {
+          if (!placed.contains(name)) stray.push_back(name);
+        }
+        result.fail(Verdict::correctness,
+                    fmt::format("broker {}'s disk does not match its image: missing [{}], "
+                                "not placed there [{}]",
+                                id, fmt::join(missing, ", "), fmt::join(stray, ", ")));
+      }
+    }
+  }
+
   void check_operations(const metadata::Image& final, CheckResult& result) {
     absl::btree_set<std::string> deletion_tried;
     absl::btree_map<std::string, absl::btree_set<std::string>> values_asked;

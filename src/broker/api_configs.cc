@@ -1,6 +1,7 @@
-// DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics (and describing
-// the broker's static config). The keys, their validation and their descriptions are
-// src/config's; this file maps them to the wire.
+// DescribeConfigs: a topic's configs as the metadata image holds them, and the broker's
+// static config. The keys and their descriptions are src/config's; this file maps them
+// to the wire. AlterConfigs and IncrementalAlterConfigs are the controller's
+// (metadata/controller.h), forwarded there.
 #include <fmt/format.h>
 
 #include "broker/broker.h"
@@ -29,13 +30,16 @@ protocol::ResponseBody Broker::describe_configs(const protocol::RequestHeader& h
     if (resource.configuration_keys) keys = *resource.configuration_keys;
     std::vector<config::DescribedConfig> described;
     if (resource.resource_type == kTopicResource) {
-      const Topic* topic = topics_.find(resource.resource_name);
-      if (topic == nullptr) {
+      const metadata::Image& image = link_.image();
+      if (image.topic(resource.resource_name) == nullptr) {
         result.error_code = error_value(ErrorCode::unknown_topic_or_partition);
         result.error_message = fmt::format("Topic {} does not exist.", resource.resource_name);
         continue;
       }
-      described = topic->config.describe(settings_.config, keys);
+      // The controller validated what it committed; a key this build does not know (a
+      // newer controller) is described as the broker's defaults.
+      auto config = config::TopicConfig::make(image.topic_config(resource.resource_name));
+      described = (config ? *config : config::TopicConfig{}).describe(settings_.config, keys);
     } else if (resource.resource_type == kBrokerResource) {
       if (!resource.resource_name.empty() &&
           resource.resource_name != std::to_string(settings_.config.node_id)) {
@@ -75,98 +79,6 @@ protocol::ResponseBody Broker::describe_configs(const protocol::RequestHeader& h
     }
   }
   (void)header;
-  return response;
-}
-
-namespace {
-
-// The parts of AlterConfigs and IncrementalAlterConfigs that are the same: resource
-// checks, then `make` builds the topic's new config, which is stored unless only
-// validating.
-template <typename Resource, typename Make>
-void alter_resource(Topics& topics, const config::BrokerConfig& broker_config,
-                    const Resource& resource, bool validate_only, Make make,
-                    protocol::AlterConfigsResponse::AlterConfigsResourceResponse& result) {
-  result.resource_type = resource.resource_type;
-  result.resource_name = resource.resource_name;
-  auto fail = [&](ErrorCode code, std::string message) {
-    result.error_code = error_value(code);
-    result.error_message = std::move(message);
-  };
-  if (resource.resource_type == kBrokerResource) {
-    fail(ErrorCode::invalid_config,
-         "weir serves no dynamic broker configs: set them in server.properties");
-    return;
-  }
-  if (resource.resource_type != kTopicResource) {
-    fail(ErrorCode::invalid_request,
-         fmt::format("weir alters TOPIC (2) resources, not type {}", resource.resource_type));
-    return;
-  }
-  const Topic* topic = topics.find(resource.resource_name);
-  if (topic == nullptr) {
-    fail(ErrorCode::unknown_topic_or_partition,
-         fmt::format("Topic {} does not exist.", resource.resource_name));
-    return;
-  }
-  Result<config::TopicConfig, config::ConfigError> altered = make(*topic);
-  if (!altered) {
-    fail(ErrorCode::invalid_config, altered.error().message);
-    return;
-  }
-  if (validate_only) return;
-  if (auto stored = topics.set_config(resource.resource_name, std::move(*altered)); !stored) {
-    fail(stored.error().code, stored.error().message);
-  }
-  (void)broker_config;
-}
-
-}  // namespace
-
-protocol::ResponseBody Broker::alter_configs(const protocol::AlterConfigsRequest& request) {
-  protocol::AlterConfigsResponse response;
-  for (const auto& resource : request.resources) {
-    auto& result = response.responses.emplace_back();
-    alter_resource(
-        topics_, settings_.config, resource, request.validate_only,
-        [&](const Topic&) {
-          // The legacy api replaces the whole set of overrides.
-          std::vector<config::ConfigEntry> entries;
-          for (const auto& c : resource.configs) entries.push_back({c.name, c.value});
-          return config::TopicConfig::from_entries(entries);
-        },
-        result);
-  }
-  return response;
-}
-
-protocol::ResponseBody Broker::incremental_alter_configs(
-    const protocol::IncrementalAlterConfigsRequest& request) {
-  protocol::IncrementalAlterConfigsResponse response;
-  for (const auto& resource : request.resources) {
-    protocol::AlterConfigsResponse::AlterConfigsResourceResponse result;
-    alter_resource(
-        topics_, settings_.config, resource, request.validate_only,
-        [&](const Topic& topic) -> Result<config::TopicConfig, config::ConfigError> {
-          std::vector<config::AlterOperation> operations;
-          for (const auto& c : resource.configs) {
-            if (c.config_operation < 0 || c.config_operation > 3) {
-              return unexpected(config::ConfigError{
-                  c.name,
-                  fmt::format("{}: unknown config operation {}", c.name, c.config_operation)});
-            }
-            operations.push_back(
-                {c.name, static_cast<config::AlterOp>(c.config_operation), c.value});
-          }
-          return topic.config.incremental_alter(operations, settings_.config);
-        },
-        result);
-    auto& out = response.responses.emplace_back();
-    out.error_code = result.error_code;
-    out.error_message = std::move(result.error_message);
-    out.resource_type = result.resource_type;
-    out.resource_name = std::move(result.resource_name);
-  }
   return response;
 }
 

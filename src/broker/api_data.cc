@@ -1,4 +1,4 @@
-// Produce, Fetch and ListOffsets: the data path.
+// Produce, Fetch, ListOffsets and DeleteRecords: the data path.
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -32,9 +32,25 @@ struct Appended {
 
 }  // namespace
 
+Result<std::shared_ptr<Partition>, ErrorCode> Broker::led_partition(std::string_view topic,
+                                                                    int32_t index) {
+  const metadata::TopicImage* known = link_.image().topic(topic);
+  if (known == nullptr || index < 0 || static_cast<size_t>(index) >= known->partitions.size()) {
+    return unexpected(ErrorCode::unknown_topic_or_partition);
+  }
+  if (known->partitions[static_cast<size_t>(index)].leader !=
+      metadata::BrokerId(settings_.config.node_id)) {
+    return unexpected(ErrorCode::not_leader_or_follower);
+  }
+  // Led here by the image, but not reconciled yet (opening its log).
+  std::shared_ptr<Partition> partition = topics_.partition(topic, index);
+  if (partition == nullptr) return unexpected(ErrorCode::not_leader_or_follower);
+  return partition;
+}
+
 ErrorCode Broker::commit(Partition& partition, std::shared_ptr<storage::PartitionLog> log,
                          Offset end) {
-  if (partition.flush.fsync_before_ack && !flaws_.ack_before_fsync) {
+  if (partition.flush.fsync_before_ack && !hooks_.ack_before_fsync) {
     if (auto durable = log->wait_durable(end); !durable) {
       return storage_error(partition, durable.error());
     }
@@ -72,15 +88,12 @@ Reply Broker::produce(const protocol::RequestHeader& header, protocol::ProduceRe
              "weir does not serve transactions yet");
         continue;
       }
-      auto partition = topics_.partition(topic_data.name, data.index);
-      if (!partition) {
-        fail(ErrorCode::unknown_topic_or_partition);
+      auto led = led_partition(topic_data.name, data.index);
+      if (!led) {
+        fail(led.error());
         continue;
       }
-      if (!leads(topic_data.name, data.index)) {
-        fail(ErrorCode::not_leader_or_follower);
-        continue;
-      }
+      std::shared_ptr<Partition> partition = std::move(*led);
       if (partition->recovering) {
         fail(ErrorCode::kafka_storage_error, "the partition's log is being recovered");
         continue;
@@ -213,7 +226,9 @@ Reply Broker::fetch(const protocol::RequestHeader& header, protocol::FetchReques
     auto& topic_response = response->responses.emplace_back();
     topic_response.topic = topic.topic;
     topic_response.topic_id = topic.topic_id;
-    const Topic* known = by_id ? topics_.find(topic.topic_id) : topics_.find(topic.topic);
+    const metadata::TopicImage* known = by_id
+                                            ? link_.image().topic(metadata::TopicId{topic.topic_id})
+                                            : link_.image().topic(topic.topic);
     topic_response.partitions.reserve(topic.partitions.size());
     for (const auto& p : topic.partitions) {
       auto& result = topic_response.partitions.emplace_back();
@@ -221,17 +236,13 @@ Reply Broker::fetch(const protocol::RequestHeader& header, protocol::FetchReques
       result.high_watermark = -1;
       result.records = protocol::Bytes{};
       std::shared_ptr<Partition> partition;
-      if (known != nullptr && p.partition >= 0 &&
-          static_cast<size_t>(p.partition) < known->partitions.size()) {
-        partition = known->partitions[static_cast<size_t>(p.partition)];
-      }
-      if (!partition) {
-        result.error_code =
-            error_value(known == nullptr && by_id ? ErrorCode::unknown_topic_id
-                                                  : ErrorCode::unknown_topic_or_partition);
-      } else if (!leads(known->name, p.partition)) {
-        partition = nullptr;
-        result.error_code = error_value(ErrorCode::not_leader_or_follower);
+      if (known == nullptr) {
+        result.error_code = error_value(by_id ? ErrorCode::unknown_topic_id
+                                              : ErrorCode::unknown_topic_or_partition);
+      } else if (auto led = led_partition(known->name, p.partition); !led) {
+        result.error_code = error_value(led.error());
+      } else {
+        partition = std::move(*led);
       }
       targets->push_back(FetchTarget{std::move(partition), &result, Offset{p.fetch_offset},
                                      p.partition_max_bytes});
@@ -316,15 +327,12 @@ protocol::ResponseBody Broker::list_offsets(const protocol::RequestHeader& heade
     for (const auto& p : topic.partitions) {
       auto& result = topic_response.partitions.emplace_back();
       result.partition_index = p.partition_index;
-      auto partition = topics_.partition(topic.name, p.partition_index);
-      if (!partition) {
-        result.error_code = error_value(ErrorCode::unknown_topic_or_partition);
+      auto led = led_partition(topic.name, p.partition_index);
+      if (!led) {
+        result.error_code = error_value(led.error());
         continue;
       }
-      if (!leads(topic.name, p.partition_index)) {
-        result.error_code = error_value(ErrorCode::not_leader_or_follower);
-        continue;
-      }
+      std::shared_ptr<Partition> partition = std::move(*led);
       if (partition->recovering) {
         result.error_code = error_value(ErrorCode::kafka_storage_error);
         continue;
@@ -379,6 +387,40 @@ protocol::ResponseBody Broker::list_offsets(const protocol::RequestHeader& heade
         }
       }
     }
+  }
+  return response;
+}
+
+protocol::ResponseBody Broker::delete_records(const protocol::DeleteRecordsRequest& request) {
+  protocol::DeleteRecordsResponse response;
+  for (const auto& wanted : request.topics) {
+    protocol::DeleteRecordsResponse::DeleteRecordsTopicResult topic_result;
+    topic_result.name = wanted.name;
+    for (const auto& p : wanted.partitions) {
+      protocol::DeleteRecordsResponse::DeleteRecordsPartitionResult result;
+      result.partition_index = p.partition_index;
+      result.low_watermark = -1;
+      auto led = led_partition(wanted.name, p.partition_index);
+      std::shared_ptr<Partition> partition = led ? *led : nullptr;
+      if (!led) {
+        result.error_code = error_value(led.error());
+      } else if (partition->recovering) {
+        result.error_code = error_value(ErrorCode::kafka_storage_error);
+      } else {
+        // -1 means "up to the high watermark" (Kafka's DeleteRecordsRequest.HIGH_WATERMARK).
+        const Offset target = p.offset == -1 ? partition->high_watermark() : Offset{p.offset};
+        auto log = partition->log_handle();
+        if (target < Offset{0} || target > partition->high_watermark()) {
+          result.error_code = error_value(ErrorCode::offset_out_of_range);
+        } else if (auto deleted = log->delete_records(target); !deleted) {
+          result.error_code = error_value(storage_error(*partition, deleted.error()));
+        } else {
+          result.low_watermark = log->log_start_offset().value();
+        }
+      }
+      topic_result.partitions.push_back(result);
+    }
+    response.topics.push_back(std::move(topic_result));
   }
   return response;
 }

@@ -2,9 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "base/text.h"
 #include "cluster/quorum_controller.h"
-#include "storage/checkpoint.h"
 
 namespace weir::broker {
 
@@ -13,27 +11,17 @@ using protocol::ErrorCode;
 
 namespace {
 
-// meta.properties, Kafka's format, in the data root: marks the directory as this
-// node's and carries the cluster id.
-constexpr std::string_view kMetaProperties = "meta.properties";
 // Responses a connection may have in flight before its reader stops reading: a client
 // pipelining more than this waits for TCP back-pressure.
 constexpr size_t kMaxInFlightPerConnection = 64;
 
-std::optional<std::string> property(const std::string& text, std::string_view key) {
-  for (std::string_view line : split_nonempty(text, '\n')) {
-    if (line.size() > key.size() && line.substr(0, key.size()) == key && line[key.size()] == '=') {
-      return std::string(line.substr(key.size() + 1));
-    }
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
-Broker::Broker(runtime::Env& env, BrokerSettings settings, BrokerFlaws flaws)
-    : env_(env), settings_(std::move(settings)), flaws_(flaws), topics_(env, settings_),
-      stopped_(env.scheduler), producer_block_mutex_(env.scheduler),
+Broker::Broker(runtime::Env& env, BrokerSettings settings, cluster::BrokerLink& link,
+               BrokerHooks hooks)
+    : env_(env), settings_(std::move(settings)), hooks_(std::move(hooks)), link_(link),
+      topics_(env, settings_), ready_(env.scheduler), stopped_(env.scheduler),
+      producer_block_mutex_(env.scheduler),
       server_(env, handler_,
               rpc::ServerLimits{
                   .request_bytes_max = settings_.config.socket_request_max_bytes,
@@ -44,68 +32,50 @@ Broker::Broker(runtime::Env& env, BrokerSettings settings, BrokerFlaws flaws)
 // outlives the broker.
 Broker::~Broker() = default;
 
-Result<void, std::string> Broker::load_meta_properties() {
-  const std::string path(kMetaProperties);
-  auto text = storage::read_whole_file(env_.disk, path);
-  if (text) {
-    auto node = property(*text, "node.id");
-    auto cluster = property(*text, "cluster.id");
-    if (!node || !cluster) return unexpected(fmt::format("{}: no node.id or cluster.id", path));
-    if (*node != std::to_string(settings_.config.node_id)) {
-      return unexpected(fmt::format("{} belongs to node.id {}, but node.id is {}", path, *node,
-                                    settings_.config.node_id));
-    }
-    cluster_id_ = *cluster;
-    return {};
-  }
-  if (text.error() != storage::StorageError::not_found) {
-    return unexpected(fmt::format("reading {}: {}", path, storage::to_string(text.error())));
-  }
-  // First start: format the directory, as `kafka-storage.sh format` would.
-  protocol::Uuid cluster;
-  protocol::Uuid directory;
-  for (auto* id : {&cluster, &directory}) {
-    for (size_t i = 0; i < id->bytes.size(); i += 8) {
-      uint64_t word = env_.random.next();
-      for (size_t j = 0; j < 8; j++) id->bytes[i + j] = static_cast<uint8_t>(word >> (8 * j));
-    }
-  }
-  cluster_id_ = uuid_to_base64(cluster);
-  std::string contents =
-      fmt::format("#\n#weir\nversion=1\ncluster.id={}\nnode.id={}\ndirectory.id={}\n", cluster_id_,
-                  settings_.config.node_id, uuid_to_base64(directory));
-  if (auto written = storage::write_file_atomically(env_.disk, "", path, contents); !written) {
-    return unexpected(fmt::format("writing {}: {}", path, storage::to_string(written.error())));
-  }
-  return {};
-}
-
 Result<void, std::string> Broker::start() {
-  if (auto meta = load_meta_properties(); !meta) return meta;
-  // In a cluster the quorum names the cluster.
-  if (cluster_ != nullptr) cluster_id_ = cluster_->cluster_id();
-  // weir-meta holds the topics file and the producer-id blocks: its entry in the data
-  // root is made durable before anything is written in it.
-  if (auto made = env_.disk.make_directories("weir-meta");
-      !made || !env_.disk.sync_directory("")) {
-    return unexpected(std::string("log.dirs: cannot create weir-meta in the data directory"));
-  }
-  auto producer_ids = txn::ProducerIdManager::open(
-      storage::StorageEnv{env_.scheduler, env_.clock, env_.disk}, "weir-meta");
-  if (!producer_ids) {
-    return unexpected(fmt::format("reading weir-meta/{}: {}", txn::kProducerIdsFileName,
-                                  storage::to_string(producer_ids.error())));
-  }
-  producer_ids_ = std::move(*producer_ids);
-  if (auto loaded = topics_.load(); !loaded) return loaded;
+  if (auto scanned = topics_.scan(); !scanned) return scanned;
   for (const runtime::Address& address : settings_.listeners) {
     if (auto bound = server_.listen(address); !bound) {
       return unexpected(fmt::format("listeners: {}", bound.error()));
     }
   }
   spawn("background", [this] { background_loop(); });
-  if (cluster_ != nullptr) spawn("follow-image", [this] { follow_image_loop(); });
+  spawn("follow-image", [this] { follow_image_loop(); });
   return {};
+}
+
+bool Broker::wait_ready(runtime::Instant deadline) {
+  return ready_.wait_until(deadline) && !stopping_;
+}
+
+void Broker::follow_image_loop() {
+  record::Offset seen{-1};
+  const metadata::BrokerId self(settings_.config.node_id);
+  while (!stopping_) {
+    cluster::MetadataLoader& loader = link_.loader();
+    if (link_.caught_up() && loader.applied_end() != seen) {
+      // A copy: reconciling suspends, and the image may move meanwhile (the next pass
+      // catches up).
+      const metadata::Image image = loader.image();
+      const record::Offset applied = loader.applied_end();
+      if (env_.buggify.fire()) {  // a slow reconciliation
+        env_.scheduler.sleep_for(runtime::milliseconds(env_.random.between(100, 2000)));
+      }
+      if (topics_.reconcile(image, self)) {
+        seen = applied;
+      } else {
+        // A log did not open or a directory was not deleted (the disk failed): again
+        // in a while.
+        env_.scheduler.sleep_for(runtime::milliseconds(500));
+      }
+      if (hooks_.on_reconciled) {
+        if (auto directories = topics_.directories()) hooks_.on_reconciled(image, *directories);
+      }
+      if (!ready_.is_set()) ready_.set();
+      continue;
+    }
+    loader.wait_change(loader.applied_end(), env_.clock.now() + runtime::milliseconds(200));
+  }
 }
 
 runtime::Address Broker::bound_address() const {
@@ -129,11 +99,7 @@ void Broker::background_loop() {
     if (retention) since_retention = 0;
     if (expiry) since_expiry = 0;
     const runtime::Instant now = env_.clock.now();
-    std::vector<std::shared_ptr<Partition>> partitions;
-    for (const auto& [name, topic] : topics_.all()) {
-      for (const auto& partition : topic->partitions) partitions.push_back(partition);
-    }
-    for (const auto& partition : partitions) {
+    for (const auto& partition : topics_.partitions()) {
       if (partition->recovering || stopping_) continue;
       auto log = partition->log_handle();
       const config::FlushPolicy& flush = partition->flush;
@@ -163,6 +129,7 @@ void Broker::stop() {
   }
   // Set before the server stops: handler fibers and the background fiber end on it.
   stopping_ = true;
+  ready_.set();  // requests waiting for readiness end (the connections close next)
   // Closes listeners and connections and waits for every fiber spawned through it.
   // Handler fibers finish on their own (their waits are bounded); the background
   // fiber wakes within a tick.
@@ -202,41 +169,58 @@ ErrorCode Broker::storage_error(Partition& partition, storage::StorageError erro
 }
 
 bool Broker::serves(int16_t api_key) {
+  if (cluster::QuorumController::serves_api(api_key)) {
+    // Admin changes are the controller's; a broker forwards them, except the
+    // controller's own apis between nodes.
+    switch (static_cast<ApiKey>(api_key)) {
+      case ApiKey::broker_registration:
+      case ApiKey::broker_heartbeat:
+      case ApiKey::unregister_broker:
+      case ApiKey::allocate_producer_ids: return false;
+      default: return true;
+    }
+  }
   switch (static_cast<ApiKey>(api_key)) {
     case ApiKey::produce:
     case ApiKey::fetch:
     case ApiKey::list_offsets:
     case ApiKey::metadata:
     case ApiKey::api_versions:
-    case ApiKey::create_topics:
-    case ApiKey::delete_topics:
     case ApiKey::delete_records:
     case ApiKey::init_producer_id:
-    case ApiKey::create_partitions:
     case ApiKey::describe_cluster:
     case ApiKey::find_coordinator:
-    case ApiKey::describe_configs:
-    case ApiKey::alter_configs:
-    case ApiKey::incremental_alter_configs: return true;
+    case ApiKey::describe_configs: return true;
     default: return false;
   }
+}
+
+protocol::ResponseBody Broker::api_versions(const protocol::RequestHeader& header,
+                                            const protocol::ApiVersionsRequest& request) {
+  protocol::ApiVersionsResponse response;
+  for (const protocol::ApiInfo& api : protocol::supported_apis()) {
+    if (!serves(static_cast<int16_t>(api.key))) continue;
+    protocol::ApiVersionsResponse::ApiVersion entry;
+    entry.api_key = static_cast<int16_t>(api.key);
+    entry.min_version = api.advertised_version_min;
+    entry.max_version = api.version_max;
+    response.api_keys.push_back(entry);
+  }
+  return response;
 }
 
 Reply Broker::handle(const protocol::RequestHeader& header, protocol::RequestBody&& body) {
   auto ready = [](protocol::ResponseBody response) {
     return Reply{std::move(response), std::nullopt};
   };
-  if (cluster_ != nullptr) {
-    // Admin changes are the controller's to decide.
-    if (cluster::QuorumController::serves_api(header.api_key)) {
-      return forward(header, std::move(body));
-    }
-    if (auto* request = std::get_if<protocol::MetadataRequest>(&body)) {
-      return ready(cluster_metadata(header, *request));
-    }
-    if (auto* request = std::get_if<protocol::DescribeClusterRequest>(&body)) {
-      return ready(cluster_describe(*request));
-    }
+  if (std::holds_alternative<protocol::ApiVersionsRequest>(body)) {
+    return ready(api_versions(header, std::get<protocol::ApiVersionsRequest>(body)));
+  }
+  // Everything else waits for the initial catch-up (bounded by stop()).
+  while (!ready_.is_set()) ready_.wait();
+  if (stopping_) return Reply::none();  // the connection closes unanswered
+  if (cluster::QuorumController::serves_api(header.api_key)) {
+    return forward(header, std::move(body));
   }
   return std::visit(
       [&](auto&& request) -> Reply {
@@ -245,18 +229,10 @@ Reply Broker::handle(const protocol::RequestHeader& header, protocol::RequestBod
           return produce(header, std::move(request));
         } else if constexpr (std::is_same_v<T, protocol::FetchRequest>) {
           return fetch(header, std::move(request));
-        } else if constexpr (std::is_same_v<T, protocol::ApiVersionsRequest>) {
-          return ready(api_versions(header, request));
         } else if constexpr (std::is_same_v<T, protocol::MetadataRequest>) {
           return ready(metadata(header, request));
         } else if constexpr (std::is_same_v<T, protocol::DescribeClusterRequest>) {
           return ready(describe_cluster(request));
-        } else if constexpr (std::is_same_v<T, protocol::CreateTopicsRequest>) {
-          return ready(create_topics(header, request));
-        } else if constexpr (std::is_same_v<T, protocol::DeleteTopicsRequest>) {
-          return ready(delete_topics(header, request));
-        } else if constexpr (std::is_same_v<T, protocol::CreatePartitionsRequest>) {
-          return ready(create_partitions(request));
         } else if constexpr (std::is_same_v<T, protocol::DeleteRecordsRequest>) {
           return ready(delete_records(request));
         } else if constexpr (std::is_same_v<T, protocol::ListOffsetsRequest>) {
@@ -267,10 +243,6 @@ Reply Broker::handle(const protocol::RequestHeader& header, protocol::RequestBod
           return ready(find_coordinator(header, request));
         } else if constexpr (std::is_same_v<T, protocol::DescribeConfigsRequest>) {
           return ready(describe_configs(header, request));
-        } else if constexpr (std::is_same_v<T, protocol::AlterConfigsRequest>) {
-          return ready(alter_configs(request));
-        } else if constexpr (std::is_same_v<T, protocol::IncrementalAlterConfigsRequest>) {
-          return ready(incremental_alter_configs(request));
         } else {
           VERIFY(false, "handle() for api {} that serves() refuses", header.api_key);
           return Reply::none();

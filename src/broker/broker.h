@@ -1,6 +1,13 @@
-// Broker: one weir node serving Kafka clients — its listeners (an rpc::Server) and the
-// API handlers over its topics. The same code runs on the real runtime (`weir server`)
+// Broker: a node's serving side — its listeners (an rpc::Server) and the API handlers
+// over the partitions it hosts. Its metadata is the cluster's: the image the node's
+// MetadataLoader replays from the metadata log, reached through the BrokerLink, which
+// also carries admin requests to the active controller. A lone node is a cluster of
+// one; there is no other path. The same code runs on the real runtime (`weir server`)
 // and inside the simulator: everything it touches comes through runtime::Env.
+//
+// Requests wait until the broker is ready: its image has caught up with the log (the
+// controller unfenced it) and its partitions were reconciled with that image once, as
+// a Kafka broker processes requests only after its initial catch-up.
 //
 // Fibers: the rpc::Server's (accept loops; per connection a reader that runs each
 // handler's ordered part, so validation and appends happen in request order, and a
@@ -25,7 +32,6 @@
 #include "rpc/server.h"
 #include "runtime/env.h"
 #include "runtime/sync.h"
-#include "txn/producer_id_manager.h"
 
 namespace weir::broker {
 
@@ -36,29 +42,30 @@ using Reply = rpc::Reply;
 protocol::MetadataResponse::MetadataResponseTopic metadata_topic_error(
     std::optional<std::string> name, protocol::Uuid id, protocol::ErrorCode code);
 
-// Hooks for the simulator's planted flaws (tests/sim prove the checkers catch them).
-struct BrokerFlaws {
-  // Acknowledge produce requests before their data is fsynced.
+// What the simulator plants and observes (tests/sim prove the checkers catch the flaws).
+struct BrokerHooks {
+  // Flaw: acknowledge produce requests before their data is fsynced.
   bool ack_before_fsync = false;
+  // Called (without suspending) after each reconciliation with the image reconciled
+  // to and the partition directories then in the data root, as the disk lists them.
+  std::function<void(const metadata::Image&, const std::vector<std::string>& directories)>
+      on_reconciled;
 };
 
 class Broker {
  public:
-  Broker(runtime::Env& env, BrokerSettings settings, BrokerFlaws flaws = {});
+  Broker(runtime::Env& env, BrokerSettings settings, cluster::BrokerLink& link,
+         BrokerHooks hooks = {});
   ~Broker();
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;
 
-  // Joins a cluster (before start()): metadata comes from the metadata log through
-  // `link` instead of the node's own topics file — Metadata and DescribeCluster answer
-  // from the image, admin requests go to the active controller, the node's partitions
-  // follow the image, and only a partition's leader takes produce and fetch.
-  void join_cluster(cluster::BrokerLink& link) { cluster_ = &link; }
-  bool in_cluster() const { return cluster_ != nullptr; }
-
-  // Suspends. Reads (or writes, on first start) meta.properties, opens and recovers
-  // every log, and binds the listeners. The error says what failed.
+  // Suspends. Finds the partition directories and binds the listeners; the logs are
+  // opened once the image has caught up. The error says what failed.
   Result<void, std::string> start();
+  // Suspends until the broker is ready (see above) or `deadline`; false if not ready.
+  bool wait_ready(runtime::Instant deadline);
+  bool ready() const { return ready_.is_set(); }
   // Suspends until stop() is called (by another fiber) and has finished.
   void serve();
   // Suspends. Stops accepting, closes every connection, waits for in-flight requests,
@@ -67,7 +74,7 @@ class Broker {
 
   // Where the first listener is bound (its real port when configured with port 0).
   runtime::Address bound_address() const;
-  const std::string& cluster_id() const { return cluster_id_; }
+  const std::string& cluster_id() const { return link_.cluster_id(); }
   Topics& topics() { return topics_; }
   const BrokerSettings& settings() const { return settings_; }
 
@@ -94,7 +101,6 @@ class Broker {
     Broker& broker_;
   };
 
-  Result<void, std::string> load_meta_properties();
   void background_loop();
   // Spawns a fiber that stop() waits for (through the server, which counts them).
   void spawn(std::string name, std::function<void()> body) {
@@ -107,11 +113,6 @@ class Broker {
   protocol::ResponseBody metadata(const protocol::RequestHeader& header,
                                   const protocol::MetadataRequest& request);
   protocol::ResponseBody describe_cluster(const protocol::DescribeClusterRequest& request);
-  protocol::ResponseBody create_topics(const protocol::RequestHeader& header,
-                                       const protocol::CreateTopicsRequest& request);
-  protocol::ResponseBody delete_topics(const protocol::RequestHeader& header,
-                                       const protocol::DeleteTopicsRequest& request);
-  protocol::ResponseBody create_partitions(const protocol::CreatePartitionsRequest& request);
   protocol::ResponseBody delete_records(const protocol::DeleteRecordsRequest& request);
   protocol::ResponseBody list_offsets(const protocol::RequestHeader& header,
                                       const protocol::ListOffsetsRequest& request);
@@ -120,34 +121,27 @@ class Broker {
                                           const protocol::FindCoordinatorRequest& request);
   protocol::ResponseBody describe_configs(const protocol::RequestHeader& header,
                                           const protocol::DescribeConfigsRequest& request);
-  protocol::ResponseBody alter_configs(const protocol::AlterConfigsRequest& request);
-  protocol::ResponseBody incremental_alter_configs(
-      const protocol::IncrementalAlterConfigsRequest& request);
   Reply produce(const protocol::RequestHeader& header, protocol::ProduceRequest&& request);
   Reply fetch(const protocol::RequestHeader& header, protocol::FetchRequest&& request);
-
-  // ---- cluster mode (api_cluster.cc) ----
-  protocol::ResponseBody cluster_metadata(const protocol::RequestHeader& header,
-                                          const protocol::MetadataRequest& request);
-  protocol::ResponseBody cluster_describe(const protocol::DescribeClusterRequest& request);
-  // Sends an admin request to the active controller; answers when it does.
+  // Sends an admin request to the active controller; answers when it does and this
+  // broker's image shows the change (read-your-writes through the broker asked).
   Reply forward(const protocol::RequestHeader& header, protocol::RequestBody&& body);
+
   // Suspends. Asks the controller to create `name` with the defaults; false if it
   // could not be asked.
   bool request_creation(const std::string& name);
-  // Whether this node takes produce and fetch for the partition: always alone, the
-  // image's leader in a cluster.
-  bool leads(std::string_view topic, int32_t partition) const;
+  // The hosted partition this node leads, or the error to answer: UNKNOWN_TOPIC_OR_PARTITION
+  // when the image has no such partition, NOT_LEADER_OR_FOLLOWER when another broker
+  // leads it (or it is not open here yet).
+  Result<std::shared_ptr<Partition>, protocol::ErrorCode> led_partition(std::string_view topic,
+                                                                        int32_t index);
   // Suspends. A producer id from a block the controller allocated (AllocateProducerIds),
   // unique across the cluster; nothing when no block could be had.
-  std::optional<int64_t> cluster_producer_id();
-  // Keeps the node's partitions equal to the image's topics (a fiber).
+  std::optional<int64_t> allocate_producer_id();
+  // Keeps the node's partitions equal to the image (a fiber); sets ready_ after the
+  // first pass once caught up.
   void follow_image_loop();
-  // Suspends. One pass of follow_image_loop.
-  void follow_image();
 
-  // Creates `name` with the defaults (auto.create.topics.enable).
-  Result<Topic*, ApiError> auto_create(const std::string& name);
   // Suspends. Appends one partition's batches of a Produce request in request order:
   // the producer-state check (duplicates answered with their original offsets), the
   // append, and the producer-state record, under the partition's append mutex.
@@ -165,13 +159,12 @@ class Broker {
 
   runtime::Env& env_;
   BrokerSettings settings_;
-  BrokerFlaws flaws_;
-  std::string cluster_id_;
+  BrokerHooks hooks_;
+  cluster::BrokerLink& link_;
   Topics topics_;
   bool stopping_ = false;
+  runtime::Event ready_;
   runtime::Event stopped_;
-  std::unique_ptr<txn::ProducerIdManager> producer_ids_;
-  cluster::BrokerLink* cluster_ = nullptr;
   // The producer id block in use in a cluster: ids [next, end) are this broker's.
   int64_t producer_block_next_ = 0;
   int64_t producer_block_end_ = 0;

@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include "base/text.h"
-#include "record/crc32c.h"
 #include "storage/checkpoint.h"
 
 namespace weir::broker {
@@ -14,69 +13,15 @@ using protocol::ErrorCode;
 
 namespace {
 
-constexpr std::string_view kMetaDirectory = "weir-meta";
-constexpr std::string_view kTopicsFile = "topics";
+// The metadata log shares the data root (raft/node.cc); it is never a topic's.
+constexpr std::string_view kMetadataLogDirectory = "__cluster_metadata-0";
+constexpr std::string_view kPartitionMetadata = "partition.metadata";
 constexpr std::string_view kBase64Url =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 Unexpected<ApiError> storage_failure(std::string_view what, storage::StorageError error) {
   return unexpected(ApiError{ErrorCode::kafka_storage_error,
                              fmt::format("{}: {}", what, storage::to_string(error))});
-}
-
-// Config values may hold anything but a newline; spaces and '%' are escaped so that a
-// line splits on spaces.
-std::string escape(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (c == ' ' || c == '%' || c == '\n' || c == '=') {
-      out += fmt::format("%{:02X}", static_cast<unsigned char>(c));
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-std::optional<std::string> unescape(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); i++) {
-    if (text[i] != '%') {
-      out += text[i];
-      continue;
-    }
-    if (i + 2 >= text.size()) return std::nullopt;
-    unsigned value = 0;
-    for (size_t j = 1; j <= 2; j++) {
-      char c = text[i + j];
-      value <<= 4;
-      if (c >= '0' && c <= '9')
-        value |= static_cast<unsigned>(c - '0');
-      else if (c >= 'A' && c <= 'F')
-        value |= static_cast<unsigned>(c - 'A' + 10);
-      else
-        return std::nullopt;
-    }
-    out += static_cast<char>(value);
-    i += 2;
-  }
-  return out;
-}
-
-constexpr std::string_view kChecksumPrefix = "# crc32c ";
-
-uint32_t checksum_of(std::string_view text) {
-  return record::crc32c(std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
-}
-
-// Files before the checksum (weir topics v1) have no such line and are taken as read.
-bool checksum_matches(std::string_view text) {
-  if (!text.starts_with("# weir topics v2")) return text.starts_with("# weir topics v1");
-  const size_t at = text.rfind(kChecksumPrefix);
-  if (at == std::string_view::npos || !text.ends_with('\n')) return false;
-  auto stored = parse_integer<uint32_t>(
-      text.substr(at + kChecksumPrefix.size(), text.size() - 1 - at - kChecksumPrefix.size()));
-  return stored && *stored == checksum_of(text.substr(0, at));
 }
 
 }  // namespace
@@ -150,63 +95,42 @@ std::string Topics::directory_of(const std::string& topic, int32_t index) const 
   return fmt::format("{}-{}", topic, index);
 }
 
-Result<void, std::string> Topics::load() {
-  // The last line is a CRC-32C of the rest: a read corrupted in flight can turn the
-  // file into another valid one (a newline flipped made the topic line part of the
-  // comment, so the broker forgot its topic and a new one replaced the data:
-  // broker_log seed 50). A mismatch is read again; one that persists refuses to start.
-  storage::StorageResult<std::string> text = std::string();
-  for (int attempt = 0;; attempt++) {
-    text = storage::read_whole_file(env_.disk, fmt::format("{}/{}", kMetaDirectory, kTopicsFile));
-    if (!text) {
-      if (text.error() == storage::StorageError::not_found) return {};
-      return unexpected(fmt::format("reading {}: {}", kTopicsFile, to_string(text.error())));
-    }
-    if (checksum_matches(*text)) break;
-    if (attempt == 3) {
-      return unexpected(fmt::format("{}/{}: its checksum does not match (damaged)",
-                                    kMetaDirectory, kTopicsFile));
-    }
+std::optional<std::string> Topics::stored_topic_id(const std::string& directory) {
+  const std::string path = directory + "/" + std::string(kPartitionMetadata);
+  std::optional<std::string> first;
+  for (int read = 0; read < 2; read++) {
+    auto text = storage::read_whole_file(env_.disk, path);
+    if (!text) return std::nullopt;
+    std::optional<std::string> id = storage::parse_partition_metadata(*text);
+    if (!id) return std::nullopt;
+    if (read == 1 && id != first) return std::nullopt;
+    first = std::move(id);
   }
-  int line_number = 0;
-  for (std::string_view line : split_nonempty(*text, '\n')) {
-    line_number++;
-    if (line[0] == '#') continue;
-    std::vector<std::string_view> fields = split_nonempty(line, ' ');
-    auto bad = [&](std::string_view why) {
-      return unexpected(fmt::format("{} line {}: {}", kTopicsFile, line_number, why));
-    };
-    if (fields.size() < 3) return bad("expected <name> <id> <partitions>");
-    auto topic = std::make_unique<Topic>();
-    topic->name = std::string(fields[0]);
-    auto id = uuid_from_base64(fields[1]);
-    if (!id) return bad("bad topic id");
-    topic->id = *id;
-    auto count = parse_integer<int32_t>(fields[2]);
-    if (!count || *count <= 0) return bad("bad partition count");
-    absl::btree_map<std::string, std::string> overrides;
-    for (size_t i = 3; i < fields.size(); i++) {
-      size_t equals = fields[i].find('=');
-      if (equals == std::string_view::npos) return bad("bad config entry");
-      auto key = unescape(fields[i].substr(0, equals));
-      auto value = unescape(fields[i].substr(equals + 1));
-      if (!key || !value) return bad("bad config escape");
-      overrides[*key] = *value;
-    }
-    auto config = config::TopicConfig::make(overrides);
-    if (!config) return bad(config.error().message);
-    topic->config = std::move(*config);
-    for (int32_t index = 0; index < *count; index++) {
-      auto partition = open_partition(*topic, index);
-      if (!partition) {
-        return unexpected(fmt::format("opening {}: {}", directory_of(topic->name, index),
-                                      partition.error().message));
-      }
-      topic->partitions.push_back(std::move(*partition));
-    }
-    std::string name = topic->name;
-    topics_[name] = std::move(topic);
+  return first;
+}
+
+std::optional<std::vector<std::string>> Topics::directories() {
+  auto names = env_.disk.list("");
+  if (!names) return std::nullopt;
+  std::vector<std::string> out;
+  for (const std::string& name : *names) {
+    if (name == kMetadataLogDirectory) continue;
+    const size_t dash = name.rfind('-');
+    if (dash == std::string::npos || dash == 0) continue;
+    auto index = parse_integer<int32_t>(std::string_view(name).substr(dash + 1));
+    if (!index || *index < 0 || invalid_topic_name_reason(name.substr(0, dash))) continue;
+    // Only directories: a listing fails on a file.
+    if (!env_.disk.list(name)) continue;
+    out.push_back(name);
   }
+  return out;
+}
+
+Result<void, std::string> Topics::scan() {
+  runtime::MutexGuard guard(mutex_);
+  auto found = directories();
+  if (!found) return unexpected(std::string("log.dirs: cannot list the data directory"));
+  for (const std::string& name : *found) unclaimed_[name] = stored_topic_id(name);
   return {};
 }
 
@@ -219,16 +143,15 @@ Topics::open_log(const std::string& directory, const std::string& topic_id,
   auto log = storage::PartitionLog::open(env_, directory, log_config);
   if (!log) return storage_failure(directory, log.error());
   std::shared_ptr<storage::PartitionLog> shared = std::move(*log);
-  // A different id here is never a reason to drop the data: leftovers of deleted topics
-  // are removed before a new topic's directories are named (create, add_partitions),
-  // and partition.metadata has no checksum, so a corrupted read of it proves nothing.
+  // The directory was checked against the image before it was opened (reconcile
+  // deletes another topic's); a missing or damaged partition.metadata is rewritten.
   if (shared->topic_id() != topic_id) {
     if (auto written = shared->set_topic_id(topic_id); !written) {
       return storage_failure(directory, written.error());
     }
   }
-  // On one node everything in the log after recovery is durable (recovery fsyncs what
-  // it keeps), so the whole log is committed.
+  // With no replication everything in the log after recovery is durable (recovery
+  // fsyncs what it keeps), so the whole log is committed.
   shared->set_high_watermark(shared->log_end_offset());
   txn::ProducerStateConfig producer_config;
   producer_config.producer_id_expiration_ms = settings_.config.producer_id_expiration_ms;
@@ -237,15 +160,6 @@ Topics::open_log(const std::string& directory, const std::string& topic_id,
       env_.clock.wall_now().milliseconds, producer_config);
   if (!producers) return storage_failure(directory, producers.error());
   return std::pair{std::move(shared), std::move(*producers)};
-}
-
-Result<std::shared_ptr<Partition>, ApiError> Topics::open_partition(const Topic& topic,
-                                                                    int32_t index) {
-  auto opened = open_log(directory_of(topic.name, index), uuid_to_base64(topic.id), topic.config);
-  if (!opened) return unexpected(opened.error());
-  return std::make_shared<Partition>(env_.scheduler, topic.name, index, std::move(opened->first),
-                                     std::move(opened->second),
-                                     topic.config.flush_policy(settings_.config));
 }
 
 bool Topics::delete_directory(const std::string& directory) {
@@ -263,6 +177,121 @@ bool Topics::delete_directory(const std::string& directory) {
          env_.disk.sync_directory("").ok();
 }
 
+void Topics::drop(Topic& topic, int32_t index) {
+  auto it = topic.partitions.find(index);
+  VERIFY(it != topic.partitions.end());
+  std::shared_ptr<Partition> partition = std::move(it->second);
+  topic.partitions.erase(it);
+  VERIFY(!topic.partitions.contains(index));
+  (void)partition->log().close();  // its files go next: a failed flush loses nothing
+  // A failure leaves a directory the next start's scan finds and deletes.
+  (void)delete_directory(directory_of(topic.name, index));
+  partition->waiters().notify_all();
+}
+
+bool Topics::reconcile(const metadata::Image& image, metadata::BrokerId self) {
+  runtime::MutexGuard guard(mutex_);
+  bool complete = true;
+  // Topics the image no longer has (by name and id) go first, so a new topic of the
+  // same name finds its directories free.
+  std::vector<std::string> gone;
+  for (const auto& [name, topic] : topics_) {
+    const metadata::TopicImage* wanted = image.topic(name);
+    if (wanted == nullptr || wanted->id.uuid != topic->id) gone.push_back(name);
+  }
+  for (const std::string& name : gone) {
+    std::unique_ptr<Topic> topic = std::move(topics_.find(name)->second);
+    topics_.erase(name);
+    while (!topic->partitions.empty()) drop(*topic, topic->partitions.begin()->first);
+  }
+
+  for (const auto& [name, id] : image.topic_names()) {
+    const metadata::TopicImage& wanted = *image.topic(id);
+    auto made = config::TopicConfig::make(image.topic_config(name));
+    // The controller validated the configs it committed; a key this build does not
+    // know (a newer controller) leaves the topic on the broker's defaults.
+    config::TopicConfig config = made ? std::move(*made) : config::TopicConfig{};
+    auto found = topics_.find(name);
+    if (found == topics_.end()) {
+      auto topic = std::make_unique<Topic>();
+      topic->name = name;
+      topic->id = id.uuid;
+      topic->config = config;
+      found = topics_.emplace(name, std::move(topic)).first;
+    }
+    Topic& topic = *found->second;
+    VERIFY(topic.id == id.uuid, "topic {} changed id without leaving the image", name);
+    if (topic.config.overrides() != config.overrides()) {
+      // Flush policies apply at once; log settings (segment size, retention) from the
+      // log's next open, as segment settings do in Kafka from the next roll.
+      topic.config = config;
+      for (auto& [index, partition] : topic.partitions) {
+        partition->flush = topic.config.flush_policy(settings_.config);
+      }
+    }
+    const std::string topic_id = uuid_to_base64(topic.id);
+    for (size_t position = 0; position < wanted.partitions.size(); position++) {
+      const auto index = static_cast<int32_t>(position);
+      const metadata::PartitionState& state = wanted.partitions[position];
+      const std::string directory = directory_of(name, index);
+      const bool placed = state.is_replica(self);
+      if (!placed) {
+        if (topic.partitions.contains(index)) drop(topic, index);
+        continue;
+      }
+      if (!topic.partitions.contains(index)) {
+        // A directory another topic of this name left (deleted while this node was
+        // down) goes before the new partition is created in its place.
+        auto stray = unclaimed_.find(directory);
+        if (stray != unclaimed_.end()) {
+          if (stray->second && *stray->second != topic_id && !delete_directory(directory)) {
+            complete = false;
+            continue;
+          }
+          unclaimed_.erase(stray);
+        }
+        auto opened = open_log(directory, topic_id, topic.config);
+        if (!opened) {
+          complete = false;  // the next reconcile tries again
+          continue;
+        }
+        topic.partitions[index] = std::make_shared<Partition>(
+            env_.scheduler, name, index, std::move(opened->first), std::move(opened->second),
+            topic.config.flush_policy(settings_.config));
+      }
+      topic.partitions[index]->set_leader_epoch(LeaderEpoch(state.leader_epoch.value()));
+    }
+  }
+  // What the image places nowhere here: leftovers of topics deleted while the node was
+  // down, or of partitions moved away.
+  for (auto it = unclaimed_.begin(); it != unclaimed_.end();) {
+    const std::string& directory = it->first;
+    const size_t dash = directory.rfind('-');
+    const metadata::TopicImage* topic = image.topic(std::string_view(directory).substr(0, dash));
+    auto index = parse_integer<int32_t>(std::string_view(directory).substr(dash + 1));
+    const bool claimed = topic != nullptr && index &&
+                         static_cast<size_t>(*index) < topic->partitions.size() &&
+                         topic->partitions[static_cast<size_t>(*index)].is_replica(self);
+    if (claimed) {
+      ++it;
+    } else if (delete_directory(directory)) {
+      it = unclaimed_.erase(it);
+    } else {
+      complete = false;
+      ++it;
+    }
+  }
+  // A topic with no partition here is not hosted.
+  for (auto it = topics_.begin(); it != topics_.end();) {
+    if (it->second->partitions.empty()) {
+      it = topics_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return complete;
+}
+
 Topic* Topics::find(std::string_view name) {
   auto it = topics_.find(name);
   return it == topics_.end() ? nullptr : it->second.get();
@@ -277,171 +306,24 @@ Topic* Topics::find(const protocol::Uuid& id) {
 
 std::shared_ptr<Partition> Topics::partition(std::string_view topic_name, int32_t index) {
   Topic* topic = find(topic_name);
-  if (topic == nullptr || index < 0 || static_cast<size_t>(index) >= topic->partitions.size()) {
-    return nullptr;
-  }
-  return topic->partitions[static_cast<size_t>(index)];
+  if (topic == nullptr) return nullptr;
+  auto it = topic->partitions.find(index);
+  return it == topic->partitions.end() ? nullptr : it->second;
 }
 
-Topics::TopicLines Topics::lines() const {
-  TopicLines lines;
+std::vector<std::shared_ptr<Partition>> Topics::partitions() const {
+  std::vector<std::shared_ptr<Partition>> out;
   for (const auto& [name, topic] : topics_) {
-    lines[name] = TopicLine{topic->id, static_cast<int32_t>(topic->partitions.size()),
-                            topic->config.overrides()};
+    for (const auto& [index, partition] : topic->partitions) out.push_back(partition);
   }
-  return lines;
-}
-
-Result<void, ApiError> Topics::persist(const TopicLines& lines) {
-  std::string text = "# weir topics v2: <name> <id> <partitions> [<key>=<value> ...]\n";
-  for (const auto& [name, line] : lines) {
-    text += fmt::format("{} {} {}", name, uuid_to_base64(line.id), line.partitions);
-    for (const auto& [key, value] : line.configs) {
-      text += fmt::format(" {}={}", escape(key), escape(value));
-    }
-    text += '\n';
-  }
-  text += fmt::format("{}{}\n", kChecksumPrefix, checksum_of(text));
-  // The directory's entry in the root must be durable too, or a power loss can take
-  // the topics file with it, and the topics with it (broker_log seed 31).
-  auto made = env_.disk.make_directories(std::string(kMetaDirectory));
-  if (made) made = env_.disk.sync_directory("");
-  if (!made) {
-    return unexpected(
-        ApiError{ErrorCode::kafka_storage_error,
-                 fmt::format("creating {}: {}", kMetaDirectory, runtime::to_string(made.error()))});
-  }
-  if (auto written = storage::write_file_atomically(env_.disk, std::string(kMetaDirectory),
-                                                    std::string(kTopicsFile), text);
-      !written) {
-    return storage_failure("writing the topics file", written.error());
-  }
-  return {};
-}
-
-// Each change below persists the new topics file first, then opens or closes logs, and
-// only then changes what other fibers see: a topic appears with all its partitions open
-// or not at all.
-
-Result<Topic*, ApiError> Topics::create(const std::string& name, int32_t partitions,
-                                        config::TopicConfig config,
-                                        std::optional<protocol::Uuid> id) {
-  VERIFY(partitions > 0);
-  runtime::MutexGuard guard(mutex_);
-  if (find(name) != nullptr) {
-    return unexpected(
-        ApiError{ErrorCode::topic_already_exists, fmt::format("Topic '{}' already exists.", name)});
-  }
-  auto topic = std::make_unique<Topic>();
-  topic->name = name;
-  if (id) {
-    topic->id = *id;
-  } else {
-    for (size_t i = 0; i < topic->id.bytes.size(); i += 8) {
-      const uint64_t word = env_.random.next();
-      for (size_t j = 0; j < 8; j++) {
-        topic->id.bytes[i + j] = static_cast<uint8_t>(word >> (8 * j));
-      }
-    }
-  }
-  topic->config = std::move(config);
-  // A deleted topic of the same name may have left directories behind (a crash during
-  // its deletion): they go, durably, before the topics file names the new partitions.
-  for (int32_t index = 0; index < partitions; index++) {
-    if (!delete_directory(directory_of(name, index))) {
-      return unexpected(ApiError{ErrorCode::kafka_storage_error,
-                                 "could not remove a deleted topic's leftover directory"});
-    }
-  }
-  TopicLines next = lines();
-  next[name] = TopicLine{topic->id, partitions, topic->config.overrides()};
-  if (auto persisted = persist(next); !persisted) return unexpected(persisted.error());
-  for (int32_t index = 0; index < partitions; index++) {
-    auto partition = open_partition(*topic, index);
-    if (!partition) return unexpected(partition.error());
-    topic->partitions.push_back(std::move(*partition));
-  }
-  Topic* raw = topic.get();
-  topics_[name] = std::move(topic);
-  return raw;
-}
-
-Result<void, ApiError> Topics::remove(const std::string& name) {
-  runtime::MutexGuard guard(mutex_);
-  if (find(name) == nullptr) {
-    return unexpected(ApiError{ErrorCode::unknown_topic_or_partition,
-                               "This server does not host this topic-partition."});
-  }
-  // Forget it durably first: a crash now leaves directories that load() ignores and
-  // that a new topic of the name deletes before naming its own (create).
-  TopicLines next = lines();
-  next.erase(name);
-  if (auto persisted = persist(next); !persisted) return unexpected(persisted.error());
-  auto it = topics_.find(name);
-  std::unique_ptr<Topic> topic = std::move(it->second);
-  topics_.erase(it);
-  for (auto& partition : topic->partitions) {
-    (void)partition->log().close();  // its files go next: a failed flush loses nothing
-    // A failure leaves a directory the topics file no longer names: a later topic of
-    // the same name removes it before use.
-    (void)delete_directory(directory_of(name, partition->index()));
-    partition->waiters().notify_all();
-  }
-  return {};
-}
-
-Result<void, ApiError> Topics::add_partitions(const std::string& name, int32_t count) {
-  runtime::MutexGuard guard(mutex_);
-  Topic* topic = find(name);
-  if (topic == nullptr) {
-    return unexpected(ApiError{ErrorCode::unknown_topic_or_partition,
-                               fmt::format("The topic '{}' does not exist.", name)});
-  }
-  const auto current = static_cast<int32_t>(topic->partitions.size());
-  VERIFY(count > current);
-  for (int32_t index = current; index < count; index++) {
-    if (!delete_directory(directory_of(name, index))) {
-      return unexpected(ApiError{ErrorCode::kafka_storage_error,
-                                 "could not remove a deleted topic's leftover directory"});
-    }
-  }
-  TopicLines next = lines();
-  next[name].partitions = count;
-  if (auto persisted = persist(next); !persisted) return unexpected(persisted.error());
-  std::vector<std::shared_ptr<Partition>> added;
-  for (int32_t index = current; index < count; index++) {
-    auto partition = open_partition(*topic, index);
-    if (!partition) return unexpected(partition.error());
-    added.push_back(std::move(*partition));
-  }
-  for (auto& partition : added) topic->partitions.push_back(std::move(partition));
-  return {};
-}
-
-Result<void, ApiError> Topics::set_config(const std::string& name, config::TopicConfig config) {
-  runtime::MutexGuard guard(mutex_);
-  Topic* topic = find(name);
-  if (topic == nullptr) {
-    return unexpected(ApiError{ErrorCode::unknown_topic_or_partition,
-                               fmt::format("The topic '{}' does not exist.", name)});
-  }
-  TopicLines next = lines();
-  next[name].configs = config.overrides();
-  if (auto persisted = persist(next); !persisted) return unexpected(persisted.error());
-  topic->config = std::move(config);
-  for (auto& partition : topic->partitions) {
-    partition->flush = topic->config.flush_policy(settings_.config);
-  }
-  // Log settings (segment size, retention) apply from the next open of each log, as
-  // segment settings do in Kafka from the next roll; reopening now would stall
-  // producers for a recovery.
-  return {};
+  return out;
 }
 
 bool Topics::recover(Partition& partition) {
   partition.recovering = true;
   Topic* topic = find(partition.topic());
-  if (topic == nullptr) return true;  // deleted meanwhile: nothing to recover
+  auto hosted = topic == nullptr ? nullptr : this->partition(partition.topic(), partition.index());
+  if (hosted.get() != &partition) return true;  // deleted meanwhile: nothing to recover
   // The log is suspect: closing it writes nothing, and reopening recovers it.
   (void)partition.log().close();
   auto opened = open_log(directory_of(partition.topic(), partition.index()),
@@ -455,14 +337,12 @@ bool Topics::recover(Partition& partition) {
 
 void Topics::close_all() {
   runtime::MutexGuard guard(mutex_);
-  for (auto& [name, topic] : topics_) {
-    for (auto& partition : topic->partitions) {
-      if (partition->recovering) continue;
-      // Failures here cost only time: the next start replays the log for producer
-      // state and recovers the log.
-      (void)partition->producers().take_snapshot();
-      (void)partition->log().close();
-    }
+  for (const std::shared_ptr<Partition>& partition : partitions()) {
+    if (partition->recovering) continue;
+    // Failures here cost only time: the next start replays the log for producer
+    // state and recovers the log.
+    (void)partition->producers().take_snapshot();
+    (void)partition->log().close();
   }
 }
 

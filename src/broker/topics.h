@@ -1,12 +1,17 @@
-// Topics: the node's topics and their partitions, and the file that remembers them.
+// Topics: the partition logs this node hosts, kept equal to the metadata image.
 //
-// Until the KRaft metadata log (issue 5) owns cluster metadata, a single node keeps its
-// topics in `weir-meta/topics` under the data root, one line per topic:
-//   <name> <topic id, base64url> <partition count> [<config key>=<value> ...]
-// replaced atomically (write, fsync, rename, fsync directory) on every change, and
-// written *before* any partition directory is created, so a crash never leaves a
-// partition the file does not name. Partition logs live in `<topic>-<partition>/`
-// (Kafka's layout), with the topic id in partition.metadata.
+// The metadata log is the only record of which topics exist; a node keeps no list of
+// its own. Partition logs live in `<topic>-<partition>/` under the data root (Kafka's
+// layout), each with the topic id in partition.metadata. At start the node scans the
+// data root for such directories (scan) and opens nothing; once its image has caught
+// up with the log it reconciles: every partition the image places on this broker is
+// opened (recovering its log) or created, and every directory the image does not
+// place here — a topic deleted while the node was down, or an older topic of the
+// same name — is deleted, durably. Each later change of the image is reconciled the
+// same way, so the hosted logs follow the image, also after a crash at any point.
+//
+// A directory is another topic's only when its partition.metadata names another id on
+// two reads (the file has no checksum, and a flipped read must not cost the data).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +27,7 @@
 #include "broker/partition.h"
 #include "broker/settings.h"
 #include "config/topic_config.h"
+#include "metadata/image.h"
 #include "protocol/errors.h"
 #include "protocol/wire.h"
 #include "runtime/env.h"
@@ -38,11 +44,13 @@ struct Topic {
   std::string name;
   protocol::Uuid id;
   config::TopicConfig config;
-  std::vector<std::shared_ptr<Partition>> partitions;
+  // The partitions hosted here, by index (a broker hosts those it is a replica of).
+  absl::btree_map<int32_t, std::shared_ptr<Partition>> partitions;
   bool internal() const { return !name.empty() && name[0] == '_'; }
 };
 
-// Kafka's rule: 1-249 characters of [a-zA-Z0-9._-], not "." or "..".
+// Kafka's rule: 1-249 characters of [a-zA-Z0-9._-], not "." or "..", and not the
+// metadata log's own name.
 std::optional<std::string> invalid_topic_name_reason(std::string_view name);
 std::string uuid_to_base64(const protocol::Uuid& id);
 std::optional<protocol::Uuid> uuid_from_base64(std::string_view text);
@@ -51,9 +59,17 @@ class Topics {
  public:
   Topics(runtime::Env& env, const BrokerSettings& settings);
 
-  // Suspends. Reads the topics file and opens (recovering) every partition's log and
-  // producer state.
-  Result<void, std::string> load();
+  // Suspends. Lists the partition directories in the data root and the topic id each
+  // names. Opens nothing: which of them to keep is the image's to say (reconcile).
+  Result<void, std::string> scan();
+
+  // Suspends. Makes the hosted partitions those `image` places on `self`: opens or
+  // creates what is missing, closes and deletes what is no longer placed here (and the
+  // directories found by scan() that nothing claims), applies config changes and
+  // leader epochs. False when something failed (a log did not open, a directory was
+  // not deleted): the caller tries again. The image is a copy: this suspends, and the
+  // caller's image may move meanwhile.
+  bool reconcile(const metadata::Image& image, metadata::BrokerId self);
 
   Topic* find(std::string_view name);
   Topic* find(const protocol::Uuid& id);
@@ -61,19 +77,11 @@ class Topics {
   const absl::btree_map<std::string, std::unique_ptr<Topic>, std::less<>>& all() const {
     return topics_;
   }
-
-  // Suspends. Creates a topic with `partitions` partitions (validated by the caller),
-  // with the id given (the controller chose it) or a new one.
-  Result<Topic*, ApiError> create(const std::string& name, int32_t partitions,
-                                  config::TopicConfig config,
-                                  std::optional<protocol::Uuid> id = std::nullopt);
-  // Suspends. Closes and deletes the topic's logs and forgets it.
-  Result<void, ApiError> remove(const std::string& name);
-  // Suspends. Grows the topic to `count` partitions.
-  Result<void, ApiError> add_partitions(const std::string& name, int32_t count);
-  // Suspends. Replaces the topic's config (already validated). Flush policies apply at
-  // once; log settings (segment size, retention) from the log's next open.
-  Result<void, ApiError> set_config(const std::string& name, config::TopicConfig config);
+  // Suspends. The partition directories in the data root, sorted (nothing if the disk
+  // failed to list them).
+  std::optional<std::vector<std::string>> directories();
+  // Every hosted partition, in (topic, index) order.
+  std::vector<std::shared_ptr<Partition>> partitions() const;
 
   // Suspends. Closes `partition`'s log (a disk failure made it suspect) and opens it
   // again, which recovers it from what is durable. False if the disk failed again.
@@ -82,16 +90,6 @@ class Topics {
   void close_all();
 
  private:
-  // What the topics file says of one topic.
-  struct TopicLine {
-    protocol::Uuid id;
-    int32_t partitions = 0;
-    absl::btree_map<std::string, std::string> configs;
-  };
-  using TopicLines = absl::btree_map<std::string, TopicLine>;
-  TopicLines lines() const;
-  Result<void, ApiError> persist(const TopicLines& lines);
-  Result<std::shared_ptr<Partition>, ApiError> open_partition(const Topic& topic, int32_t index);
   // Suspends. The log of `directory` with its producer state.
   Result<std::pair<std::shared_ptr<storage::PartitionLog>,
                    std::unique_ptr<txn::PartitionProducerState>>,
@@ -99,13 +97,21 @@ class Topics {
   open_log(const std::string& directory, const std::string& topic_id,
            const config::TopicConfig& config);
   std::string directory_of(const std::string& topic, int32_t index) const;
+  // Suspends. The topic id partition.metadata names, read twice and agreeing; nothing
+  // when the file is missing, unreadable or the reads disagree.
+  std::optional<std::string> stored_topic_id(const std::string& directory);
+  // Suspends. Closes a hosted partition and deletes its directory.
+  void drop(Topic& topic, int32_t index);
   // Suspends. Removes a partition directory and its files, durably; false on failure.
   bool delete_directory(const std::string& directory);
 
   runtime::Env& env_;
   const BrokerSettings& settings_;
   absl::btree_map<std::string, std::unique_ptr<Topic>, std::less<>> topics_;
-  // One metadata change at a time: each rewrites the whole topics file.
+  // Partition directories found by scan() and not yet claimed by a reconcile: deleted
+  // by the first reconcile that does not place them here.
+  absl::btree_map<std::string, std::optional<std::string>> unclaimed_;
+  // One reconcile at a time.
   runtime::Mutex mutex_;
 };
 

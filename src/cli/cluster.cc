@@ -50,7 +50,10 @@ std::optional<Partition> ask(runtime::Env& env, const std::vector<runtime::Addre
   options.client_id = "weir-cluster";
   options.connect_timeout = runtime::seconds(5);
   options.request_timeout = runtime::seconds(10);
-  for (const runtime::Address& address : controllers) {
+  // A follower's answer names the leader and where it listens: the leader is asked next.
+  std::vector<runtime::Address> to_ask = controllers;
+  for (size_t next = 0; next < to_ask.size(); next++) {
+    const runtime::Address address = to_ask[next];
     auto connection = client::Connection::connect(env, address, options);
     if (!connection) {
       error = fmt::format("{}: {}", address.to_string(), connection.error().to_string());
@@ -72,6 +75,13 @@ std::optional<Partition> ask(runtime::Env& env, const std::vector<runtime::Addre
     if (response->error_code != 0 || answered.error_code != 0) {
       error = fmt::format("{} is not the leader (it names {} as leader)", address.to_string(),
                           answered.leader_id);
+      for (const auto& node : response->nodes) {
+        if (node.node_id != answered.leader_id || node.listeners.empty()) continue;
+        const runtime::Address leader{node.listeners[0].host, node.listeners[0].port};
+        if (std::find(to_ask.begin(), to_ask.end(), leader) == to_ask.end()) {
+          to_ask.push_back(leader);
+        }
+      }
       continue;
     }
     return answered;

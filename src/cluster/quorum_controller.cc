@@ -164,6 +164,31 @@ rpc::Reply QuorumController::submit(const protocol::RequestBody& request, Decide
   return rpc::Reply{std::nullopt, std::move(future)};
 }
 
+bool QuorumController::adopt_legacy_topics_wait(const std::vector<metadata::LegacyTopic>& topics,
+                                                metadata::BrokerId broker,
+                                                metadata::ProducerId next_producer_id,
+                                                runtime::Instant deadline) {
+  while (!stopping_ && env_.clock.now() < deadline) {
+    std::optional<record::Offset> end;
+    raft::Epoch epoch{0};
+    {
+      runtime::MutexGuard guard(mutex_);
+      if (active()) {
+        epoch = *active_epoch_;
+        std::vector<metadata::Record> records =
+            controller_.adopt_legacy_topics(topics, broker, next_producer_id);
+        if (records.empty()) return true;  // adopted before
+        end = append(records);
+      }
+    }
+    if (end && node_.wait_committed(*end, epoch, deadline)) return true;
+    // Not active yet, or the records were lost with the leadership: the next term's
+    // controller starts from the committed state and adopts what is missing.
+    env_.scheduler.sleep_for(runtime::milliseconds(100));
+  }
+  return false;
+}
+
 rpc::Reply QuorumController::handle(const protocol::RequestHeader& header,
                                     protocol::RequestBody&& body) {
   using namespace protocol;

@@ -67,6 +67,13 @@ class QuorumController final : public raft::ApiExtension {
   // Leading, caught up and answering requests.
   bool active() const;
 
+  // Suspends. Adopts an older weir's topics (metadata::Controller::adopt_legacy_topics)
+  // once this controller is active, and waits for the records to commit; retries after
+  // a lost leadership. False if that did not happen before `deadline`.
+  bool adopt_legacy_topics_wait(const std::vector<metadata::LegacyTopic>& topics,
+                                metadata::BrokerId broker, metadata::ProducerId next_producer_id,
+                                runtime::Instant deadline);
+
  private:
   void lead_loop();
   // Suspends. Appends `records` as one batch in the active epoch (mutex_ held).

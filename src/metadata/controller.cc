@@ -117,6 +117,8 @@ ControllerSettings ControllerSettings::from(const config::BrokerConfig& config,
   settings.broker_session_timeout_ms = config.broker_session_timeout_ms;
   settings.unclean_leader_election_enable = config.unclean_leader_election_enable;
   settings.delete_topic_enable = config.delete_topic_enable;
+  settings.node_id = config.node_id;
+  settings.colocated_broker = config.broker_role && config.controller_role;
   settings.broker_config = config;
   return settings;
 }
@@ -494,6 +496,34 @@ Decision<protocol::CreateTopicsResponse> Controller::create_topics(
   return decision;
 }
 
+// ---- adopting an older weir's topics ------------------------------------------------
+
+std::vector<Record> Controller::adopt_legacy_topics(const std::vector<LegacyTopic>& topics,
+                                                    BrokerId broker, ProducerId next_producer_id) {
+  std::vector<Record> out;
+  for (const LegacyTopic& topic : topics) {
+    VERIFY(topic.partitions > 0, "legacy topic {} has no partitions", topic.name);
+    VERIFY(!topic.id.is_zero());
+    if (image().topic(topic.name) != nullptr || image().topic(topic.id) != nullptr) continue;
+    emit(TopicRecord{topic.name, topic.id}, out);
+    for (const auto& [key, value] : topic.configs) {
+      emit(ConfigRecord{ConfigResourceType::topic, topic.name, key, value}, out);
+    }
+    for (int32_t index = 0; index < topic.partitions; index++) {
+      emit(make_partition_record(topic.id, index, {broker}, {broker}), out);
+    }
+    VERIFY(image().topic(topic.name) != nullptr);
+    VERIFY(image().topic(topic.name)->partitions.size() == static_cast<size_t>(topic.partitions));
+  }
+  if (next_producer_id > image().next_producer_id()) {
+    ProducerIdsRecord record;
+    record.broker_id = broker;
+    record.next_producer_id = next_producer_id;
+    emit(record, out);
+  }
+  return out;
+}
+
 // ---- DeleteTopics ------------------------------------------------------------------
 
 Decision<protocol::DeleteTopicsResponse> Controller::delete_topics(
@@ -856,7 +886,9 @@ Decision<protocol::BrokerRegistrationResponse> Controller::register_broker(
     }
   }
   const BrokerRegistration* existing = image().broker(broker);
-  if (existing != nullptr && existing->incarnation_id != request.incarnation_id &&
+  // The broker of this controller's own process cannot have an older incarnation alive.
+  const bool own_broker = settings_.colocated_broker && broker == BrokerId(settings_.node_id);
+  if (existing != nullptr && existing->incarnation_id != request.incarnation_id && !own_broker &&
       now_ms - last_heartbeat_ms(broker) <= settings_.broker_session_timeout_ms) {
     // Another process holds this id and is heartbeating.
     return fail(ErrorCode::duplicate_broker_registration);

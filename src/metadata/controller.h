@@ -56,6 +56,11 @@ struct ControllerSettings {
   int64_t broker_session_timeout_ms = 9000;     // broker.session.timeout.ms
   bool unclean_leader_election_enable = false;  // unclean.leader.election.enable
   bool delete_topic_enable = true;              // delete.topic.enable
+  // This controller's own node id, and whether its node is a broker too
+  // (process.roles=broker,controller): that broker's old incarnation died with this
+  // controller's process, so its new one need not wait for the old session to expire.
+  int32_t node_id = -1;
+  bool colocated_broker = false;
   // The broker defaults topic configs are validated and described against.
   config::BrokerConfig broker_config;
 
@@ -68,6 +73,15 @@ template <typename Response>
 struct Decision {
   std::vector<Record> records;
   Response response;
+};
+
+// A topic an older weir kept outside the metadata log (a lone node's own topics file),
+// for the controller to adopt.
+struct LegacyTopic {
+  std::string name;
+  TopicId id;
+  int32_t partitions = 0;
+  absl::btree_map<std::string, std::string> configs;
 };
 
 // AllocateProducerIds hands out blocks of this size, as Kafka does.
@@ -93,6 +107,15 @@ class Controller {
   // The records the first controller of a new cluster writes before anything else
   // (metadata.version), applied to the working state; nothing once they are there.
   std::vector<Record> bootstrap();
+
+  // The records adopting topics that a lone node of an older weir kept in its own file:
+  // each topic the image names neither by name nor by id, under its old id (its logs'
+  // partition.metadata names it), every partition on `broker` alone and led by it, with
+  // its configs; then the producer-id blocks moved to `next_producer_id`, so no id that
+  // node handed out is handed out again. Nothing once all is adopted: a crash before
+  // the old file is removed adopts nothing twice. Applied to the working state.
+  std::vector<Record> adopt_legacy_topics(const std::vector<LegacyTopic>& topics, BrokerId broker,
+                                          ProducerId next_producer_id);
 
   // ---- requests ----
   Decision<protocol::CreateTopicsResponse> create_topics(

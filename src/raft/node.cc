@@ -887,6 +887,16 @@ protocol::DescribeQuorumResponse RaftNode::describe_quorum() {
     partition.observers.push_back(row(progress));
   topic.partitions.push_back(std::move(partition));
   response.topics.push_back(std::move(topic));
+  // Where each voter listens (v2, KIP-853): a follower's answer names the leader, and
+  // with this a tool asked of the follower can go on to the leader.
+  for (const auto& [id, address] : settings_.voter_addresses) {
+    auto& node = response.nodes.emplace_back();
+    node.node_id = id.value();
+    auto& listener = node.listeners.emplace_back();
+    listener.name = settings_.listener_name;
+    listener.host = address.host;
+    listener.port = address.port;
+  }
   return response;
 }
 

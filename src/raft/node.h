@@ -48,6 +48,9 @@ struct RaftSettings {
   std::string cluster_id;
   // Where each voter's controller listener is.
   absl::btree_map<ReplicaId, runtime::Address> voter_addresses;
+  // The controller listener's name (controller.listener.names), as DescribeQuorum names
+  // the voters' endpoints.
+  std::string listener_name = "CONTROLLER";
   // The data directory holding `__cluster_metadata-0/` ("" is the node's data root).
   std::string directory;
   runtime::Duration request_timeout = runtime::milliseconds(2000);

@@ -62,6 +62,9 @@ Result<raft::RaftSettings, std::string> quorum_settings(const config::BrokerConf
       runtime::milliseconds(std::max(config.controller_quorum_retry_backoff_ms, 1));
   settings.segment_bytes = config.metadata_log_segment_bytes;
   settings.cluster_id = quorum_cluster_id(config.controller_quorum_voters);
+  if (!config.controller_listener_names.empty()) {
+    settings.listener_name = config.controller_listener_names.front();
+  }
   settings.directory = "";  // the data root: log.dirs' first directory
   return settings;
 }

@@ -185,6 +185,14 @@ def main():
                 checks.check(f"LeaderId:               {leader.node}\n" in status and
                              "CurrentVoters:          [1,2,3]" in status,
                              "and names the leader and the voters")
+            # Asked of a follower alone, it follows the follower's hint to the leader.
+            follower = next(c for c in controllers if c.node != leader.node)
+            p = subprocess.run([weir, "cluster", "quorum", "--bootstrap-controller",
+                                f"127.0.0.1:{follower.port}"], capture_output=True, timeout=30)
+            checks.check(p.returncode == 0 and
+                         f"LeaderId:               {leader.node}\n" in p.stdout.decode(),
+                         f"weir cluster quorum asked of follower {follower.node} answers from the "
+                         f"leader ({p.stdout.decode().strip()[:80]} {p.stderr.decode().strip()})")
             code, out = quorum("--replication")
             rows = [line.split() for line in out.splitlines()[1:]]
             checks.check(code == 0 and sorted(int(r[0]) for r in rows) == [1, 2, 3, 4, 5, 6] and

@@ -167,6 +167,21 @@ TEST_F(ControllerTest, ANewIncarnationWaitsForTheOldSessionToExpire) {
   EXPECT_EQ(follower_.image().broker(BrokerId(1))->epoch, BrokerEpoch(second));
 }
 
+// On a combined node the controller's own broker restarted with it (kill -9, restart):
+// its new incarnation registers at once. Another broker's still waits.
+TEST_F(ControllerTest, TheColocatedBrokersNewIncarnationNeedNotWait) {
+  ControllerSettings combined = settings();
+  combined.node_id = 1;
+  combined.colocated_broker = true;
+  live_brokers(2);
+  Controller controller(combined, random_);
+  controller.reset_to(follower_, now_);
+  auto own = controller.register_broker(registration(1, 2), record::Offset(next_offset_), now_);
+  EXPECT_EQ(own.response.error_code, 0);
+  auto other = controller.register_broker(registration(2, 2), record::Offset(next_offset_), now_);
+  EXPECT_EQ(other.response.error_code, error_value(ErrorCode::duplicate_broker_registration));
+}
+
 TEST_F(ControllerTest, TopicsArePlacedOnDistinctActiveBrokers) {
   live_brokers(3);
   auto response = create("orders", 6, 3);
@@ -278,6 +293,47 @@ TEST_F(ControllerTest, ProducerIdBlocksDoNotOverlap) {
   stale.broker_epoch = epochs[0] + 100;
   EXPECT_EQ(controller_.allocate_producer_ids(stale).response.error_code,
             error_value(ErrorCode::stale_broker_epoch));
+}
+
+// A lone node of an older weir kept its topics in its own file: the controller adopts
+// them under their old ids, once, and moves the producer-id blocks past the old ids.
+TEST_F(ControllerTest, LegacyTopicsAreAdoptedOnceUnderTheirIds) {
+  LegacyTopic kept;
+  kept.name = "kept";
+  kept.id.uuid.bytes[0] = 7;
+  kept.partitions = 3;
+  kept.configs["retention.ms"] = "1000";
+  LegacyTopic clashing;  // a topic of this name is in the log already: left alone
+  clashing.name = "taken";
+  clashing.id.uuid.bytes[0] = 8;
+  clashing.partitions = 1;
+  auto epochs = live_brokers(1);
+  ASSERT_EQ(create("taken", 2, 1).topics[0].error_code, 0);
+  const TopicId taken_id = follower_.image().topic("taken")->id;
+
+  auto records = controller_.adopt_legacy_topics({kept, clashing}, BrokerId(1), ProducerId(5000));
+  commit(records);
+  const TopicImage* adopted = follower_.image().topic("kept");
+  ASSERT_NE(adopted, nullptr);
+  EXPECT_EQ(adopted->id, kept.id);
+  ASSERT_EQ(adopted->partitions.size(), 3u);
+  for (const PartitionState& partition : adopted->partitions) {
+    EXPECT_EQ(partition.leader, BrokerId(1));
+    EXPECT_EQ(partition.replicas, ReplicaList{BrokerId(1)});
+    EXPECT_EQ(partition.isr, ReplicaList{BrokerId(1)});
+  }
+  EXPECT_EQ(follower_.image().topic_config("kept").at("retention.ms"), "1000");
+  EXPECT_EQ(follower_.image().topic("taken")->id, taken_id);
+  EXPECT_EQ(follower_.image().topic("taken")->partitions.size(), 2u);
+  EXPECT_EQ(follower_.image().next_producer_id(), ProducerId(5000));
+  // Again (a crash before the old file went): nothing more.
+  EXPECT_TRUE(
+      controller_.adopt_legacy_topics({kept, clashing}, BrokerId(1), ProducerId(5000)).empty());
+  // The next block starts past the old node's ids.
+  protocol::AllocateProducerIdsRequest request;
+  request.broker_id = 1;
+  request.broker_epoch = epochs[0];
+  EXPECT_EQ(controller_.allocate_producer_ids(request).response.producer_id_start, 5000);
 }
 
 // A snapshot holds image_records(image): replayed into an empty state they rebuild an

@@ -1,0 +1,140 @@
+// Admin requests (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs,
+// IncrementalAlterConfigs) go to the active controller, which decides them; the
+// broker answers once the controller has and its own image shows the change, so a
+// client's next Metadata or DescribeConfigs through this broker sees what it was told
+// happened (read-your-writes through the broker asked).
+#include <fmt/format.h>
+
+#include "broker/broker.h"
+#include "cluster/refusal.h"
+
+namespace weir::broker {
+
+using protocol::ErrorCode;
+
+namespace {
+
+// How long a forwarded admin request may wait for the controller (elections included).
+constexpr runtime::Duration kForwardTimeout = runtime::seconds(30);
+// How long the answer waits for this broker's image to show the change (a later change
+// by someone else may hide it for good: the answer is then REQUEST_TIMED_OUT).
+constexpr runtime::Duration kCatchUpTimeout = runtime::seconds(5);
+// Kafka's IncrementalAlterConfigs operations.
+constexpr int8_t kSet = 0;
+constexpr int8_t kDelete = 1;
+constexpr int8_t kTopicResource = 2;
+
+// Whether `image` shows every change `response` reports done for `request`.
+bool image_shows(const metadata::Image& image, const protocol::RequestBody& request,
+                 const protocol::ResponseBody& response) {
+  if (const auto* created = std::get_if<protocol::CreateTopicsResponse>(&response)) {
+    for (const auto& topic : created->topics) {
+      if (topic.error_code != 0 || topic.topic_id == protocol::Uuid{}) continue;
+      if (image.topic(metadata::TopicId{topic.topic_id}) == nullptr) return false;
+    }
+    return true;
+  }
+  if (const auto* deleted = std::get_if<protocol::DeleteTopicsResponse>(&response)) {
+    for (const auto& topic : deleted->responses) {
+      if (topic.error_code != 0) continue;
+      if (topic.topic_id != protocol::Uuid{}) {
+        if (image.topic(metadata::TopicId{topic.topic_id}) != nullptr) return false;
+      } else if (topic.name && image.topic(*topic.name) != nullptr) {
+        return false;
+      }
+    }
+    return true;
+  }
+  if (const auto* grown = std::get_if<protocol::CreatePartitionsResponse>(&response)) {
+    const auto& wanted = std::get<protocol::CreatePartitionsRequest>(request);
+    if (wanted.validate_only) return true;
+    for (size_t i = 0; i < grown->results.size() && i < wanted.topics.size(); i++) {
+      if (grown->results[i].error_code != 0) continue;
+      const metadata::TopicImage* topic = image.topic(wanted.topics[i].name);
+      if (topic == nullptr ||
+          topic->partitions.size() < static_cast<size_t>(wanted.topics[i].count)) {
+        return false;
+      }
+    }
+    return true;
+  }
+  if (const auto* altered = std::get_if<protocol::IncrementalAlterConfigsResponse>(&response)) {
+    const auto& wanted = std::get<protocol::IncrementalAlterConfigsRequest>(request);
+    if (wanted.validate_only) return true;
+    for (size_t i = 0; i < altered->responses.size() && i < wanted.resources.size(); i++) {
+      const auto& resource = wanted.resources[i];
+      if (altered->responses[i].error_code != 0 || resource.resource_type != kTopicResource) {
+        continue;
+      }
+      const metadata::ConfigMap& config = image.topic_config(resource.resource_name);
+      for (const auto& entry : resource.configs) {
+        auto it = config.find(entry.name);
+        if (entry.config_operation == kSet &&
+            (it == config.end() || !entry.value || it->second != *entry.value)) {
+          return false;
+        }
+        if (entry.config_operation == kDelete && it != config.end()) return false;
+      }
+    }
+    return true;
+  }
+  if (const auto* replaced = std::get_if<protocol::AlterConfigsResponse>(&response)) {
+    const auto& wanted = std::get<protocol::AlterConfigsRequest>(request);
+    if (wanted.validate_only) return true;
+    for (size_t i = 0; i < replaced->responses.size() && i < wanted.resources.size(); i++) {
+      const auto& resource = wanted.resources[i];
+      if (replaced->responses[i].error_code != 0 || resource.resource_type != kTopicResource) {
+        continue;
+      }
+      const metadata::ConfigMap& config = image.topic_config(resource.resource_name);
+      for (const auto& entry : resource.configs) {
+        auto it = config.find(entry.name);
+        if (entry.value && (it == config.end() || it->second != *entry.value)) return false;
+      }
+    }
+    return true;
+  }
+  return true;
+}
+
+}  // namespace
+
+Reply Broker::forward(const protocol::RequestHeader& header, protocol::RequestBody&& body) {
+  // DeleteTopics v1-5 name topics in topic_names; the controller connection speaks v6+,
+  // where they are entries of topics.
+  if (auto* request = std::get_if<protocol::DeleteTopicsRequest>(&body);
+      request != nullptr && header.api_version < 6) {
+    for (std::string& name : request->topic_names) {
+      protocol::DeleteTopicsRequest::DeleteTopicState topic;
+      topic.name = std::move(name);
+      request->topics.push_back(std::move(topic));
+    }
+    request->topic_names.clear();
+  }
+  auto promise = std::make_shared<runtime::Promise<protocol::ResponseBody>>(env_.scheduler);
+  auto future = promise->future();
+  spawn("forward", [this, promise, body = std::move(body)]() mutable {
+    auto answer = link_.send_to_controller(body, env_.clock.now() + kForwardTimeout);
+    if (!answer) {
+      promise->set(cluster::refuse(body, ErrorCode::request_timed_out));
+      return;
+    }
+    protocol::ResponseBody response(**answer);
+    cluster::MetadataLoader& loader = link_.loader();
+    const runtime::Instant deadline = env_.clock.now() + kCatchUpTimeout;
+    while (!stopping_ && !image_shows(loader.image(), body, response) &&
+           env_.clock.now() < deadline) {
+      loader.wait_change(loader.applied_end(), deadline);
+    }
+    // A broker cut off from the log cannot show the change yet: REQUEST_TIMED_OUT, as
+    // for any change whose outcome the client cannot rely on seeing, rather than an
+    // acknowledgement that this broker's next Metadata would contradict.
+    if (!image_shows(loader.image(), body, response)) {
+      response = cluster::refuse(body, ErrorCode::request_timed_out);
+    }
+    promise->set(std::move(response));
+  });
+  return Reply{std::nullopt, std::move(future)};
+}
+
+}  // namespace weir::broker
