@@ -227,37 +227,57 @@ void Server::accept_loop(runtime::Listener& listener) {
   // last: out of descriptors, an accept fails at once and the connection stays queued,
   // so retrying without a pause would spin. The pause ends early when the server stops.
   runtime::Duration backoff = accept_backoff_min;
+  // An episode is a run of failed accepts. A node at its descriptor limit flaps (each
+  // descriptor freed is taken by the next queued connection), so episodes are reported
+  // at most once per accept_report_interval: one that starts sooner is counted into the
+  // next report, made as soon as the interval has passed if it still lasts.
   struct Episode {
+    bool active = false;
     runtime::Instant since;
     uint64_t failures = 0;
+    bool reported = false;
   };
-  std::optional<Episode> failing;
+  // Not a std::optional: gcc 12 takes its reads for uninitialized ones (-Werror).
+  Episode failing;
+  std::optional<runtime::Instant> last_report;
+  uint64_t unreported_episodes = 0;
+  const std::string where = listener.local_address().to_string();
   while (!stopping_) {
     auto stream = listener.accept();
+    const runtime::Instant now = env_.scheduler.now();
     if (!stream) {
       if (stopping_ || stream.error() == runtime::IoError::closed) return;
       // A connection reset while queued costs only that connection.
       if (stream.error() == runtime::IoError::reset) continue;
-      if (!failing) {
-        failing = Episode{env_.scheduler.now()};
-        env_.log.write(
-            fmt::format("cannot accept connections on {}: {}; shedding new connections until it "
-                        "clears ({} open)",
-                        listener.local_address().to_string(), runtime::to_string(stream.error()),
-                        connections_.size()));
+      if (!failing.active) failing = Episode{.active = true, .since = now};
+      failing.failures++;
+      if (!failing.reported && (!last_report || now - *last_report >= accept_report_interval)) {
+        const std::string earlier =
+            unreported_episodes == 0
+                ? std::string()
+                : fmt::format("; {} shorter episodes since the last report", unreported_episodes);
+        env_.log.write(fmt::format(
+            "cannot accept connections on {}: {}; shedding new connections until it clears "
+            "({} open{})",
+            where, runtime::to_string(stream.error()), connections_.size(), earlier));
+        failing.reported = true;
+        last_report = now;
+        unreported_episodes = 0;
       }
-      failing->failures++;
-      stop_requested_.wait_until(env_.scheduler.now() + backoff);
+      stop_requested_.wait_until(now + backoff);
       backoff = std::min(backoff * 2, accept_backoff_max);
       continue;
     }
-    if (failing) {
-      const auto failed_ms = (env_.scheduler.now() - failing->since).count() / 1'000'000;
-      env_.log.write(
-          fmt::format("accepting connections on {} again, after {} ms and {} failed "
-                      "accepts",
-                      listener.local_address().to_string(), failed_ms, failing->failures));
-      failing.reset();
+    if (failing.active) {
+      if (failing.reported) {
+        env_.log.write(
+            fmt::format("accepting connections on {} again, after {} ms and {} failed "
+                        "accepts",
+                        where, (now - failing.since).count() / 1'000'000, failing.failures));
+      } else {
+        unreported_episodes++;
+      }
+      failing = Episode{};
       backoff = accept_backoff_min;
     }
     auto connection = std::make_shared<Connection>(*this, std::move(*stream));

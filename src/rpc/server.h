@@ -15,7 +15,8 @@
 //
 // Failures an operator must see go to Env::log, bounded: a request refused by closing
 // its connection once per (client host, client id, api, version); a listener that
-// cannot accept (out of file descriptors) once per episode, when it starts and ends.
+// cannot accept (out of file descriptors) once per episode, when it starts and ends,
+// and at most once per accept_report_interval.
 // An accept loop never retries a failed accept without pausing: out of descriptors,
 // the pending connection stays queued and the listener stays readable, so an
 // immediate retry would spin and starve every other fiber.
@@ -80,6 +81,10 @@ inline constexpr runtime::Duration accept_backoff_min = runtime::milliseconds(10
 inline constexpr runtime::Duration accept_backoff_max = runtime::seconds(1);
 static_assert(accept_backoff_min > runtime::Duration::zero());
 static_assert(accept_backoff_min <= accept_backoff_max);
+// Failing accepts are logged at most once per this interval per listener (the start
+// of an episode, and its end if its start was logged).
+inline constexpr runtime::Duration accept_report_interval = runtime::seconds(10);
+static_assert(accept_report_interval > accept_backoff_max);
 
 // The refused requests already logged, so that each (client host, client id, api,
 // version) is logged once. Bounded: beyond `entries_max` the oldest is forgotten (and

@@ -320,6 +320,58 @@ TEST_F(ServerTest, OutOfDescriptorsTheAcceptLoopBacksOffKeepsServingAndRecovers)
       << log.lines[1];
 }
 
+TEST_F(ServerTest, EpisodesCloseTogetherAreReportedOncePerInterval) {
+  // One episode of running out of descriptors, started by the accept of a connection
+  // from `from`; returns once that connection is served.
+  auto episode = [&](const std::string& from) {
+    auto waiting = connect(from);
+    network->set_too_many_open_files_probability(1);
+    send(*waiting, api_versions_frame(1));
+    scheduler.sleep_for(milliseconds(1));
+    VERIFY(network->out_of_descriptors("server"));
+    network->set_too_many_open_files_probability(1e-300);
+    EXPECT_EQ(receive_correlation_id(*waiting), 1);
+  };
+  run([&] {
+    episode("first");
+    episode("second");  // flapping: counted, not logged
+    episode("third");
+    EXPECT_EQ(log.lines.size(), 2u) << fmt::format("{}", fmt::join(log.lines, "\n"));
+    scheduler.sleep_for(accept_report_interval);
+    episode("later");
+  });
+  ASSERT_EQ(log.lines.size(), 4u) << fmt::format("{}", fmt::join(log.lines, "\n"));
+  EXPECT_EQ(log.count_containing("cannot accept connections"), 2u);
+  EXPECT_EQ(log.count_containing("again"), 2u);
+  EXPECT_NE(log.lines[2].find("2 shorter episodes since the last report"), std::string::npos)
+      << log.lines[2];
+}
+
+TEST_F(ServerTest, AnEpisodeThatOutlastsTheIntervalIsReportedWhileItLasts) {
+  run([&] {
+    auto first = connect("first");
+    network->set_too_many_open_files_probability(1);
+    scheduler.sleep_for(milliseconds(1));
+    network->set_too_many_open_files_probability(1e-300);
+    scheduler.sleep_for(seconds(2));  // the first episode is over and was reported
+    ASSERT_EQ(log.lines.size(), 2u) << fmt::format("{}", fmt::join(log.lines, "\n"));
+    // A second one right after, too soon to report at its start; it lasts (the server
+    // fails every accept while a connection is queued) and is reported once the
+    // interval since the first report has passed.
+    auto second = connect("second");
+    network->set_too_many_open_files_probability(1);
+    scheduler.sleep_for(seconds(5));
+    EXPECT_EQ(log.count_containing("cannot accept connections"), 1u);
+    scheduler.sleep_for(seconds(7));
+    EXPECT_EQ(log.count_containing("cannot accept connections"), 2u)
+        << fmt::format("{}", fmt::join(log.lines, "\n"));
+    network->set_too_many_open_files_probability(0);
+    send(*second, api_versions_frame(2));
+    EXPECT_EQ(receive_correlation_id(*second), 2);
+  });
+  EXPECT_EQ(log.count_containing("again"), 2u) << fmt::format("{}", fmt::join(log.lines, "\n"));
+}
+
 TEST_F(ServerTest, StopEndsTheAcceptLoopsPauseAtOnce) {
   Duration stop_took{};
   run([&] {
