@@ -74,9 +74,7 @@ std::string FaultProfile::describe() const {
 }
 
 std::string RunOptions::replay_arguments() const {
-  auto in_seconds = [](runtime::Duration d) {
-    return static_cast<double>(d.count()) / 1e9;
-  };
+  auto in_seconds = [](runtime::Duration d) { return static_cast<double>(d.count()) / 1e9; };
   std::string out = fmt::format("--workload {} --duration {}s --heal {}s", workload,
                                 in_seconds(faulty), in_seconds(healed));
   auto off = [&](bool allowed, std::string_view name) {
@@ -165,7 +163,8 @@ std::string usage() {
                        ack-before-fsync, partition-leak, skip-checksum (replicated_log,
                        broker_log); vote-twice, vote-before-persist, commit-by-count,
                        no-divergence-truncation (raft, metadata); answer-before-commit,
-                       snapshot-without-configs (metadata)
+                       snapshot-without-configs, answer-before-catch-up,
+                       keep-stray-partitions (metadata)
   --trace FILE         write the event trace of the (single) seed to FILE
   --verbose            print fault counts for every seed
 exit codes: 0 all passed, 2 bad usage, 3 crash, 4 liveness failure, 5 correctness failure
@@ -187,8 +186,9 @@ Result<Command, std::string> parse_command_line(const std::vector<std::string>& 
     } else if (argument == "--seed") {
       auto text = value();
       auto seed = text ? parse_unsigned(*text) : std::nullopt;
-      if (!seed) return fail(fmt::format("--seed needs a non-negative integer, got '{}'",
-                                         text.value_or("")));
+      if (!seed)
+        return fail(
+            fmt::format("--seed needs a non-negative integer, got '{}'", text.value_or("")));
       command.seed_first = command.seed_last = *seed;
       seeds_given = true;
     } else if (argument == "--seeds") {
@@ -200,8 +200,8 @@ Result<Command, std::string> parse_command_line(const std::vector<std::string>& 
         last = parse_unsigned(std::string_view(*text).substr(dots + 2));
       }
       if (!first || !last || *first > *last) {
-        return fail(fmt::format("--seeds needs a range A..B with A <= B, got '{}'",
-                                text.value_or("")));
+        return fail(
+            fmt::format("--seeds needs a range A..B with A <= B, got '{}'", text.value_or("")));
       }
       command.seed_first = *first;
       command.seed_last = *last;

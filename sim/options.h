@@ -30,6 +30,12 @@ struct Flaws {
   // metadata: snapshots leave out the config records (a state machine whose snapshot
   // forgets part of its state).
   bool snapshot_without_configs = false;
+  // metadata: a broker answers a forwarded admin request before its own image shows
+  // the change (read-your-writes through the broker asked is lost).
+  bool answer_before_catch_up = false;
+  // metadata: a broker never deletes the directories of partitions no longer placed on
+  // it (a deleted topic's data stays on disk).
+  bool keep_stray_partitions = false;
 };
 
 // Every flaw by its --flaw name, for parsing and printing.
@@ -47,6 +53,8 @@ inline constexpr FlawName flaw_names[] = {
     {"no-divergence-truncation", &Flaws::no_divergence_truncation},
     {"answer-before-commit", &Flaws::answer_before_commit},
     {"snapshot-without-configs", &Flaws::snapshot_without_configs},
+    {"answer-before-catch-up", &Flaws::answer_before_catch_up},
+    {"keep-stray-partitions", &Flaws::keep_stray_partitions},
 };
 
 // Which fault kinds a run may use. Within the allowed kinds, each seed draws its own

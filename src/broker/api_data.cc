@@ -21,6 +21,23 @@ constexpr int64_t kMaxTimestamp = -3;
 constexpr int64_t kEarliestLocalTimestamp = -4;
 
 constexpr int8_t kReadCommitted = 1;
+// zstd came with KIP-110: Produce v7 and Fetch v10 are the first versions whose
+// clients may send and read it; older ones get UNSUPPORTED_COMPRESSION_TYPE.
+constexpr int16_t kProduceZstdVersionMin = 7;
+constexpr int16_t kFetchZstdVersionMin = 10;
+
+// Whether any batch in `records` (whole batches back to back, already validated) is
+// zstd-compressed; reads only the headers.
+bool holds_zstd(std::span<const uint8_t> records) {
+  size_t position = 0;
+  while (position < records.size()) {
+    auto header = record::read_batch_header(records.subspan(position));
+    if (!header) return false;
+    if (header->compression() == record::Compression::zstd) return true;
+    position += header->size_bytes();
+  }
+  return false;
+}
 
 // An appended partition whose acknowledgement waits for durability.
 struct Appended {
@@ -100,6 +117,11 @@ Reply Broker::produce(const protocol::RequestHeader& header, protocol::ProduceRe
       }
       if (!data.records || data.records->empty()) {
         fail(ErrorCode::corrupt_message, "no record batches");
+        continue;
+      }
+      if (header.api_version < kProduceZstdVersionMin && holds_zstd(*data.records)) {
+        fail(ErrorCode::unsupported_compression_type,
+             fmt::format("zstd batches need Produce v{} or later", kProduceZstdVersionMin));
         continue;
       }
       std::optional<Offset> end;
@@ -249,7 +271,8 @@ Reply Broker::fetch(const protocol::RequestHeader& header, protocol::FetchReques
     }
   }
   // Reads what is available; returns the bytes read and whether any partition failed.
-  auto read_all = [this, targets, response, max_bytes = request.max_bytes]() {
+  const bool zstd_readable = header.api_version >= kFetchZstdVersionMin;
+  auto read_all = [this, targets, response, max_bytes = request.max_bytes, zstd_readable]() {
     int64_t total = 0;
     bool failed = false;
     for (FetchTarget& target : *targets) {
@@ -285,6 +308,12 @@ Reply Broker::fetch(const protocol::RequestHeader& header, protocol::FetchReques
                              high_watermark);
       if (!bytes) {
         result.error_code = error_value(storage_error(partition, bytes.error()));
+        failed = true;
+        continue;
+      }
+      if (!zstd_readable && holds_zstd(*bytes)) {
+        // Kafka does not down-convert zstd for an old fetcher: it refuses the partition.
+        result.error_code = error_value(ErrorCode::unsupported_compression_type);
         failed = true;
         continue;
       }

@@ -1,8 +1,9 @@
 // Admin requests (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs,
 // IncrementalAlterConfigs) go to the active controller, which decides them; the
-// broker answers once the controller has and its own image shows the change, so a
-// client's next Metadata or DescribeConfigs through this broker sees what it was told
-// happened (read-your-writes through the broker asked).
+// broker answers once the controller has and its own image shows the change (and its
+// partitions follow that image), so a client's next Metadata, DescribeConfigs or
+// Produce through this broker sees what it was told happened (read-your-writes through
+// the broker asked).
 #include <fmt/format.h>
 
 #include "broker/broker.h"
@@ -120,6 +121,10 @@ Reply Broker::forward(const protocol::RequestHeader& header, protocol::RequestBo
       return;
     }
     protocol::ResponseBody response(**answer);
+    if (hooks_.answer_before_catch_up) {
+      promise->set(std::move(response));
+      return;
+    }
     cluster::MetadataLoader& loader = link_.loader();
     const runtime::Instant deadline = env_.clock.now() + kCatchUpTimeout;
     while (!stopping_ && !image_shows(loader.image(), body, response) &&
@@ -131,6 +136,11 @@ Reply Broker::forward(const protocol::RequestHeader& header, protocol::RequestBo
     // acknowledgement that this broker's next Metadata would contradict.
     if (!image_shows(loader.image(), body, response)) {
       response = cluster::refuse(body, ErrorCode::request_timed_out);
+    } else {
+      // A new partition led here takes produce as soon as the client hears of it: its
+      // log is open once this image was reconciled. (If that is slow, the client's
+      // produce gets NOT_LEADER_OR_FOLLOWER meanwhile, which it retries.)
+      (void)wait_reconciled(loader.applied_end(), deadline);
     }
     promise->set(std::move(response));
   });

@@ -102,7 +102,7 @@ protocol::ResponseBody Broker::metadata(const protocol::RequestHeader& header,
       response.topics.push_back(describe(*topic));
       continue;
     }
-    if (invalid_topic_name_reason(name)) {
+    if (metadata::invalid_topic_name_reason(name)) {
       response.topics.push_back(failed(name, {}, ErrorCode::invalid_topic_exception));
       continue;
     }

@@ -1,5 +1,7 @@
 #include "broker/broker.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "cluster/quorum_controller.h"
@@ -20,8 +22,8 @@ constexpr size_t kMaxInFlightPerConnection = 64;
 Broker::Broker(runtime::Env& env, BrokerSettings settings, cluster::BrokerLink& link,
                BrokerHooks hooks)
     : env_(env), settings_(std::move(settings)), hooks_(std::move(hooks)), link_(link),
-      topics_(env, settings_), ready_(env.scheduler), stopped_(env.scheduler),
-      producer_block_mutex_(env.scheduler),
+      topics_(env, settings_, hooks_.keep_stray_partitions), ready_(env.scheduler),
+      stopped_(env.scheduler), producer_block_mutex_(env.scheduler),
       server_(env, handler_,
               rpc::ServerLimits{
                   .request_bytes_max = settings_.config.socket_request_max_bytes,
@@ -42,6 +44,14 @@ Result<void, std::string> Broker::start() {
   spawn("background", [this] { background_loop(); });
   spawn("follow-image", [this] { follow_image_loop(); });
   return {};
+}
+
+bool Broker::wait_reconciled(record::Offset end, runtime::Instant deadline) {
+  while (reconciled_end_ < end && !stopping_ && env_.clock.now() < deadline) {
+    reconciled_changed_.add(env_.scheduler.prepare_wait());
+    env_.scheduler.suspend(deadline);
+  }
+  return reconciled_end_ >= end;
 }
 
 bool Broker::wait_ready(runtime::Instant deadline) {
@@ -68,6 +78,8 @@ void Broker::follow_image_loop() {
         // in a while.
         env_.scheduler.sleep_for(runtime::milliseconds(500));
       }
+      reconciled_end_ = std::max(reconciled_end_, applied);
+      reconciled_changed_.notify_all();
       if (hooks_.on_reconciled) {
         if (auto directories = topics_.directories()) hooks_.on_reconciled(image, *directories);
       }
@@ -168,30 +180,69 @@ ErrorCode Broker::storage_error(Partition& partition, storage::StorageError erro
   return ErrorCode::kafka_storage_error;
 }
 
-bool Broker::serves(int16_t api_key) {
-  if (cluster::QuorumController::serves_api(api_key)) {
-    // Admin changes are the controller's; a broker forwards them, except the
-    // controller's own apis between nodes.
-    switch (static_cast<ApiKey>(api_key)) {
-      case ApiKey::broker_registration:
-      case ApiKey::broker_heartbeat:
-      case ApiKey::unregister_broker:
-      case ApiKey::allocate_producer_ids: return false;
-      default: return true;
-    }
-  }
+namespace {
+
+Reply answered(protocol::ResponseBody response) { return Reply{std::move(response), std::nullopt}; }
+
+}  // namespace
+
+// The one list of the apis a broker serves: serves(), ApiVersions and handle() read it.
+Broker::Route Broker::route(int16_t api_key) {
+  using namespace protocol;
+  using Header = const RequestHeader&;
+  using Body = RequestBody&&;
   switch (static_cast<ApiKey>(api_key)) {
+    // The data path (api_data.cc).
     case ApiKey::produce:
+      return [](Broker& b, Header h, Body body) {
+        return b.produce(h, std::get<ProduceRequest>(std::move(body)));
+      };
     case ApiKey::fetch:
+      return [](Broker& b, Header h, Body body) {
+        return b.fetch(h, std::get<FetchRequest>(std::move(body)));
+      };
     case ApiKey::list_offsets:
-    case ApiKey::metadata:
-    case ApiKey::api_versions:
+      return [](Broker& b, Header h, Body body) {
+        return answered(b.list_offsets(h, std::get<ListOffsetsRequest>(body)));
+      };
     case ApiKey::delete_records:
-    case ApiKey::init_producer_id:
+      return [](Broker& b, Header, Body body) {
+        return answered(b.delete_records(std::get<DeleteRecordsRequest>(body)));
+      };
+    // The cluster as the image shows it (api_metadata.cc, api_configs.cc).
+    case ApiKey::metadata:
+      return [](Broker& b, Header h, Body body) {
+        return answered(b.metadata(h, std::get<MetadataRequest>(body)));
+      };
     case ApiKey::describe_cluster:
+      return [](Broker& b, Header, Body body) {
+        return answered(b.describe_cluster(std::get<DescribeClusterRequest>(body)));
+      };
+    case ApiKey::describe_configs:
+      return [](Broker& b, Header h, Body body) {
+        return answered(b.describe_configs(h, std::get<DescribeConfigsRequest>(body)));
+      };
+    // Producers and coordinators (api_producers.cc, api_coordinator.cc).
+    case ApiKey::init_producer_id:
+      return [](Broker& b, Header, Body body) {
+        return answered(b.init_producer_id(std::get<InitProducerIdRequest>(body)));
+      };
     case ApiKey::find_coordinator:
-    case ApiKey::describe_configs: return true;
-    default: return false;
+      return [](Broker& b, Header h, Body body) {
+        return answered(b.find_coordinator(h, std::get<FindCoordinatorRequest>(body)));
+      };
+    // Changes the controller decides, forwarded (api_forward.cc).
+    case ApiKey::create_topics:
+    case ApiKey::delete_topics:
+    case ApiKey::create_partitions:
+    case ApiKey::alter_configs:
+    case ApiKey::incremental_alter_configs:
+      return [](Broker& b, Header h, Body body) { return b.forward(h, std::move(body)); };
+    case ApiKey::api_versions:
+      return [](Broker& b, Header h, Body body) {
+        return answered(b.api_versions(h, std::get<ApiVersionsRequest>(body)));
+      };
+    default: return nullptr;
   }
 }
 
@@ -210,45 +261,14 @@ protocol::ResponseBody Broker::api_versions(const protocol::RequestHeader& heade
 }
 
 Reply Broker::handle(const protocol::RequestHeader& header, protocol::RequestBody&& body) {
-  auto ready = [](protocol::ResponseBody response) {
-    return Reply{std::move(response), std::nullopt};
-  };
-  if (std::holds_alternative<protocol::ApiVersionsRequest>(body)) {
-    return ready(api_versions(header, std::get<protocol::ApiVersionsRequest>(body)));
+  const Route handler = route(header.api_key);
+  VERIFY(handler != nullptr, "handle() for api {} that serves() refuses", header.api_key);
+  // Everything but ApiVersions waits for the initial catch-up (bounded by stop()).
+  if (header.api_key != static_cast<int16_t>(ApiKey::api_versions)) {
+    while (!ready_.is_set()) ready_.wait();
+    if (stopping_) return Reply::none();  // the connection closes unanswered
   }
-  // Everything else waits for the initial catch-up (bounded by stop()).
-  while (!ready_.is_set()) ready_.wait();
-  if (stopping_) return Reply::none();  // the connection closes unanswered
-  if (cluster::QuorumController::serves_api(header.api_key)) {
-    return forward(header, std::move(body));
-  }
-  return std::visit(
-      [&](auto&& request) -> Reply {
-        using T = std::decay_t<decltype(request)>;
-        if constexpr (std::is_same_v<T, protocol::ProduceRequest>) {
-          return produce(header, std::move(request));
-        } else if constexpr (std::is_same_v<T, protocol::FetchRequest>) {
-          return fetch(header, std::move(request));
-        } else if constexpr (std::is_same_v<T, protocol::MetadataRequest>) {
-          return ready(metadata(header, request));
-        } else if constexpr (std::is_same_v<T, protocol::DescribeClusterRequest>) {
-          return ready(describe_cluster(request));
-        } else if constexpr (std::is_same_v<T, protocol::DeleteRecordsRequest>) {
-          return ready(delete_records(request));
-        } else if constexpr (std::is_same_v<T, protocol::ListOffsetsRequest>) {
-          return ready(list_offsets(header, request));
-        } else if constexpr (std::is_same_v<T, protocol::InitProducerIdRequest>) {
-          return ready(init_producer_id(request));
-        } else if constexpr (std::is_same_v<T, protocol::FindCoordinatorRequest>) {
-          return ready(find_coordinator(header, request));
-        } else if constexpr (std::is_same_v<T, protocol::DescribeConfigsRequest>) {
-          return ready(describe_configs(header, request));
-        } else {
-          VERIFY(false, "handle() for api {} that serves() refuses", header.api_key);
-          return Reply::none();
-        }
-      },
-      std::move(body));
+  return handler(*this, header, std::move(body));
 }
 
 }  // namespace weir::broker

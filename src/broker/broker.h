@@ -46,6 +46,12 @@ protocol::MetadataResponse::MetadataResponseTopic metadata_topic_error(
 struct BrokerHooks {
   // Flaw: acknowledge produce requests before their data is fsynced.
   bool ack_before_fsync = false;
+  // Flaw: answer a forwarded admin request as soon as the controller does, before this
+  // broker's image shows the change (its next Metadata may contradict the answer).
+  bool answer_before_catch_up = false;
+  // Flaw: a reconciliation closes the partitions no longer placed here but leaves
+  // their directories (a deleted topic's data stays on disk).
+  bool keep_stray_partitions = false;
   // Called (without suspending) after each reconciliation with the image reconciled
   // to and the partition directories then in the data root, as the disk lists them.
   std::function<void(const metadata::Image&, const std::vector<std::string>& directories)>
@@ -82,7 +88,7 @@ class Broker {
   // happen here, in the connection's request order).
   Reply handle(const protocol::RequestHeader& header, protocol::RequestBody&& body);
   // Whether weir answers this api (ApiVersions lists exactly these).
-  static bool serves(int16_t api_key);
+  static bool serves(int16_t api_key) { return route(api_key) != nullptr; }
 
  private:
   // The broker's face to the rpc server: its apis and their handlers.
@@ -106,6 +112,12 @@ class Broker {
   void spawn(std::string name, std::function<void()> body) {
     server_.spawn(std::move(name), std::move(body));
   }
+
+  // A handler: takes the decoded request (the body holds the api's request type).
+  using Route = Reply (*)(Broker&, const protocol::RequestHeader&, protocol::RequestBody&&);
+  // The handler of an api, nullptr for one the broker does not serve: the one list of
+  // served apis (broker.cc), which serves(), ApiVersions and handle() derive from.
+  static Route route(int16_t api_key);
 
   // The handlers, one per api (api_*.cc).
   protocol::ResponseBody api_versions(const protocol::RequestHeader& header,
@@ -141,6 +153,9 @@ class Broker {
   // Keeps the node's partitions equal to the image (a fiber); sets ready_ after the
   // first pass once caught up.
   void follow_image_loop();
+  // Suspends until a reconciliation with an image as of `end` (or later) has been done,
+  // or the deadline passes; false then.
+  bool wait_reconciled(record::Offset end, runtime::Instant deadline);
 
   // Suspends. Appends one partition's batches of a Produce request in request order:
   // the producer-state check (duplicates answered with their original offsets), the
@@ -164,6 +179,9 @@ class Broker {
   Topics topics_;
   bool stopping_ = false;
   runtime::Event ready_;
+  // The metadata offset of the image the partitions were last reconciled with.
+  record::Offset reconciled_end_{-1};
+  runtime::WaitQueue reconciled_changed_;
   runtime::Event stopped_;
   // The producer id block in use in a cluster: ids [next, end) are this broker's.
   int64_t producer_block_next_ = 0;

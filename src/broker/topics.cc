@@ -16,8 +16,6 @@ namespace {
 // The metadata log shares the data root (raft/node.cc); it is never a topic's.
 constexpr std::string_view kMetadataLogDirectory = "__cluster_metadata-0";
 constexpr std::string_view kPartitionMetadata = "partition.metadata";
-constexpr std::string_view kBase64Url =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 Unexpected<ApiError> storage_failure(std::string_view what, storage::StorageError error) {
   return unexpected(ApiError{ErrorCode::kafka_storage_error,
@@ -26,70 +24,8 @@ Unexpected<ApiError> storage_failure(std::string_view what, storage::StorageErro
 
 }  // namespace
 
-std::optional<std::string> invalid_topic_name_reason(std::string_view name) {
-  if (name.empty()) return "Topic name is illegal, it can't be empty";
-  if (name == "." || name == "..") return "Topic name cannot be \".\" or \"..\"";
-  // KRaft's metadata log lives in the same data directory (raft/README.md).
-  if (name == "__cluster_metadata") {
-    return "Creation of internal topic __cluster_metadata is prohibited.";
-  }
-  if (name.size() > 249) {
-    return fmt::format(
-        "Topic name is illegal, it can't be longer than 249 characters, "
-        "topic name: {}",
-        name);
-  }
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-';
-    if (!ok) {
-      return fmt::format(
-          "Topic name \"{}\" is illegal, it contains a character other than "
-          "ASCII alphanumerics, '.', '_' and '-'",
-          name);
-    }
-  }
-  return std::nullopt;
-}
-
-std::string uuid_to_base64(const protocol::Uuid& id) {
-  std::string out;
-  uint32_t buffer = 0;
-  int bits = 0;
-  for (uint8_t byte : id.bytes) {
-    buffer = (buffer << 8) | byte;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += kBase64Url[(buffer >> bits) & 0x3f];
-    }
-  }
-  if (bits > 0) out += kBase64Url[(buffer << (6 - bits)) & 0x3f];
-  return out;  // 22 characters, unpadded, as Kafka prints topic ids
-}
-
-std::optional<protocol::Uuid> uuid_from_base64(std::string_view text) {
-  if (text.size() != 22) return std::nullopt;
-  protocol::Uuid id;
-  uint32_t buffer = 0;
-  int bits = 0;
-  size_t out = 0;
-  for (char c : text) {
-    size_t value = kBase64Url.find(c);
-    if (value == std::string_view::npos) return std::nullopt;
-    buffer = (buffer << 6) | static_cast<uint32_t>(value);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      if (out < id.bytes.size()) id.bytes[out++] = static_cast<uint8_t>(buffer >> bits);
-    }
-  }
-  if (out != id.bytes.size()) return std::nullopt;
-  return id;
-}
-
-Topics::Topics(runtime::Env& env, const BrokerSettings& settings)
-    : env_(env), settings_(settings), mutex_(env.scheduler) {}
+Topics::Topics(runtime::Env& env, const BrokerSettings& settings, bool keep_strays)
+    : env_(env), settings_(settings), keep_strays_(keep_strays), mutex_(env.scheduler) {}
 
 std::string Topics::directory_of(const std::string& topic, int32_t index) const {
   return fmt::format("{}-{}", topic, index);
@@ -118,7 +54,7 @@ std::optional<std::vector<std::string>> Topics::directories() {
     const size_t dash = name.rfind('-');
     if (dash == std::string::npos || dash == 0) continue;
     auto index = parse_integer<int32_t>(std::string_view(name).substr(dash + 1));
-    if (!index || *index < 0 || invalid_topic_name_reason(name.substr(0, dash))) continue;
+    if (!index || *index < 0 || metadata::invalid_topic_name_reason(name.substr(0, dash))) continue;
     // Only directories: a listing fails on a file.
     if (!env_.disk.list(name)) continue;
     out.push_back(name);
@@ -163,6 +99,7 @@ Topics::open_log(const std::string& directory, const std::string& topic_id,
 }
 
 bool Topics::delete_directory(const std::string& directory) {
+  if (keep_strays_) return true;  // the planted flaw: "deleted", but left on disk
   auto exists = env_.disk.exists(directory);
   if (!exists) return false;
   if (!*exists) return true;
@@ -229,7 +166,7 @@ bool Topics::reconcile(const metadata::Image& image, metadata::BrokerId self) {
         partition->flush = topic.config.flush_policy(settings_.config);
       }
     }
-    const std::string topic_id = uuid_to_base64(topic.id);
+    const std::string topic_id = protocol::uuid_to_string(topic.id);
     for (size_t position = 0; position < wanted.partitions.size(); position++) {
       const auto index = static_cast<int32_t>(position);
       const metadata::PartitionState& state = wanted.partitions[position];
@@ -259,7 +196,7 @@ bool Topics::reconcile(const metadata::Image& image, metadata::BrokerId self) {
             env_.scheduler, name, index, std::move(opened->first), std::move(opened->second),
             topic.config.flush_policy(settings_.config));
       }
-      topic.partitions[index]->set_leader_epoch(LeaderEpoch(state.leader_epoch.value()));
+      topic.partitions[index]->set_leader_epoch(state.leader_epoch);
     }
   }
   // What the image places nowhere here: leftovers of topics deleted while the node was
@@ -327,7 +264,7 @@ bool Topics::recover(Partition& partition) {
   // The log is suspect: closing it writes nothing, and reopening recovers it.
   (void)partition.log().close();
   auto opened = open_log(directory_of(partition.topic(), partition.index()),
-                         uuid_to_base64(topic->id), topic->config);
+                         protocol::uuid_to_string(topic->id), topic->config);
   if (!opened) return false;
   partition.replace_log(std::move(opened->first), std::move(opened->second));
   partition.recovering = false;

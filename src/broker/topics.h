@@ -28,7 +28,9 @@
 #include "broker/settings.h"
 #include "config/topic_config.h"
 #include "metadata/image.h"
+#include "metadata/topic_name.h"
 #include "protocol/errors.h"
+#include "protocol/uuid_text.h"
 #include "protocol/wire.h"
 #include "runtime/env.h"
 
@@ -49,15 +51,10 @@ struct Topic {
   bool internal() const { return !name.empty() && name[0] == '_'; }
 };
 
-// Kafka's rule: 1-249 characters of [a-zA-Z0-9._-], not "." or "..", and not the
-// metadata log's own name.
-std::optional<std::string> invalid_topic_name_reason(std::string_view name);
-std::string uuid_to_base64(const protocol::Uuid& id);
-std::optional<protocol::Uuid> uuid_from_base64(std::string_view text);
-
 class Topics {
  public:
-  Topics(runtime::Env& env, const BrokerSettings& settings);
+  // `keep_strays` is the simulator's planted flaw (BrokerHooks::keep_stray_partitions).
+  Topics(runtime::Env& env, const BrokerSettings& settings, bool keep_strays = false);
 
   // Suspends. Lists the partition directories in the data root and the topic id each
   // names. Opens nothing: which of them to keep is the image's to say (reconcile).
@@ -107,6 +104,7 @@ class Topics {
 
   runtime::Env& env_;
   const BrokerSettings& settings_;
+  bool keep_strays_;
   absl::btree_map<std::string, std::unique_ptr<Topic>, std::less<>> topics_;
   // Partition directories found by scan() and not yet claimed by a reconcile: deleted
   // by the first reconcile that does not place them here.

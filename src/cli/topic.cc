@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "client/admin.h"
+#include "protocol/uuid_text.h"
 
 namespace weir::cli {
 
@@ -38,25 +39,6 @@ std::string join(const std::vector<int32_t>& values) {
   return text;
 }
 
-std::string uuid_text(const protocol::Uuid& uuid) {
-  // Kafka prints topic ids as URL-safe base64 without padding.
-  static constexpr char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string text;
-  uint32_t buffer = 0;
-  int bits = 0;
-  for (uint8_t byte : uuid.bytes) {
-    buffer = (buffer << 8) | byte;
-    bits += 8;
-    while (bits >= 6) {
-      text += alphabet[(buffer >> (bits - 6)) & 0x3f];
-      bits -= 6;
-    }
-  }
-  if (bits > 0) text += alphabet[(buffer << (6 - bits)) & 0x3f];
-  return text;
-}
-
 int describe(client::Cluster& cluster, const std::vector<client::TopicInfo>& topics) {
   client::Admin admin(cluster);
   for (const client::TopicInfo& topic : topics) {
@@ -71,8 +53,8 @@ int describe(client::Cluster& cluster, const std::vector<client::TopicInfo>& top
     }
     const size_t replication = topic.partitions.empty() ? 0 : topic.partitions[0].replicas.size();
     fmt::print("Topic: {}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {}\tConfigs: {}\n",
-               topic.name, uuid_text(topic.topic_id), topic.partitions.size(), replication,
-               configs);
+               topic.name, protocol::uuid_to_string(topic.topic_id), topic.partitions.size(),
+               replication, configs);
     for (const client::PartitionInfo& partition : topic.partitions) {
       fmt::print("\tTopic: {}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\n", topic.name,
                  partition.partition,

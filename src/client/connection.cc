@@ -151,6 +151,11 @@ void reader_loop(const std::shared_ptr<Connection::State>& state) {
       return;
     }
     frame.resize(static_cast<size_t>(size));
+    // Buggify: a reader that stalls inside a response (the broker's writes back up and
+    // the rest arrives in pieces).
+    if (state->env.buggify.fire()) {
+      state->env.scheduler.sleep_for(runtime::milliseconds(state->env.random.between(1, 200)));
+    }
     auto body_read = state->stream->read_exactly(std::as_writable_bytes(std::span(frame)));
     if (!body_read) {
       state->fail_all(Error::of(ErrorKind::disconnected,
@@ -278,15 +283,19 @@ Future<ResponseResult> Connection::send(protocol::RequestBody body, std::optiona
     // would still queue behind it, so Kafka's clients close, and so does this one.
     std::weak_ptr<State> weak = state_;
     const int32_t correlation_id = header.correlation_id;
-    state.env.scheduler.schedule_at(
-        state.env.clock.now() + state.options.request_timeout, [weak, correlation_id] {
-          auto locked = weak.lock();
-          if (!locked || !locked->open || locked->pending.empty()) return;
-          if (locked->pending.front().correlation_id > correlation_id) return;
-          locked->fail_all(Error::of(
-              ErrorKind::timed_out,
-              fmt::format("request {} to {}", correlation_id, locked->address.to_string())));
-        });
+    // Buggify: a spurious timeout, long before the configured one (a request whose
+    // answer was on its way: the caller cannot tell whether it took effect).
+    const runtime::Duration timeout = state.env.buggify.fire()
+                                          ? runtime::milliseconds(state.env.random.between(1, 100))
+                                          : state.options.request_timeout;
+    state.env.scheduler.schedule_at(state.env.clock.now() + timeout, [weak, correlation_id] {
+      auto locked = weak.lock();
+      if (!locked || !locked->open || locked->pending.empty()) return;
+      if (locked->pending.front().correlation_id > correlation_id) return;
+      locked->fail_all(
+          Error::of(ErrorKind::timed_out,
+                    fmt::format("request {} to {}", correlation_id, locked->address.to_string())));
+    });
   } else {
     queued.on_written.emplace(std::move(promise));
   }

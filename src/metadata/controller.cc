@@ -7,6 +7,7 @@
 
 #include "config/topic_config.h"
 #include "metadata/placement.h"
+#include "metadata/topic_name.h"
 #include "protocol/errors.h"
 
 namespace weir::metadata {
@@ -21,33 +22,11 @@ struct Failure {
   std::string message;
 };
 
-bool is_topic_name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '_' || c == '-';
-}
-
 // Kafka's Topic.validate, with its messages.
 std::optional<Failure> check_topic_name(std::string_view name) {
-  constexpr size_t kTopicNameLengthMax = 249;
-  if (name.empty()) {
-    return Failure{ErrorCode::invalid_topic_exception, "Topic name is illegal, it can't be empty"};
-  }
-  if (name == "." || name == "..") {
-    return Failure{ErrorCode::invalid_topic_exception, "Topic name cannot be \".\" or \"..\""};
-  }
-  if (name.size() > kTopicNameLengthMax) {
-    return Failure{ErrorCode::invalid_topic_exception,
-                   fmt::format("Topic name is illegal, it can't be longer than {} characters, "
-                               "topic name: {}",
-                               kTopicNameLengthMax, name)};
-  }
-  if (!std::all_of(name.begin(), name.end(), is_topic_name_char)) {
-    return Failure{ErrorCode::invalid_topic_exception,
-                   fmt::format("Topic name \"{}\" is illegal, it contains a character other "
-                               "than ASCII alphanumerics, '.', '_' and '-'",
-                               name)};
-  }
-  return std::nullopt;
+  auto reason = invalid_topic_name_reason(name);
+  if (!reason) return std::nullopt;
+  return Failure{ErrorCode::invalid_topic_exception, std::move(*reason)};
 }
 
 // Kafka forbids topics whose names differ only in '.' versus '_' (metric names collide).

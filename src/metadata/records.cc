@@ -454,26 +454,6 @@ protocol::Result<Record> decode_as(Reader& reader, uint32_t version) {
 
 }  // namespace
 
-std::string uuid_to_string(const Uuid& uuid) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  out.reserve(22);
-  uint32_t buffer = 0;
-  int bits = 0;
-  for (uint8_t byte : uuid.bytes) {
-    buffer = (buffer << 8) | byte;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(kAlphabet[(buffer >> bits) & 0x3f]);
-    }
-  }
-  if (bits > 0) out.push_back(kAlphabet[(buffer << (6 - bits)) & 0x3f]);
-  VERIFY(out.size() == 22, "a Uuid is 22 base64 characters, got {}", out.size());
-  return out;
-}
-
 uint16_t record_type(const Record& record) {
   return std::visit([](const auto& r) { return std::decay_t<decltype(r)>::kType; }, record);
 }

@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <string>
 
+#include "base/ids.h"
 #include "base/strong.h"
+#include "protocol/uuid_text.h"
 #include "protocol/wire.h"
 
 namespace weir::metadata {
@@ -16,12 +18,13 @@ namespace weir::metadata {
 using Bytes = protocol::Bytes;
 using Uuid = protocol::Uuid;
 
-using BrokerId = Strong<struct BrokerIdTag, int32_t>;
+// A broker's id is its node's (base/ids.h: the same type as raft::ReplicaId).
+using BrokerId = weir::NodeId;
 using BrokerEpoch = Strong<struct BrokerEpochTag, int64_t>;
-using LeaderEpoch = Strong<struct LeaderEpochTag, int32_t>;
+using LeaderEpoch = weir::LeaderEpoch;
 using PartitionEpoch = Strong<struct PartitionEpochTag, int32_t>;
-using PartitionId = Strong<struct PartitionIdTag, int32_t>;
-using ProducerId = Strong<struct ProducerIdTag, int64_t>;
+using PartitionId = weir::PartitionId;
+using ProducerId = weir::ProducerId;
 
 // A topic's id: a Uuid that only names topics.
 struct TopicId {
@@ -32,7 +35,7 @@ struct TopicId {
 };
 
 // Kafka's rendering of a Uuid (URL-safe base64, no padding), as in logs and tools.
-std::string uuid_to_string(const Uuid& uuid);
+using protocol::uuid_to_string;
 
 // No leader: Kafka's -1.
 inline constexpr BrokerId kNoLeader{-1};

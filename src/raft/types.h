@@ -7,14 +7,15 @@
 #include <optional>
 #include <vector>
 
+#include "base/ids.h"
 #include "base/strong.h"
 #include "record/types.h"
 
 namespace weir::raft {
 
 // A node id in the quorum (controller.quorum.voters' ids; a broker's node.id when it
-// follows the log as an observer).
-using ReplicaId = Strong<struct ReplicaIdTag, int32_t>;
+// follows the log as an observer): base/ids.h's NodeId, as metadata::BrokerId is.
+using ReplicaId = weir::NodeId;
 // A Raft epoch (term). KRaft writes it into every batch's partition leader epoch.
 using Epoch = record::LeaderEpoch;
 using Offset = record::Offset;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/assert.h"
+#include "base/ids.h"
 #include "base/result.h"
 #include "base/strong.h"
 
@@ -20,9 +21,9 @@ using Bytes = std::vector<uint8_t>;
 // An offset in a partition's log (not a byte position).
 using Offset = Strong<struct OffsetTag, int64_t>;
 // The leader epoch a batch was appended in (partitionLeaderEpoch).
-using LeaderEpoch = Strong<struct LeaderEpochTag, int32_t>;
-using ProducerId = Strong<struct ProducerIdTag, int64_t>;
-using ProducerEpoch = Strong<struct ProducerEpochTag, int16_t>;
+using LeaderEpoch = weir::LeaderEpoch;
+using ProducerId = weir::ProducerId;
+using ProducerEpoch = weir::ProducerEpoch;
 // An idempotent producer's per-partition sequence number.
 using Sequence = Strong<struct SequenceTag, int32_t>;
 

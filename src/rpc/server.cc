@@ -50,6 +50,12 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
       // socket.request.max.bytes, without reading it.
       if (size < 4 || size > server_.limits_.request_bytes_max) break;
       frame.resize(static_cast<size_t>(size));
+      // Buggify: a reader that stalls inside a frame. The sender's writes back up (its
+      // write_all waits on a full window) and the body then arrives in pieces.
+      if (server_.env_.buggify.fire()) {
+        server_.env_.scheduler.sleep_for(
+            runtime::milliseconds(server_.env_.random.between(1, 200)));
+      }
       if (!stream_->read_exactly(std::as_writable_bytes(std::span(frame)))) break;
       if (!dispatch(frame)) break;
     }

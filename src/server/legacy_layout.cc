@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 
 #include "base/text.h"
-#include "broker/topics.h"
+#include "protocol/uuid_text.h"
 #include "record/crc32c.h"
 #include "storage/checkpoint.h"
 
@@ -61,7 +61,7 @@ Result<std::vector<metadata::LegacyTopic>, std::string> parse_topics(const std::
     if (fields.size() < 3) return bad("expected <name> <id> <partitions>");
     metadata::LegacyTopic topic;
     topic.name = std::string(fields[0]);
-    auto id = broker::uuid_from_base64(fields[1]);
+    auto id = protocol::uuid_from_string(fields[1]);
     if (!id || *id == protocol::Uuid{}) return bad("bad topic id");
     topic.id = metadata::TopicId{*id};
     auto count = parse_integer<int32_t>(fields[2]);

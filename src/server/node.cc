@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "base/text.h"
+#include "protocol/uuid_text.h"
 #include "server/legacy_layout.h"
 #include "server/quorum.h"
 #include "storage/checkpoint.h"
@@ -107,7 +108,7 @@ Result<void, std::string> Node::prepare_directory() {
         directory.bytes[i + j] = static_cast<uint8_t>(word >> (8 * j));
       }
     }
-    directory_id = broker::uuid_to_base64(directory);
+    directory_id = protocol::uuid_to_string(directory);
   }
   const std::string contents =
       fmt::format("#\n#weir\nversion=1\ncluster.id={}\nnode.id={}\ndirectory.id={}\n{}={}\n",

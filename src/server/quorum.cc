@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "broker/topics.h"
+#include "protocol/uuid_text.h"
 
 namespace weir::server {
 
@@ -24,7 +24,7 @@ std::string quorum_cluster_id(const std::vector<config::QuorumVoter>& voters) {
     hash = (hash ^ half) * 0x100000001b3ULL;
     for (size_t j = 0; j < 8; j++) id.bytes[half * 8 + j] = static_cast<uint8_t>(hash >> (8 * j));
   }
-  return broker::uuid_to_base64(id);
+  return protocol::uuid_to_string(id);
 }
 
 Result<raft::RaftSettings, std::string> quorum_settings(const config::BrokerConfig& config) {

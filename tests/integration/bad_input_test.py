@@ -169,6 +169,19 @@ def main():
         negative = bytearray(batch)
         struct.pack_into(">i", negative, 8, -1)
         expect_produce_error("Produce, negative batch length", bytes(negative), None)
+        # zstd needs Produce v7+ (KIP-110): an older request gets UNSUPPORTED_COMPRESSION_TYPE.
+        zstd = bytearray(batch)
+        zstd[22] |= 0x04  # the attributes' codec bits
+        struct.pack_into(">I", zstd, 17, wire.crc32c(bytes(zstd[21:])))
+        c = wire.Connection(port)
+        try:
+            data = c.request(wire.API_PRODUCE, 3, wire.produce_body(TOPIC, 0, bytes(zstd)))
+            t.equal(wire.parse_produce_response(data, 3)[(TOPIC, 0)][0], 76,
+                    "Produce v3 with a zstd batch: UNSUPPORTED_COMPRESSION_TYPE (76)")
+        except (ConnectionError, OSError, KeyError) as e:
+            t.check(False, f"Produce v3 with a zstd batch: a response ({e!r})")
+        c.close()
+        still_served("Produce v3 with a zstd batch")
         expect_produce_error(f"Produce, a batch over message.max.bytes={MAX_MESSAGE}",
                              wire.record_batch([b"y" * (MAX_MESSAGE + 1000)]), 10)
         expect_produce_error("Produce, missing topic (auto-create off)",

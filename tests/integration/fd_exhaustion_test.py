@@ -2,7 +2,9 @@
 """Running out of file descriptors does not wedge the node (issue 13 item 8).
 
 First, `weir server` under a soft open-file limit of 1024 and a hard one of 4096 raises
-the soft limit to 4096 and says so on stderr.
+the soft limit to 4096 and says so on stderr; 3,000 idle connections are then all
+accepted, kcat -L and a produce are served while they are open, the node idles, and
+SIGTERM stops it cleanly with them open.
 
 Then the server runs with its soft and hard limits pinned at 1024 (so it cannot raise
 them) and the test opens 3,000 idle connections to it: about a thousand are accepted,
@@ -121,7 +123,24 @@ def main():
                 f"the server says it raised its open-file limit from 1024 to {raised}")
         t.equal(soft_open_file_limit(server.proc.pid), raised,
                 f"its soft open-file limit is {raised}")
-        server.stop()
+        # The user's case: started under a soft limit of 1024, then 3,000 clients. With
+        # the raised limit all are accepted, and new clients are still served.
+        server.create_topic(TOPIC)
+        sockets = open_idle_connections(server.port, CONNECTIONS)
+        t.equal(len(sockets), CONNECTIONS, f"{CONNECTIONS} idle connections are open")
+        code, out, err = kcat("-b", server.bootstrap, "-L", "-t", TOPIC, timeout=20)
+        t.check(code == 0 and f'topic "{TOPIC}" with 1 partitions' in out,
+                f"with them open, kcat -L is served ({err.strip()[-300:]})")
+        code, out, err = kcat("-b", server.bootstrap, "-P", "-t", TOPIC, stdin=b"among many\n")
+        t.equal(code, 0, f"with them open, kcat -P is served ({err.strip()[-300:]})")
+        before = cpu_seconds(server.proc.pid)
+        time.sleep(2.0)
+        used = cpu_seconds(server.proc.pid) - before
+        t.check(used < 0.5, f"the node idles with {CONNECTIONS} idle connections: {used:.2f} s "
+                f"of CPU in 2 s")
+        server.stop()  # SIGTERM with the connections still open: a clean stop
+        for s in sockets:
+            s.close()
 
     # --- pinned at 1024, flooded with 3,000 idle connections -------------------------
     pinned = limited_weir(weir, wrappers, PINNED_LIMIT, PINNED_LIMIT)

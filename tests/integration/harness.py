@@ -203,9 +203,12 @@ class WeirServer:
         return os.path.join(self.data_dir, f"{topic}-{partition}")
 
     def log_files(self):
-        """Every .log file under the data dir: {relative path: bytes}."""
+        """Every partition's .log file under the data dir: {relative path: bytes}. The
+        metadata log (__cluster_metadata-0) is left out: it is the cluster's, and every
+        start appends to it (a new leader epoch, the broker's registration)."""
         files = {}
-        for root, _, names in os.walk(self.data_dir):
+        for root, dirs, names in os.walk(self.data_dir):
+            dirs[:] = [d for d in dirs if d != "__cluster_metadata-0"]
             for name in sorted(names):
                 if name.endswith(".log"):
                     path = os.path.join(root, name)

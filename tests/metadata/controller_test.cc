@@ -210,6 +210,9 @@ TEST_F(ControllerTest, CreationErrorsWriteNothing) {
             error_value(ErrorCode::invalid_replication_factor));
   EXPECT_EQ(create("bad/name", 1, 1).topics[0].error_code,
             error_value(ErrorCode::invalid_topic_exception));
+  // The metadata log's own name (its directory shares the data root).
+  EXPECT_EQ(create("__cluster_metadata", 1, 1).topics[0].error_code,
+            error_value(ErrorCode::invalid_topic_exception));
   EXPECT_EQ(create("none", 0, 1).topics[0].error_code, error_value(ErrorCode::invalid_partitions));
   EXPECT_EQ(create("dry", 2, 2, /*validate_only=*/true).topics[0].error_code, 0);
   EXPECT_EQ(follower_.image().topic("dry"), nullptr);
