@@ -5,12 +5,12 @@
 #include <utility>
 #include <vector>
 
-#include <absl/container/btree_map.h>
 #include <fmt/format.h>
 
 #include "client/cluster.h"
 #include "client/consumer.h"
 #include "client/producer.h"
+#include "sim/checkers/log.h"
 #include "sim/node_process.h"
 
 namespace weir::sim {
@@ -29,23 +29,10 @@ constexpr uint16_t controller_port = 9093;
 constexpr const char* topic = "events";
 constexpr int32_t partition_count = 2;
 
-struct Write {
-  uint64_t value = 0;
-  int32_t partition = 0;
-  Instant invoked;
-  bool acknowledged = false;
-  Offset offset{-1};
-};
-
 // What the client saw; it lives in the workload, so it survives the client's crashes.
+// The final read after the last power loss sets log.final_log.
 struct History {
-  std::vector<Write> writes;
-  // Every (partition, offset) → value a consumer read during the run.
-  absl::btree_map<std::pair<int32_t, int64_t>, uint64_t> reads;
-  std::vector<std::string> read_conflicts;
-  // The final read after the last power loss: each partition's records in order.
-  std::vector<std::vector<std::pair<int64_t, uint64_t>>> final_log;
-  bool final_read_done = false;
+  checkers::LogHistory log;
   bool quiesced = false;
   Instant healed_at = Instant::max();
   uint64_t next_value = 1;
@@ -88,8 +75,8 @@ class ClientProcess final : public Process {
     config.retry_backoff = milliseconds(50);
     client::Producer producer(*cluster_, config);
     while (!history_.quiesced) {
-      const size_t index = history_.writes.size();
-      Write& write = history_.writes.emplace_back();
+      const size_t index = history_.log.writes.size();
+      checkers::LogWrite& write = history_.log.writes.emplace_back();
       write.value = history_.next_value++;
       write.partition = static_cast<int32_t>(write.value % partition_count);
       write.invoked = env_.clock.now();
@@ -101,9 +88,9 @@ class ClientProcess final : public Process {
                       // Anything but success leaves the outcome unknown: the batch may
                       // have been appended before the error.
                       if (!result) return;
-                      Write& done = history->writes[index];
-                      done.acknowledged = true;
-                      done.offset = result->offset;
+                      checkers::LogWrite& done = history->log.writes[index];
+                      done.outcome = Outcome::ok;
+                      done.offset = result->offset.value();
                     });
       env_.scheduler.sleep_for(milliseconds(env_.random.between(0, 10)));
     }
@@ -129,14 +116,8 @@ class ClientProcess final : public Process {
           continue;
         }
         for (const client::ConsumerRecord& record : *records) {
-          const uint64_t value = decode_value(record.value);
-          auto key = std::pair{record.partition.partition, record.offset.value()};
-          auto [it, inserted] = history_.reads.emplace(key, value);
-          if (!inserted && it->second != value && history_.read_conflicts.size() < 10) {
-            history_.read_conflicts.push_back(
-                fmt::format("partition {} offset {} read as {} and as {}", key.first, key.second,
-                            it->second, value));
-          }
+          checkers::record_read(history_.log, {record.partition.partition, record.offset.value()},
+                                decode_value(record.value), "a consumer");
         }
       }
     }
@@ -184,8 +165,7 @@ class ClientProcess final : public Process {
         next[p] = record.offset + 1;
       }
     }
-    history_.final_log = std::move(log);
-    history_.final_read_done = true;
+    history_.log.final_log = std::move(log);
   }
 
   runtime::Env& env_;
@@ -223,71 +203,18 @@ class BrokerLogWorkload final : public Workload {
 
   CheckResult check(World&) override {
     CheckResult result;
-    if (!history_.final_read_done) {
+    const checkers::LogHistory& log = history_.log;
+    if (!log.final_log) {
       result.fail(Verdict::liveness, "the final read did not finish after the last restart");
       return result;
     }
-    // Where each value is in the final log.
-    absl::btree_map<uint64_t, std::pair<int32_t, int64_t>> stored;
-    absl::btree_map<std::pair<int32_t, int64_t>, uint64_t> at;
-    for (int32_t p = 0; p < partition_count; p++) {
-      int64_t previous = -1;
-      for (const auto& [offset, value] : history_.final_log[static_cast<size_t>(p)]) {
-        if (offset <= previous) {
-          result.fail(Verdict::correctness,
-                      fmt::format("partition {}: offset {} follows {}", p, offset, previous));
-        }
-        previous = offset;
-        at[{p, offset}] = value;
-        if (value == 0 || value >= history_.next_value) {
-          result.fail(
-              Verdict::correctness,
-              fmt::format("partition {} offset {} holds {}, which nobody wrote", p, offset, value));
-        } else if (auto [it, inserted] = stored.emplace(value, std::pair{p, offset}); !inserted) {
-          result.fail(Verdict::correctness,
-                      fmt::format("value {} stored twice: partition {} offsets {} and {}", value, p,
-                                  it->second.second, offset));
-        }
-      }
-    }
-    size_t acknowledged = 0;
-    bool progress_after_heal = false;
-    for (const Write& write : history_.writes) {
-      if (!write.acknowledged) continue;
-      acknowledged++;
-      if (write.invoked >= history_.healed_at) progress_after_heal = true;
-      auto it = at.find({write.partition, write.offset.value()});
-      if (it == at.end()) {
-        result.fail(Verdict::correctness,
-                    fmt::format("acknowledged write {} at partition {} offset {} lost", write.value,
-                                write.partition, write.offset.value()));
-      } else if (it->second != write.value) {
-        result.fail(Verdict::correctness,
-                    fmt::format("acknowledged write {} at partition {} offset {} replaced by {}",
-                                write.value, write.partition, write.offset.value(), it->second));
-      }
-    }
-    for (const std::string& conflict : history_.read_conflicts) {
-      result.fail(Verdict::correctness, conflict);
-    }
-    for (const auto& [key, value] : history_.reads) {
-      auto it = at.find(key);
-      if (it == at.end() || it->second != value) {
-        result.fail(
-            Verdict::correctness,
-            fmt::format("a consumer read {} at partition {} offset {}; the final log "
-                        "has {}",
-                        value, key.first, key.second,
-                        it == at.end() ? std::string("nothing") : std::to_string(it->second)));
-      }
-    }
-    if (!progress_after_heal) {
-      result.fail(Verdict::liveness, "no produce was acknowledged after healing");
-    }
-    size_t final_records = 0;
-    for (const auto& partition : history_.final_log) final_records += partition.size();
-    result.summary = fmt::format("writes={} acked={} reads={} final={}", history_.writes.size(),
-                                 acknowledged, history_.reads.size(), final_records);
+    checkers::check_log_integrity(log, result);
+    checkers::check_log_durability(log, result);
+    checkers::check_log_reads(log, result);
+    checkers::check_log_progress(log, history_.healed_at, result);
+    result.summary = fmt::format("writes={} acked={} reads={} final={}", log.writes.size(),
+                                 checkers::acknowledged_writes(log), log.reads.size(),
+                                 checkers::final_records(log));
     return result;
   }
 

@@ -8,13 +8,14 @@
 // producer — the write may or may not have happened). After the runner's final power
 // loss of every node, the restarted client reads both partitions whole.
 //
-// Checkers (DESIGN.md §2, log):
+// The history is a checkers::LogHistory; its checkers (sim/checkers/log.h):
 //  - durability: every acknowledged write is at its acknowledged offset in the final
 //    log;                                             (catches --flaw ack-before-fsync)
 //  - integrity: every stored value was written by the client, and stored once
-//    (idempotence: a retried batch is never appended twice);
-//  - agreement: no offset ever returned two different records (consumer reads during
-//    the run against the final log) and each partition's offsets strictly increase;
+//    (idempotence: a retried batch is never appended twice), and each partition's
+//    offsets strictly increase;
+//  - reads: no offset ever returned two different records (consumer reads during the
+//    run against each other and the final log);
 //  - liveness: after healing, produces succeed and the final read completes.
 #pragma once
 

@@ -6,11 +6,12 @@
 #include <vector>
 
 #include <absl/container/btree_map.h>
-#include <absl/container/btree_set.h>
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "client/connection.h"
+#include "sim/checkers/admin.h"
+#include "sim/checkers/disk.h"
+#include "sim/checkers/raft.h"
 #include "sim/node_process.h"
 #include "sim/workloads/raft_quorum.h"
 
@@ -37,27 +38,9 @@ constexpr const char* kConfigKey = "retention.ms";
 std::string controller_host(int id) { return fmt::format("c{}", id); }
 std::string broker_host(int id) { return fmt::format("b{}", id); }
 
-enum class Outcome { pending, ok, failed, unknown };
-enum class OpKind { create, remove, configure };
-
-struct Op {
-  OpKind kind = OpKind::create;
-  std::string topic;
-  std::string value;  // configure: the retention.ms asked for
-  int broker = 0;
-  Instant invoked;
-  Instant completed = Instant::max();
-  Outcome outcome = Outcome::pending;
-  protocol::Uuid topic_id;  // create, when acknowledged
-  int16_t error = 0;
-};
-
-// A Metadata request (every topic) an admin sent to one broker, and what it listed.
-struct Probe {
-  int broker = 0;
-  Instant sent;
-  absl::btree_map<std::string, protocol::Uuid> topics;
-};
+using checkers::AdminKind;
+using checkers::AdminOp;
+using checkers::MetadataProbe;
 
 struct History {
   int voters = 3;
@@ -71,12 +54,11 @@ struct History {
   int64_t segment_bytes = 0;
   int64_t snapshots_taken = 0;
   int64_t snapshots_installed = 0;
-  absl::btree_map<Epoch, absl::btree_set<int>> leaders;
-  // The image digest after applying everything below an offset, as the first node
-  // to get there saw it.
-  absl::btree_map<int64_t, uint64_t> digests;
-  std::vector<Op> ops;
-  std::vector<Probe> probes;
+  checkers::ElectionHistory elections;
+  // Every node's image digest after applying everything below an offset.
+  checkers::DigestHistory digests;
+  // The admins' operations, and the Metadata answers they got after each.
+  checkers::AdminHistory admin;
   uint64_t next_topic = 1;
   // Topics some admin saw created (candidates for deletion and config changes).
   std::vector<std::string> known_topics;
@@ -86,13 +68,8 @@ struct History {
   absl::btree_map<int, std::pair<int64_t, metadata::Image>> final_images;
   // After the final restart: each broker's last reconciliation, the image and the
   // partition directories its disk then listed.
-  absl::btree_map<int, std::pair<metadata::Image, std::vector<std::string>>> final_disks;
+  checkers::DiskHistory final_disks;
   bool final_leader = false;
-  std::vector<std::string> violations;
-
-  void violation(std::string text) {
-    if (violations.size() < 20) violations.push_back(std::move(text));
-  }
 };
 
 // The config every node of the cluster shares, as server.properties lines.
@@ -130,31 +107,20 @@ server::NodeHooks node_hooks(History& history, int id) {
   hooks.flaw_answer_before_commit = history.answer_before_commit;
   hooks.flaw_snapshot_without_configs = history.snapshot_without_configs;
   hooks.on_leader = [&history, id, final](Epoch epoch) {
-    history.leaders[epoch].insert(id);
-    if (history.leaders[epoch].size() > 1) {
-      history.violation(fmt::format("election safety: epoch {} has leaders {}", epoch,
-                                    fmt::join(history.leaders[epoch], ", ")));
-    }
+    checkers::record_leader(history.elections, epoch, id);
     if (final) history.final_leader = true;
   };
   hooks.on_snapshot = [&history](raft::SnapshotId, bool installed) {
     (installed ? history.snapshots_installed : history.snapshots_taken)++;
   };
   hooks.on_applied = [&history, id, final](record::Offset end, const metadata::Image& image) {
-    const uint64_t digest = image.digest();
-    auto [it, fresh] = history.digests.emplace(end.value(), digest);
-    if (!fresh && it->second != digest) {
-      history.violation(fmt::format(
-          "state machine safety: node {}'s image at metadata offset {} has digest {:016x}, "
-          "another node's {:016x}",
-          id, end.value(), digest, it->second));
-    }
+    checkers::record_digest(history.digests, id, end.value(), image.digest());
     if (final) history.final_images[id] = {end.value(), image};
   };
   if (final) {
     hooks.broker.on_reconciled = [&history, id](const metadata::Image& image,
                                                 const std::vector<std::string>& directories) {
-      history.final_disks[id] = {image, directories};
+      history.final_disks[id] = checkers::DiskObservation{image, directories};
     };
   }
   return hooks;
@@ -219,7 +185,7 @@ class AdminProcess final : public Process {
   void probe(int id) {
     client::Connection* broker = connection(id);
     if (broker == nullptr) return;
-    Probe probe;
+    MetadataProbe probe;
     probe.broker = id;
     probe.sent = env_.clock.now();
     protocol::MetadataRequest request;
@@ -231,7 +197,7 @@ class AdminProcess final : public Process {
     for (const auto& topic : metadata->topics) {
       if (topic.error_code == 0 && topic.name) probe.topics[*topic.name] = topic.topic_id;
     }
-    history_.probes.push_back(std::move(probe));
+    history_.admin.probes.push_back(std::move(probe));
   }
 
   // One request at a time to broker `id`, each followed by a Metadata probe.
@@ -239,14 +205,14 @@ class AdminProcess final : public Process {
     while (!history_.quiesced) {
       env_.scheduler.sleep_for(milliseconds(env_.random.between(50, 400)));
       if (history_.quiesced) break;
-      const size_t index = history_.ops.size();
-      Op& op = history_.ops.emplace_back();
+      const size_t index = history_.admin.ops.size();
+      AdminOp& op = history_.admin.ops.emplace_back();
       op.broker = id;
       op.invoked = env_.clock.now();
       const int64_t roll = env_.random.between(0, 99);
       protocol::RequestBody request;
       if (roll < 60 || history_.known_topics.empty()) {
-        op.kind = OpKind::create;
+        op.kind = AdminKind::create;
         op.topic = fmt::format("t{}", history_.next_topic++);
         protocol::CreateTopicsRequest create;
         protocol::CreateTopicsRequest::CreatableTopic topic;
@@ -261,7 +227,7 @@ class AdminProcess final : public Process {
             env_.random.between(0, static_cast<int64_t>(history_.known_topics.size()) - 1));
         op.topic = history_.known_topics[pick];
         if (roll < 80) {
-          op.kind = OpKind::remove;
+          op.kind = AdminKind::remove;
           protocol::DeleteTopicsRequest remove;
           protocol::DeleteTopicsRequest::DeleteTopicState topic;
           topic.name = op.topic;
@@ -269,7 +235,7 @@ class AdminProcess final : public Process {
           remove.timeout_ms = 5000;
           request = std::move(remove);
         } else {
-          op.kind = OpKind::configure;
+          op.kind = AdminKind::configure;
           op.value = fmt::format("{}", 60000 + index);
           protocol::IncrementalAlterConfigsRequest alter;
           protocol::IncrementalAlterConfigsRequest::AlterConfigsResource resource;
@@ -289,7 +255,7 @@ class AdminProcess final : public Process {
       client::Connection* broker = connection(id);
       auto answer = broker != nullptr ? broker->send_and_wait(std::move(request))
                                       : client::ResponseResult(unexpected(client::Error{}));
-      Op& done = history_.ops[index];
+      AdminOp& done = history_.admin.ops[index];
       done.outcome = Outcome::unknown;
       if (!answer) continue;
       done.completed = env_.clock.now();
@@ -308,10 +274,10 @@ class AdminProcess final : public Process {
       done.error = code;
       if (code == 0) {
         done.outcome = Outcome::ok;
-        if (done.kind == OpKind::create) history_.known_topics.push_back(done.topic);
+        if (done.kind == AdminKind::create) history_.known_topics.push_back(done.topic);
       } else if (code > 0 && code != error_value(ErrorCode::not_controller) &&
                  code != error_value(ErrorCode::request_timed_out) &&
-                 !(done.kind == OpKind::create &&
+                 !(done.kind == AdminKind::create &&
                    code == error_value(ErrorCode::topic_already_exists))) {
         // TOPIC_ALREADY_EXISTS for a name only this op uses: an earlier attempt of
         // the broker's retry created it. Unknown, as the other ambiguous answers.
@@ -364,9 +330,8 @@ class MetadataClusterWorkload final : public Workload {
 
   CheckResult check(World&) override {
     CheckResult result;
-    for (const std::string& violation : history_.violations) {
-      result.fail(Verdict::correctness, violation);
-    }
+    checkers::check_election_safety(history_.elections, result);
+    checkers::check_digests(history_.digests, result);
     // The most advanced controller's image after the final restart.
     const metadata::Image* final = nullptr;
     int64_t final_end = -1;
@@ -380,11 +345,13 @@ class MetadataClusterWorkload final : public Workload {
       result.fail(Verdict::liveness, "no controller replayed the metadata log after the restart");
       return result;
     }
-    check_operations(*final, result);
+    checkers::check_admin_linearizable(history_.admin, *final, kConfigKey, result);
     if (!history_.final_leader) {
       result.fail(Verdict::liveness, "no controller led after the final restart");
     }
+    std::vector<int> brokers;
     for (int id = kFirstBroker; id < kFirstBroker + kBrokers; id++) {
+      brokers.push_back(id);
       const metadata::BrokerRegistration* broker = final->broker(metadata::BrokerId(id));
       if (broker == nullptr || broker->fenced) {
         result.fail(Verdict::liveness,
@@ -392,151 +359,19 @@ class MetadataClusterWorkload final : public Workload {
                                 broker == nullptr ? "not registered" : "fenced"));
       }
     }
-    check_read_your_writes(result);
-    check_disks(result);
-    size_t acknowledged = 0;
-    bool progress_after_heal = false;
-    for (const Op& op : history_.ops) {
-      if (op.outcome != Outcome::ok) continue;
-      acknowledged++;
-      if (op.invoked >= history_.healed_at) progress_after_heal = true;
-    }
-    if (!progress_after_heal) {
-      result.fail(Verdict::liveness, "no admin operation was acknowledged after healing");
-    }
+    checkers::check_read_your_writes(history_.admin, result);
+    checkers::check_disk_convergence(history_.final_disks, brokers, result);
+    checkers::check_admin_progress(history_.admin, history_.healed_at, result);
     result.summary = fmt::format(
         "voters={} epochs={} admin_ops={} acked={} topics={} partitions={} offset={} "
         "snapshots={}/{}",
-        history_.voters, history_.leaders.size(), history_.ops.size(), acknowledged,
-        final->topic_count(), final->partition_count(), final_end, history_.snapshots_taken,
-        history_.snapshots_installed);
+        history_.voters, history_.elections.leaders.size(), history_.admin.ops.size(),
+        checkers::acknowledged_ops(history_.admin), final->topic_count(), final->partition_count(),
+        final_end, history_.snapshots_taken, history_.snapshots_installed);
     return result;
   }
 
  private:
-  // A broker that acknowledged a creation or deletion shows it in every Metadata answer
-  // it gives afterwards (it answers once its own image has the change), as long as
-  // no other operation touched the topic.
-  void check_read_your_writes(CheckResult& result) {
-    absl::btree_map<std::string, int> deletions_tried;
-    for (const Op& op : history_.ops) {
-      if (op.kind == OpKind::remove) deletions_tried[op.topic]++;
-    }
-    for (const Op& op : history_.ops) {
-      if (op.outcome != Outcome::ok || op.kind == OpKind::configure) continue;
-      for (const Probe& probe : history_.probes) {
-        if (probe.broker != op.broker || probe.sent < op.completed) continue;
-        auto listed = probe.topics.find(op.topic);
-        if (op.kind == OpKind::create && !deletions_tried.contains(op.topic) &&
-            (listed == probe.topics.end() || listed->second != op.topic_id)) {
-          result.fail(Verdict::correctness,
-                      fmt::format("read-your-writes: broker {} acknowledged the creation of {} "
-                                  "at {}, then answered Metadata at {} without it",
-                                  op.broker, op.topic, op.completed, probe.sent));
-          return;
-        }
-        if (op.kind == OpKind::remove && listed != probe.topics.end()) {
-          result.fail(Verdict::correctness,
-                      fmt::format("read-your-writes: broker {} acknowledged the deletion of {} "
-                                  "at {}, then listed it in Metadata at {}",
-                                  op.broker, op.topic, op.completed, probe.sent));
-          return;
-        }
-      }
-    }
-  }
-
-  // After the final restart each broker's disk holds exactly the partitions its image
-  // places on it: deleted topics' directories are gone, placed ones exist.
-  void check_disks(CheckResult& result) {
-    for (int id = kFirstBroker; id < kFirstBroker + kBrokers; id++) {
-      auto it = history_.final_disks.find(id);
-      if (it == history_.final_disks.end()) {
-        result.fail(Verdict::liveness,
-                    fmt::format("broker {} never reconciled its partitions after the final "
-                                "restart",
-                                id));
-        continue;
-      }
-      const auto& [image, directories] = it->second;
-      absl::btree_set<std::string> placed;
-      for (const auto& [name, topic_id] : image.topic_names()) {
-        const metadata::TopicImage& topic = *image.topic(topic_id);
-        for (size_t index = 0; index < topic.partitions.size(); index++) {
-          if (topic.partitions[index].is_replica(metadata::BrokerId(id))) {
-            placed.insert(fmt::format("{}-{}", name, index));
-          }
-        }
-      }
-      const absl::btree_set<std::string> present(directories.begin(), directories.end());
-      if (placed != present) {
-        std::vector<std::string> missing;
-        std::vector<std::string> stray;
-        for (const std::string& name : placed) {
-          if (!present.contains(name)) missing.push_back(name);
-        }
-        for (const std::string& name : present) {
-          if (!placed.contains(name)) stray.push_back(name);
-        }
-        result.fail(Verdict::correctness,
-                    fmt::format("broker {}'s disk does not match its image: missing [{}], "
-                                "not placed there [{}]",
-                                id, fmt::join(missing, ", "), fmt::join(stray, ", ")));
-      }
-    }
-  }
-
-  void check_operations(const metadata::Image& final, CheckResult& result) {
-    absl::btree_set<std::string> deletion_tried;
-    absl::btree_map<std::string, absl::btree_set<std::string>> values_asked;
-    for (const Op& op : history_.ops) {
-      if (op.kind == OpKind::remove) deletion_tried.insert(op.topic);
-      if (op.kind == OpKind::configure && op.outcome != Outcome::failed) {
-        values_asked[op.topic].insert(op.value);
-      }
-    }
-    for (const Op& op : history_.ops) {
-      const metadata::TopicImage* topic = final.topic(op.topic);
-      switch (op.kind) {
-        case OpKind::create:
-          if (op.outcome == Outcome::ok && !deletion_tried.contains(op.topic) &&
-              (topic == nullptr || topic->id.uuid != op.topic_id)) {
-            result.fail(Verdict::correctness,
-                        fmt::format("linearizability: the acknowledged creation of {} (broker {}, "
-                                    "at {}) is {} in the final image",
-                                    op.topic, op.broker, op.invoked,
-                                    topic == nullptr ? "missing" : "under another id"));
-          }
-          if (op.outcome == Outcome::failed && topic != nullptr) {
-            result.fail(Verdict::correctness,
-                        fmt::format("linearizability: the creation of {} was refused (error {}) "
-                                    "but the topic exists",
-                                    op.topic, op.error));
-          }
-          break;
-        case OpKind::remove:
-          if (op.outcome == Outcome::ok && topic != nullptr) {
-            result.fail(Verdict::correctness,
-                        fmt::format("linearizability: the acknowledged deletion of {} (at {}) "
-                                    "was undone",
-                                    op.topic, op.invoked));
-          }
-          break;
-        case OpKind::configure: break;
-      }
-    }
-    for (const auto& [name, topic_id] : final.topic_names()) {
-      const auto& config = final.topic_config(name);
-      auto it = config.find(kConfigKey);
-      if (it == config.end()) continue;
-      if (!values_asked[name].contains(it->second)) {
-        result.fail(Verdict::correctness,
-                    fmt::format("{} of {} is {}, a value no acknowledged or pending request set",
-                                kConfigKey, name, it->second));
-      }
-    }
-  }
-
   History history_;
 };
 

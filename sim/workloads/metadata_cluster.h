@@ -6,7 +6,8 @@
 // (a fresh name each time), DeleteTopics of topics it saw created, and
 // IncrementalAlterConfigs, each recorded as ok, failed or unknown.
 //
-// Checkers:
+// The hooks and admins record into the histories of sim/checkers/ (raft.h, admin.h,
+// disk.h), whose checkers judge them:
 //  - election safety: at most one leader per epoch;
 //  - state-machine safety: every node's image (controllers and brokers) has the same
 //    digest at the same metadata offset;
@@ -16,6 +17,10 @@
 //    topic's final config value is one that was asked for;   (answer-before-commit)
 //  - state-machine safety covers snapshots too: a node that loads a snapshot publishes
 //    its image at the snapshot's offset;                    (snapshot-without-configs)
+//  - read-your-writes: a broker that acknowledged a creation or deletion shows it in
+//    every Metadata answer it gives afterwards;
+//  - disk convergence: after the final restart each broker's partition directories are
+//    exactly those its image places on it;
 //  - liveness after healing: an admin operation is acknowledged after the heal, and
 //    after the final power loss a controller leads again and every broker is
 //    registered and unfenced.

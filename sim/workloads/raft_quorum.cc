@@ -6,14 +6,13 @@
 #include <utility>
 #include <vector>
 
-#include <absl/container/btree_map.h>
-#include <absl/container/btree_set.h>
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "raft/node.h"
 #include "raft/service.h"
 #include "record/batch.h"
+#include "sim/checkers/log.h"
+#include "sim/checkers/raft.h"
 
 namespace weir::sim {
 
@@ -32,39 +31,21 @@ constexpr const char* cluster_id = "weir-sim-quorum";
 
 std::string controller_host(int id) { return fmt::format("c{}", id); }
 
-// One log entry as the checkers compare them: the batch CRC covers its content (not
-// its offset or epoch, which the log assigns).
-struct Entry {
-  Epoch epoch;
-  uint32_t crc = 0;
-  uint64_t value = 0;  // the appended value; 0 for a LeaderChange entry
-  bool operator==(const Entry&) const = default;
-};
-
-enum class Outcome { pending, ok, failed, unknown };
-
-struct Append {
-  uint64_t value = 0;
-  int node = 0;
-  Instant invoked;
-  Outcome outcome = Outcome::pending;
-  Offset offset{-1};
-};
+using checkers::LogWrite;
+using Entry = checkers::RaftEntry;
 
 // What every node observed; it lives in the workload, so it survives crashes.
 struct History {
   int voters = 3;
   raft::RaftFlaws flaws;
-  absl::btree_map<Epoch, absl::btree_set<int>> leaders;
-  // (voter, epoch) → the candidate it voted for.
-  absl::btree_map<std::pair<int, Epoch>, int> votes;
-  std::vector<Append> appends;
+  checkers::ElectionHistory elections;
+  // The appends (partition 0 of a log of unique values) and how each ended.
+  checkers::LogHistory appends;
   uint64_t next_value = 1;
-  // Committed entries by offset, as the first node to apply them saw them.
-  absl::btree_map<int64_t, Entry> committed;
+  // What the state machines applied, each new leader's log, each commit by a leader.
+  checkers::CommitHistory commits;
   // The state machine's digest after applying everything below an offset.
-  absl::btree_map<int64_t, uint64_t> digests;
-  std::vector<std::string> violations;
+  checkers::DigestHistory digests;
   // Failover: when the node leading last lost its process, and the measured gaps.
   std::optional<Instant> leader_lost_at;
   std::vector<Duration> failovers;
@@ -79,12 +60,7 @@ struct History {
   bool quiesced = false;
   Instant healed_at = Instant::max();
   // After the final restart: each node's whole log and high watermark.
-  absl::btree_map<int, std::vector<std::pair<int64_t, Entry>>> final_logs;
-  absl::btree_map<int, int64_t> final_high_watermarks;
-
-  void violation(std::string text) {
-    if (violations.size() < 20) violations.push_back(std::move(text));
-  }
+  checkers::FinalLogs final;
 };
 
 uint64_t value_of(const record::BatchView& batch) {
@@ -99,15 +75,9 @@ uint64_t value_of(const record::BatchView& batch) {
   return value;
 }
 
-// The epoch of the entry at `offset` in a node's log, if it holds one.
-std::optional<Epoch> epoch_at(const raft::RaftCore& core, Offset offset) {
-  if (offset >= core.log_end()) return std::nullopt;
-  std::optional<Epoch> found;
-  for (const raft::EpochStart& start : core.epochs()) {
-    if (start.start > offset) break;
-    found = start.epoch;
-  }
-  return found;
+// The epochs of a node's log, for the checkers.
+checkers::LogShape shape_of(const raft::RaftCore& core) {
+  return checkers::LogShape{core.epochs(), core.log_end()};
 }
 
 class ControllerProcess final : public Process {
@@ -134,25 +104,14 @@ class ControllerProcess final : public Process {
       if (env_.random.chance(history_.crash_after_win)) crash_soon("nemesis.crash_after_win");
     };
     settings.on_leader_commit = [this](Offset high_watermark) {
-      // Raft's commitment rule (§5.4.2): a leader counts replicas only for entries of its
-      // own epoch; earlier ones are committed with them. So whenever a leader moves the
-      // commit point, the last committed entry is of its epoch.
+      // For the commitment rule (Raft §5.4.2): the epoch of the entry just below the new
+      // commit point.
       const raft::RaftCore& core = node_->core();
-      const auto last = epoch_at(core, high_watermark - 1);
-      if (last != core.epoch()) {
-        history_.violation(fmt::format(
-            "commitment rule: c{}, leader of epoch {}, moved the high watermark to {} over an "
-            "entry of epoch {} (counted by replicas)",
-            id_, core.epoch(), high_watermark, last ? fmt::format("{}", *last) : std::string("?")));
-      }
+      checkers::record_leader_commit(history_.commits, id_, core.epoch(), high_watermark.value(),
+                                     checkers::epoch_at(shape_of(core), high_watermark - 1));
     };
     settings.on_vote_granted = [this](Epoch epoch, ReplicaId candidate) {
-      // Vote safety: one vote per voter per epoch, across its restarts.
-      auto [it, fresh] = history_.votes.emplace(std::pair{id_, epoch}, candidate.value());
-      if (!fresh && it->second != candidate.value()) {
-        history_.violation(fmt::format("vote safety: c{} voted for c{} and for c{} in epoch {}",
-                                       id_, it->second, candidate, epoch));
-      }
+      checkers::record_vote(history_.elections, id_, epoch, candidate.value());
       // Just after granting a vote, which must already be durable.
       if (env_.random.chance(history_.crash_after_vote)) crash_soon("nemesis.crash_after_vote");
     };
@@ -185,24 +144,9 @@ class ControllerProcess final : public Process {
 
  private:
   void on_leader(Epoch epoch) {
-    history_.leaders[epoch].insert(id_);
-    if (history_.leaders[epoch].size() > 1) {
-      history_.violation(fmt::format("election safety: epoch {} has leaders {}", epoch,
-                                     fmt::join(history_.leaders[epoch], ", ")));
-    }
-    // Leader completeness: everything committed so far is in the new leader's log.
-    const raft::RaftCore& core = node_->core();
-    for (const auto& [offset, entry] : history_.committed) {
-      const auto held = epoch_at(core, Offset(offset));
-      if (held != entry.epoch) {
-        history_.violation(fmt::format(
-            "leader completeness: c{} leads epoch {} without committed offset {} (epoch {}); "
-            "it holds {}",
-            id_, epoch, offset, entry.epoch,
-            held ? fmt::format("epoch {}", *held) : std::string("nothing")));
-        break;
-      }
-    }
+    checkers::record_leader(history_.elections, epoch, id_);
+    // For leader completeness: the log the new leader holds.
+    checkers::record_election(history_.commits, id_, epoch, shape_of(node_->core()));
     if (history_.leader_lost_at) {
       history_.failovers.push_back(env_.clock.now() - *history_.leader_lost_at);
       history_.leader_lost_at.reset();
@@ -228,10 +172,9 @@ class ControllerProcess final : public Process {
       const raft::RaftCore& core = node_->core();
       if (!core.is_leader() || !core.epoch_start_offset()) continue;
       const Epoch epoch = core.epoch();
-      const size_t index = history_.appends.size();
-      Append& append = history_.appends.emplace_back();
+      const size_t index = history_.appends.writes.size();
+      LogWrite& append = history_.appends.writes.emplace_back();
       append.value = history_.next_value++;
-      append.node = id_;
       append.invoked = env_.clock.now();
       record::Record value_record;
       value_record.value = record::Bytes(8);
@@ -245,15 +188,15 @@ class ControllerProcess final : public Process {
         crash_soon("nemesis.crash_after_append");
       }
       if (!end) {
-        history_.appends[index].outcome = end.error() == protocol::ErrorCode::not_leader_or_follower
-                                              ? Outcome::failed
-                                              : Outcome::unknown;
+        history_.appends.writes[index].outcome =
+            end.error() == protocol::ErrorCode::not_leader_or_follower ? Outcome::failed
+                                                                       : Outcome::unknown;
         continue;
       }
       const bool committed = node_->wait_committed(*end, epoch, env_.clock.now() + seconds(5));
-      Append& done = history_.appends[index];
+      LogWrite& done = history_.appends.writes[index];
       done.outcome = committed ? Outcome::ok : Outcome::unknown;
-      done.offset = *end - 1;
+      done.offset = (*end - 1).value();
     }
   }
 
@@ -261,7 +204,6 @@ class ControllerProcess final : public Process {
   void apply_loop() {
     Offset next{0};
     uint64_t digest = 0xcbf29ce484222325ULL;
-    bool diverged = false;
     while (true) {
       if (!node_->wait_high_watermark_above(next, env_.clock.now() + seconds(1))) continue;
       auto read = node_->read_committed(next, 1 << 20);
@@ -277,23 +219,11 @@ class ControllerProcess final : public Process {
       for (const record::BatchView& batch : *batches) {
         if (batch.header.base_offset != next) break;
         const Entry entry{batch.header.partition_leader_epoch, batch.header.crc, value_of(batch)};
-        const int64_t offset = next.value();
-        auto [it, inserted] = history_.committed.emplace(offset, entry);
-        if (!inserted && it->second != entry) {
-          history_.violation(fmt::format(
-              "state machine safety: offset {} committed as epoch {} crc {:08x} and, on c{}, as "
-              "epoch {} crc {:08x}",
-              offset, it->second.epoch, it->second.crc, id_, entry.epoch, entry.crc));
-        }
+        checkers::record_applied(history_.commits, id_, next.value(), entry);
         // The state applied is the entries' content; the epoch is the log's business.
         digest = (digest ^ entry.crc) * 0x100000001b3ULL;
         next = batch.header.last_offset() + 1;
-        auto [at, fresh] = history_.digests.emplace(next.value(), digest);
-        if (!fresh && at->second != digest && !diverged) {
-          diverged = true;  // every later digest differs too: report the first
-          history_.violation(fmt::format("state machine safety: c{}'s digest at offset {} differs",
-                                         id_, next.value()));
-        }
+        checkers::record_digest(history_.digests, id_, next.value(), digest);
       }
     }
   }
@@ -324,8 +254,8 @@ class ControllerProcess final : public Process {
         next = batch.header.last_offset() + 1;
       }
     }
-    history_.final_logs[id_] = std::move(entries);
-    history_.final_high_watermarks[id_] = node_->high_watermark().value();
+    history_.final.logs[id_] = std::move(entries);
+    history_.final.high_watermarks[id_] = node_->high_watermark().value();
   }
 
   NodeContext& context_;
@@ -360,98 +290,29 @@ class RaftQuorumWorkload final : public Workload {
   void on_heal(World& world) override { history_.healed_at = world.now(); }
   void quiesce(World&) override { history_.quiesced = true; }
 
-  CheckResult check(World& world) override {
+  CheckResult check(World&) override {
     CheckResult result;
-    for (const std::string& violation : history_.violations) {
-      result.fail(Verdict::correctness, violation);
-    }
-    check_final_logs(result);
-    size_t acknowledged = 0;
-    bool progress_after_heal = false;
-    for (const Append& append : history_.appends) {
-      if (append.outcome != Outcome::ok) continue;
-      acknowledged++;
-      if (append.invoked >= history_.healed_at) progress_after_heal = true;
-      for (const auto& [node, log] : history_.final_logs) {
-        auto it = std::lower_bound(log.begin(), log.end(), append.offset.value(),
-                                   [](const auto& entry, int64_t o) { return entry.first < o; });
-        if (it == log.end() || it->first != append.offset.value() ||
-            it->second.value != append.value) {
-          result.fail(Verdict::correctness,
-                      fmt::format("durability: acknowledged append {} at offset {} is not in "
-                                  "c{}'s final log",
-                                  append.value, append.offset.value(), node));
-          break;
-        }
-      }
-    }
-    if (!progress_after_heal) {
-      result.fail(Verdict::liveness, "no append committed after healing");
-    }
-    std::vector<double> failover_ms;
-    for (Duration gap : history_.failovers) {
-      failover_ms.push_back(static_cast<double>(gap.count()) / 1e6);
-    }
+    checkers::check_election_safety(history_.elections, result);
+    checkers::check_vote_safety(history_.elections, result);
+    checkers::check_commitment_rule(history_.commits, result);
+    checkers::check_leader_completeness(history_.commits, result);
+    checkers::check_applied_entries(history_.commits, result);
+    checkers::check_digests(history_.digests, result);
+    checkers::check_final_logs_read(history_.final, static_cast<size_t>(history_.voters), result);
+    checkers::check_log_matching(history_.final, result);
+    checkers::check_applied_survive(history_.commits, history_.final, result);
+    checkers::check_final_convergence(history_.final, result);
+    checkers::check_append_durability(history_.appends.writes, history_.final, result);
+    checkers::check_log_progress(history_.appends, history_.healed_at, result);
     result.summary =
         fmt::format("voters={} epochs={} appends={} acked={} committed={} failovers={}",
-                    history_.voters, history_.leaders.size(), history_.appends.size(), acknowledged,
-                    history_.committed.size(), history_.failovers.size());
-    (void)world;
+                    history_.voters, history_.elections.leaders.size(),
+                    history_.appends.writes.size(), checkers::acknowledged_writes(history_.appends),
+                    history_.commits.applied.size(), history_.failovers.size());
     return result;
   }
 
  private:
-  void check_final_logs(CheckResult& result) {
-    if (history_.final_logs.size() != static_cast<size_t>(history_.voters)) {
-      result.fail(Verdict::liveness,
-                  fmt::format("only {} of {} controllers read their log after the final restart",
-                              history_.final_logs.size(), history_.voters));
-    }
-    // Log matching, pairwise.
-    for (const auto& [a, log_a] : history_.final_logs) {
-      for (const auto& [b, log_b] : history_.final_logs) {
-        if (b <= a) continue;
-        const size_t common = std::min(log_a.size(), log_b.size());
-        std::optional<size_t> first_difference;
-        for (size_t i = 0; i < common; i++) {
-          if (log_a[i] != log_b[i]) {
-            if (!first_difference) first_difference = i;
-          } else if (first_difference) {
-            result.fail(Verdict::correctness,
-                        fmt::format("log matching: c{} and c{} agree at offset {} (epoch {}) but "
-                                    "differ before it, at offset {}",
-                                    a, b, log_a[i].first, log_a[i].second.epoch,
-                                    log_a[*first_difference].first));
-            break;
-          }
-        }
-      }
-    }
-    // Committed entries survive in every final log.
-    for (const auto& [node, log] : history_.final_logs) {
-      absl::btree_map<int64_t, Entry> by_offset(log.begin(), log.end());
-      for (const auto& [offset, entry] : history_.committed) {
-        auto it = by_offset.find(offset);
-        if (it == by_offset.end() || it->second != entry) {
-          result.fail(
-              Verdict::correctness,
-              fmt::format("committed offset {} (epoch {}) is {} in c{}'s final log", offset,
-                          entry.epoch, it == by_offset.end() ? "missing" : "different", node));
-          break;
-        }
-      }
-    }
-    // Liveness: one committed log at the end.
-    absl::btree_set<int64_t> high_watermarks;
-    for (const auto& [node, high_watermark] : history_.final_high_watermarks) {
-      high_watermarks.insert(high_watermark);
-    }
-    if (high_watermarks.size() > 1) {
-      result.fail(Verdict::liveness, fmt::format("the final high watermarks differ: {}",
-                                                 fmt::join(high_watermarks, ", ")));
-    }
-  }
-
   History history_;
 };
 
@@ -493,9 +354,9 @@ std::optional<Duration> measure_raft_failover(uint64_t seed, int voters) {
   const Instant give_up = world.now() + seconds(60);
   while (world.now() < give_up) {
     if (!world.run_for(milliseconds(10))) return std::nullopt;
-    const auto& appends = workload.history_.appends;
+    const auto& appends = workload.history_.appends.writes;
     const bool committed = std::any_of(appends.begin(), appends.end(),
-                                       [](const Append& a) { return a.outcome == Outcome::ok; });
+                                       [](const LogWrite& a) { return a.outcome == Outcome::ok; });
     if (committed && workload.history_.current_leader != 0) break;
   }
   const int leader = workload.history_.current_leader;

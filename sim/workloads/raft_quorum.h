@@ -6,9 +6,12 @@
 // not the leader) or unknown. An applier fiber on each node reads committed entries in
 // order and folds them into a digest, as a metadata state machine would.
 //
-// Checkers (DESIGN.md §2, Raft):
-//  - election safety: at most one leader per epoch;              (catches vote-twice,
-//                                                                  vote-before-persist)
+// The hooks record into the histories of sim/checkers/raft.h, whose checkers judge them
+// (DESIGN.md §2, Raft):
+//  - election safety: at most one leader per epoch, one vote per voter per epoch;
+//                                              (catches vote-twice, vote-before-persist)
+//  - the commitment rule: a leader moves the high watermark only over an entry of its
+//    own epoch;                                                   (commit-by-count)
 //  - leader completeness: a new leader's log holds every entry committed so far, at
 //    its offset and epoch;                                        (commit-by-count)
 //  - state-machine safety: no offset is committed with two different entries, and

@@ -7,11 +7,13 @@
 // entries only after a prev-entry match (AppendEntries-style), so a restarted leader
 // that lost an unsynced tail overwrites followers' stale entries.
 //
-// Checkers (see check()):
+// Checkers (see check()): the client's writes and reads are a checkers::LogHistory,
+// judged by sim/checkers/log.h (the log's indexes are its offsets):
 //  - durability: every acknowledged write is at its acknowledged index after a final
 //    power loss of every node;                       (catches --flaw ack-before-fsync)
 //  - integrity: every value read or stored was written by a client, at one index only,
 //    and every read matches the final log;            (catches --flaw skip-checksum)
+// and, over what only this workload sees:
 //  - partitions: no message was received whose send time lies inside a cut of its
 //    link;                                            (catches --flaw partition-leak)
 //  - agreement: followers match the leader below what they know to be committed;

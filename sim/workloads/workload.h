@@ -1,6 +1,8 @@
-// A workload sets up nodes in a World, drives them, and checks the history it recorded
-// (FoundationDB's TestWorkload: setup / start / check). Workloads compose with any
-// fault profile; the runner owns the phases.
+// A workload sets up nodes in a World, drives them, records what they did into the
+// histories of sim/checkers/, and checks those histories with the checkers there
+// (FoundationDB's TestWorkload: setup / start / check; Jepsen's checkers stand apart
+// from the system under test). Workloads compose with any fault profile; the runner owns
+// the phases.
 #pragma once
 
 #include <memory>
@@ -8,22 +10,11 @@
 #include <string_view>
 #include <vector>
 
+#include "sim/checkers/result.h"
 #include "sim/options.h"
 #include "sim/world.h"
 
 namespace weir::sim {
-
-struct CheckResult {
-  Verdict verdict = Verdict::ok;
-  std::vector<std::string> problems;
-  std::string summary;  // a line of figures about the run (operations done, ...)
-
-  void fail(Verdict kind, std::string problem) {
-    // Correctness outranks liveness: a wrong answer matters more than a slow one.
-    if (verdict == Verdict::ok || kind == Verdict::correctness) verdict = kind;
-    if (problems.size() < 20) problems.push_back(std::move(problem));
-  }
-};
 
 class Workload {
  public:

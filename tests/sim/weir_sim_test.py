@@ -97,7 +97,9 @@ class Flaws(unittest.TestCase):
 
     def test_ack_before_fsync_is_caught(self):
         result = self.caught("ack-before-fsync", ("correctness",))
-        self.assertRegex(result.stdout, r"acknowledged write \d+ at index \d+ (lost|replaced)")
+        # The log checkers (sim/checkers/log.h): the log's indexes are partition 0's offsets.
+        self.assertRegex(result.stdout,
+                         r"acknowledged write \d+ at partition 0 offset \d+ (lost|replaced)")
 
     def test_partition_leak_is_caught(self):
         result = self.caught("partition-leak", ("correctness",))
@@ -105,7 +107,7 @@ class Flaws(unittest.TestCase):
 
     def test_skip_checksum_is_caught(self):
         result = self.caught("skip-checksum", ("correctness", "crash"))
-        self.assertRegex(result.stdout, r"which no client wrote|returned \d+ for index|VERIFY")
+        self.assertRegex(result.stdout, r"which nobody wrote|read as \d+|the final log has|VERIFY")
 
 
 class BrokerLog(unittest.TestCase):

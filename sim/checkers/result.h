@@ -1,0 +1,33 @@
+// What a checker returns, and the outcome vocabulary histories share.
+//
+// A checker reads a recorded history and adds problems to a CheckResult; it never
+// touches the world, draws a random number or suspends, so composing more checkers
+// into a workload cannot change a seed's run (its trace hash).
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sim/options.h"
+
+namespace weir::sim {
+
+struct CheckResult {
+  Verdict verdict = Verdict::ok;
+  std::vector<std::string> problems;
+  std::string summary;  // a line of figures about the run (operations done, ...)
+
+  void fail(Verdict kind, std::string problem) {
+    // Correctness outranks liveness: a wrong answer matters more than a slow one.
+    if (verdict == Verdict::ok || kind == Verdict::correctness) verdict = kind;
+    if (problems.size() < 20) problems.push_back(std::move(problem));
+  }
+};
+
+// How an operation ended, as its client saw it. `unknown` (a timeout, a reset, an
+// ambiguous error) means it may or may not have taken effect; `failed` means it
+// definitely did not.
+enum class Outcome { pending, ok, failed, unknown };
+
+}  // namespace weir::sim
