@@ -47,6 +47,8 @@ struct History {
   raft::RaftFlaws raft_flaws;
   bool answer_before_commit = false;
   bool snapshot_without_configs = false;
+  bool answer_before_catch_up = false;
+  bool keep_stray_partitions = false;
   // Snapshots every this many applied bytes (0: Kafka's default, never reached here)
   // and the metadata log's segment size, so that snapshots drop segments.
   int64_t snapshot_bytes = 0;
@@ -106,6 +108,8 @@ server::NodeHooks node_hooks(History& history, int id) {
   hooks.raft_flaws = history.raft_flaws;
   hooks.flaw_answer_before_commit = history.answer_before_commit;
   hooks.flaw_snapshot_without_configs = history.snapshot_without_configs;
+  hooks.broker.answer_before_catch_up = history.answer_before_catch_up;
+  hooks.broker.keep_stray_partitions = history.keep_stray_partitions;
   hooks.on_leader = [&history, id, final](Epoch epoch) {
     checkers::record_leader(history.elections, epoch, id);
     if (final) history.final_leader = true;
@@ -145,7 +149,9 @@ std::unique_ptr<Process> broker_process(NodeContext& context, History& history, 
 
 // Admin clients (weir's client over the simulated network), one loop per broker: each
 // sends admin requests to its broker, which forwards them to the active controller, and
-// after each asks that broker for Metadata.
+// after each asks that broker for Metadata. One more loop sends them straight to a
+// controller (as an AdminClient with bootstrap.controllers does, KIP-919), so what the
+// controller answers is checked without a broker's catch-up in between.
 class AdminProcess final : public Process {
  public:
   AdminProcess(NodeContext& context, History& history) : env_(context.env), history_(history) {}
@@ -155,10 +161,15 @@ class AdminProcess final : public Process {
     for (int id = kFirstBroker; id < kFirstBroker + kBrokers; id++) {
       env_.scheduler.spawn(fmt::format("admin-{}", id), [this, id] { admin_loop(id); });
     }
+    env_.scheduler.spawn("admin-controllers", [this] { admin_loop(kToControllers); });
   }
 
  private:
-  // Suspends. A connection to broker `id`, kept while it works.
+  // The admin loop that talks to the controllers, a random voter for each request.
+  static constexpr int kToControllers = 0;
+
+  // Suspends. A connection to broker `id` (controller -id when negative), kept while it
+  // works.
   client::Connection* connection(int id) {
     // No reference into the map across the suspension below: another admin loop may
     // insert meanwhile.
@@ -170,8 +181,10 @@ class AdminProcess final : public Process {
     options.connect_timeout = seconds(2);
     // A forwarded request may wait out an election and the broker's catch-up.
     options.request_timeout = seconds(40);
-    auto connected =
-        client::Connection::connect(env_, runtime::Address{broker_host(id), kBrokerPort}, options);
+    const runtime::Address address = id > 0
+                                         ? runtime::Address{broker_host(id), kBrokerPort}
+                                         : runtime::Address{controller_host(-id), kControllerPort};
+    auto connected = client::Connection::connect(env_, address, options);
     if (!connected) {
       connections_.erase(id);
       return nullptr;
@@ -252,12 +265,22 @@ class AdminProcess final : public Process {
       }
       // One attempt from the client; the broker forwarding it retries a controller's
       // NOT_CONTROLLER, so a refusal may follow an attempt that took effect (below).
-      client::Connection* broker = connection(id);
+      // The controllers' loop stays with the voter that last answered as the active
+      // controller, and moves on after NOT_CONTROLLER or a failure, as an AdminClient
+      // with bootstrap.controllers finds the active one.
+      const int target = id != kToControllers ? id : -controller_target_;
+      client::Connection* broker = connection(target);
       auto answer = broker != nullptr ? broker->send_and_wait(std::move(request))
                                       : client::ResponseResult(unexpected(client::Error{}));
       AdminOp& done = history_.admin.ops[index];
       done.outcome = Outcome::unknown;
-      if (!answer) continue;
+      auto next_controller = [&] {
+        if (id == kToControllers) controller_target_ = controller_target_ % history_.voters + 1;
+      };
+      if (!answer) {
+        next_controller();
+        continue;
+      }
       done.completed = env_.clock.now();
       int16_t code = -1;
       if (const auto* r = std::get_if<protocol::CreateTopicsResponse>(answer->get())) {
@@ -272,6 +295,7 @@ class AdminProcess final : public Process {
         if (c->responses.size() == 1) code = c->responses[0].error_code;
       }
       done.error = code;
+      if (code == error_value(ErrorCode::not_controller) || code < 0) next_controller();
       if (code == 0) {
         done.outcome = Outcome::ok;
         if (done.kind == AdminKind::create) history_.known_topics.push_back(done.topic);
@@ -283,13 +307,15 @@ class AdminProcess final : public Process {
         // the broker's retry created it. Unknown, as the other ambiguous answers.
         done.outcome = Outcome::failed;
       }
-      probe(id);
+      if (id != kToControllers) probe(id);
     }
   }
 
   runtime::Env& env_;
   History& history_;
   absl::btree_map<int, std::unique_ptr<client::Connection>> connections_;
+  // The voter the controllers' loop sends to (1..voters).
+  int controller_target_ = 1;
 };
 
 class MetadataClusterWorkload final : public Workload {
@@ -307,6 +333,8 @@ class MetadataClusterWorkload final : public Workload {
     history_.raft_flaws = raft_flaws_of(options.flaws);
     history_.answer_before_commit = options.flaws.answer_before_commit;
     history_.snapshot_without_configs = options.flaws.snapshot_without_configs;
+    history_.answer_before_catch_up = options.flaws.answer_before_catch_up;
+    history_.keep_stray_partitions = options.flaws.keep_stray_partitions;
   }
 
   void setup(World& world) override {
