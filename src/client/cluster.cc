@@ -73,7 +73,12 @@ ClientResult<std::shared_ptr<Connection>> Cluster::any_connection_wait() {
   }
   if (bootstrap_ && bootstrap_->is_open()) return bootstrap_;
   // Known brokers first (bootstrap addresses may be a load balancer's), then bootstrap.
-  for (const auto& [node, broker] : brokers_) {
+  // Their ids are copied: a connect suspends, and a metadata refresh may change brokers_
+  // meanwhile (an iterator across the suspension failed in broker_log seed 51).
+  std::vector<int32_t> known;
+  known.reserve(brokers_.size());
+  for (const auto& [node, broker] : brokers_) known.push_back(node);
+  for (int32_t node : known) {
     auto connection = connection_wait(node);
     if (connection) return connection;
   }
