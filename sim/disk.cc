@@ -107,6 +107,9 @@ struct Inode {
   bool diverged = false;
   // Whether the inode is reachable from a namespace and so counted in used_bytes.
   bool on_disk = false;
+  // Entries naming it in the volatile and the durable namespace together
+  // (DiskModel::set_name keeps the count); 0 makes it garbage.
+  uint32_t names = 0;
 
   void mark_dirty(uint64_t offset, uint64_t length) {
     if (length == 0) return;
@@ -194,11 +197,7 @@ class DiskModel {
  public:
   DiskModel(runtime::Scheduler& scheduler, runtime::Random random, const DiskFaults& faults,
             FaultStats& stats, DiskTiming timing, runtime::Tracer* tracer)
-      : scheduler_(scheduler),
-        random_(random),
-        faults_(faults),
-        stats_(stats),
-        timing_(timing),
+      : scheduler_(scheduler), random_(random), faults_(faults), stats_(stats), timing_(timing),
         tracer_(tracer) {}
 
   // Folds an operation or a fault into the run's trace: the event name, then two
@@ -246,14 +245,15 @@ class DiskModel {
     auto inode = std::make_shared<Inode>(next_inode_id_++);
     inode->on_disk = true;
     inodes_.emplace(inode->id, inode);
-    volatile_names_.emplace(path, inode);
+    VERIFY(!volatile_names_.contains(path));
+    set_name(volatile_names_, path, inode);
     pending_groups_[path] = next_group_++;
     return inode;
   }
 
   void remove_file(const std::string& path) {
-    const size_t erased = volatile_names_.erase(path);
-    VERIFY(erased == 1, "remove of missing {}", path);
+    VERIFY(volatile_names_.contains(path), "remove of missing {}", path);
+    set_name(volatile_names_, path, nullptr);
     pending_groups_[path] = next_group_++;
     collect_garbage();
   }
@@ -262,9 +262,10 @@ class DiskModel {
     auto it = volatile_names_.find(from);
     VERIFY(it != volatile_names_.end(), "rename of missing {}", from);
     VERIFY(from != to);
-    InodePtr inode = std::move(it->second);
-    volatile_names_.erase(it);
-    volatile_names_[to] = std::move(inode);
+    InodePtr inode = it->second;
+    // Named by `to` before `from` lets go: its count never passes through zero.
+    set_name(volatile_names_, to, std::move(inode));
+    set_name(volatile_names_, from, nullptr);
     // One group: a crash keeps both halves of the rename or neither.
     const uint64_t group = next_group_++;
     pending_groups_[from] = group;
@@ -283,11 +284,7 @@ class DiskModel {
     }
     for (const std::string& path : synced) {
       auto current = volatile_names_.find(path);
-      if (current == volatile_names_.end()) {
-        durable_names_.erase(path);
-      } else {
-        durable_names_[path] = current->second;
-      }
+      set_name(durable_names_, path, current == volatile_names_.end() ? nullptr : current->second);
       pending_groups_.erase(path);
       VERIFY(same_entry(path), "{} differs after its directory was synced", path);
     }
@@ -406,9 +403,8 @@ class DiskModel {
                   end - begin);
     };
     if (survives >= 1) {
-      inode.dirty_sectors.for_each_range([&](uint64_t first, uint64_t end) {
-        copy(first * sector_bytes, end * sector_bytes);
-      });
+      inode.dirty_sectors.for_each_range(
+          [&](uint64_t first, uint64_t end) { copy(first * sector_bytes, end * sector_bytes); });
     } else {
       inode.dirty_sectors.for_each_sector([&](uint64_t sector) {
         // A sector past the volatile end held no new data (a shrink marked it), and one
@@ -431,8 +427,8 @@ class DiskModel {
     inode.size_dirty = false;
     VERIFY(inode.dirty_sectors.empty());
     VERIFY(survives < 1 || inode.diverged || inode.durable_bytes.size() == volatile_size,
-           "a complete sync left inode {} at size {} of {}", inode.id,
-           inode.durable_bytes.size(), volatile_size);
+           "a complete sync left inode {} at size {} of {}", inode.id, inode.durable_bytes.size(),
+           volatile_size);
     return lost;
   }
 
@@ -445,8 +441,8 @@ class DiskModel {
       const uint64_t begin_byte = first * sector_bytes;
       const uint64_t end_byte = std::min(end * sector_bytes, durable_size);
       if (begin_byte >= end_byte) return;
-      std::memcpy(inode.volatile_bytes.data() + begin_byte,
-                  inode.durable_bytes.data() + begin_byte, end_byte - begin_byte);
+      std::memcpy(inode.volatile_bytes.data() + begin_byte, inode.durable_bytes.data() + begin_byte,
+                  end_byte - begin_byte);
     });
     VERIFY(inode.volatile_bytes.size() == durable_size);
   }
@@ -473,11 +469,7 @@ class DiskModel {
       }
       if (!decision->second) continue;
       auto current = volatile_names_.find(path);
-      if (current == volatile_names_.end()) {
-        durable_names_.erase(path);
-      } else {
-        durable_names_[path] = current->second;
-      }
+      set_name(durable_names_, path, current == volatile_names_.end() ? nullptr : current->second);
     }
     pending_groups_.clear();
     // Then the data of every inode the durable namespace still reaches, in id order.
@@ -505,7 +497,9 @@ class DiskModel {
       VERIFY(inode->dirty_sectors.empty());
       VERIFY(inode->volatile_bytes.size() == inode->durable_bytes.size());
     }
+    for (const auto& [path, inode] : volatile_names_) release(inode);
     volatile_names_ = durable_names_;
+    for (const auto& [path, inode] : volatile_names_) inode->names++;
     collect_garbage();
     VERIFY(pending_groups_.empty());
     VERIFY(volatile_names_.size() == durable_names_.size());
@@ -545,25 +539,60 @@ class DiskModel {
 
   // Rebuilds the table of inodes reachable from either namespace and recounts
   // used_bytes; an inode that left both namespaces stops using space.
+  // Collects the inodes that lost their last name since the last collection: they
+  // leave the disk and stop counting in used_bytes (an open file may still hold one).
+  // Every 1024th collection checks the counts against a full scan of both namespaces.
   void collect_garbage() {
-    absl::btree_map<uint64_t, InodePtr> reachable;
-    for (const auto& [path, inode] : volatile_names_) reachable.emplace(inode->id, inode);
-    for (const auto& [path, inode] : durable_names_) reachable.emplace(inode->id, inode);
-    for (auto& [id, inode] : inodes_) {
-      if (reachable.contains(id)) continue;
-      VERIFY(inode->on_disk);
+    for (const InodePtr& inode : unnamed_) {
+      if (inode->names > 0 || !inode->on_disk) continue;  // named again, or collected
       VERIFY(used_bytes_ >= inode->volatile_bytes.size());
       used_bytes_ -= inode->volatile_bytes.size();
       inode->on_disk = false;
+      inodes_.erase(inode->id);
     }
+    unnamed_.clear();
+    if (++collections_ % 1024 == 0) verify_names();
+  }
+
+  // The slow check the counts replace: every inode on disk is named, as often as the
+  // namespaces name it, and used_bytes is the sum of their sizes.
+  void verify_names() const {
+    absl::btree_map<uint64_t, uint32_t> counted;
+    for (const auto& [path, inode] : volatile_names_) counted[inode->id]++;
+    for (const auto& [path, inode] : durable_names_) counted[inode->id]++;
+    VERIFY(counted.size() == inodes_.size(), "{} named inodes, {} on disk", counted.size(),
+           inodes_.size());
     uint64_t used = 0;
-    for (auto& [id, inode] : reachable) {
-      VERIFY(inode->on_disk, "inode {} became reachable again", id);
+    for (const auto& [id, inode] : inodes_) {
+      VERIFY(inode->on_disk, "inode {} is not on disk", id);
+      VERIFY(counted.contains(id) && counted.at(id) == inode->names, "inode {} counts {} names", id,
+             inode->names);
       used += inode->volatile_bytes.size();
     }
-    VERIFY(used == used_bytes_, "used bytes drifted: {} counted, {} recomputed",
-           used_bytes_, used);
-    inodes_ = std::move(reachable);
+    VERIFY(used == used_bytes_, "used bytes drifted: {} counted, {} recomputed", used_bytes_, used);
+  }
+
+  // Points `names[path]` at `inode` (null: removes the entry), keeping every inode's
+  // count of names.
+  void set_name(Namespace& names, const std::string& path, InodePtr inode) {
+    auto it = names.find(path);
+    if (inode != nullptr) inode->names++;
+    if (it == names.end()) {
+      if (inode != nullptr) names.emplace(path, std::move(inode));
+      return;
+    }
+    InodePtr previous = std::move(it->second);
+    if (inode != nullptr) {
+      it->second = std::move(inode);
+    } else {
+      names.erase(it);
+    }
+    release(previous);
+  }
+
+  void release(const InodePtr& inode) {
+    VERIFY(inode->names > 0, "inode {} released more often than named", inode->id);
+    if (--inode->names == 0) unnamed_.push_back(inode);
   }
 
  private:
@@ -580,6 +609,9 @@ class DiskModel {
   uint64_t next_inode_id_ = 1;
   uint64_t next_group_ = 1;
   uint64_t used_bytes_ = 0;
+  // Inodes whose last name went since the last collection.
+  std::vector<InodePtr> unnamed_;
+  uint64_t collections_ = 0;
 
   Namespace volatile_names_;
   Namespace durable_names_;

@@ -25,6 +25,25 @@ constexpr int8_t kSet = 0;
 constexpr int8_t kDelete = 1;
 constexpr int8_t kTopicResource = 2;
 
+// Whether every topic config change `response` reports done for `wanted` holds in
+// `image`, by `holds(config, entry)` for each entry asked.
+template <typename Response, typename Request, typename Holds>
+bool configs_show(const metadata::Image& image, const Response& response, const Request& wanted,
+                  Holds holds) {
+  if (wanted.validate_only) return true;
+  for (size_t i = 0; i < response.responses.size() && i < wanted.resources.size(); i++) {
+    const auto& resource = wanted.resources[i];
+    if (response.responses[i].error_code != 0 || resource.resource_type != kTopicResource) {
+      continue;
+    }
+    const metadata::ConfigMap& config = image.topic_config(resource.resource_name);
+    for (const auto& entry : resource.configs) {
+      if (!holds(config, entry)) return false;
+    }
+  }
+  return true;
+}
+
 // Whether `image` shows every change `response` reports done for `request`.
 bool image_shows(const metadata::Image& image, const protocol::RequestBody& request,
                  const protocol::ResponseBody& response) {
@@ -60,40 +79,22 @@ bool image_shows(const metadata::Image& image, const protocol::RequestBody& requ
     return true;
   }
   if (const auto* altered = std::get_if<protocol::IncrementalAlterConfigsResponse>(&response)) {
-    const auto& wanted = std::get<protocol::IncrementalAlterConfigsRequest>(request);
-    if (wanted.validate_only) return true;
-    for (size_t i = 0; i < altered->responses.size() && i < wanted.resources.size(); i++) {
-      const auto& resource = wanted.resources[i];
-      if (altered->responses[i].error_code != 0 || resource.resource_type != kTopicResource) {
-        continue;
-      }
-      const metadata::ConfigMap& config = image.topic_config(resource.resource_name);
-      for (const auto& entry : resource.configs) {
-        auto it = config.find(entry.name);
-        if (entry.config_operation == kSet &&
-            (it == config.end() || !entry.value || it->second != *entry.value)) {
-          return false;
-        }
-        if (entry.config_operation == kDelete && it != config.end()) return false;
-      }
-    }
-    return true;
+    return configs_show(image, *altered,
+                        std::get<protocol::IncrementalAlterConfigsRequest>(request),
+                        [](const metadata::ConfigMap& config, const auto& entry) {
+                          auto it = config.find(entry.name);
+                          if (entry.config_operation == kSet) {
+                            return it != config.end() && entry.value && it->second == *entry.value;
+                          }
+                          return entry.config_operation != kDelete || it == config.end();
+                        });
   }
   if (const auto* replaced = std::get_if<protocol::AlterConfigsResponse>(&response)) {
-    const auto& wanted = std::get<protocol::AlterConfigsRequest>(request);
-    if (wanted.validate_only) return true;
-    for (size_t i = 0; i < replaced->responses.size() && i < wanted.resources.size(); i++) {
-      const auto& resource = wanted.resources[i];
-      if (replaced->responses[i].error_code != 0 || resource.resource_type != kTopicResource) {
-        continue;
-      }
-      const metadata::ConfigMap& config = image.topic_config(resource.resource_name);
-      for (const auto& entry : resource.configs) {
-        auto it = config.find(entry.name);
-        if (entry.value && (it == config.end() || it->second != *entry.value)) return false;
-      }
-    }
-    return true;
+    return configs_show(image, *replaced, std::get<protocol::AlterConfigsRequest>(request),
+                        [](const metadata::ConfigMap& config, const auto& entry) {
+                          auto it = config.find(entry.name);
+                          return !entry.value || (it != config.end() && it->second == *entry.value);
+                        });
   }
   return true;
 }
