@@ -81,7 +81,6 @@ class Broker {
   // Where the first listener is bound (its real port when configured with port 0).
   runtime::Address bound_address() const;
   const std::string& cluster_id() const { return link_.cluster_id(); }
-  Topics& topics() { return topics_; }
   const BrokerSettings& settings() const { return settings_; }
 
   // Handles one decoded request. Suspends for the request's ordered part (appends

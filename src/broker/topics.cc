@@ -17,6 +17,19 @@ namespace {
 constexpr std::string_view kMetadataLogDirectory = "__cluster_metadata-0";
 constexpr std::string_view kPartitionMetadata = "partition.metadata";
 
+// The topic and index a partition directory's name `<topic>-<index>` holds; nothing for
+// any other name (the metadata log's directory included).
+std::optional<std::pair<std::string_view, int32_t>> partition_directory(std::string_view name) {
+  if (name == kMetadataLogDirectory) return std::nullopt;
+  const size_t dash = name.rfind('-');
+  if (dash == std::string_view::npos || dash == 0) return std::nullopt;
+  auto index = parse_integer<int32_t>(name.substr(dash + 1));
+  if (!index || *index < 0 || metadata::invalid_topic_name_reason(name.substr(0, dash))) {
+    return std::nullopt;
+  }
+  return std::pair{name.substr(0, dash), *index};
+}
+
 Unexpected<ApiError> storage_failure(std::string_view what, storage::StorageError error) {
   return unexpected(ApiError{ErrorCode::kafka_storage_error,
                              fmt::format("{}: {}", what, storage::to_string(error))});
@@ -50,11 +63,7 @@ std::optional<std::vector<std::string>> Topics::directories() {
   if (!names) return std::nullopt;
   std::vector<std::string> out;
   for (const std::string& name : *names) {
-    if (name == kMetadataLogDirectory) continue;
-    const size_t dash = name.rfind('-');
-    if (dash == std::string::npos || dash == 0) continue;
-    auto index = parse_integer<int32_t>(std::string_view(name).substr(dash + 1));
-    if (!index || *index < 0 || metadata::invalid_topic_name_reason(name.substr(0, dash))) continue;
+    if (!partition_directory(name)) continue;
     // Only directories: a listing fails on a file.
     if (!env_.disk.list(name)) continue;
     out.push_back(name);
@@ -203,12 +212,14 @@ bool Topics::reconcile(const metadata::Image& image, metadata::BrokerId self) {
   // down, or of partitions moved away.
   for (auto it = unclaimed_.begin(); it != unclaimed_.end();) {
     const std::string& directory = it->first;
-    const size_t dash = directory.rfind('-');
-    const metadata::TopicImage* topic = image.topic(std::string_view(directory).substr(0, dash));
-    auto index = parse_integer<int32_t>(std::string_view(directory).substr(dash + 1));
-    const bool claimed = topic != nullptr && index &&
-                         static_cast<size_t>(*index) < topic->partitions.size() &&
-                         topic->partitions[static_cast<size_t>(*index)].is_replica(self);
+    const auto parsed = partition_directory(directory);
+    VERIFY(parsed.has_value(), "scan() kept {}, which names no partition", directory);
+    const auto [name, index] = *parsed;
+    const metadata::PartitionState* state = nullptr;
+    if (const metadata::TopicImage* topic = image.topic(name)) {
+      state = image.partition(topic->id, metadata::PartitionId(index));
+    }
+    const bool claimed = state != nullptr && state->is_replica(self);
     if (claimed) {
       ++it;
     } else if (delete_directory(directory)) {
@@ -232,13 +243,6 @@ bool Topics::reconcile(const metadata::Image& image, metadata::BrokerId self) {
 Topic* Topics::find(std::string_view name) {
   auto it = topics_.find(name);
   return it == topics_.end() ? nullptr : it->second.get();
-}
-
-Topic* Topics::find(const protocol::Uuid& id) {
-  for (auto& [name, topic] : topics_) {
-    if (topic->id == id) return topic.get();
-  }
-  return nullptr;
 }
 
 std::shared_ptr<Partition> Topics::partition(std::string_view topic_name, int32_t index) {

@@ -69,7 +69,6 @@ class Topics {
   bool reconcile(const metadata::Image& image, metadata::BrokerId self);
 
   Topic* find(std::string_view name);
-  Topic* find(const protocol::Uuid& id);
   std::shared_ptr<Partition> partition(std::string_view topic, int32_t index);
   const absl::btree_map<std::string, std::unique_ptr<Topic>, std::less<>>& all() const {
     return topics_;

@@ -86,15 +86,17 @@ Result<void, std::string> Node::prepare_directory() {
                       "clusters) replaced by the quorum's {}",
                       path, *cluster, cluster_id_));
     }
-    write = !this_layout || *cluster != cluster_id_;
+    write = !this_layout;  // another cluster of this layout was refused above
   }
 
   auto legacy = read_legacy_layout(env_.disk);
   if (!legacy) return unexpected(legacy.error());
   legacy_ = std::move(*legacy);
-  if (legacy_.present && !legacy_.topics.empty() && !lone()) {
-    // A cluster's brokers kept a copy of the image there: the log has them all.
+  if (!lone()) {
+    // A cluster's brokers kept a copy of the image there (the log has them all), and
+    // only a lone node kept producer ids: nothing to adopt, the files just go.
     legacy_.topics.clear();
+    legacy_.next_producer_id = metadata::ProducerId(0);
   }
 
   if (!write) return {};
@@ -172,12 +174,10 @@ Result<void, std::string> Node::start() {
 
   if (legacy_.present) {
     if (!legacy_.topics.empty() || legacy_.next_producer_id > metadata::ProducerId(0)) {
-      if (!lone()) {
-        // Only a lone node kept producer ids there; a cluster's come from the log.
-        legacy_.next_producer_id = metadata::ProducerId(0);
-      } else if (!controller_->adopt_legacy_topics_wait(
-                     legacy_.topics, metadata::BrokerId(config_.node_id), legacy_.next_producer_id,
-                     env_.clock.now() + runtime::seconds(60))) {
+      VERIFY(lone() && controller_, "only a lone node adopts an older weir's topics");
+      if (!controller_->adopt_legacy_topics_wait(
+              legacy_.topics, metadata::BrokerId(config_.node_id), legacy_.next_producer_id,
+              env_.clock.now() + runtime::seconds(60))) {
         return unexpected(
             std::string("could not adopt the topics of weir-meta/topics into the metadata log (the "
                         "controller did not commit them within a minute)"));
