@@ -36,9 +36,37 @@ void print_cluster_help() {
 using ReplicaState = protocol::DescribeQuorumResponse::ReplicaState;
 using Partition = protocol::DescribeQuorumResponse::PartitionData;
 
+client::ConnectionOptions connection_options() {
+  client::ConnectionOptions options;
+  options.client_id = "weir-cluster";
+  options.connect_timeout = runtime::seconds(5);
+  options.request_timeout = runtime::seconds(10);
+  return options;
+}
+
+struct Quorum {
+  Partition partition;
+  std::string cluster_id;
+};
+
+// The cluster id, from DescribeCluster for controller endpoints (KIP-919), which any
+// controller answers; empty when `address` does not.
+std::string ask_cluster_id(runtime::Env& env, const runtime::Address& address) {
+  protocol::DescribeClusterRequest request;
+  request.endpoint_type = 2;
+  auto connection = client::Connection::connect(env, address, connection_options());
+  if (!connection) return {};
+  auto answer = (*connection)->send_and_wait(request);
+  (*connection)->close();
+  if (!answer) return {};
+  const auto* response = std::get_if<protocol::DescribeClusterResponse>(answer->get());
+  if (response == nullptr || response->error_code != 0) return {};
+  return response->cluster_id;
+}
+
 // The leader's answer, or the last error.
-std::optional<Partition> ask(runtime::Env& env, const std::vector<runtime::Address>& controllers,
-                             std::string& error) {
+std::optional<Quorum> ask(runtime::Env& env, const std::vector<runtime::Address>& controllers,
+                          std::string& error) {
   protocol::DescribeQuorumRequest request;
   protocol::DescribeQuorumRequest::TopicData topic;
   topic.topic_name = "__cluster_metadata";
@@ -46,10 +74,7 @@ std::optional<Partition> ask(runtime::Env& env, const std::vector<runtime::Addre
   partition.partition_index = 0;
   topic.partitions.push_back(partition);
   request.topics.push_back(topic);
-  client::ConnectionOptions options;
-  options.client_id = "weir-cluster";
-  options.connect_timeout = runtime::seconds(5);
-  options.request_timeout = runtime::seconds(10);
+  const client::ConnectionOptions options = connection_options();
   // A follower's answer names the leader and where it listens: the leader is asked next.
   std::vector<runtime::Address> to_ask = controllers;
   for (size_t next = 0; next < to_ask.size(); next++) {
@@ -84,7 +109,7 @@ std::optional<Partition> ask(runtime::Env& env, const std::vector<runtime::Addre
       }
       continue;
     }
-    return answered;
+    return Quorum{answered, ask_cluster_id(env, address)};
   }
   return std::nullopt;
 }
@@ -98,7 +123,7 @@ std::string ids(const std::vector<ReplicaState>& replicas) {
   return text + "]";
 }
 
-void print_status(const Partition& quorum, int64_t now_ms) {
+void print_status(const Partition& quorum, const std::string& cluster_id, int64_t now_ms) {
   int64_t max_lag = 0;
   int64_t max_lag_ms = 0;
   for (const ReplicaState& voter : quorum.current_voters) {
@@ -108,6 +133,7 @@ void print_status(const Partition& quorum, int64_t now_ms) {
     }
   }
   fmt::print(
+      "ClusterId:              {}\n"
       "LeaderId:               {}\n"
       "LeaderEpoch:            {}\n"
       "HighWatermark:          {}\n"
@@ -115,7 +141,7 @@ void print_status(const Partition& quorum, int64_t now_ms) {
       "MaxFollowerLagTimeMs:   {}\n"
       "CurrentVoters:          {}\n"
       "CurrentObservers:       {}\n",
-      quorum.leader_id, quorum.leader_epoch, quorum.high_watermark, std::max<int64_t>(max_lag, 0),
+      cluster_id.empty() ? "-" : cluster_id, quorum.leader_id, quorum.leader_epoch, quorum.high_watermark, std::max<int64_t>(max_lag, 0),
       max_lag_ms, ids(quorum.current_voters), ids(quorum.observers));
 }
 
@@ -180,9 +206,9 @@ int cluster_main(std::span<const std::string_view> args) {
     }
     const int64_t now_ms = env.clock.wall_now().milliseconds;
     if (options.has("replication")) {
-      print_replication(*quorum, now_ms);
+      print_replication(quorum->partition, now_ms);
     } else {
-      print_status(*quorum, now_ms);
+      print_status(quorum->partition, quorum->cluster_id, now_ms);
     }
     status = kExitOk;
   });

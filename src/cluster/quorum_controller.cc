@@ -67,7 +67,8 @@ bool QuorumController::serves_api(int16_t api_key) {
     case ApiKey::broker_registration:
     case ApiKey::broker_heartbeat:
     case ApiKey::unregister_broker:
-    case ApiKey::allocate_producer_ids: return true;
+    case ApiKey::allocate_producer_ids:
+    case ApiKey::describe_cluster: return true;
     default: return false;
   }
 }
@@ -189,9 +190,36 @@ bool QuorumController::adopt_legacy_topics_wait(const std::vector<metadata::Lega
   return false;
 }
 
+// Any controller answers (KIP-919): the cluster id, the quorum leader it knows of and
+// the voters' controller listeners, for tools given --bootstrap-controller. Broker
+// endpoints are the brokers' to list.
+protocol::ResponseBody QuorumController::describe_cluster(
+    const protocol::DescribeClusterRequest& request) const {
+  protocol::DescribeClusterResponse response;
+  response.endpoint_type = request.endpoint_type;
+  if (request.endpoint_type != kControllerEndpoints) {
+    response.error_code = error_value(ErrorCode::unsupported_endpoint_type);
+    response.error_message =
+        "this is a controller listener: it lists controller endpoints (endpoint type 2)";
+    return response;
+  }
+  response.cluster_id = node_.cluster_id();
+  if (auto leader = node_.core().leader()) response.controller_id = leader->value();
+  for (const auto& [id, address] : node_.voter_addresses()) {
+    auto& voter = response.brokers.emplace_back();
+    voter.broker_id = id.value();
+    voter.host = address.host;
+    voter.port = address.port;
+  }
+  return response;
+}
+
 rpc::Reply QuorumController::handle(const protocol::RequestHeader& header,
                                     protocol::RequestBody&& body) {
   using namespace protocol;
+  if (auto* request = std::get_if<DescribeClusterRequest>(&body)) {
+    return rpc::Reply{describe_cluster(*request), {}};
+  }
   metadata::Controller& c = controller_;
   if (auto* request = std::get_if<CreateTopicsRequest>(&body)) {
     return submit<CreateTopicsResponse>(body,

@@ -76,6 +76,9 @@ class QuorumController final : public raft::ApiExtension {
 
  private:
   void lead_loop();
+  // DescribeCluster's endpoint_type for controllers (1 is brokers).
+  static constexpr int8_t kControllerEndpoints = 2;
+  protocol::ResponseBody describe_cluster(const protocol::DescribeClusterRequest& request) const;
   // Suspends. Appends `records` as one batch in the active epoch (mutex_ held).
   // Returns the offset one past the batch, or nothing when it could not be appended.
   std::optional<record::Offset> append(const std::vector<metadata::Record>& records);

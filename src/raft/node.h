@@ -126,6 +126,11 @@ class RaftNode {
   Result<std::optional<std::pair<SnapshotId, record::Bytes>>, std::string> read_snapshot();
 
   const RaftCore& core() const { return *core_; }
+  // Where each voter's controller listener is, and the quorum's cluster id.
+  const absl::btree_map<ReplicaId, runtime::Address>& voter_addresses() const {
+    return settings_.voter_addresses;
+  }
+  const std::string& cluster_id() const { return settings_.cluster_id; }
   Offset high_watermark() const { return core_->high_watermark(); }
   // Set when the metadata log failed; the owner must end this incarnation.
   runtime::Event& failed() { return failed_; }

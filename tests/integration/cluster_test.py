@@ -182,9 +182,10 @@ def main():
             status = wait_until(observers_listed, 20)
             if checks.check(status is not None,
                             f"weir cluster quorum lists the brokers as observers ({status})"):
-                checks.check(f"LeaderId:               {leader.node}\n" in status and
+                checks.check("ClusterId:              -" not in status and
+                             f"LeaderId:               {leader.node}\n" in status and
                              "CurrentVoters:          [1,2,3]" in status,
-                             "and names the leader and the voters")
+                             "and names the cluster, the leader and the voters")
             # Asked of a follower alone, it follows the follower's hint to the leader.
             follower = next(c for c in controllers if c.node != leader.node)
             p = subprocess.run([weir, "cluster", "quorum", "--bootstrap-controller",

@@ -71,9 +71,16 @@ def require_program(name):
 class WeirServer:
     """One `weir server` process on a data dir that outlives restarts."""
 
-    def __init__(self, weir, data_dir=None, overrides=(), start_timeout=30.0):
+    def __init__(self, weir, data_dir=None, overrides=(), start_timeout=30.0, no_arguments=False):
+        """no_arguments: run `weir server` exactly as a new user first does, with no
+        arguments, in a fresh working directory (127.0.0.1:9092, controller on 9093,
+        data in ./data)."""
         self.weir = weir
+        self.no_arguments = no_arguments
         self._own_dir = data_dir is None
+        self.workdir = tempfile.mkdtemp(prefix="weir-integ-cwd-") if no_arguments else None
+        if no_arguments:
+            data_dir = os.path.join(self.workdir, "data")
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="weir-integ-")
         self.overrides = list(overrides)
         self.start_timeout = start_timeout
@@ -92,14 +99,16 @@ class WeirServer:
 
     def start(self):
         assert self.proc is None, "server already running"
-        args = [self.weir, "server",
-                "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.listen_port},CONTROLLER://127.0.0.1:0",
-                "--override", f"log.dirs={self.data_dir}"]
+        args = [self.weir, "server"]
+        if not self.no_arguments:
+            args += ["--override", f"listeners=PLAINTEXT://127.0.0.1:{self.listen_port},CONTROLLER://127.0.0.1:0",
+                     "--override", f"log.dirs={self.data_dir}"]
         for o in self.overrides:
             args += ["--override", o]
         self._stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self._stderr,
-                                     stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                                     stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+                                     cwd=self.workdir)
         deadline = time.monotonic() + self.start_timeout
         buf = b""
         while True:
@@ -173,7 +182,7 @@ class WeirServer:
         if self.proc is not None:
             self.crash()
         if self._own_dir and not os.environ.get("WEIR_INTEG_KEEP"):
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+            shutil.rmtree(self.workdir or self.data_dir, ignore_errors=True)
             try:
                 os.unlink(self.stderr_path)
             except OSError:
