@@ -8,7 +8,7 @@
 #include <absl/container/btree_map.h>
 #include <fmt/format.h>
 
-#include "client/connection.h"
+#include "rpc/connection.h"
 #include "sim/checkers/admin.h"
 #include "sim/checkers/disk.h"
 #include "sim/checkers/raft.h"
@@ -170,13 +170,13 @@ class AdminProcess final : public Process {
 
   // Suspends. A connection to broker `id` (controller -id when negative), kept while it
   // works.
-  client::Connection* connection(int id) {
+  rpc::Connection* connection(int id) {
     // No reference into the map across the suspension below: another admin loop may
     // insert meanwhile.
     if (auto it = connections_.find(id); it != connections_.end() && it->second->is_open()) {
       return it->second.get();
     }
-    client::ConnectionOptions options;
+    rpc::ConnectionOptions options;
     options.client_id = fmt::format("admin-{}", id);
     options.connect_timeout = seconds(2);
     // A forwarded request may wait out an election and the broker's catch-up.
@@ -184,7 +184,7 @@ class AdminProcess final : public Process {
     const runtime::Address address = id > 0
                                          ? runtime::Address{broker_host(id), kBrokerPort}
                                          : runtime::Address{controller_host(-id), kControllerPort};
-    auto connected = client::Connection::connect(env_, address, options);
+    auto connected = rpc::Connection::connect(env_, address, options);
     if (!connected) {
       connections_.erase(id);
       return nullptr;
@@ -196,7 +196,7 @@ class AdminProcess final : public Process {
 
   // Asks broker `id` for every topic; records what it lists.
   void probe(int id) {
-    client::Connection* broker = connection(id);
+    rpc::Connection* broker = connection(id);
     if (broker == nullptr) return;
     MetadataProbe probe;
     probe.broker = id;
@@ -269,9 +269,9 @@ class AdminProcess final : public Process {
       // controller, and moves on after NOT_CONTROLLER or a failure, as an AdminClient
       // with bootstrap.controllers finds the active one.
       const int target = id != kToControllers ? id : -controller_target_;
-      client::Connection* broker = connection(target);
+      rpc::Connection* broker = connection(target);
       auto answer = broker != nullptr ? broker->send_and_wait(std::move(request))
-                                      : client::ResponseResult(unexpected(client::Error{}));
+                                      : rpc::ResponseResult(unexpected(rpc::Error{}));
       AdminOp& done = history_.admin.ops[index];
       done.outcome = Outcome::unknown;
       auto next_controller = [&] {
@@ -313,7 +313,7 @@ class AdminProcess final : public Process {
 
   runtime::Env& env_;
   History& history_;
-  absl::btree_map<int, std::unique_ptr<client::Connection>> connections_;
+  absl::btree_map<int, std::unique_ptr<rpc::Connection>> connections_;
   // The voter the controllers' loop sends to (1..voters).
   int controller_target_ = 1;
 };

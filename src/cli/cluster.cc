@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
-#include "client/connection.h"
+#include "rpc/connection.h"
 #include "runtime/real/runtime.h"
 
 namespace weir::cli {
@@ -36,8 +36,8 @@ void print_cluster_help() {
 using ReplicaState = protocol::DescribeQuorumResponse::ReplicaState;
 using Partition = protocol::DescribeQuorumResponse::PartitionData;
 
-client::ConnectionOptions connection_options() {
-  client::ConnectionOptions options;
+rpc::ConnectionOptions connection_options() {
+  rpc::ConnectionOptions options;
   options.client_id = "weir-cluster";
   options.connect_timeout = runtime::seconds(5);
   options.request_timeout = runtime::seconds(10);
@@ -54,7 +54,7 @@ struct Quorum {
 std::string ask_cluster_id(runtime::Env& env, const runtime::Address& address) {
   protocol::DescribeClusterRequest request;
   request.endpoint_type = 2;
-  auto connection = client::Connection::connect(env, address, connection_options());
+  auto connection = rpc::Connection::connect(env, address, connection_options());
   if (!connection) return {};
   auto answer = (*connection)->send_and_wait(request);
   (*connection)->close();
@@ -74,12 +74,12 @@ std::optional<Quorum> ask(runtime::Env& env, const std::vector<runtime::Address>
   partition.partition_index = 0;
   topic.partitions.push_back(partition);
   request.topics.push_back(topic);
-  const client::ConnectionOptions options = connection_options();
+  const rpc::ConnectionOptions options = connection_options();
   // A follower's answer names the leader and where it listens: the leader is asked next.
   std::vector<runtime::Address> to_ask = controllers;
   for (size_t next = 0; next < to_ask.size(); next++) {
     const runtime::Address address = to_ask[next];
-    auto connection = client::Connection::connect(env, address, options);
+    auto connection = rpc::Connection::connect(env, address, options);
     if (!connection) {
       error = fmt::format("{}: {}", address.to_string(), connection.error().to_string());
       continue;
@@ -141,8 +141,9 @@ void print_status(const Partition& quorum, const std::string& cluster_id, int64_
       "MaxFollowerLagTimeMs:   {}\n"
       "CurrentVoters:          {}\n"
       "CurrentObservers:       {}\n",
-      cluster_id.empty() ? "-" : cluster_id, quorum.leader_id, quorum.leader_epoch, quorum.high_watermark, std::max<int64_t>(max_lag, 0),
-      max_lag_ms, ids(quorum.current_voters), ids(quorum.observers));
+      cluster_id.empty() ? "-" : cluster_id, quorum.leader_id, quorum.leader_epoch,
+      quorum.high_watermark, std::max<int64_t>(max_lag, 0), max_lag_ms, ids(quorum.current_voters),
+      ids(quorum.observers));
 }
 
 void print_replication(const Partition& quorum, int64_t now_ms) {

@@ -18,12 +18,18 @@
 
 #include <absl/container/btree_map.h>
 
-#include "client/connection.h"
 #include "client/errors.h"
 #include "protocol/wire.h"
+#include "rpc/connection.h"
 #include "runtime/env.h"
 
 namespace weir::client {
+
+// The client's calls go over rpc's connections, as every node-to-node call does.
+using rpc::Connection;
+using rpc::ConnectionOptions;
+using rpc::Response;
+using rpc::ResponseResult;
 
 struct TopicPartition {
   std::string topic;

@@ -1,51 +1,16 @@
-// The client's operating errors: what a caller of the producer, consumer or admin
-// client can react to. Kafka error codes from responses are carried as they came (the
-// protocol edge); everything the client itself detects has its own kind.
+// The client's operating errors: those of rpc (src/rpc/errors.h), which every call to a
+// Kafka node shares, under the client's names.
 #pragma once
 
-#include <cstdint>
-#include <string>
-#include <string_view>
-
-#include <fmt/format.h>
-
-#include "base/result.h"
-#include "protocol/errors.h"
+#include "rpc/errors.h"
 
 namespace weir::client {
 
-enum class ErrorKind : uint8_t {
-  kafka,               // the broker answered with a Kafka error code (see `code`)
-  connect_failed,      // no connection could be made to the broker
-  disconnected,        // the connection closed or reset with the request pending
-  timed_out,           // the request, delivery or metadata wait passed its deadline
-  malformed_response,  // the broker's bytes did not decode; the connection is closed
-  unsupported,         // the broker serves no version of an api the client needs
-  invalid_argument,    // the caller asked for something impossible (unknown topic...)
-  closed,              // the producer or consumer was closed
-};
-
-struct Error {
-  ErrorKind kind = ErrorKind::kafka;
-  protocol::ErrorCode code = protocol::ErrorCode::none;
-  std::string message;
-
-  static Error kafka(int16_t code, std::string message = {}) {
-    return Error{ErrorKind::kafka, static_cast<protocol::ErrorCode>(code), std::move(message)};
-  }
-  static Error of(ErrorKind kind, std::string message = {}) {
-    return Error{kind, protocol::ErrorCode::none, std::move(message)};
-  }
-  // Whether sending again (after a metadata refresh) may succeed.
-  bool retriable() const;
-  // Whether the partition's leader may have moved, so metadata should be refreshed.
-  bool needs_metadata_refresh() const;
-  std::string to_string() const;
-};
-
-std::string_view error_kind_name(ErrorKind kind);
+using rpc::Error;
+using rpc::error_kind_name;
+using rpc::ErrorKind;
 
 template <typename T>
-using ClientResult = weir::Result<T, Error>;
+using ClientResult = rpc::CallResult<T>;
 
 }  // namespace weir::client

@@ -1,7 +1,7 @@
 // The producer: records in, acknowledged offsets out.
 //
 // send() appends a record to the open batch of its partition (straight into the
-// batch's buffer, see batch_builder.h). A sender fiber seals batches when they are
+// batch's buffer, see record/batch_builder.h). A sender fiber seals batches when they are
 // full, when linger.ms has passed or on flush(), groups them by partition leader into
 // Produce requests (one batch per partition per request, at most max.in.flight
 // requests per broker), and completes each record's Future or callback from the
@@ -32,13 +32,18 @@
 
 #include <absl/container/btree_map.h>
 
-#include "client/batch_builder.h"
 #include "client/cluster.h"
 #include "client/errors.h"
+#include "record/batch_builder.h"
 #include "record/types.h"
 #include "runtime/sync.h"
 
 namespace weir::client {
+
+// Batches are built with the one batch encoder's streaming front.
+using record::BatchBuilder;
+using record::BatchIdentity;
+using record::RecordHeader;
 
 struct ProducerConfig {
   int16_t acks = -1;                                             // acks: 0, 1 or -1 (all)

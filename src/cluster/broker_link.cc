@@ -163,7 +163,7 @@ void BrokerLink::heartbeat() {
   if (shutting_down_ && response->should_shut_down) may_shut_down_ = true;
 }
 
-client::ResponseResult BrokerLink::send_to_controller_once(const protocol::RequestBody& body,
+rpc::ResponseResult BrokerLink::send_to_controller_once(const protocol::RequestBody& body,
                                                            runtime::Instant deadline) {
   raft::ReplicaId target = settings_.controllers.begin()->first;
   const auto leader = node_.core().leader();
@@ -177,14 +177,14 @@ client::ResponseResult BrokerLink::send_to_controller_once(const protocol::Reque
   }
   // A copy, not a reference into the map: connecting suspends, and another fiber may
   // insert meanwhile (btree_map moves its values).
-  std::shared_ptr<client::Connection> connection;
+  std::shared_ptr<rpc::Connection> connection;
   if (auto it = connections_.find(target); it != connections_.end()) connection = it->second;
   if (!connection || !connection->is_open()) {
-    client::ConnectionOptions options;
+    rpc::ConnectionOptions options;
     options.client_id = "weir-broker-" + std::to_string(settings_.node_id);
     options.connect_timeout = std::max(deadline - env_.clock.now(), runtime::Duration(1));
     options.request_timeout = settings_.request_timeout;
-    auto connected = client::Connection::connect(env_, settings_.controllers.at(target), options);
+    auto connected = rpc::Connection::connect(env_, settings_.controllers.at(target), options);
     if (!connected) {
       // The log may name a leader that is gone: try the next voter next time.
       failed_target_ = target;
@@ -203,7 +203,7 @@ client::ResponseResult BrokerLink::send_to_controller_once(const protocol::Reque
   return answer;
 }
 
-client::ResponseResult BrokerLink::send_to_controller(protocol::RequestBody body,
+rpc::ResponseResult BrokerLink::send_to_controller(protocol::RequestBody body,
                                                       runtime::Instant deadline) {
   while (true) {
     auto answer = send_to_controller_once(body, deadline);

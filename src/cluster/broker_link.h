@@ -22,7 +22,7 @@
 
 #include <absl/container/btree_map.h>
 
-#include "client/connection.h"
+#include "rpc/connection.h"
 #include "cluster/loader.h"
 #include "metadata/image.h"
 #include "protocol/messages/api.h"
@@ -73,10 +73,10 @@ class BrokerLink {
   // Suspends. Sends `body` to the active controller, again to the next one while the
   // answer is NOT_CONTROLLER for everything in it or the connection fails, until the
   // deadline.
-  client::ResponseResult send_to_controller(protocol::RequestBody body, runtime::Instant deadline);
+  rpc::ResponseResult send_to_controller(protocol::RequestBody body, runtime::Instant deadline);
   // Suspends. One attempt, at the controller the log names (or the next voter): its
   // NOT_CONTROLLER is the controller's own, not a retry's answer.
-  client::ResponseResult send_to_controller_once(const protocol::RequestBody& body,
+  rpc::ResponseResult send_to_controller_once(const protocol::RequestBody& body,
                                                  runtime::Instant deadline);
 
  private:
@@ -104,7 +104,7 @@ class BrokerLink {
   // Round-robin through the voters while no leader is known.
   size_t next_voter_ = 0;
   std::optional<raft::ReplicaId> failed_target_;
-  absl::btree_map<raft::ReplicaId, std::shared_ptr<client::Connection>> connections_;
+  absl::btree_map<raft::ReplicaId, std::shared_ptr<rpc::Connection>> connections_;
 };
 
 // Whether a controller's answer refuses the whole request with NOT_CONTROLLER (the

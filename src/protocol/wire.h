@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "base/assert.h"
+#include "base/big_endian.h"
 #include "base/result.h"
 
 namespace weir::protocol {
@@ -121,20 +122,9 @@ class Reader {
       fail(DecodeError::truncated);
       return 0;
     }
-    U value;
-    std::memcpy(&value, data_.data() + position_, sizeof(U));
+    const U value = load_big_endian<U>(data_.data() + position_);
     position_ += sizeof(U);
-    if constexpr (std::endian::native == std::endian::little && sizeof(U) > 1) {
-      value = byteswap(value);
-    }
     return value;
-  }
-
-  template <typename U>
-  static U byteswap(U value) {
-    if constexpr (sizeof(U) == 2) return __builtin_bswap16(value);
-    if constexpr (sizeof(U) == 4) return __builtin_bswap32(value);
-    if constexpr (sizeof(U) == 8) return __builtin_bswap64(value);
   }
 
   std::span<const uint8_t> data_;
@@ -178,11 +168,7 @@ class Writer {
  private:
   template <typename U>
   void write_big_endian(U value) {
-    uint8_t buffer[sizeof(U)];
-    for (size_t i = 0; i < sizeof(U); i++) {
-      buffer[i] = static_cast<uint8_t>(value >> (8 * (sizeof(U) - 1 - i)));
-    }
-    out_.insert(out_.end(), buffer, buffer + sizeof(U));
+    append_big_endian(out_, value);
   }
 
   Bytes& out_;

@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 
 #include "base/assert.h"
-#include "client/connection.h"
+#include "rpc/connection.h"
 #include "raft/quorum_state_file.h"
 #include "raft/wire.h"
 #include "record/batch.h"
@@ -51,8 +51,8 @@ storage::LogConfig metadata_log_config(int64_t segment_bytes) {
 // (responses come back in request order on one connection).
 struct RaftNode::Peer {
   explicit Peer(runtime::Scheduler& scheduler) : connecting(scheduler) {}
-  std::shared_ptr<client::Connection> control;
-  std::shared_ptr<client::Connection> fetch;
+  std::shared_ptr<rpc::Connection> control;
+  std::shared_ptr<rpc::Connection> fetch;
   runtime::Mutex connecting;
 };
 
@@ -128,7 +128,7 @@ void RaftNode::stop() {
     core_->resign(env_.clock.now());
     // Best effort: EndQuorumEpoch lets the others elect a successor at once. Its
     // answers are awaited briefly, so the requests leave before the connections close.
-    std::vector<runtime::Future<client::ResponseResult>> answers;
+    std::vector<runtime::Future<rpc::ResponseResult>> answers;
     for (auto& envelope : core_->take_outbox()) {
       if (!std::holds_alternative<EndEpochRequest>(envelope.message)) continue;
       auto connection = connect(envelope.to);
@@ -337,14 +337,14 @@ void RaftNode::fetch_loop() {
       continue;
     }
     if (!peer.fetch || !peer.fetch->is_open()) peer.fetch = nullptr;
-    std::shared_ptr<client::Connection> connection = peer.fetch ? peer.fetch : nullptr;
+    std::shared_ptr<rpc::Connection> connection = peer.fetch ? peer.fetch : nullptr;
     if (!connection) {
-      client::ConnectionOptions options;
+      rpc::ConnectionOptions options;
       options.client_id = fmt::format("raft-fetch-{}", settings_.core.self.value());
       options.connect_timeout = settings_.request_timeout;
       options.request_timeout = settings_.request_timeout + settings_.fetch_max_wait;
       auto opened =
-          client::Connection::connect(env_, settings_.voter_addresses.at(target), options);
+          rpc::Connection::connect(env_, settings_.voter_addresses.at(target), options);
       if (!opened) {
         env_.scheduler.sleep_for(settings_.retry_backoff);
         continue;
@@ -554,7 +554,7 @@ Result<std::optional<std::pair<SnapshotId, record::Bytes>>, std::string> RaftNod
   }
 }
 
-void RaftNode::fetch_snapshot(client::Connection& connection, const FetchRequest& sent,
+void RaftNode::fetch_snapshot(rpc::Connection& connection, const FetchRequest& sent,
                               SnapshotId id) {
   protocol::Bytes file;
   int64_t size = -1;
@@ -665,18 +665,18 @@ protocol::ResponseBody RaftNode::serve_fetch_snapshot(const protocol::FetchSnaps
 
 // --- Peers ------------------------------------------------------------------------------------
 
-Result<std::shared_ptr<client::Connection>, std::string> RaftNode::connect(ReplicaId id) {
+Result<std::shared_ptr<rpc::Connection>, std::string> RaftNode::connect(ReplicaId id) {
   auto [it, inserted] = peers_.try_emplace(id, nullptr);
   if (inserted) it->second = std::make_unique<Peer>(env_.scheduler);
   Peer& peer = *it->second;
   runtime::MutexGuard guard(peer.connecting);
   if (peer.control && peer.control->is_open()) return peer.control;
   if (stopping_) return unexpected(std::string("stopping"));
-  client::ConnectionOptions options;
+  rpc::ConnectionOptions options;
   options.client_id = fmt::format("raft-{}", settings_.core.self.value());
   options.connect_timeout = settings_.request_timeout;
   options.request_timeout = settings_.request_timeout;
-  auto opened = client::Connection::connect(env_, settings_.voter_addresses.at(id), options);
+  auto opened = rpc::Connection::connect(env_, settings_.voter_addresses.at(id), options);
   if (!opened) return unexpected(fmt::format("connecting to voter {}", id));
   peer.control = std::move(*opened);
   return peer.control;

@@ -37,7 +37,7 @@
 #include "runtime/sync.h"
 #include "storage/partition_log.h"
 
-namespace weir::client {
+namespace weir::rpc {
 class Connection;
 }
 
@@ -157,7 +157,7 @@ class RaftNode {
                                         std::span<const uint8_t> records);
   // Suspends. Downloads snapshot `id` from the leader over `connection` and installs it
   // when the log is still where `sent` left it.
-  void fetch_snapshot(client::Connection& connection, const FetchRequest& sent, SnapshotId id);
+  void fetch_snapshot(rpc::Connection& connection, const FetchRequest& sent, SnapshotId id);
   // Suspends. Stores a fetched snapshot and restarts the log after it.
   void install_snapshot(const FetchRequest& sent, SnapshotId id, const protocol::Bytes& file);
   // Suspends. Opening: settles the log against the snapshots on disk.
@@ -171,7 +171,7 @@ class RaftNode {
   // Suspends until something changes (an input, an append, the high watermark) or the
   // deadline.
   void wait_change(runtime::Instant deadline);
-  Result<std::shared_ptr<client::Connection>, std::string> connect(ReplicaId peer);
+  Result<std::shared_ptr<rpc::Connection>, std::string> connect(ReplicaId peer);
   protocol::ResponseBody fetch(const protocol::FetchRequest& request);
   template <typename Response, typename Wire, typename Step, typename Encode>
   protocol::ResponseBody answer_epoch_request(const Wire& wire, bool wrong_cluster, Step step,

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 
+#include "base/big_endian.h"
 #include "record/compression.h"
 #include "record/crc32c.h"
 
@@ -13,20 +14,6 @@ namespace {
 // The smallest record: length, attributes, timestamp delta, offset delta, key length,
 // value length and header count, one byte each. Bounds reservations by input size.
 constexpr size_t kRecordSizeMin = 7;
-
-template <typename U>
-U load_big_endian(const uint8_t* p) {
-  U value = 0;
-  for (size_t i = 0; i < sizeof(U); i++) value = static_cast<U>((value << 8) | p[i]);
-  return value;
-}
-
-template <typename U>
-void store_big_endian(uint8_t* p, U value) {
-  for (size_t i = 0; i < sizeof(U); i++) {
-    p[i] = static_cast<uint8_t>(value >> (8 * (sizeof(U) - 1 - i)));
-  }
-}
 
 // Sequential reads of varints and byte runs from untrusted bytes.
 class Cursor {
@@ -123,23 +110,12 @@ size_t varlong_size(int64_t value) {
   return size;
 }
 
-size_t run_size(const std::optional<Bytes>& run) {
+size_t run_size(std::optional<std::span<const uint8_t>> run) {
   if (!run) return varlong_size(-1);
   return varlong_size(static_cast<int64_t>(run->size())) + run->size();
 }
 
-size_t record_body_size(const Record& record) {
-  size_t size = 1 + varlong_size(record.timestamp_delta) + varlong_size(record.offset_delta) +
-                run_size(record.key) + run_size(record.value) +
-                varlong_size(static_cast<int64_t>(record.headers.size()));
-  for (const Header& header : record.headers) {
-    size += varlong_size(static_cast<int64_t>(header.key.size())) + header.key.size() +
-            run_size(header.value);
-  }
-  return size;
-}
-
-void write_run(Bytes& out, const std::optional<Bytes>& run) {
+void write_run(Bytes& out, std::optional<std::span<const uint8_t>> run) {
   if (!run) {
     write_varlong(out, -1);
     return;
@@ -148,25 +124,19 @@ void write_run(Bytes& out, const std::optional<Bytes>& run) {
   out.insert(out.end(), run->begin(), run->end());
 }
 
-void append_record(const Record& record, Bytes& out) {
-  const size_t body_size = record_body_size(record);
-  const size_t start = out.size();
-  write_varlong(out, static_cast<int64_t>(body_size));
-  const size_t body_start = out.size();
-  out.push_back(static_cast<uint8_t>(record.attributes));
-  write_varlong(out, record.timestamp_delta);
-  write_varlong(out, record.offset_delta);
-  write_run(out, record.key);
-  write_run(out, record.value);
-  write_varlong(out, static_cast<int64_t>(record.headers.size()));
-  for (const Header& header : record.headers) {
-    write_varlong(out, static_cast<int64_t>(header.key.size()));
-    out.insert(out.end(), header.key.begin(), header.key.end());
-    write_run(out, header.value);
+size_t record_body_size(const RecordFields& record) {
+  size_t size = 1 + varlong_size(record.timestamp_delta) + varlong_size(record.offset_delta) +
+                run_size(record.key) + run_size(record.value) +
+                varlong_size(static_cast<int64_t>(record.headers.size()));
+  for (const HeaderView& header : record.headers) {
+    size += run_size(header.key) + run_size(header.value);
   }
-  VERIFY(out.size() - body_start == body_size, "record body size {} != computed {}",
-         out.size() - body_start, body_size);
-  VERIFY(out.size() > start, "a record takes bytes");
+  return size;
+}
+
+std::optional<std::span<const uint8_t>> as_run(const std::optional<Bytes>& bytes) {
+  if (!bytes) return std::nullopt;
+  return std::span<const uint8_t>(*bytes);
 }
 
 Bytes to_bytes(std::span<const uint8_t> span) { return Bytes(span.begin(), span.end()); }
@@ -271,8 +241,7 @@ void set_log_append_time(std::span<uint8_t> batch, int64_t timestamp) {
 }
 
 Result<std::span<const uint8_t>> records_section(const BatchView& batch,
-                                                 size_t decompressed_bytes_max,
-                                                 Bytes& scratch) {
+                                                 size_t decompressed_bytes_max, Bytes& scratch) {
   VERIFY(batch.bytes.size() == batch.header.size_bytes(), "view covers its batch");
   const auto compressed = batch.bytes.subspan(kBatchHeaderSize);
   const Compression codec = batch.header.compression();
@@ -376,14 +345,13 @@ Status validate_records(const BatchView& batch, size_t decompressed_bytes_max, B
   return {};
 }
 
-Result<std::vector<Record>> decode_records(const BatchView& batch,
-                                           size_t decompressed_bytes_max) {
+Result<std::vector<Record>> decode_records(const BatchView& batch, size_t decompressed_bytes_max) {
   Bytes scratch;
   auto section = records_section(batch, decompressed_bytes_max, scratch);
   if (!section) return unexpected(section.error());
   std::vector<Record> records;
-  records.reserve(std::min(static_cast<size_t>(batch.header.records_count),
-                           section->size() / kRecordSizeMin));
+  records.reserve(
+      std::min(static_cast<size_t>(batch.header.records_count), section->size() / kRecordSizeMin));
   RecordCursor cursor(*section, batch.header.records_count);
   RecordView view;
   std::vector<HeaderView> headers;
@@ -409,25 +377,44 @@ Result<std::vector<Record>> decode_records(const BatchView& batch,
   return records;
 }
 
-void append_batch(const BatchOptions& options, std::span<const Record> records, Bytes& out) {
-  VERIFY(records.size() <= static_cast<size_t>(std::numeric_limits<int32_t>::max()),
-         "{} records in one batch", records.size());
+size_t encoded_record_size(const RecordFields& record) {
+  const size_t body = record_body_size(record);
+  return varlong_size(static_cast<int64_t>(body)) + body;
+}
+
+void append_record(const RecordFields& record, Bytes& out) {
+  const size_t body_size = record_body_size(record);
+  write_varlong(out, static_cast<int64_t>(body_size));
+  const size_t body_start = out.size();
+  out.push_back(static_cast<uint8_t>(record.attributes));
+  write_varlong(out, record.timestamp_delta);
+  write_varlong(out, record.offset_delta);
+  write_run(out, record.key);
+  write_run(out, record.value);
+  write_varlong(out, static_cast<int64_t>(record.headers.size()));
+  for (const HeaderView& header : record.headers) {
+    write_run(out, header.key);
+    write_run(out, header.value);
+  }
+  VERIFY(out.size() - body_start == body_size, "record body size {} != computed {}",
+         out.size() - body_start, body_size);
+}
+
+size_t begin_batch(Bytes& out) {
   const size_t start = out.size();
   out.resize(start + kBatchHeaderSize);
+  return start;
+}
 
-  int64_t max_timestamp_delta = 0;
-  for (const Record& record : records) {
-    max_timestamp_delta = std::max(max_timestamp_delta, record.timestamp_delta);
-  }
-  if (options.compression == Compression::none) {
-    for (const Record& record : records) append_record(record, out);
-  } else {
-    Bytes plain;
-    for (const Record& record : records) append_record(record, plain);
-    const Bytes compressed = compress(options.compression, plain);
+void finish_batch(const BatchOptions& options, const BatchRecordsSummary& records, size_t start,
+                  Bytes& out) {
+  VERIFY(out.size() >= start + kBatchHeaderSize, "a batch begun at {} has no header", start);
+  if (options.compression != Compression::none) {
+    const Bytes compressed = compress(
+        options.compression, std::span<const uint8_t>(out).subspan(start + kBatchHeaderSize));
+    out.resize(start + kBatchHeaderSize);
     out.insert(out.end(), compressed.begin(), compressed.end());
   }
-
   int16_t attributes = static_cast<int16_t>(options.compression);
   if (options.timestamp_type == TimestampType::log_append_time) attributes |= kTimestampTypeBit;
   if (options.transactional) attributes |= kTransactionalBit;
@@ -442,17 +429,40 @@ void append_batch(const BatchOptions& options, std::span<const Record> records, 
   store_big_endian(p + 12, static_cast<uint32_t>(options.partition_leader_epoch.value()));
   p[16] = static_cast<uint8_t>(kMagicV2);
   store_big_endian(p + kAttributesOffset, static_cast<uint16_t>(attributes));
-  const int32_t last_offset_delta = records.empty() ? 0 : records.back().offset_delta;
-  store_big_endian(p + 23, static_cast<uint32_t>(last_offset_delta));
+  store_big_endian(p + 23, static_cast<uint32_t>(records.last_offset_delta));
   store_big_endian(p + 27, static_cast<uint64_t>(options.base_timestamp));
-  store_big_endian(p + kMaxTimestampOffset,
-                   static_cast<uint64_t>(options.base_timestamp + max_timestamp_delta));
+  store_big_endian(p + kMaxTimestampOffset, static_cast<uint64_t>(records.max_timestamp));
   store_big_endian(p + 43, static_cast<uint64_t>(options.producer_id.value()));
   store_big_endian(p + 51, static_cast<uint16_t>(options.producer_epoch.value()));
   store_big_endian(p + 53, static_cast<uint32_t>(options.base_sequence.value()));
-  store_big_endian(p + 57, static_cast<uint32_t>(records.size()));
+  store_big_endian(p + 57, static_cast<uint32_t>(records.count));
   const auto batch = std::span<uint8_t>(out).subspan(start);
   store_big_endian(p + kCrcOffset, compute_batch_crc(batch));
+}
+
+void append_batch(const BatchOptions& options, std::span<const Record> records, Bytes& out) {
+  VERIFY(records.size() <= static_cast<size_t>(std::numeric_limits<int32_t>::max()),
+         "{} records in one batch", records.size());
+  const size_t start = begin_batch(out);
+  BatchRecordsSummary summary;
+  summary.count = static_cast<int32_t>(records.size());
+  int64_t max_timestamp_delta = 0;
+  std::vector<HeaderView> headers;  // only records with headers use it
+  for (const Record& record : records) {
+    max_timestamp_delta = std::max(max_timestamp_delta, record.timestamp_delta);
+    headers.clear();
+    for (const Header& header : record.headers) {
+      headers.push_back(HeaderView{
+          std::span(reinterpret_cast<const uint8_t*>(header.key.data()), header.key.size()),
+          as_run(header.value)});
+    }
+    append_record(RecordFields{record.attributes, record.timestamp_delta, record.offset_delta,
+                               as_run(record.key), as_run(record.value), headers},
+                  out);
+  }
+  summary.last_offset_delta = records.empty() ? 0 : records.back().offset_delta;
+  summary.max_timestamp = options.base_timestamp + max_timestamp_delta;
+  finish_batch(options, summary, start, out);
 }
 
 Bytes encode_batch(const BatchOptions& options, std::span<const Record> records) {

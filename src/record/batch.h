@@ -191,6 +191,32 @@ Result<std::vector<Record>> decode_records(const BatchView& batch,
                                            size_t decompressed_bytes_max);
 
 // ---- encoding ------------------------------------------------------------------
+// One encoder of the v2 format for every writer: whole batches of Records
+// (append_batch/encode_batch: the controller's metadata, transaction markers, tests)
+// and record::BatchBuilder (batch_builder.h: records appended one at a time into the
+// batch's buffer, as weir's producer does) both write records with append_record and
+// end the batch with finish_batch.
+
+// A record to encode, as spans: nothing is copied until it is written.
+struct RecordFields {
+  int8_t attributes = 0;
+  int64_t timestamp_delta = 0;
+  int32_t offset_delta = 0;
+  std::optional<std::span<const uint8_t>> key;
+  std::optional<std::span<const uint8_t>> value;
+  std::span<const HeaderView> headers;
+};
+// Bytes the record takes in a batch, its length prefix included.
+size_t encoded_record_size(const RecordFields& record);
+// Appends the record to `out` (the records section of a batch being built).
+void append_record(const RecordFields& record, Bytes& out);
+
+// What a batch's header says of its records.
+struct BatchRecordsSummary {
+  int32_t count = 0;
+  int32_t last_offset_delta = 0;  // 0 for an empty batch
+  int64_t max_timestamp = 0;
+};
 
 struct BatchOptions {
   Offset base_offset{0};
@@ -210,6 +236,14 @@ struct BatchOptions {
 // base_timestamp for an empty batch).
 void append_batch(const BatchOptions& options, std::span<const Record> records, Bytes& out);
 Bytes encode_batch(const BatchOptions& options, std::span<const Record> records);
+
+// Reserves a batch header at the end of `out`; returns where the batch starts. The
+// records follow (append_record), then finish_batch.
+size_t begin_batch(Bytes& out);
+// Ends the batch begun at out[start]: compresses its records as options.compression
+// says, then writes the header (options, `records`) and the CRC.
+void finish_batch(const BatchOptions& options, const BatchRecordsSummary& records, size_t start,
+                  Bytes& out);
 
 // ---- control records -----------------------------------------------------------
 

@@ -10,6 +10,7 @@
 #include <zstd.h>
 
 #include "base/assert.h"
+#include "base/big_endian.h"
 
 namespace weir::record {
 namespace {
@@ -95,16 +96,8 @@ constexpr uint8_t kXerialMagic[8] = {0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0};
 constexpr size_t kXerialHeader = 16;  // magic, version int32, compatible version int32
 constexpr size_t kXerialBlock = 32 * 1024;  // Java's default block size
 
-uint32_t load_big_endian_32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-
-void store_big_endian_32(uint8_t* p, uint32_t value) {
-  p[0] = static_cast<uint8_t>(value >> 24);
-  p[1] = static_cast<uint8_t>(value >> 16);
-  p[2] = static_cast<uint8_t>(value >> 8);
-  p[3] = static_cast<uint8_t>(value);
-}
+uint32_t load_big_endian_32(const uint8_t* p) { return load_big_endian<uint32_t>(p); }
+void store_big_endian_32(uint8_t* p, uint32_t value) { store_big_endian(p, value); }
 
 Status decompress_snappy_block(std::span<const uint8_t> block, size_t output_limit,
                                size_t start, Bytes& output) {

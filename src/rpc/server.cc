@@ -7,6 +7,7 @@
 
 #include "protocol/errors.h"
 #include "protocol/messages/api.h"
+#include "rpc/framing.h"
 
 namespace weir::rpc {
 
@@ -40,12 +41,9 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   void read_loop() {
     std::vector<uint8_t> frame;
     while (true) {
-      std::array<std::byte, 4> size_bytes;
-      if (!stream_->read_exactly(size_bytes)) break;
-      const int32_t size = static_cast<int32_t>((std::to_integer<uint32_t>(size_bytes[0]) << 24) |
-                                                (std::to_integer<uint32_t>(size_bytes[1]) << 16) |
-                                                (std::to_integer<uint32_t>(size_bytes[2]) << 8) |
-                                                std::to_integer<uint32_t>(size_bytes[3]));
+      std::array<uint8_t, kFrameSizeBytes> size_bytes;
+      if (!stream_->read_exactly(std::as_writable_bytes(std::span(size_bytes)))) break;
+      const int32_t size = frame_size(size_bytes.data());
       // Kafka closes a connection whose frame is negative or above
       // socket.request.max.bytes, without reading it.
       if (size < 4 || size > server_.limits_.request_bytes_max) break;
@@ -101,13 +99,9 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
       std::optional<protocol::ResponseBody> body = std::move(pending->reply.now);
       if (!body && pending->reply.later) body = pending->reply.later->get();
       if (!body) break;  // the handler's fiber died (shutdown): nothing to send
-      out.assign(4, 0);
+      begin_frame(out);
       protocol::encode_response(pending->correlation_id, pending->api_version, *body, out);
-      const auto size = static_cast<uint32_t>(out.size() - 4);
-      out[0] = static_cast<uint8_t>(size >> 24);
-      out[1] = static_cast<uint8_t>(size >> 16);
-      out[2] = static_cast<uint8_t>(size >> 8);
-      out[3] = static_cast<uint8_t>(size);
+      finish_frame(out);
       if (!stream_->write_all(std::as_bytes(std::span(out)))) break;
     }
     // Ends the reader too (its read fails) and drops what it still queues.

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "base/assert.h"
+#include "base/big_endian.h"
 
 namespace weir::storage {
 namespace {
@@ -35,21 +36,10 @@ std::span<const std::byte> readable(std::span<const uint8_t> bytes) {
   return {reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()};
 }
 
-void put_u32(std::vector<uint8_t>& out, uint32_t value) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(value >> shift));
-}
-void put_i64(std::vector<uint8_t>& out, int64_t value) {
-  const auto bits = static_cast<uint64_t>(value);
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(bits >> shift));
-}
-uint32_t get_u32(const uint8_t* in) {
-  return (uint32_t{in[0]} << 24) | (uint32_t{in[1]} << 16) | (uint32_t{in[2]} << 8) | in[3];
-}
-int64_t get_i64(const uint8_t* in) {
-  uint64_t bits = 0;
-  for (int i = 0; i < 8; i++) bits = (bits << 8) | in[i];
-  return static_cast<int64_t>(bits);
-}
+void put_u32(std::vector<uint8_t>& out, uint32_t value) { append_big_endian(out, value); }
+void put_i64(std::vector<uint8_t>& out, int64_t value) { append_big_endian(out, value); }
+uint32_t get_u32(const uint8_t* in) { return load_big_endian<uint32_t>(in); }
+int64_t get_i64(const uint8_t* in) { return load_big_endian<int64_t>(in); }
 
 enum class ScanAction { next, stop };
 enum class ScanEnd {

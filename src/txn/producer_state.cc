@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "base/assert.h"
+#include "base/big_endian.h"
 #include "record/crc32c.h"
 
 namespace weir::txn {
@@ -21,23 +22,15 @@ static_assert(kSnapshotEntriesOffset == kSnapshotCrcOffset + 4, "the CRC covers 
 
 template <typename Int>
 void put(record::Bytes& out, Int value) {
-  using Unsigned = std::make_unsigned_t<Int>;
-  const auto bits = static_cast<Unsigned>(value);
-  for (size_t i = sizeof(Int); i > 0; i--) {
-    out.push_back(static_cast<uint8_t>(bits >> (8 * (i - 1))));
-  }
+  append_big_endian<Int>(out, value);
 }
 
 template <typename Int>
 Int get(std::span<const uint8_t> bytes, size_t& position) {
   VERIFY(position + sizeof(Int) <= bytes.size(), "read past the end of a checked span");
-  using Unsigned = std::make_unsigned_t<Int>;
-  Unsigned bits = 0;
-  for (size_t i = 0; i < sizeof(Int); i++) {
-    bits = static_cast<Unsigned>((bits << 8) | bytes[position + i]);
-  }
+  const Int value = load_big_endian<Int>(bytes.data() + position);
   position += sizeof(Int);
-  return static_cast<Int>(bits);
+  return value;
 }
 
 }  // namespace
@@ -344,9 +337,7 @@ record::Bytes ProducerStateTable::to_snapshot() const {
   }
   VERIFY(out.size() == kSnapshotHeaderBytes + producers_.size() * kSnapshotEntryBytes);
   const uint32_t crc = record::crc32c(std::span(out).subspan(kSnapshotEntriesOffset));
-  for (size_t i = 0; i < 4; i++) {
-    out[kSnapshotCrcOffset + i] = static_cast<uint8_t>(crc >> (8 * (3 - i)));
-  }
+  store_big_endian<uint32_t>(out.data() + kSnapshotCrcOffset, crc);
   return out;
 }
 
@@ -365,8 +356,8 @@ Result<ProducerStateTable, SnapshotError> ProducerStateTable::from_snapshot(
     return unexpected(SnapshotError::crc_mismatch);
   }
   const int32_t count = get<int32_t>(bytes, position);
-  if (count < 0 || bytes.size() - kSnapshotHeaderBytes !=
-                       static_cast<size_t>(count) * kSnapshotEntryBytes) {
+  if (count < 0 ||
+      bytes.size() - kSnapshotHeaderBytes != static_cast<size_t>(count) * kSnapshotEntryBytes) {
     return unexpected(SnapshotError::bad_length);
   }
   ProducerStateTable table(end_offset);

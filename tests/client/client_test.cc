@@ -8,11 +8,11 @@
 
 #include "client/admin.h"
 #include "client/cluster.h"
-#include "client/connection.h"
 #include "client/consumer.h"
 #include "client/murmur2.h"
 #include "client/producer.h"
 #include "fake_broker.h"
+#include "rpc/connection.h"
 #include "runtime/env.h"
 #include "sim/clock.h"
 #include "sim/disk.h"
@@ -23,6 +23,8 @@
 namespace weir::client {
 namespace {
 
+using rpc::ApiVersionRange;
+using rpc::pick_version;
 using runtime::milliseconds;
 using runtime::seconds;
 using testing::FakeBroker;

@@ -1,5 +1,7 @@
-// One connection to one broker: connect with a timeout, the ApiVersions handshake, and
-// pipelined requests.
+// One connection to one Kafka node (a broker or a controller), the calling end of the
+// framing that rpc::Server serves: connect with a timeout, the ApiVersions handshake,
+// and pipelined requests. Every node-to-node call (Raft peers, a broker's link to the
+// controllers, replica fetchers) and weir's own client use it.
 //
 // A writer fiber sends queued frames in the order send() queued them (coalescing
 // whatever is queued into one write); a reader fiber reads responses, which Kafka
@@ -23,13 +25,13 @@
 #include <optional>
 #include <string>
 
-#include "client/errors.h"
+#include "rpc/errors.h"
 #include "protocol/messages/api.h"
 #include "runtime/env.h"
 #include "runtime/network.h"
 #include "runtime/sync.h"
 
-namespace weir::client {
+namespace weir::rpc {
 
 struct ConnectionOptions {
   std::string client_id = "weir";
@@ -41,7 +43,7 @@ struct ConnectionOptions {
 
 // Responses are shared, not copied: a Fetch response may hold megabytes of records.
 using Response = std::shared_ptr<const protocol::ResponseBody>;
-using ResponseResult = ClientResult<Response>;
+using ResponseResult = CallResult<Response>;
 
 // The version range both sides serve for each api (highest first choice).
 struct ApiVersionRange {
@@ -56,7 +58,7 @@ std::optional<int16_t> pick_version(protocol::ApiKey key, ApiVersionRange broker
 class Connection {
  public:
   // Connects and runs the ApiVersions handshake. May suspend.
-  static ClientResult<std::unique_ptr<Connection>> connect(runtime::Env env,
+  static CallResult<std::unique_ptr<Connection>> connect(runtime::Env env,
                                                            const runtime::Address& address,
                                                            const ConnectionOptions& options);
   ~Connection();
@@ -89,4 +91,4 @@ class Connection {
   std::shared_ptr<State> state_;
 };
 
-}  // namespace weir::client
+}  // namespace weir::rpc

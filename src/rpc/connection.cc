@@ -1,4 +1,4 @@
-#include "client/connection.h"
+#include "rpc/connection.h"
 
 #include <algorithm>
 #include <cstring>
@@ -8,9 +8,11 @@
 
 #include <absl/container/btree_map.h>
 
+#include "base/big_endian.h"
 #include "protocol/header.h"
+#include "rpc/framing.h"
 
-namespace weir::client {
+namespace weir::rpc {
 
 using protocol::ApiKey;
 using protocol::Bytes;
@@ -32,11 +34,6 @@ struct QueuedFrame {
   // Set for requests that get no response: resolved once written.
   std::optional<Promise<ResponseResult>> on_written;
 };
-
-int32_t read_int32_big_endian(const uint8_t* bytes) {
-  return static_cast<int32_t>((uint32_t{bytes[0]} << 24) | (uint32_t{bytes[1]} << 16) |
-                              (uint32_t{bytes[2]} << 8) | uint32_t{bytes[3]});
-}
 
 }  // namespace
 
@@ -135,7 +132,7 @@ void writer_loop(const std::shared_ptr<Connection::State>& state) {
 
 void reader_loop(const std::shared_ptr<Connection::State>& state) {
   Bytes frame;
-  uint8_t size_bytes[4];
+  uint8_t size_bytes[kFrameSizeBytes];
   while (state->open) {
     auto header_read = state->stream->read_exactly(std::as_writable_bytes(std::span(size_bytes)));
     if (!header_read) {
@@ -144,7 +141,7 @@ void reader_loop(const std::shared_ptr<Connection::State>& state) {
                                             runtime::to_string(header_read.error()))));
       return;
     }
-    const int32_t size = read_int32_big_endian(size_bytes);
+    const int32_t size = frame_size(size_bytes);
     if (size < 4 || static_cast<size_t>(size) > state->options.response_bytes_max) {
       state->fail_all(Error::of(ErrorKind::malformed_response,
                                 fmt::format("response frame of {} bytes", size)));
@@ -164,7 +161,7 @@ void reader_loop(const std::shared_ptr<Connection::State>& state) {
       return;
     }
     if (!state->open) return;
-    const int32_t correlation_id = read_int32_big_endian(frame.data());
+    const int32_t correlation_id = load_big_endian<int32_t>(frame.data());
     if (state->pending.empty() || state->pending.front().correlation_id != correlation_id) {
       state->fail_all(Error::of(ErrorKind::malformed_response,
                                 fmt::format("unexpected correlation id {}", correlation_id)));
@@ -199,21 +196,18 @@ void reader_loop(const std::shared_ptr<Connection::State>& state) {
 }
 
 Bytes encode_frame(const protocol::RequestHeader& header, const protocol::RequestBody& body) {
-  Bytes frame(4, 0);
+  Bytes frame;
+  begin_frame(frame);
   protocol::encode_request(header, body, frame);
-  const uint32_t size = static_cast<uint32_t>(frame.size() - 4);
-  frame[0] = static_cast<uint8_t>(size >> 24);
-  frame[1] = static_cast<uint8_t>(size >> 16);
-  frame[2] = static_cast<uint8_t>(size >> 8);
-  frame[3] = static_cast<uint8_t>(size);
+  finish_frame(frame);
   return frame;
 }
 
 }  // namespace
 
-ClientResult<std::unique_ptr<Connection>> Connection::connect(runtime::Env env,
-                                                              const runtime::Address& address,
-                                                              const ConnectionOptions& options) {
+CallResult<std::unique_ptr<Connection>> Connection::connect(runtime::Env env,
+                                                            const runtime::Address& address,
+                                                            const ConnectionOptions& options) {
   auto stream = env.network.connect(address, options.connect_timeout);
   if (!stream) {
     return unexpected(
@@ -320,4 +314,4 @@ void Connection::close() {
 size_t Connection::pending_count() const { return state_->pending.size(); }
 const runtime::Address& Connection::address() const { return state_->address; }
 
-}  // namespace weir::client
+}  // namespace weir::rpc

@@ -1,6 +1,6 @@
-#include "client/errors.h"
+#include "rpc/errors.h"
 
-namespace weir::client {
+namespace weir::rpc {
 
 using protocol::ErrorCode;
 
@@ -67,4 +67,4 @@ std::string Error::to_string() const {
   return text;
 }
 
-}  // namespace weir::client
+}  // namespace weir::rpc
