@@ -68,6 +68,7 @@ bool QuorumController::serves_api(int16_t api_key) {
     case ApiKey::broker_heartbeat:
     case ApiKey::unregister_broker:
     case ApiKey::allocate_producer_ids:
+    case ApiKey::alter_partition:
     case ApiKey::describe_cluster: return true;
     default: return false;
   }
@@ -256,6 +257,10 @@ rpc::Reply QuorumController::handle(const protocol::RequestHeader& header,
   if (auto* request = std::get_if<AllocateProducerIdsRequest>(&body)) {
     return submit<AllocateProducerIdsResponse>(
         body, [&](record::Offset) { return c.allocate_producer_ids(*request); });
+  }
+  if (auto* request = std::get_if<AlterPartitionRequest>(&body)) {
+    return submit<AlterPartitionResponse>(
+        body, [&](record::Offset) { return c.alter_partition(*request, header.api_version); });
   }
   VERIFY(false, "the controller was handed api {}", header.api_key);
   return rpc::Reply::none();

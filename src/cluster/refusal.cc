@@ -111,6 +111,9 @@ protocol::ResponseBody refuse(const protocol::RequestBody& body, ErrorCode code)
   if (std::holds_alternative<AllocateProducerIdsRequest>(body)) {
     return refuse_whole<AllocateProducerIdsResponse>(code);
   }
+  if (std::holds_alternative<AlterPartitionRequest>(body)) {
+    return refuse_whole<AlterPartitionResponse>(code);
+  }
   VERIFY(false, "refuse() for a request the controller does not serve");
   return ApiVersionsResponse{};
 }

@@ -982,6 +982,109 @@ Decision<protocol::UnregisterBrokerResponse> Controller::unregister_broker(
   return decision;
 }
 
+Decision<protocol::AlterPartitionResponse> Controller::alter_partition(
+    const protocol::AlterPartitionRequest& request, int16_t version) {
+  using Request = protocol::AlterPartitionRequest;
+  using Response = protocol::AlterPartitionResponse;
+  Decision<Response> decision;
+  const BrokerId requester(request.broker_id);
+  const BrokerRegistration* registration = image().broker(requester);
+  if (registration == nullptr || (request.broker_epoch != -1 &&
+                                  registration->epoch.value() != request.broker_epoch)) {
+    decision.response.error_code = error_value(ErrorCode::stale_broker_epoch);
+    return decision;
+  }
+  for (const Request::TopicData& topic : request.topics) {
+    Response::TopicData& topic_answer = decision.response.topics.emplace_back();
+    topic_answer.topic_id = topic.topic_id;
+    const TopicId topic_id{topic.topic_id};
+    for (const Request::PartitionData& asked : topic.partitions) {
+      Response::PartitionData& answer = topic_answer.partitions.emplace_back();
+      answer.partition_index = asked.partition_index;
+      if (image().topic(topic_id) == nullptr) {
+        answer.error_code = error_value(ErrorCode::unknown_topic_id);
+        continue;
+      }
+      const PartitionId partition_id(asked.partition_index);
+      const PartitionState* partition = image().partition(topic_id, partition_id);
+      auto refuse = [&](ErrorCode code) { answer.error_code = error_value(code); };
+      if (partition == nullptr) {
+        refuse(ErrorCode::unknown_topic_or_partition);
+        continue;
+      }
+      if (LeaderEpoch(asked.leader_epoch) > partition->leader_epoch ||
+          PartitionEpoch(asked.partition_epoch) > partition->partition_epoch) {
+        refuse(ErrorCode::not_controller);  // this controller is behind the requester
+        continue;
+      }
+      if (LeaderEpoch(asked.leader_epoch) < partition->leader_epoch) {
+        refuse(ErrorCode::fenced_leader_epoch);
+        continue;
+      }
+      if (partition->leader != requester) {
+        refuse(ErrorCode::invalid_request);
+        continue;
+      }
+      if (PartitionEpoch(asked.partition_epoch) < partition->partition_epoch) {
+        refuse(ErrorCode::invalid_update_version);
+        continue;
+      }
+      // The new ISR with the broker epochs it names (-1: not checked).
+      std::vector<std::pair<BrokerId, int64_t>> members;
+      if (version >= 3) {
+        for (const auto& member : asked.new_isr_with_epochs) {
+          members.emplace_back(BrokerId(member.broker_id), member.broker_epoch);
+        }
+      } else {
+        for (int32_t member : asked.new_isr) members.emplace_back(BrokerId(member), -1);
+      }
+      std::vector<BrokerId> isr;
+      bool valid = true;
+      for (const auto& [member, epoch] : members) {
+        if (!partition->is_replica(member) ||
+            std::find(isr.begin(), isr.end(), member) != isr.end()) {
+          valid = false;
+        }
+        isr.push_back(member);
+      }
+      if (!valid || std::find(isr.begin(), isr.end(), requester) == isr.end() ||
+          (asked.leader_recovery_state == 1 && isr.size() > 1) ||
+          (partition->leader_recovery_state == 0 && asked.leader_recovery_state == 1)) {
+        refuse(ErrorCode::invalid_request);
+        continue;
+      }
+      const bool eligible = std::all_of(members.begin(), members.end(), [&](const auto& m) {
+        const BrokerRegistration* broker = image().broker(m.first);
+        return broker != nullptr && broker->is_active() &&
+               (m.second == -1 || broker->epoch.value() == m.second);
+      });
+      if (!eligible) {
+        refuse(ErrorCode::ineligible_replica);
+        continue;
+      }
+      const bool isr_changed =
+          !std::equal(isr.begin(), isr.end(), partition->isr.begin(), partition->isr.end());
+      const bool recovered =
+          partition->leader_recovery_state == 1 && asked.leader_recovery_state == 0;
+      if (isr_changed || recovered) {
+        PartitionChangeRecord change;
+        change.topic_id = topic_id;
+        change.partition_id = partition_id;
+        if (isr_changed) change.isr = isr;
+        if (recovered) change.leader_recovery_state = 0;
+        emit(std::move(change), decision.records);
+      }
+      const PartitionState* after = image().partition(topic_id, partition_id);
+      answer.leader_id = after->leader.value();
+      answer.leader_epoch = after->leader_epoch.value();
+      answer.partition_epoch = after->partition_epoch.value();
+      answer.leader_recovery_state = after->leader_recovery_state;
+      for (BrokerId member : after->isr) answer.isr.push_back(member.value());
+    }
+  }
+  return decision;
+}
+
 Decision<protocol::AllocateProducerIdsResponse> Controller::allocate_producer_ids(
     const protocol::AllocateProducerIdsRequest& request) {
   Decision<protocol::AllocateProducerIdsResponse> decision;

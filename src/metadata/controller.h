@@ -35,6 +35,7 @@
 #include "metadata/state.h"
 #include "protocol/messages/allocate_producer_ids.h"
 #include "protocol/messages/alter_configs.h"
+#include "protocol/messages/alter_partition.h"
 #include "protocol/messages/broker_heartbeat.h"
 #include "protocol/messages/broker_registration.h"
 #include "protocol/messages/create_partitions.h"
@@ -138,6 +139,19 @@ class Controller {
       const protocol::UnregisterBrokerRequest& request);
   Decision<protocol::AllocateProducerIdsResponse> allocate_producer_ids(
       const protocol::AllocateProducerIdsRequest& request);
+  // A partition leader's ISR change (KIP-497), checked as Kafka's
+  // ReplicationControlManager.alterPartition does: the requester's broker epoch (else
+  // STALE_BROKER_EPOCH for the whole request), then per partition the topic, the
+  // leader and partition epochs (newer than this controller's: NOT_CONTROLLER; an older
+  // leader epoch: FENCED_LEADER_EPOCH; an older partition epoch:
+  // INVALID_UPDATE_VERSION), that the requester leads it, that the new ISR is made of
+  // its replicas and holds the leader (INVALID_REQUEST), and that every member is an
+  // active broker of the named broker epoch (INELIGIBLE_REPLICA). An accepted change
+  // is a PartitionChangeRecord of the ISR (the leader epoch stays; the partition epoch
+  // moves); the answer carries the state after it. `version` 2 names the ISR by ids,
+  // 3 with broker epochs.
+  Decision<protocol::AlterPartitionResponse> alter_partition(
+      const protocol::AlterPartitionRequest& request, int16_t version);
 
   // ---- time ----
   // Fences brokers whose session expired (no heartbeat for broker.session.timeout.ms),

@@ -405,12 +405,24 @@ StorageResult<AppendResult> PartitionLog::append_locked(std::span<uint8_t> batch
 StorageResult<void> PartitionLog::assign_epoch_locked(LeaderEpoch epoch, Offset start_offset) {
   VERIFY(epoch >= LeaderEpoch(0));
   VERIFY(start_offset >= log_start_offset_);
-  if (!epochs_.empty() && epoch <= epochs_.back().epoch) return {};
+  if (!epochs_.empty() && epoch == epochs_.back().epoch &&
+      start_offset >= epochs_.back().start_offset) {
+    return {};  // the latest epoch goes on
+  }
+  // Kafka's LeaderEpochFileCache.assign: entries that the new one contradicts (a
+  // larger or equal epoch, or one starting at or after it) go first. Only an entry a
+  // leader assigned before writing anything can be contradicted so (the batches of a
+  // later leader's older epoch then replace it); truncation removes the others.
+  std::vector<EpochEntry> before = epochs_;
+  while (!epochs_.empty() &&
+         (epochs_.back().epoch >= epoch || epochs_.back().start_offset >= start_offset)) {
+    epochs_.pop_back();
+  }
   // The checkpoint is written before the data: after a crash it may name an epoch
   // whose data was lost, which open() then forgets.
   epochs_.push_back({epoch, start_offset});
   if (auto persisted = persist_epochs(); !persisted) {
-    epochs_.pop_back();
+    epochs_ = std::move(before);
     return unexpected(fail(persisted.error()));
   }
   return {};
@@ -651,6 +663,14 @@ StorageResult<void> PartitionLog::delete_oldest_segments_locked(size_t count) {
   }
   VERIFY(!segments_.empty());
   return {};
+}
+
+StorageResult<void> PartitionLog::assign_epoch_at_end(LeaderEpoch epoch) {
+  if (closing_) return unexpected(StorageError::closed);
+  Operation operation(*this);
+  runtime::MutexGuard guard(append_mutex_);
+  if (suspect_) return unexpected(StorageError::suspect);
+  return assign_epoch_locked(epoch, log_end_offset_);
 }
 
 StorageResult<void> PartitionLog::truncate_to(Offset offset) {

@@ -135,6 +135,12 @@ class PartitionLog {
   // a prefix of it whose log start is `start` (empty), never anything else.
   StorageResult<void> reset_to(Offset start);
 
+  // Suspends. Records, durably, that leader epoch `epoch` starts at the log end: a new
+  // partition leader does this before its first append (KIP-279), so a follower asking
+  // about an older epoch learns where that one ended here even before this leader has
+  // written anything. As every epoch entry, it drops entries a newer one contradicts.
+  StorageResult<void> assign_epoch_at_end(LeaderEpoch epoch);
+
   // Suspends. Writes partition.metadata.
   StorageResult<void> set_topic_id(const std::string& topic_id);
   const std::optional<std::string>& topic_id() const { return topic_id_; }

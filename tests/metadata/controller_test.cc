@@ -342,6 +342,94 @@ TEST_F(ControllerTest, LegacyTopicsAreAdoptedOnceUnderTheirIds) {
 // A snapshot holds image_records(image): replayed into an empty state they rebuild an
 // equal image (and digest), whatever history led to it — fenced and shutting-down
 // brokers, moved leaders (leader and partition epochs above 0), configs, producer ids.
+// A leader's ISR change, as Kafka's controller checks it: the broker epoch, the topic,
+// the leader and partition epochs, that the requester leads the partition, that the new
+// ISR holds it and only replicas, and that every member is active in the named epoch.
+TEST_F(ControllerTest, AlterPartitionChangesTheIsrOfALeaderInItsEpochsOnly) {
+  auto epochs = live_brokers(3);
+  ASSERT_EQ(create("replicated", 1, 3).topics[0].error_code, 0);
+  const TopicImage* topic = follower_.image().topic("replicated");
+  ASSERT_NE(topic, nullptr);
+  const PartitionState before = topic->partitions[0];
+  ASSERT_EQ(before.isr.size(), 3u);
+  const int32_t leader = before.leader.value();
+  const int32_t follower = (before.isr[0] == before.leader ? before.isr[1] : before.isr[0]).value();
+
+  auto ask = [&](int32_t broker, int64_t broker_epoch, std::vector<std::pair<int32_t, int64_t>> isr,
+                 int32_t leader_epoch, int32_t partition_epoch) {
+    protocol::AlterPartitionRequest request;
+    request.broker_id = broker;
+    request.broker_epoch = broker_epoch;
+    auto& t = request.topics.emplace_back();
+    t.topic_id = topic->id.uuid;
+    auto& p = t.partitions.emplace_back();
+    p.partition_index = 0;
+    p.leader_epoch = leader_epoch;
+    p.partition_epoch = partition_epoch;
+    for (auto [id, epoch] : isr) {
+      auto& member = p.new_isr_with_epochs.emplace_back();
+      member.broker_id = id;
+      member.broker_epoch = epoch;
+    }
+    auto decision = controller_.alter_partition(request, 3);
+    commit(decision.records);
+    return decision;
+  };
+  const int32_t le = before.leader_epoch.value();
+  const int32_t pe = before.partition_epoch.value();
+  auto code = [](const Decision<protocol::AlterPartitionResponse>& d) {
+    if (d.response.error_code != 0) return d.response.error_code;
+    return d.response.topics[0].partitions[0].error_code;
+  };
+  const int64_t leader_epoch_of_broker = epochs[leader - 1];
+  // Refusals write nothing.
+  EXPECT_EQ(code(ask(leader, leader_epoch_of_broker + 1, {{leader, -1}}, le, pe)),
+            error_value(ErrorCode::stale_broker_epoch));
+  EXPECT_EQ(code(ask(follower, epochs[follower - 1], {{follower, -1}}, le, pe)),
+            error_value(ErrorCode::invalid_request));
+  EXPECT_EQ(code(ask(leader, leader_epoch_of_broker, {{leader, -1}}, le + 1, pe)),
+            error_value(ErrorCode::not_controller));
+  EXPECT_EQ(code(ask(leader, leader_epoch_of_broker, {{follower, -1}}, le, pe)),
+            error_value(ErrorCode::invalid_request));  // without the leader
+  EXPECT_EQ(code(ask(leader, leader_epoch_of_broker, {{leader, -1}, {9, -1}}, le, pe)),
+            error_value(ErrorCode::invalid_request));  // not a replica
+  EXPECT_EQ(code(ask(leader, leader_epoch_of_broker,
+                     {{leader, -1}, {follower, epochs[follower - 1] + 7}}, le, pe)),
+            error_value(ErrorCode::ineligible_replica));  // another incarnation
+  EXPECT_EQ(follower_.image().topic("replicated")->partitions[0], before);
+
+  // The shrink to {leader, follower}: the partition epoch moves, the leader epoch stays.
+  auto shrink = ask(leader, leader_epoch_of_broker,
+                    {{leader, leader_epoch_of_broker}, {follower, epochs[follower - 1]}}, le, pe);
+  ASSERT_EQ(code(shrink), 0);
+  const PartitionState& after = follower_.image().topic("replicated")->partitions[0];
+  EXPECT_EQ(after.isr.size(), 2u);
+  EXPECT_EQ(after.leader_epoch, before.leader_epoch);
+  EXPECT_EQ(after.partition_epoch, before.partition_epoch.next());
+  const auto& answer = shrink.response.topics[0].partitions[0];
+  EXPECT_EQ(answer.partition_epoch, after.partition_epoch.value());
+  EXPECT_EQ(answer.leader_epoch, le);
+  EXPECT_EQ(answer.isr.size(), 2u);
+  // The same proposal again is of an older partition epoch now.
+  EXPECT_EQ(code(ask(leader, leader_epoch_of_broker, {{leader, -1}}, le, pe)),
+            error_value(ErrorCode::invalid_update_version));
+  // A fenced broker is not taken back into the ISR.
+  const int32_t third = 6 - leader - follower;
+  for (int step = 0; step < 6; step++) {
+    now_ += 2000;
+    heartbeat(leader, epochs[leader - 1], next_offset_ - 1);
+    heartbeat(follower, epochs[follower - 1], next_offset_ - 1);
+    commit(controller_.tick(now_));
+  }
+  ASSERT_TRUE(follower_.image().broker(BrokerId(third))->fenced);
+  const PartitionState& now = follower_.image().topic("replicated")->partitions[0];
+  EXPECT_EQ(code(ask(leader, leader_epoch_of_broker,
+                     {{leader, -1}, {follower, -1}, {third, -1}}, now.leader_epoch.value(),
+                     now.partition_epoch.value())),
+            error_value(ErrorCode::ineligible_replica));
+  EXPECT_EQ(follower_.image(), controller_.image());
+}
+
 TEST_F(ControllerTest, ImageRecordsRebuildAnEqualImage) {
   auto epochs = live_brokers(3);
   ASSERT_EQ(create("kept", 3, 2).topics[0].error_code, 0);
