@@ -5,6 +5,7 @@
 
 #include "broker/broker.h"
 #include "record/batch.h"
+#include "replication/epoch_rules.h"
 #include "txn/producer_state.h"
 
 namespace weir::broker {
@@ -55,29 +56,48 @@ Result<std::shared_ptr<Partition>, ErrorCode> Broker::led_partition(std::string_
   if (known == nullptr || index < 0 || static_cast<size_t>(index) >= known->partitions.size()) {
     return unexpected(ErrorCode::unknown_topic_or_partition);
   }
-  if (known->partitions[static_cast<size_t>(index)].leader !=
-      metadata::BrokerId(settings_.config.node_id)) {
+  // Led here once reconciliation made this node its leader (its epoch assigned): the
+  // image may say so a moment earlier, and then the epoch batches are stamped with
+  // would not be the leader's yet.
+  std::shared_ptr<Partition> partition = topics_.partition(topic, index);
+  if (partition == nullptr || !partition->leader) {
     return unexpected(ErrorCode::not_leader_or_follower);
   }
-  // Led here by the image, but not reconciled yet (opening its log).
-  std::shared_ptr<Partition> partition = topics_.partition(topic, index);
-  if (partition == nullptr) return unexpected(ErrorCode::not_leader_or_follower);
   return partition;
 }
 
 ErrorCode Broker::commit(Partition& partition, std::shared_ptr<storage::PartitionLog> log,
-                         Offset end) {
+                         Offset end, int16_t acks, runtime::Instant deadline) {
   if (partition.flush.fsync_before_ack && !hooks_.ack_before_fsync) {
     if (auto durable = log->wait_durable(end); !durable) {
       return storage_error(partition, durable.error());
     }
-    // The log may have been swapped by recovery meanwhile; only the log this append
-    // went to says what is durable.
-    if (partition.log_handle() == log) partition.advance_high_watermark(log->durable_end_offset());
-    return ErrorCode::none;
   }
-  partition.advance_high_watermark(end);
-  return ErrorCode::none;
+  // The log may have been swapped by recovery meanwhile; only the log this append
+  // went to says what is durable.
+  const LeaderEpoch epoch = partition.leader_epoch();
+  if (partition.log_handle() == log && partition.leader) {
+    partition.leader->on_local_end(log->log_end_offset(), counted_end(partition, *log),
+                                   env_.clock.now());
+    sync_high_watermark(partition);
+  }
+  if (acks != -1) return ErrorCode::none;
+  // acks=all: once the high watermark passes the batch, every replica of the ISR has it.
+  while (true) {
+    if (!partition.leader || partition.leader_epoch() != epoch || partition.log_handle() != log) {
+      return ErrorCode::not_leader_or_follower;
+    }
+    switch (partition.leader->ack_state(end)) {
+      case replication::AckState::done: return ErrorCode::none;
+      case replication::AckState::not_enough_replicas_after_append:
+        return ErrorCode::not_enough_replicas_after_append;
+      case replication::AckState::waiting: break;
+    }
+    if (stopping_ || env_.clock.now() >= deadline) return ErrorCode::request_timed_out;
+    partition.waiters().add(env_.scheduler.prepare_wait());
+    // Also wakes to look at leadership and shutdown, which notify nothing here.
+    env_.scheduler.suspend(std::min(deadline, env_.clock.now() + runtime::milliseconds(100)));
+  }
 }
 
 Reply Broker::produce(const protocol::RequestHeader& header, protocol::ProduceRequest&& request) {
@@ -125,7 +145,7 @@ Reply Broker::produce(const protocol::RequestHeader& header, protocol::ProduceRe
         continue;
       }
       std::optional<Offset> end;
-      auto log = append(partition, *data.records, result, end);
+      auto log = append(partition, *data.records, request.acks, result, end);
       if (!log) continue;
       appended.push_back(Appended{std::move(partition), std::move(log), *end, &result});
     }
@@ -139,10 +159,14 @@ Reply Broker::produce(const protocol::RequestHeader& header, protocol::ProduceRe
   auto promise = std::make_shared<runtime::Promise<protocol::ResponseBody>>(env_.scheduler);
   auto future = promise->future();
   const bool respond = request.acks != 0;
+  const int16_t acks = request.acks;
+  const runtime::Instant deadline =
+      env_.clock.now() + runtime::milliseconds(std::max<int32_t>(request.timeout_ms, 0));
   spawn("produce-commit",
-        [this, response, appended = std::move(appended), promise, respond]() mutable {
+        [this, response, appended = std::move(appended), promise, respond, acks,
+         deadline]() mutable {
           for (const Appended& entry : appended) {
-            ErrorCode code = commit(*entry.partition, entry.log, entry.end);
+            ErrorCode code = commit(*entry.partition, entry.log, entry.end, acks, deadline);
             if (code != ErrorCode::none) {
               entry.response->error_code = error_value(code);
               entry.response->base_offset = -1;
@@ -155,7 +179,7 @@ Reply Broker::produce(const protocol::RequestHeader& header, protocol::ProduceRe
 }
 
 std::shared_ptr<storage::PartitionLog> Broker::append(
-    const std::shared_ptr<Partition>& partition, std::span<uint8_t> records,
+    const std::shared_ptr<Partition>& partition, std::span<uint8_t> records, int16_t acks,
     protocol::ProduceResponse::PartitionProduceResponse& result, std::optional<Offset>& end) {
   auto fail = [&](ErrorCode code, std::string message) {
     result.error_code = error_value(code);
@@ -174,6 +198,15 @@ std::shared_ptr<storage::PartitionLog> Broker::append(
   runtime::MutexGuard guard(partition->append_mutex);
   if (partition->recovering) {
     fail(ErrorCode::kafka_storage_error, "the partition's log is being recovered");
+    return nullptr;
+  }
+  if (!partition->leader) {
+    fail(ErrorCode::not_leader_or_follower, "leadership moved while the request waited");
+    return nullptr;
+  }
+  if (auto refused = partition->leader->admit(acks)) {
+    fail(*refused, fmt::format("the in-sync replicas are fewer than min.insync.replicas={}",
+                               partition->leader->effective_min_isr()));
     return nullptr;
   }
   auto log = partition->log_handle();
@@ -201,6 +234,11 @@ std::shared_ptr<storage::PartitionLog> Broker::append(
   }
   // The batches now carry their offsets.
   (void)partition->producers().record_appended(records);
+  partition->leader->on_local_end(log->log_end_offset(), counted_end(*partition, *log),
+                                  env_.clock.now());
+  sync_high_watermark(*partition);
+  // Followers long-polling for more wake now.
+  partition->waiters().notify_all();
   result.base_offset = appended->base_offset.value();
   result.log_append_time_ms = appended->log_append_time;
   result.log_start_offset = log->log_start_offset().value();
@@ -226,11 +264,21 @@ std::shared_ptr<storage::PartitionLog> Broker::append(
 namespace {
 
 struct FetchTarget {
-  std::shared_ptr<Partition> partition;  // null when the partition is unknown
+  std::shared_ptr<Partition> partition;  // null when there is nothing to read
   protocol::FetchResponse::PartitionData* response;
   Offset fetch_offset;
   int32_t max_bytes;
+  bool answered = false;  // a divergence or an error: answer at once, read nothing
 };
+
+// KIP-320: a fetch naming a leader epoch must name this leader's; an older one is a
+// fetcher behind the image (FENCED_LEADER_EPOCH), a newer one a leader behind it
+// (UNKNOWN_LEADER_EPOCH, retried).
+std::optional<ErrorCode> check_leader_epoch(int32_t asked, LeaderEpoch current) {
+  if (asked == -1 || LeaderEpoch(asked) == current) return std::nullopt;
+  return LeaderEpoch(asked) < current ? ErrorCode::fenced_leader_epoch
+                                      : ErrorCode::unknown_leader_epoch;
+}
 
 }  // namespace
 
@@ -244,6 +292,12 @@ Reply Broker::fetch(const protocol::RequestHeader& header, protocol::FetchReques
   }
   auto targets = std::make_shared<std::vector<FetchTarget>>();
   const bool by_id = header.api_version >= 13;
+  // A follower's fetch (KIP-903: its id and broker epoch in replica_state from v15).
+  const NodeId replica(header.api_version >= 15 ? request.replica_state.replica_id
+                                                : request.replica_id);
+  const metadata::BrokerEpoch replica_epoch(
+      header.api_version >= 15 ? request.replica_state.replica_epoch : -1);
+  const bool from_follower = replica >= NodeId(0);
   for (const auto& topic : request.topics) {
     auto& topic_response = response->responses.emplace_back();
     topic_response.topic = topic.topic;
@@ -263,20 +317,28 @@ Reply Broker::fetch(const protocol::RequestHeader& header, protocol::FetchReques
                                               : ErrorCode::unknown_topic_or_partition);
       } else if (auto led = led_partition(known->name, p.partition); !led) {
         result.error_code = error_value(led.error());
+      } else if (auto fenced = check_leader_epoch(p.current_leader_epoch,
+                                                  (*led)->leader_epoch())) {
+        result.error_code = error_value(*fenced);
       } else {
         partition = std::move(*led);
       }
-      targets->push_back(FetchTarget{std::move(partition), &result, Offset{p.fetch_offset},
-                                     p.partition_max_bytes});
+      FetchTarget target{std::move(partition), &result, Offset{p.fetch_offset},
+                         p.partition_max_bytes};
+      if (target.partition && from_follower) {
+        follower_fetched(target.partition, replica, replica_epoch, p, result, target.answered);
+      }
+      targets->push_back(std::move(target));
     }
   }
   // Reads what is available; returns the bytes read and whether any partition failed.
   const bool zstd_readable = header.api_version >= kFetchZstdVersionMin;
-  auto read_all = [this, targets, response, max_bytes = request.max_bytes, zstd_readable]() {
+  auto read_all = [this, targets, response, max_bytes = request.max_bytes, zstd_readable,
+                   from_follower]() {
     int64_t total = 0;
     bool failed = false;
     for (FetchTarget& target : *targets) {
-      if (!target.partition) {
+      if (!target.partition || target.answered) {
         failed = true;
         continue;
       }
@@ -299,13 +361,15 @@ Reply Broker::fetch(const protocol::RequestHeader& header, protocol::FetchReques
         failed = true;
         continue;
       }
-      if (target.fetch_offset >= high_watermark) continue;
+      // Consumers read what is committed; followers up to the log end.
+      const Offset limit = from_follower ? log->log_end_offset() : high_watermark;
+      if (target.fetch_offset >= limit) continue;
       // Kafka's rule: the first batch of the response comes whole even if larger than
       // the limits; after that, the response's max_bytes bounds what is added.
       int64_t budget = std::min<int64_t>(target.max_bytes, int64_t{max_bytes} - total);
       if (total > 0 && budget <= 0) continue;
       auto bytes = log->read(target.fetch_offset, static_cast<size_t>(std::max<int64_t>(budget, 1)),
-                             high_watermark);
+                             limit);
       if (!bytes) {
         result.error_code = error_value(storage_error(partition, bytes.error()));
         failed = true;
@@ -347,6 +411,49 @@ Reply Broker::fetch(const protocol::RequestHeader& header, protocol::FetchReques
   return Reply{std::nullopt, std::move(future)};
 }
 
+void Broker::follower_fetched(const std::shared_ptr<Partition>& partition, NodeId replica,
+                              metadata::BrokerEpoch replica_epoch,
+                              const protocol::FetchRequest::FetchPartition& asked,
+                              protocol::FetchResponse::PartitionData& result, bool& answered) {
+  replication::LeaderState& leader = *partition->leader;
+  auto fail = [&](ErrorCode code) {
+    result.error_code = error_value(code);
+    answered = true;
+  };
+  if (!leader.followers().contains(replica)) {
+    // Not a replica of this partition (an old assignment): the image will tell it.
+    fail(ErrorCode::not_leader_or_follower);
+    return;
+  }
+  if (partition->recovering) return;  // the read answers KAFKA_STORAGE_ERROR
+  auto log = partition->log_handle();
+  const Offset leader_end = log->log_end_offset();
+  result.high_watermark = partition->high_watermark().value();
+  result.log_start_offset = log->log_start_offset().value();
+  const replication::PositionCheck check = replication::check_follower_position(
+      log->leader_epochs(), log->log_start_offset(), leader_end, Offset(asked.fetch_offset),
+      LeaderEpoch(asked.last_fetched_epoch));
+  switch (check.kind) {
+    case replication::PositionCheck::Kind::diverging:
+      result.diverging_epoch.epoch = check.diverging.epoch.value();
+      result.diverging_epoch.end_offset = check.diverging.end_offset.value();
+      answered = true;
+      return;
+    case replication::PositionCheck::Kind::out_of_range:
+      fail(ErrorCode::offset_out_of_range);
+      return;
+    case replication::PositionCheck::Kind::fetch: break;
+  }
+  // Its fetch offset is its log end (a follower fetches again only once what it has is
+  // as durable as its flush policy makes it): progress, maybe a new high watermark,
+  // maybe an ISR expansion to propose.
+  auto proposal = leader.on_follower_fetch(replica, replica_epoch, Offset(asked.fetch_offset),
+                                           leader_end, env_.clock.now());
+  sync_high_watermark(*partition);
+  result.high_watermark = partition->high_watermark().value();
+  if (proposal) send_isr_proposal(partition, std::move(*proposal));
+}
+
 protocol::ResponseBody Broker::list_offsets(const protocol::RequestHeader& header,
                                             const protocol::ListOffsetsRequest& request) {
   protocol::ListOffsetsResponse response;
@@ -366,11 +473,17 @@ protocol::ResponseBody Broker::list_offsets(const protocol::RequestHeader& heade
         result.error_code = error_value(ErrorCode::kafka_storage_error);
         continue;
       }
+      if (auto fenced = check_leader_epoch(p.current_leader_epoch, partition->leader_epoch())) {
+        result.error_code = error_value(*fenced);
+        continue;
+      }
       auto log = partition->log_handle();
       result.leader_epoch = partition->leader_epoch().value();
       // Without transactions the last stable offset is the high watermark, so both
-      // isolation levels see the same end.
-      const Offset end = partition->high_watermark();
+      // isolation levels see the same end; a replica asking (a follower finding where
+      // the leader's log ends) sees the log end.
+      const Offset end =
+          request.replica_id >= 0 ? log->log_end_offset() : partition->high_watermark();
       (void)kReadCommitted;
       switch (p.timestamp) {
         case kLatestTimestamp: result.offset = end.value(); break;

@@ -71,7 +71,9 @@ void Broker::follow_image_loop() {
       if (env_.buggify.fire()) {  // a slow reconciliation
         env_.scheduler.sleep_for(runtime::milliseconds(env_.random.between(100, 2000)));
       }
-      if (topics_.reconcile(image, self)) {
+      const bool reconciled = topics_.reconcile(image, self);
+      update_replication(image);
+      if (reconciled) {
         seen = applied;
       } else {
         // A log did not open or a directory was not deleted (the disk failed): again
@@ -87,6 +89,12 @@ void Broker::follow_image_loop() {
       continue;
     }
     loader.wait_change(loader.applied_end(), env_.clock.now() + runtime::milliseconds(200));
+    // A leader whose log was recovered starts its LeaderState anew (and a failed epoch
+    // assignment is tried again): each pass looks.
+    if (ready_.is_set() && !stopping_) {
+      const metadata::Image image = loader.image();
+      update_replication(image);
+    }
   }
 }
 
@@ -110,6 +118,7 @@ void Broker::background_loop() {
     const bool expiry = since_expiry >= expiry_interval_ms;
     if (retention) since_retention = 0;
     if (expiry) since_expiry = 0;
+    replication_tick();
     const runtime::Instant now = env_.clock.now();
     for (const auto& partition : topics_.partitions()) {
       if (partition->recovering || stopping_) continue;
@@ -142,6 +151,8 @@ void Broker::stop() {
   // Set before the server stops: handler fibers and the background fiber end on it.
   stopping_ = true;
   ready_.set();  // requests waiting for readiness end (the connections close next)
+  // Replica fetchers waiting on a long poll end with their connections.
+  for (const auto& [source, connection] : fetch_connections_) connection->close();
   // Closes listeners and connections and waits for every fiber spawned through it.
   // Handler fibers finish on their own (their waits are bounded); the background
   // fiber wakes within a tick.

@@ -24,11 +24,15 @@
 #include <string>
 #include <vector>
 
+#include <absl/container/btree_map.h>
+#include <absl/container/btree_set.h>
+
 #include "base/result.h"
 #include "broker/settings.h"
 #include "broker/topics.h"
 #include "cluster/broker_link.h"
 #include "protocol/header.h"
+#include "rpc/connection.h"
 #include "rpc/server.h"
 #include "runtime/env.h"
 #include "runtime/sync.h"
@@ -161,15 +165,57 @@ class Broker {
   // append, and the producer-state record, under the partition's append mutex.
   // Returns the log appended to (null on failure, with the error in `result`) and sets
   // `end`, one past the last offset to acknowledge.
+  // acks=all is refused (NOT_ENOUGH_REPLICAS) while the ISR is below
+  // min.insync.replicas.
   std::shared_ptr<storage::PartitionLog> append(
-      const std::shared_ptr<Partition>& partition, std::span<uint8_t> records,
+      const std::shared_ptr<Partition>& partition, std::span<uint8_t> records, int16_t acks,
       protocol::ProduceResponse::PartitionProduceResponse& result, std::optional<Offset>& end);
-  // Suspends until the partition's data below `end` may be acknowledged (its fsync, by
-  // the flush policy) and advances the high watermark.
+  // Suspends until the partition's data below `end` may be acknowledged: its fsync (by
+  // the flush policy), and for acks=all (-1) the high watermark passing it — every ISR
+  // replica has it — with NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below
+  // min.insync.replicas meanwhile, NOT_LEADER_OR_FOLLOWER if leadership moved, and
+  // REQUEST_TIMED_OUT at `deadline` (the request's timeout_ms).
   protocol::ErrorCode commit(Partition& partition, std::shared_ptr<storage::PartitionLog> log,
-                             Offset end);
+                             Offset end, int16_t acks, runtime::Instant deadline);
   // Maps a storage failure to Kafka's code, starting recovery when the disk failed.
   protocol::ErrorCode storage_error(Partition& partition, storage::StorageError error);
+
+  // --- replication (replication.cc) ---
+  // Suspends. Sets each hosted partition's part in replication from `image`: leads
+  // (a LeaderState, its epoch assigned at the log end first), follows (a fetcher from
+  // its leader runs), or neither. Runs after each reconciliation and every pass of
+  // follow_image_loop (a recovered log's leader starts anew).
+  void update_replication(const metadata::Image& image);
+  // A fiber per source broker: fetches every partition this node follows from it
+  // until it follows none there.
+  void replica_fetch_loop(NodeId source);
+  // Suspends. Applies one partition's fetch answer (records, a divergence, a reset);
+  // false when it failed (the fetcher backs off).
+  bool apply_fetched(Partition& partition, const std::shared_ptr<storage::PartitionLog>& log,
+                     LeaderEpoch leader_epoch, Offset fetch_offset, NodeId source,
+                     rpc::Connection& connection,
+                     const protocol::FetchResponse::PartitionData& result);
+  // Suspends. The leader's log end for `partition` (ListOffsets latest, as a replica).
+  std::optional<Offset> leader_log_end(rpc::Connection& connection, const Partition& partition);
+  // Sends a leader's ISR proposal to the controller (one at a time per partition) and
+  // gives the answer to its LeaderState.
+  void send_isr_proposal(const std::shared_ptr<Partition>& partition,
+                         replication::IsrProposal proposal);
+  // The leader's side of a follower's fetch of one partition (api_data.cc): that it is
+  // a replica, where its log diverges (DivergingEpoch, answered at once), its progress
+  // (high watermark, ISR expansion). Sets `answered` when nothing is to be read.
+  void follower_fetched(const std::shared_ptr<Partition>& partition, NodeId replica,
+                        metadata::BrokerEpoch replica_epoch,
+                        const protocol::FetchRequest::FetchPartition& asked,
+                        protocol::FetchResponse::PartitionData& result, bool& answered);
+  // The ISR check every replica.lag.time.max.ms / 2 and resends (background loop).
+  void replication_tick();
+  // The partition's high watermark follows its LeaderState's.
+  void sync_high_watermark(Partition& partition);
+  // What the leader itself counts toward the high watermark: its durable end under
+  // the fsync policy, else its log end.
+  Offset counted_end(const Partition& partition, const storage::PartitionLog& log) const;
+  replication::LeaderSettings leader_settings(const Partition& partition) const;
 
   runtime::Env& env_;
   BrokerSettings settings_;
@@ -186,6 +232,10 @@ class Broker {
   int64_t producer_block_next_ = 0;
   int64_t producer_block_end_ = 0;
   runtime::Mutex producer_block_mutex_;
+  // The sources a replica fetcher runs for, and their connections (closed on stop).
+  absl::btree_set<NodeId> fetchers_;
+  absl::btree_map<NodeId, std::shared_ptr<rpc::Connection>> fetch_connections_;
+  runtime::Instant next_isr_check_;
   Handler handler_{*this};
   // Last: its fibers reach every member above.
   rpc::Server server_;

@@ -1,16 +1,20 @@
-// Partition: one partition this node leads — its log, its producers' state, the high
-// watermark clients may read below, and the fibers waiting for it to move (Fetch long
-// polls). No replication yet: the high watermark follows durability (or, in the
-// no-fsync mode, the log end). The leader epoch is 0 on a node alone and the image's
-// in a cluster, where it stamps the batches this leader appends.
+// Partition: one partition this node hosts — its log, its producers' state, the high
+// watermark clients may read below, the fibers waiting for the log to move (Fetch long
+// polls, a leader's followers), and this node's part in its replication: the leader's
+// view of its followers while it leads (replication::LeaderState, whose high
+// watermark this one follows), or the leader it fetches from while it follows. Both
+// are set only by reconciliation with the metadata image (broker/replication.cc), in
+// the leader epoch the image names, which also stamps the batches a leader appends.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config/topic_config.h"
 #include "record/types.h"
+#include "replication/leader_state.h"
 #include "runtime/sync.h"
 #include "storage/partition_log.h"
 #include "txn/partition_producer_state.h"
@@ -54,8 +58,21 @@ class Partition : public std::enable_shared_from_this<Partition> {
     log_->set_high_watermark(offset);
     waiters_.notify_all();
   }
-  // Fetch long polls subscribe here; they are woken when the high watermark moves.
+  // Fetch long polls subscribe here; they are woken when the high watermark moves or
+  // the log grows (followers read up to the log end).
   runtime::WaitQueue& waiters() { return waiters_; }
+
+  // --- replication (set by reconciliation only) ---
+  // While this node leads the partition in leader_epoch(): the leader's state.
+  std::optional<replication::LeaderState> leader;
+  // While it follows: the leader it fetches from (in leader_epoch()).
+  std::optional<NodeId> following;
+  // An AlterPartition of the leader's is on its way to the controller.
+  bool proposal_sending = false;
+  // The topic's min.insync.replicas, and whether this node is its only replica (the
+  // whole log is then committed once durable, as a lone node's always was).
+  int32_t min_insync_replicas = 1;
+  bool sole_replica = true;
 
   // flush.messages / flush.ms of the topic.
   config::FlushPolicy flush;

@@ -83,7 +83,7 @@ Result<
     std::pair<std::shared_ptr<storage::PartitionLog>, std::unique_ptr<txn::PartitionProducerState>>,
     ApiError>
 Topics::open_log(const std::string& directory, const std::string& topic_id,
-                 const config::TopicConfig& config) {
+                 const config::TopicConfig& config, bool sole_replica) {
   const storage::LogConfig log_config = config.log_config(settings_.config);
   auto log = storage::PartitionLog::open(env_, directory, log_config);
   if (!log) return storage_failure(directory, log.error());
@@ -95,9 +95,10 @@ Topics::open_log(const std::string& directory, const std::string& topic_id,
       return storage_failure(directory, written.error());
     }
   }
-  // With no replication everything in the log after recovery is durable (recovery
-  // fsyncs what it keeps), so the whole log is committed.
-  shared->set_high_watermark(shared->log_end_offset());
+  // A sole replica's log is committed once durable, and everything recovery keeps is
+  // (it fsyncs what it keeps). A replicated partition's high watermark is its
+  // leader's to say: from the log start until a leader says more.
+  if (sole_replica) shared->set_high_watermark(shared->log_end_offset());
   txn::ProducerStateConfig producer_config;
   producer_config.producer_id_expiration_ms = settings_.config.producer_id_expiration_ms;
   auto producers = txn::PartitionProducerState::open(
@@ -196,7 +197,7 @@ bool Topics::reconcile(const metadata::Image& image, metadata::BrokerId self) {
           }
           unclaimed_.erase(stray);
         }
-        auto opened = open_log(directory, topic_id, topic.config);
+        auto opened = open_log(directory, topic_id, topic.config, state.replicas.size() == 1);
         if (!opened) {
           complete = false;  // the next reconcile tries again
           continue;
@@ -205,7 +206,10 @@ bool Topics::reconcile(const metadata::Image& image, metadata::BrokerId self) {
             env_.scheduler, name, index, std::move(opened->first), std::move(opened->second),
             topic.config.flush_policy(settings_.config));
       }
-      topic.partitions[index]->set_leader_epoch(state.leader_epoch);
+      Partition& partition = *topic.partitions[index];
+      partition.set_leader_epoch(state.leader_epoch);
+      partition.sole_replica = state.replicas.size() == 1;
+      partition.min_insync_replicas = topic.config.min_insync_replicas(settings_.config);
     }
   }
   // What the image places nowhere here: leftovers of topics deleted while the node was
@@ -268,9 +272,12 @@ bool Topics::recover(Partition& partition) {
   // The log is suspect: closing it writes nothing, and reopening recovers it.
   (void)partition.log().close();
   auto opened = open_log(directory_of(partition.topic(), partition.index()),
-                         protocol::uuid_to_string(topic->id), topic->config);
+                         protocol::uuid_to_string(topic->id), topic->config,
+                         partition.sole_replica);
   if (!opened) return false;
   partition.replace_log(std::move(opened->first), std::move(opened->second));
+  // The leader's view was of the old log: the next reconciliation pass starts anew.
+  partition.leader.reset();
   partition.recovering = false;
   partition.waiters().notify_all();
   return true;

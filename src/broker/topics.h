@@ -91,7 +91,7 @@ class Topics {
                    std::unique_ptr<txn::PartitionProducerState>>,
          ApiError>
   open_log(const std::string& directory, const std::string& topic_id,
-           const config::TopicConfig& config);
+           const config::TopicConfig& config, bool sole_replica);
   std::string directory_of(const std::string& topic, int32_t index) const;
   // Suspends. The topic id partition.metadata names, read twice and agreeing; nothing
   // when the file is missing, unreadable or the reads disagree.

@@ -614,6 +614,11 @@ void read_keys(Reader& r, BrokerConfig& c) {
                                         "Longest wait of a follower fetch.");
   c.replica_socket_timeout_ms = r.int32("replica.socket.timeout.ms", 30000, int32_min, int32_max,
                                         "Socket timeout of follower fetches.");
+  c.replica_fetch_backoff_ms = r.int32("replica.fetch.backoff.ms", 1000, 0, int32_max,
+                                       "How long a follower waits after a failed fetch.");
+  c.replica_fetch_response_max_bytes =
+      r.int32("replica.fetch.response.max.bytes", 10485760, 0, int32_max,
+              "Bytes a follower asks for per fetch, over all partitions.");
 }
 
 std::string join_endpoints(const std::vector<Endpoint>& endpoints) {

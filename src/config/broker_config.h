@@ -181,6 +181,8 @@ struct BrokerConfig {
   int32_t replica_fetch_min_bytes = 1;        // replica.fetch.min.bytes
   int32_t replica_fetch_wait_max_ms = 500;    // replica.fetch.wait.max.ms
   int32_t replica_socket_timeout_ms = 30000;  // replica.socket.timeout.ms
+  int32_t replica_fetch_backoff_ms = 1000;    // replica.fetch.backoff.ms
+  int32_t replica_fetch_response_max_bytes = 10485760;  // replica.fetch.response.max.bytes
 
   // Thread counts, socket buffers and queue sizes (num.network.threads, num.io.threads,
   // background.threads, num.replica.fetchers, num.recovery.threads.per.data.dir,
