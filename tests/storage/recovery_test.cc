@@ -100,6 +100,37 @@ TEST_F(RecoveryTest, CorruptedBatchIsDetectedAndTheTailFromItTruncated) {
   });
 }
 
+// The base offset is outside the batch CRC. A bit flipped there in a cleanly shut down
+// log (which is trusted, not re-scanned with CRCs) must not move the log's end: the
+// batches of a segment follow each other without gaps (broker_log seed 267 saw a log
+// end move 2^28 ahead, and acknowledged appends go to offsets no read found).
+TEST_F(RecoveryTest, AFlippedBaseOffsetInACleanLogDoesNotMoveItsEnd) {
+  run([&] {
+    auto log = open_log();
+    std::vector<AppendResult> results;
+    for (int i = 0; i < 10; i++) {
+      Bytes batch = make_batch(3, 100, 1000, i);
+      results.push_back(append(*log, batch));
+    }
+    ASSERT_TRUE(log->close().ok());  // clean: the next open trusts the segment
+    log.reset();
+    const Bytes before = file_contents("data/topic-0/00000000000000000000.log");
+    const size_t batch_bytes = before.size() / 10;
+    // Bit 28 of the last batch's base offset (bytes 0-7, big-endian: byte 4, bit 4).
+    auto file = disk().open("data/topic-0/00000000000000000000.log", runtime::OpenMode::read_write);
+    ASSERT_TRUE(file.ok());
+    std::byte flipped{static_cast<uint8_t>(before[9 * batch_bytes + 4] ^ 0x10)};
+    ASSERT_TRUE((*file)->write_at(9 * batch_bytes + 4, {&flipped, 1}).ok());
+    ASSERT_TRUE((*file)->sync().ok());
+    (*file)->close();
+
+    auto reopened = open_log();
+    EXPECT_EQ(reopened->log_end_offset(), results[9].base_offset);
+    Bytes batch = make_batch(1, 10, 1000);
+    EXPECT_EQ(append(*reopened, batch).base_offset, results[9].base_offset);
+  });
+}
+
 TEST_F(RecoveryTest, TornTailIsTruncated) {
   run([&] {
     auto log = open_log();
