@@ -76,7 +76,12 @@ void check_read_your_writes(const AdminHistory& history, CheckResult& result) {
                                 op.broker, op.topic, op.completed, probe.sent));
         return;
       }
-      if (op.kind == AdminKind::remove && listed != probe.topics.end()) {
+      // The same topic: a topic of that name with another id is a later creation (a
+      // create whose request was retried, by the client or the forwarding broker,
+      // may take effect again after the deletion — CreateTopics is not idempotent,
+      // in Kafka either).
+      if (op.kind == AdminKind::remove && listed != probe.topics.end() &&
+          (op.topic_id == protocol::Uuid{} || listed->second == op.topic_id)) {
         result.fail(Verdict::correctness,
                     fmt::format("read-your-writes: broker {} acknowledged the deletion of {} "
                                 "at {}, then listed it in Metadata at {}",

@@ -28,7 +28,9 @@ struct AdminOp {
   runtime::Instant invoked;
   runtime::Instant completed = runtime::Instant::max();
   Outcome outcome = Outcome::pending;
-  protocol::Uuid topic_id;  // create, when acknowledged
+  // create: the id it got, when acknowledged; remove: the id of the topic deleted, when
+  // the answer names it (DeleteTopics v6+).
+  protocol::Uuid topic_id;
   int16_t error = 0;
 };
 

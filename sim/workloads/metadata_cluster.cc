@@ -289,7 +289,10 @@ class AdminProcess final : public Process {
           done.topic_id = r->topics[0].topic_id;
         }
       } else if (const auto* d = std::get_if<protocol::DeleteTopicsResponse>(answer->get())) {
-        if (d->responses.size() == 1) code = d->responses[0].error_code;
+        if (d->responses.size() == 1) {
+          code = d->responses[0].error_code;
+          done.topic_id = d->responses[0].topic_id;
+        }
       } else if (const auto* c =
                      std::get_if<protocol::IncrementalAlterConfigsResponse>(answer->get())) {
         if (c->responses.size() == 1) code = c->responses[0].error_code;

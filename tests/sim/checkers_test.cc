@@ -430,6 +430,25 @@ TEST(AdminCheckers, ReadYourWritesViolations) {
   check_read_your_writes(history, listed);
   expect_one_problem(listed, Verdict::correctness,
                      "broker 12 acknowledged the deletion of c at 1.3, then listed it");
+  // The deleted topic's id known: listing that id is the violation; a topic of the same
+  // name with another id is a later creation of the name, not the deleted topic.
+  history = clean_admin();
+  for (AdminOp& op : history.ops) {
+    if (op.kind == AdminKind::remove) op.topic_id.bytes[0] = 7;
+  }
+  protocol::Uuid deleted;
+  deleted.bytes[0] = 7;
+  protocol::Uuid recreated;
+  recreated.bytes[0] = 8;
+  history.probes.push_back({.broker = 12, .sent = at_ms(3000), .topics = {{"c", recreated}}});
+  CheckResult other_id;
+  check_read_your_writes(history, other_id);
+  EXPECT_EQ(other_id.verdict, Verdict::ok);
+  history.probes.push_back({.broker = 12, .sent = at_ms(3100), .topics = {{"c", deleted}}});
+  CheckResult same_id;
+  check_read_your_writes(history, same_id);
+  expect_one_problem(same_id, Verdict::correctness,
+                     "broker 12 acknowledged the deletion of c at 1.3, then listed it");
   // A probe sent before the acknowledgement, or to another broker, binds nothing.
   history = clean_admin();
   history.probes.push_back({.broker = 11, .sent = at_ms(900), .topics = {}});
