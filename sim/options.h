@@ -36,6 +36,19 @@ struct Flaws {
   // metadata: a broker never deletes the directories of partitions no longer placed on
   // it (a deleted topic's data stays on disk).
   bool keep_stray_partitions = false;
+  // replication: a leader acknowledges acks=all once it has the batch itself, without
+  // waiting for the ISR (what acks=all meant before weir replicated).
+  bool ack_on_leader = false;
+  // replication: a leader counts an ISR shrink toward the high watermark as soon as it
+  // proposes it, before the controller commits it (KIP-497's rule broken).
+  bool shrink_isr_early = false;
+  // replication: a follower ignores the leader's DivergingEpoch and keeps records no
+  // leader committed.
+  bool skip_follower_truncation = false;
+  // replication: a broker that becomes a follower truncates its log to its high
+  // watermark (Kafka before KIP-101), dropping acknowledged records its high watermark
+  // had not caught up with yet.
+  bool truncate_to_high_watermark = false;
 };
 
 // Every flaw by its --flaw name, for parsing and printing.
@@ -55,6 +68,10 @@ inline constexpr FlawName flaw_names[] = {
     {"snapshot-without-configs", &Flaws::snapshot_without_configs},
     {"answer-before-catch-up", &Flaws::answer_before_catch_up},
     {"keep-stray-partitions", &Flaws::keep_stray_partitions},
+    {"ack-on-leader", &Flaws::ack_on_leader},
+    {"shrink-isr-early", &Flaws::shrink_isr_early},
+    {"skip-follower-truncation", &Flaws::skip_follower_truncation},
+    {"truncate-to-hw", &Flaws::truncate_to_high_watermark},
 };
 
 // Which fault kinds a run may use. Within the allowed kinds, each seed draws its own

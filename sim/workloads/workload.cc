@@ -2,6 +2,7 @@
 
 #include "sim/workloads/broker_log.h"
 #include "sim/workloads/metadata_cluster.h"
+#include "sim/workloads/partition_replication.h"
 #include "sim/workloads/raft_quorum.h"
 #include "sim/workloads/replicated_log.h"
 
@@ -12,11 +13,12 @@ std::unique_ptr<Workload> make_workload(std::string_view name, const RunOptions&
   if (name == "broker_log") return make_broker_log_workload(options);
   if (name == "raft") return make_raft_quorum_workload(options);
   if (name == "metadata") return make_metadata_cluster_workload(options);
+  if (name == "replication") return make_partition_replication_workload(options);
   return nullptr;
 }
 
 std::vector<std::string> workload_names() {
-  return {"replicated_log", "broker_log", "raft", "metadata"};
+  return {"replicated_log", "broker_log", "raft", "metadata", "replication"};
 }
 
 }  // namespace weir::sim

@@ -81,7 +81,7 @@ ErrorCode Broker::commit(Partition& partition, std::shared_ptr<storage::Partitio
                                    env_.clock.now());
     sync_high_watermark(partition);
   }
-  if (acks != -1) return ErrorCode::none;
+  if (acks != -1 || hooks_.ack_on_leader) return ErrorCode::none;
   // acks=all: once the high watermark passes the batch, every replica of the ISR has it.
   while (true) {
     if (!partition.leader || partition.leader_epoch() != epoch || partition.log_handle() != log) {
@@ -484,6 +484,16 @@ protocol::ResponseBody Broker::list_offsets(const protocol::RequestHeader& heade
       // the leader's log ends) sees the log end.
       const Offset end =
           request.replica_id >= 0 ? log->log_end_offset() : partition->high_watermark();
+      // A new leader's high watermark starts where it knew it as a follower (or at the
+      // log start after a restart: it is not checkpointed) and may be below what the
+      // previous leader had committed; until it reaches the start of this leader's
+      // epoch, the latest offset is not known (Kafka's OFFSET_NOT_AVAILABLE, retried).
+      if (request.replica_id < 0 && p.timestamp != kEarliestTimestamp &&
+          p.timestamp != kEarliestLocalTimestamp && partition->leader &&
+          partition->leader->high_watermark() < partition->leader->epoch_start()) {
+        result.error_code = error_value(ErrorCode::offset_not_available);
+        continue;
+      }
       (void)kReadCommitted;
       switch (p.timestamp) {
         case kLatestTimestamp: result.offset = end.value(); break;

@@ -56,6 +56,14 @@ struct BrokerHooks {
   // Flaw: a reconciliation closes the partitions no longer placed here but leaves
   // their directories (a deleted topic's data stays on disk).
   bool keep_stray_partitions = false;
+  // Flaw: acknowledge acks=all once the leader has the batch, not the ISR.
+  bool ack_on_leader = false;
+  // Flaw: a leader's proposed ISR shrink counts before the controller commits it.
+  bool shrink_isr_early = false;
+  // Flaw: a follower keeps what it has where the leader says it diverged.
+  bool skip_follower_truncation = false;
+  // Flaw: a new follower truncates its log to its high watermark (before KIP-101).
+  bool truncate_to_high_watermark = false;
   // Called (without suspending) after each reconciliation with the image reconciled
   // to and the partition directories then in the data root, as the disk lists them.
   std::function<void(const metadata::Image&, const std::vector<std::string>& directories)>
@@ -195,6 +203,9 @@ class Broker {
                      LeaderEpoch leader_epoch, Offset fetch_offset, NodeId source,
                      rpc::Connection& connection,
                      const protocol::FetchResponse::PartitionData& result);
+  // Suspends; the partition's append path held. Cuts a follower's log and its producer
+  // state at `offset`; false (recovery started) when the disk failed.
+  bool truncate_follower(Partition& partition, storage::PartitionLog& log, Offset offset);
   // Suspends. The leader's log end for `partition` (ListOffsets latest, as a replica).
   std::optional<Offset> leader_log_end(rpc::Connection& connection, const Partition& partition);
   // Sends a leader's ISR proposal to the controller (one at a time per partition) and

@@ -66,6 +66,13 @@ void Broker::update_replication(const metadata::Image& image) {
     if (state.leader != self) {
       partition->leader.reset();
       if (state.has_leader() && state.is_replica(self)) {
+        if (hooks_.truncate_to_high_watermark && partition->following != state.leader &&
+            !partition->recovering) {
+          // The planted flaw: the pre-KIP-101 follower, which trusted its high watermark.
+          runtime::MutexGuard guard(partition->append_mutex);
+          auto log = partition->log_handle();
+          (void)truncate_follower(*partition, *log, log->high_watermark());
+        }
         partition->following = state.leader;
         if (!fetchers_.contains(state.leader)) {
           fetchers_.insert(state.leader);
@@ -103,6 +110,7 @@ void Broker::update_replication(const metadata::Image& image) {
                               eligible, log_end, counted_end(*partition, *log),
                               log->high_watermark(), log_end, env_.clock.now(),
                               leader_settings(*partition));
+    partition->leader->flaw_shrink_before_commit = hooks_.shrink_isr_early;
     sync_high_watermark(*partition);
   }
 }
@@ -294,6 +302,20 @@ void Broker::replica_fetch_loop(NodeId source) {
   fetchers_.erase(source);
 }
 
+bool Broker::truncate_follower(Partition& partition, storage::PartitionLog& log, Offset offset) {
+  VERIFY(partition.append_mutex.locked());
+  if (auto truncated = log.truncate_to(offset); !truncated) {
+    storage_error(partition, truncated.error());
+    return false;
+  }
+  // The producers' state follows the log (it cuts at a batch boundary, maybe below).
+  if (auto producers = partition.producers().truncate_to(log.log_end_offset()); !producers) {
+    storage_error(partition, producers.error());
+    return false;
+  }
+  return true;
+}
+
 std::optional<Offset> Broker::leader_log_end(rpc::Connection& connection,
                                              const Partition& partition) {
   protocol::ListOffsetsRequest request;
@@ -347,36 +369,16 @@ bool Broker::apply_fetched(Partition& partition, const std::shared_ptr<storage::
     // the leader's end with ListOffsets as a replica, and cuts to it).
     auto leader_end = leader_log_end(connection, partition);
     if (!leader_end) return false;
-    if (*leader_end < fetch_offset) {
-      if (auto truncated = log->truncate_to(*leader_end); !truncated) {
-        storage_error(partition, truncated.error());
-        return false;
-      }
-      if (auto producers = partition.producers().truncate_to(log->log_end_offset()); !producers) {
-        storage_error(partition, producers.error());
-        return false;
-      }
-      return true;
-    }
-    return false;
+    return *leader_end < fetch_offset && truncate_follower(partition, *log, *leader_end);
   }
   if (code != ErrorCode::none) return false;
   if (result.diverging_epoch.epoch != -1 || result.diverging_epoch.end_offset != -1) {
+    if (hooks_.skip_follower_truncation) return true;
     const replication::Truncation cut = replication::truncation_for(
         log->leader_epochs(), fetch_offset,
         replication::EpochEnd{LeaderEpoch(result.diverging_epoch.epoch),
                               Offset(result.diverging_epoch.end_offset)});
-    if (cut.offset < fetch_offset) {
-      if (auto truncated = log->truncate_to(cut.offset); !truncated) {
-        storage_error(partition, truncated.error());
-        return false;
-      }
-      if (auto producers = partition.producers().truncate_to(log->log_end_offset()); !producers) {
-        storage_error(partition, producers.error());
-        return false;
-      }
-    }
-    return true;
+    return cut.offset >= fetch_offset || truncate_follower(partition, *log, cut.offset);
   }
   if (result.records && !result.records->empty()) {
     protocol::Bytes records = *result.records;

@@ -41,7 +41,8 @@ bool Error::retriable() const {
     case ErrorCode::coordinator_load_in_progress:
     case ErrorCode::coordinator_not_available:
     case ErrorCode::not_coordinator:
-    case ErrorCode::concurrent_transactions: return true;
+    case ErrorCode::concurrent_transactions:
+    case ErrorCode::offset_not_available: return true;
     default: break;
   }
   return code == ErrorCode::fenced_leader_epoch || code == ErrorCode::unknown_leader_epoch ||
