@@ -187,7 +187,7 @@ namespace {
 // A followed partition as it was asked for in one fetch.
 struct Asked {
   std::shared_ptr<Partition> partition;
-  protocol::Uuid topic_id;
+  metadata::TopicId topic_id;
   std::shared_ptr<storage::PartitionLog> log;
   LeaderEpoch leader_epoch;
   Offset fetch_offset;
@@ -203,7 +203,7 @@ void Broker::replica_fetch_loop(NodeId source) {
     std::vector<Asked> asked;
     for (const std::shared_ptr<Partition>& partition : topics_.partitions()) {
       if (partition->following == source && !partition->recovering) {
-        asked.push_back(Asked{partition, protocol::Uuid{}, partition->log_handle(),
+        asked.push_back(Asked{partition, metadata::TopicId{}, partition->log_handle(),
                               partition->leader_epoch(), Offset(0)});
       }
     }
@@ -230,7 +230,7 @@ void Broker::replica_fetch_loop(NodeId source) {
     for (Asked& entry : asked) {
       const metadata::TopicImage* topic = image.topic(entry.partition->topic());
       if (topic == nullptr) continue;
-      entry.topic_id = topic->id.uuid;
+      entry.topic_id = topic->id;
       if (request.topics.empty() || request.topics.back().topic != topic->name) {
         auto& fetch_topic = request.topics.emplace_back();
         fetch_topic.topic = topic->name;
@@ -284,8 +284,9 @@ void Broker::replica_fetch_loop(NodeId source) {
       for (const auto& result : topic.partitions) {
         auto it = std::find_if(asked.begin(), asked.end(), [&](const Asked& entry) {
           // Named by id from Fetch v13 on, by name before.
-          const bool same_topic = topic.topic.empty() ? entry.topic_id == topic.topic_id
-                                                      : entry.partition->topic() == topic.topic;
+          const bool same_topic = topic.topic.empty()
+                                      ? entry.topic_id == metadata::TopicId{topic.topic_id}
+                                      : entry.partition->topic() == topic.topic;
           return same_topic && entry.partition->index() == result.partition_index;
         });
         if (it == asked.end()) continue;

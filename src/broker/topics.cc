@@ -144,7 +144,7 @@ bool Topics::reconcile(const metadata::Image& image, metadata::BrokerId self) {
   std::vector<std::string> gone;
   for (const auto& [name, topic] : topics_) {
     const metadata::TopicImage* wanted = image.topic(name);
-    if (wanted == nullptr || wanted->id.uuid != topic->id) gone.push_back(name);
+    if (wanted == nullptr || wanted->id != topic->id) gone.push_back(name);
   }
   for (const std::string& name : gone) {
     std::unique_ptr<Topic> topic = std::move(topics_.find(name)->second);
@@ -162,12 +162,12 @@ bool Topics::reconcile(const metadata::Image& image, metadata::BrokerId self) {
     if (found == topics_.end()) {
       auto topic = std::make_unique<Topic>();
       topic->name = name;
-      topic->id = id.uuid;
+      topic->id = id;
       topic->config = config;
       found = topics_.emplace(name, std::move(topic)).first;
     }
     Topic& topic = *found->second;
-    VERIFY(topic.id == id.uuid, "topic {} changed id without leaving the image", name);
+    VERIFY(topic.id == id, "topic {} changed id without leaving the image", name);
     if (topic.config.overrides() != config.overrides()) {
       // Flush policies apply at once; log settings (segment size, retention) from the
       // log's next open, as segment settings do in Kafka from the next roll.
@@ -176,7 +176,7 @@ bool Topics::reconcile(const metadata::Image& image, metadata::BrokerId self) {
         partition->flush = topic.config.flush_policy(settings_.config);
       }
     }
-    const std::string topic_id = protocol::uuid_to_string(topic.id);
+    const std::string topic_id = protocol::uuid_to_string(topic.id.uuid);
     for (size_t position = 0; position < wanted.partitions.size(); position++) {
       const auto index = static_cast<int32_t>(position);
       const metadata::PartitionState& state = wanted.partitions[position];
@@ -272,7 +272,7 @@ bool Topics::recover(Partition& partition) {
   // The log is suspect: closing it writes nothing, and reopening recovers it.
   (void)partition.log().close();
   auto opened = open_log(directory_of(partition.topic(), partition.index()),
-                         protocol::uuid_to_string(topic->id), topic->config,
+                         protocol::uuid_to_string(topic->id.uuid), topic->config,
                          partition.sole_replica);
   if (!opened) return false;
   partition.replace_log(std::move(opened->first), std::move(opened->second));

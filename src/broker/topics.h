@@ -44,7 +44,7 @@ struct ApiError {
 
 struct Topic {
   std::string name;
-  protocol::Uuid id;
+  metadata::TopicId id;
   config::TopicConfig config;
   // The partitions hosted here, by index (a broker hosts those it is a replica of).
   absl::btree_map<int32_t, std::shared_ptr<Partition>> partitions;

@@ -216,6 +216,24 @@ TEST(RaftCheckers, LeaderWithoutACommittedEntry) {
                      "node 3 leads epoch 3 without committed offset 1 (epoch 1); it holds nothing");
 }
 
+// A candidate whose votes arrive late leads an epoch that an election above it had
+// already superseded: it commits nothing, and lacks what the newer epoch committed —
+// Raft does not promise it that entry. A leader of a newer epoch does.
+TEST(RaftCheckers, ALateLeaderOfASupersededEpochNeedNotHoldNewerCommits) {
+  CommitHistory history;
+  record_election(history, 1, Epoch(3), LogShape{{}, record::Offset(0)});
+  record_applied(history, 1, 0, RaftEntry{Epoch(3), 0x31, 5});
+  record_election(history, 2, Epoch(2), LogShape{{}, record::Offset(0)});
+  CheckResult clean;
+  check_leader_completeness(history, clean);
+  EXPECT_EQ(clean.verdict, Verdict::ok);
+  record_election(history, 3, Epoch(4), LogShape{{}, record::Offset(0)});
+  CheckResult result;
+  check_leader_completeness(history, result);
+  expect_one_problem(result, Verdict::correctness,
+                     "node 3 leads epoch 4 without committed offset 0 (epoch 3); it holds nothing");
+}
+
 TEST(RaftCheckers, CommitOverAnEarlierEpochsEntry) {
   CommitHistory history;
   record_leader_commit(history, 1, Epoch(2), 5, Epoch(2));
