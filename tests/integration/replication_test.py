@@ -4,9 +4,10 @@ controllers and three brokers, a topic with replication factor 3 and
 min.insync.replicas=2, an idempotent acks=all producer (confluent-kafka) streaming
 while the partition's leader is killed with kill -9 three times in turn (each killed
 broker restarted before the next kill). Every acknowledged record must be read back, at
-its acknowledged offset, once; the ISR must be whole again at the end; and with only
-one replica left in sync, acks=all is refused with NOT_ENOUGH_REPLICAS while acks=1 is
-still accepted.
+its acknowledged offset, once, in the order sent; each killed broker rejoins the ISR;
+a follower stopped with SIGSTOP leaves the ISR after replica.lag.time.max.ms and
+rejoins after SIGCONT; and with only one replica left in sync, acks=all is refused with
+NOT_ENOUGH_REPLICAS while acks=1 is still accepted.
 
 What this proves and what it does not: kill -9 loses a process, not its page cache;
 power loss and network partitions are the simulator's (docs/sim.md).
@@ -160,6 +161,30 @@ def main():
             checks.check(not moved_offsets, f"at its acknowledged offset "
                          f"({len(moved_offsets)} moved)")
             checks.check(duplicates == 0, f"once ({duplicates} duplicates)")
+            # One producer, one partition, idempotence: offsets follow the send order.
+            in_order = [offset for _, offset in
+                        sorted((int(v[1:]), read[v]) for v in acked_now if v in read)]
+            checks.check(all(a < b for a, b in zip(in_order, in_order[1:])),
+                         "in the order sent (offsets increase with the send order)")
+
+            # A follower stopped with SIGSTOP leaves the ISR after replica.lag.time.max.ms
+            # once the leader's log moves on, and rejoins after SIGCONT.
+            state = partition_state(kcat_path, brokers)
+            leader = by_id[state[0]]
+            paused = next(b for b in brokers if b is not leader)
+            os.kill(paused.process.pid, signal.SIGSTOP)
+            p = confluent_kafka.Producer({"bootstrap.servers": f"127.0.0.1:{leader.port}",
+                                          "acks": "1"})
+            for i in range(100):
+                p.produce(TOPIC, value=f"while-paused-{i}".encode(), partition=0)
+            p.flush(15)
+            left = wait_until(lambda: (s := partition_state(kcat_path, [leader])) and
+                              paused.node not in s[2] and s, 30)
+            checks.check(bool(left), f"a follower stopped with SIGSTOP leaves the ISR ({left})")
+            os.kill(paused.process.pid, signal.SIGCONT)
+            back = wait_until(lambda: (s := partition_state(kcat_path, [leader])) and
+                              paused.node in s[2] and s, 30)
+            checks.check(bool(back), f"and rejoins it after SIGCONT ({back})")
 
             # Two followers down: the ISR shrinks to the leader alone (after
             # replica.lag.time.max.ms), so acks=all is refused and acks=1 accepted.
