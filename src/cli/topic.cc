@@ -20,6 +20,9 @@ constexpr OptionSpec kTopicOptions[] = {
     {"if-not-exists", false, false, "create: succeed when the topic exists", ""},
     {"if-exists", false, false, "delete: succeed when the topic does not exist", ""},
     {"exclude-internal", false, false, "list and describe: skip internal topics", ""},
+    {"under-replicated-partitions", false, false,
+     "describe: only partitions whose ISR is smaller than their replicas", ""},
+    {"unavailable-partitions", false, false, "describe: only partitions without a leader", ""},
     kHelpOption,
 };
 
@@ -28,7 +31,9 @@ void print_topic_help() {
       "Usage: weir topic <create|list|describe|delete> [options]\n"
       "  create    --topic T [--partitions N] [--replication-factor R] [--config k=v]...\n"
       "  list      every topic's name\n"
-      "  describe  [--topic T]  partitions, leaders, replicas, ISR and non-default configs\n"
+      "  describe  [--topic T]  partitions, leaders, leader epochs, replicas, ISR, offline\n"
+      "            replicas and non-default configs [--under-replicated-partitions]\n"
+      "            [--unavailable-partitions]\n"
       "  delete    --topic T\n\nOptions:\n{}",
       format_options_help(kTopicOptions));
 }
@@ -39,9 +44,41 @@ std::string join(const std::vector<int32_t>& values) {
   return text;
 }
 
-int describe(client::Cluster& cluster, const std::vector<client::TopicInfo>& topics) {
+// A partition's line, as kafka-topics.sh --describe prints it (with its leader epoch and
+// the replicas on brokers that are down).
+void print_partition(const std::string& topic, const client::PartitionInfo& partition) {
+  fmt::print("\tTopic: {}\tPartition: {}\tLeader: {}\tLeaderEpoch: {}\tReplicas: {}\tIsr: {}"
+             "\tOffline: {}\n",
+             topic, partition.partition,
+             partition.leader < 0 ? std::string("none") : std::to_string(partition.leader),
+             partition.leader_epoch, join(partition.replicas), join(partition.isr),
+             join(partition.offline));
+}
+
+// Which partitions `describe` lists: all, or (as kafka-topics.sh's filters) only the
+// under-replicated or the leaderless ones — then without the topic lines.
+struct PartitionFilter {
+  bool under_replicated = false;
+  bool unavailable = false;
+  bool any() const { return under_replicated || unavailable; }
+  bool keeps(const client::PartitionInfo& partition) const {
+    if (!any()) return true;
+    return (under_replicated && partition.isr.size() < partition.replicas.size()) ||
+           (unavailable && partition.leader < 0);
+  }
+};
+
+int describe(client::Cluster& cluster, const std::vector<client::TopicInfo>& topics,
+             PartitionFilter filter) {
   client::Admin admin(cluster);
   for (const client::TopicInfo& topic : topics) {
+    if (filter.any()) {
+      for (const client::PartitionInfo& partition : topic.partitions) {
+        if (!filter.keeps(partition)) continue;
+        print_partition(topic.name, partition);
+      }
+      continue;
+    }
     std::string configs;
     auto entries = admin.describe_configs_wait(client::ConfigResource::topic, topic.name);
     if (entries) {
@@ -56,10 +93,7 @@ int describe(client::Cluster& cluster, const std::vector<client::TopicInfo>& top
                topic.name, protocol::uuid_to_string(topic.topic_id), topic.partitions.size(),
                replication, configs);
     for (const client::PartitionInfo& partition : topic.partitions) {
-      fmt::print("\tTopic: {}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\n", topic.name,
-                 partition.partition,
-                 partition.leader < 0 ? std::string("none") : std::to_string(partition.leader),
-                 join(partition.replicas), join(partition.isr));
+      print_partition(topic.name, partition);
     }
   }
   return kExitOk;
@@ -186,7 +220,9 @@ int topic_main(std::span<const std::string_view> args) {
             topics.push_back(std::move(*topic));
           }
         }
-        return describe(cluster, topics);
+        return describe(cluster, topics,
+                        PartitionFilter{options.has("under-replicated-partitions"),
+                                        options.has("unavailable-partitions")});
       });
 }
 

@@ -162,7 +162,8 @@ ClientResult<void> Cluster::refresh_metadata_wait(const std::vector<std::string>
     for (const auto& partition : topic.partitions) {
       info.partitions.push_back(PartitionInfo{partition.partition_index, partition.leader_id,
                                               partition.leader_epoch, partition.error_code,
-                                              partition.replica_nodes, partition.isr_nodes});
+                                              partition.replica_nodes, partition.isr_nodes,
+                                              partition.offline_replicas});
     }
     std::sort(
         info.partitions.begin(), info.partitions.end(),

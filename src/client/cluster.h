@@ -45,6 +45,7 @@ struct PartitionInfo {
   int16_t error_code = 0;
   std::vector<int32_t> replicas;
   std::vector<int32_t> isr;
+  std::vector<int32_t> offline;  // replicas on brokers that are down (Metadata v5+)
 };
 
 struct TopicInfo {

@@ -15,6 +15,7 @@ power loss and network partitions are the simulator's (docs/sim.md).
 
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -181,6 +182,14 @@ def main():
             left = wait_until(lambda: (s := partition_state(kcat_path, [leader])) and
                               paused.node not in s[2] and s, 30)
             checks.check(bool(left), f"a follower stopped with SIGSTOP leaves the ISR ({left})")
+            described = subprocess.run(
+                [weir, "topic", "describe", "--bootstrap-server", f"127.0.0.1:{leader.port}",
+                 "--under-replicated-partitions"], capture_output=True, timeout=30).stdout.decode()
+            checks.check(f"Topic: {TOPIC}\tPartition: 0\tLeader: {leader.node}" in described and
+                         "\tIsr: " in described and
+                         str(paused.node) not in described.split("\tIsr: ")[1].split("\t")[0],
+                         f"weir topic describe --under-replicated-partitions lists it "
+                         f"({described.strip()})")
             os.kill(paused.process.pid, signal.SIGCONT)
             back = wait_until(lambda: (s := partition_state(kcat_path, [leader])) and
                               paused.node in s[2] and s, 30)
