@@ -89,9 +89,9 @@ void Broker::follow_image_loop() {
       continue;
     }
     loader.wait_change(loader.applied_end(), env_.clock.now() + runtime::milliseconds(200));
-    // A leader whose log was recovered starts its LeaderState anew (and a failed epoch
-    // assignment is tried again): each pass looks.
-    if (ready_.is_set() && !stopping_) {
+    // A leader whose log was recovered starts its LeaderState anew, and a failed epoch
+    // assignment is tried again, without waiting for the image to move.
+    if (replication_retry_ && ready_.is_set() && !stopping_) {
       const metadata::Image image = loader.image();
       update_replication(image);
     }
@@ -186,6 +186,7 @@ ErrorCode Broker::storage_error(Partition& partition, storage::StorageError erro
         env_.scheduler.sleep_for(runtime::seconds(1));
       }
       held->recovery_running = false;
+      replication_retry_ = true;  // a leader's LeaderState went with the old log
     });
   }
   return ErrorCode::kafka_storage_error;

@@ -194,6 +194,12 @@ class Broker {
   // its leader runs), or neither. Runs after each reconciliation and every pass of
   // follow_image_loop (a recovered log's leader starts anew).
   void update_replication(const metadata::Image& image);
+  // Suspends. Makes this node `partition`'s leader in `state`'s epoch; false when it
+  // cannot yet (its log is being recovered, the epoch could not be written, or the
+  // image moved meanwhile).
+  bool become_leader(const std::shared_ptr<Partition>& partition,
+                     const metadata::PartitionState& state,
+                     const replication::EligibleBrokers& eligible);
   // A fiber per source broker: fetches every partition this node follows from it
   // until it follows none there.
   void replica_fetch_loop(NodeId source);
@@ -247,6 +253,9 @@ class Broker {
   absl::btree_set<NodeId> fetchers_;
   absl::btree_map<NodeId, std::shared_ptr<rpc::Connection>> fetch_connections_;
   runtime::Instant next_isr_check_;
+  // A partition this node leads in the image is not led here yet (its log was being
+  // recovered, or its epoch could not be written): update_replication runs again.
+  bool replication_retry_ = false;
   Handler handler_{*this};
   // Last: its fibers reach every member above.
   rpc::Server server_;

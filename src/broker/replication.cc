@@ -53,6 +53,7 @@ replication::LeaderSettings Broker::leader_settings(const Partition& partition) 
 void Broker::update_replication(const metadata::Image& image) {
   const NodeId self(settings_.config.node_id);
   const replication::EligibleBrokers eligible = eligible_brokers(image);
+  bool retry = false;  // a partition led here by the image is not led yet
   for (const std::shared_ptr<Partition>& partition : topics_.partitions()) {
     if (stopping_) return;
     const metadata::TopicImage* topic = image.topic(partition->topic());
@@ -92,27 +93,35 @@ void Broker::update_replication(const metadata::Image& image) {
       sync_high_watermark(*partition);
       continue;
     }
-    // Becomes leader in this epoch: the epoch starts at the log end, durably, before
-    // anything is appended in it (KIP-279), under the append path so no produce
-    // interleaves.
-    partition->leader.reset();
-    if (partition->recovering) continue;  // after recovery, the next pass
-    runtime::MutexGuard guard(partition->append_mutex);
-    auto log = partition->log_handle();
-    if (auto assigned = log->assign_epoch_at_end(state.leader_epoch); !assigned) {
-      storage_error(*partition, assigned.error());
-      continue;
-    }
-    // The image may have moved on while the epoch was written: the next pass sees it.
-    if (partition->leader_epoch() != state.leader_epoch || partition->recovering) continue;
-    const Offset log_end = log->log_end_offset();
-    partition->leader.emplace(self, metadata::BrokerEpoch(link_.broker_epoch().value_or(-1)), state,
-                              eligible, log_end, counted_end(*partition, *log),
-                              log->high_watermark(), log_end, env_.clock.now(),
-                              leader_settings(*partition));
-    partition->leader->flaw_shrink_before_commit = hooks_.shrink_isr_early;
-    sync_high_watermark(*partition);
+    if (!become_leader(partition, state, eligible)) retry = true;
   }
+  replication_retry_ = retry;
+}
+
+bool Broker::become_leader(const std::shared_ptr<Partition>& partition,
+                           const metadata::PartitionState& state,
+                           const replication::EligibleBrokers& eligible) {
+  // The epoch starts at the log end, durably, before anything is appended in it
+  // (KIP-279), under the append path so no produce interleaves.
+  partition->leader.reset();
+  if (partition->recovering) return false;  // after recovery
+  runtime::MutexGuard guard(partition->append_mutex);
+  auto log = partition->log_handle();
+  if (auto assigned = log->assign_epoch_at_end(state.leader_epoch); !assigned) {
+    storage_error(*partition, assigned.error());
+    return false;
+  }
+  // The image may have moved on while the epoch was written: the next pass sees it.
+  if (partition->leader_epoch() != state.leader_epoch || partition->recovering) return false;
+  const Offset log_end = log->log_end_offset();
+  partition->leader.emplace(NodeId(settings_.config.node_id),
+                            metadata::BrokerEpoch(link_.broker_epoch().value_or(-1)), state,
+                            eligible, log_end, counted_end(*partition, *log),
+                            log->high_watermark(), log_end, env_.clock.now(),
+                            leader_settings(*partition));
+  partition->leader->flaw_shrink_before_commit = hooks_.shrink_isr_early;
+  sync_high_watermark(*partition);
+  return true;
 }
 
 void Broker::replication_tick() {
@@ -260,6 +269,7 @@ void Broker::replica_fetch_loop(NodeId source) {
       }
       connection = std::move(connected).value();
       fetch_connections_[source] = connection;
+      if (stopping_) break;  // stop() closed the others while this one was connecting
     }
     // Truncation by DivergingEpoch needs Fetch v12, and replica_state v15.
     const std::optional<int16_t> version = connection->version(protocol::ApiKey::fetch);

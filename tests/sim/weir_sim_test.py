@@ -229,7 +229,7 @@ class Metadata(unittest.TestCase):
         # image differs from the others' at the same offset.
         # (A liveness verdict may come first: a diverged broker can stay fenced.)
         result = Flaws.caught(self, "no-divergence-truncation", ("correctness", "liveness"),
-                              seeds="1..6", workload=self.METADATA)
+                              seeds="1..15", workload=self.METADATA)
         self.assertIn("state machine safety: ", result.stdout)
 
 
