@@ -253,7 +253,10 @@ def main():
             checks.check(bool(alone), f"the ISR shrank to broker {last.node} alone ({alone})")
             last.signal(signal.SIGKILL)
             stale.start()
-            time.sleep(8)  # well past a controller tick and the broker's registration
+            # Leaderless once the dead leader's session expires; then, for several
+            # controller ticks more, no leader may appear while the setting is off.
+            wait_until(lambda: (s := partition_state(kcat_path, [stale])) and s[0] == -1, 30)
+            time.sleep(3)
             offline = partition_state(kcat_path, [stale])
             checks.check(offline is not None and offline[0] == -1,
                          f"unclean election off: with only out-of-sync broker {stale.node} "
