@@ -49,6 +49,15 @@ struct Flaws {
   // watermark (Kafka before KIP-101), dropping acknowledged records its high watermark
   // had not caught up with yet.
   bool truncate_to_high_watermark = false;
+  // replication: the leader serves consumers up to its log end, as it serves followers,
+  // not up to the high watermark: consumers see records that a failover then removes
+  // (the rule KIP-392's follower fetching had to keep for consumers).
+  bool serve_past_high_watermark = false;
+  // replication: a diverging follower truncates to the offset the leader answered
+  // without checking that it has the epoch the leader answered for (KIP-101 as first
+  // shipped; KIP-279 / KAFKA-6361 fixed it): after two fast leader changes the
+  // replicas keep different records at the same offsets.
+  bool truncate_to_leader_offset = false;
 };
 
 // Every flaw by its --flaw name, for parsing and printing.
@@ -72,6 +81,8 @@ inline constexpr FlawName flaw_names[] = {
     {"shrink-isr-early", &Flaws::shrink_isr_early},
     {"skip-follower-truncation", &Flaws::skip_follower_truncation},
     {"truncate-to-hw", &Flaws::truncate_to_high_watermark},
+    {"truncate-to-leader-offset", &Flaws::truncate_to_leader_offset},
+    {"serve-past-hw", &Flaws::serve_past_high_watermark},
 };
 
 // Which fault kinds a run may use. Within the allowed kinds, each seed draws its own

@@ -77,7 +77,7 @@ World::World(uint64_t seed, const FaultProfile& profile, const Flaws& flaws, boo
 World::~World() {
   // Unwind every node while the network and disks still exist.
   for (size_t i = 0; i < nodes_.size(); i++) {
-    if (nodes_[i]->up) kill(i);
+    if (nodes_[i]->up) end_process(i);
   }
   scheduler_.reset();
 }
@@ -139,9 +139,14 @@ void World::start(size_t index) {
 }
 
 void World::kill(size_t index) {
+  if (!nodes_.at(index)->up) return;
+  trace_.note("node.kill", nodes_.at(index)->host);
+  end_process(index);
+  if (on_down) on_down(index, /*power_loss=*/false);
+}
+
+void World::end_process(size_t index) {
   Node& node = *nodes_.at(index);
-  if (!node.up) return;
-  trace_.note("node.kill", node.host);
   scheduler_->kill_group(node.group);
   node.process.reset();
   node.context.reset();
@@ -154,9 +159,11 @@ void World::kill(size_t index) {
 void World::crash(size_t index) {
   Node& node = *nodes_.at(index);
   if (!node.up) return;
-  kill(index);
+  trace_.note("node.kill", node.host);
+  end_process(index);
   node.disk->crash();
   trace_.note("node.crash", node.host);
+  if (on_down) on_down(index, /*power_loss=*/true);
 }
 
 void World::restart(size_t index) {

@@ -108,11 +108,17 @@ class World {
   const Flaws& flaws() const { return flaws_; }
   std::exception_ptr failure() const { return scheduler_->failure(); }
 
+  // Called (without suspending) when a node goes down by kill() or crash(), with
+  // whether the machine lost power (its unsynced writes gone): workloads' checkers
+  // explain losses by these events.
+  std::function<void(size_t node, bool power_loss)> on_down;
+
  private:
   struct Node;
   void fault_tick(runtime::Instant until);
   void schedule_restart(size_t node, runtime::Duration delay);
   void inject_partition();
+  void end_process(size_t node);
   std::optional<size_t> pick_faulty_up_node();
 
   uint64_t seed_;

@@ -27,6 +27,7 @@ struct LogWrite {
   runtime::Instant invoked;
   Outcome outcome = Outcome::pending;
   int64_t offset = -1;  // where it was acknowledged, once ok
+  runtime::Instant acknowledged;  // when, once ok
 };
 
 using LogPosition = std::pair<int32_t, int64_t>;  // (partition, offset)

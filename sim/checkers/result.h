@@ -23,6 +23,11 @@ struct CheckResult {
     if (verdict == Verdict::ok || kind == Verdict::correctness) verdict = kind;
     if (problems.size() < 20) problems.push_back(std::move(problem));
   }
+  // Something a reader of a failing (or --verbose) run should see that is not itself
+  // a failure: a loss the settings permitted, with its explanation.
+  void note(std::string line) {
+    if (problems.size() < 20) problems.push_back(std::move(line));
+  }
 };
 
 // How an operation ended, as its client saw it. `unknown` (a timeout, a reset, an

@@ -44,8 +44,8 @@ class BrokerLogWorkload final : public Workload {
         [this](NodeContext& context) {
           return make_log_client(
               context, history_,
-              LogClientOptions{
-                  {runtime::Address{broker_host, broker_port}}, topic, partition_count});
+              LogClientOptions{{runtime::Address{broker_host, broker_port}},
+                               {LogStream{.topic = topic, .partitions = partition_count}}});
         },
         NodeOptions{.faulty = false});
   }

@@ -1,12 +1,14 @@
 #include "sim/workloads/partition_replication.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "sim/checkers/contracts.h"
 #include "sim/node_process.h"
 #include "sim/workloads/log_client.h"
 
@@ -18,10 +20,8 @@ constexpr uint16_t kControllerPort = 9093;
 constexpr uint16_t kBrokerPort = 9092;
 constexpr int kVoters = 3;
 constexpr int kFirstBroker = 11;
-constexpr int kBrokers = 3;
 constexpr const char* kClientHost = "client";
-constexpr const char* kTopic = "events";
-constexpr int32_t kPartitions = 2;
+constexpr size_t kStreams = 3;
 
 std::string controller_host(int id) { return fmt::format("c{}", id); }
 std::string broker_host(int id) { return fmt::format("b{}", id); }
@@ -45,8 +45,49 @@ std::vector<std::string> common_config() {
       "replica.fetch.backoff.ms=100",
       "default.replication.factor=3",
       "min.insync.replicas=2",
-      fmt::format("num.partitions={}", kPartitions),
   };
+}
+
+// One stream of the seed's mix: its topic's settings and its producer's.
+struct StreamMix {
+  LogStream stream;
+  checkers::WriteContract contract;
+  int16_t replication_factor = 3;
+  int32_t min_insync = 2;
+
+  std::string describe() const {
+    return fmt::format("{}[rf={} min.isr={} acks={}{}{}{}]", stream.topic, replication_factor,
+                       min_insync, stream.acks, stream.idempotent ? " idempotent" : "",
+                       contract.unclean_allowed ? " unclean" : "",
+                       contract.fsync ? "" : " no-fsync");
+  }
+};
+
+StreamMix draw_stream(runtime::Random& random, size_t index, int brokers) {
+  StreamMix mix;
+  mix.stream.topic = fmt::format("s{}", index);
+  if (index == 0) {
+    // The classic durable setup, every seed.
+    mix.stream.partitions = 2;
+  } else {
+    mix.stream.partitions = 1;
+    mix.replication_factor = static_cast<int16_t>(random.between(1, std::min(5, brokers)));
+    mix.min_insync = static_cast<int32_t>(random.between(1, mix.replication_factor));
+    mix.contract.unclean_allowed = random.chance(1.0 / 3);
+    mix.contract.fsync = !random.chance(1.0 / 6);
+    const int64_t acks = random.between(0, 5);
+    mix.stream.acks = acks <= 2 ? -1 : acks <= 4 ? 1 : 0;
+    mix.stream.idempotent = mix.stream.acks == -1 && random.chance(2.0 / 3);
+  }
+  mix.contract.acks = mix.stream.acks;
+  mix.contract.idempotent = mix.stream.idempotent;
+  mix.stream.replication_factor = mix.replication_factor;
+  mix.stream.configs = {
+      {"min.insync.replicas", std::to_string(mix.min_insync)},
+      {"unclean.leader.election.enable", mix.contract.unclean_allowed ? "true" : "false"},
+      {"flush.messages", mix.contract.fsync ? "1" : "10000"},
+  };
+  return mix;
 }
 
 class PartitionReplicationWorkload final : public Workload {
@@ -54,20 +95,32 @@ class PartitionReplicationWorkload final : public Workload {
   explicit PartitionReplicationWorkload(const RunOptions& options) : flaws_(options.flaws) {}
 
   void setup(World& world) override {
+    world_ = &world;
+    runtime::Random& random = world.random();
+    brokers_ = random.chance(0.5) ? 3 : static_cast<int>(random.between(4, 5));
+    for (size_t s = 0; s < kStreams; s++) {
+      mixes_.push_back(draw_stream(random, s, brokers_));
+      events_.emplace_back().partitions.resize(
+          static_cast<size_t>(mixes_.back().stream.partitions));
+    }
     for (int id = 1; id <= kVoters; id++) {
-      world.add_node(controller_host(id), [id](NodeContext& context) {
+      world.add_node(controller_host(id), [this, id](NodeContext& context) {
         std::vector<std::string> lines = common_config();
         lines.push_back("process.roles=controller");
         lines.push_back(fmt::format("node.id={}", id));
         lines.push_back(
             fmt::format("listeners=CONTROLLER://{}:{}", controller_host(id), kControllerPort));
-        return std::make_unique<NodeProcess>(context, node_config(lines));
+        server::NodeHooks hooks;
+        hooks.on_applied = [this](record::Offset applied_end, const metadata::Image& image) {
+          on_controller_applied(applied_end, image);
+        };
+        return std::make_unique<NodeProcess>(context, node_config(lines), std::move(hooks));
       });
     }
     std::vector<runtime::Address> bootstrap;
-    for (int id = kFirstBroker; id < kFirstBroker + kBrokers; id++) {
+    for (int id = kFirstBroker; id < kFirstBroker + brokers_; id++) {
       bootstrap.push_back(runtime::Address{broker_host(id), kBrokerPort});
-      world.add_node(broker_host(id), [this, id](NodeContext& context) {
+      const size_t node = world.add_node(broker_host(id), [this, id](NodeContext& context) {
         std::vector<std::string> lines = common_config();
         lines.push_back("process.roles=broker");
         lines.push_back(fmt::format("node.id={}", id));
@@ -76,54 +129,256 @@ class PartitionReplicationWorkload final : public Workload {
         hooks.broker.ack_on_leader = flaws_.ack_on_leader;
         hooks.broker.shrink_isr_early = flaws_.shrink_isr_early;
         hooks.broker.skip_follower_truncation = flaws_.skip_follower_truncation;
+        hooks.broker.truncate_to_leader_offset = flaws_.truncate_to_leader_offset;
+        hooks.broker.serve_past_high_watermark = flaws_.serve_past_high_watermark;
         hooks.broker.truncate_to_high_watermark = flaws_.truncate_to_high_watermark;
-        // How much the partitions moved: the largest leader and partition epochs any
-        // broker reconciled to (each election bumps the one, each ISR change the other).
-        hooks.broker.on_reconciled = [this](const metadata::Image& image,
-                                            const std::vector<std::string>&) {
-          const metadata::TopicImage* topic = image.topic(kTopic);
-          if (topic == nullptr) return;
-          for (size_t p = 0; p < topic->partitions.size() && p < epochs_.size(); p++) {
-            const metadata::PartitionState& state = topic->partitions[p];
-            epochs_[p].first = std::max(epochs_[p].first, state.leader_epoch.value());
-            epochs_[p].second = std::max(epochs_[p].second, state.partition_epoch.value());
-          }
+        hooks.broker.on_reconciled = [this, id](const metadata::Image& image,
+                                                const std::vector<std::string>&) {
+          on_broker_reconciled(id, image);
         };
         return std::make_unique<NodeProcess>(context, node_config(lines), std::move(hooks));
       });
+      broker_of_node_.emplace(node, id);
+      node_of_broker_.emplace(id, node);
     }
+    world.on_down = [this](size_t node, bool power_loss) { on_node_down(node, power_loss); };
+    LogClientOptions options{bootstrap, {}};
+    for (const StreamMix& mix : mixes_) options.streams.push_back(mix.stream);
     world.add_node(
         kClientHost,
-        [this, bootstrap](NodeContext& context) {
-          return make_log_client(context, history_,
-                                 LogClientOptions{bootstrap, kTopic, kPartitions});
+        [this, options](NodeContext& context) {
+          return make_log_client(context, history_, options);
         },
         NodeOptions{.faulty = false});
   }
 
   void on_heal(World& world) override { history_.healed_at = world.now(); }
-  void quiesce(World&) override { history_.quiesced = true; }
+
+  void quiesce(World&) override {
+    history_.quiesced = true;
+    // Liveness: the healed cluster has every partition led and fully in sync.
+    for (size_t s = 0; s < mixes_.size(); s++) {
+      const metadata::TopicImage* topic = s < latest_.size() ? latest_[s].get() : nullptr;
+      if (topic == nullptr) {
+        unsynced_.push_back(fmt::format("{}: the controllers never showed the topic",
+                                        mixes_[s].stream.topic));
+        continue;
+      }
+      for (size_t p = 0; p < topic->partitions.size(); p++) {
+        const metadata::PartitionState& state = topic->partitions[p];
+        metadata::ReplicaList isr = state.isr;
+        metadata::ReplicaList replicas = state.replicas;
+        std::ranges::sort(isr);
+        std::ranges::sort(replicas);
+        if (!state.has_leader() || isr != replicas) {
+          unsynced_.push_back(fmt::format(
+              "{}-{}: after healing, leader {} and ISR [{}] of replicas [{}]", topic->name, p,
+              state.leader.value(), fmt::join(state.isr, ","), fmt::join(state.replicas, ",")));
+        }
+      }
+    }
+  }
 
   CheckResult check(World&) override {
     CheckResult result;
-    result.summary = check_log_client(history_, result);
-    int32_t leader_epochs = 0;
-    int32_t partition_epochs = 0;
-    for (const auto& [leader_epoch, partition_epoch] : epochs_) {
-      leader_epochs += leader_epoch;
-      partition_epochs += partition_epoch;
+    if (!check_log_client_reads_finished(history_, result)) return result;
+    for (const std::string& line : unsynced_) result.fail(Verdict::liveness, line);
+    std::string summary = fmt::format("brokers={}", brokers_);
+    int32_t elections = 0;
+    for (size_t s = 0; s < mixes_.size(); s++) {
+      const StreamMix& mix = mixes_[s];
+      checkers::ReplicationEvents& events = events_[s];
+      events.power_losses = power_losses_;
+      for (const checkers::PartitionEvents& partition : events.partitions) {
+        elections += partition.highest_epoch;
+      }
+      const checkers::LogHistory& log = history_.streams[s];
+      const checkers::ContractReport report =
+          checkers::check_log_contracts(log, mix.contract, events, mix.stream.topic, result);
+      for (const LogClientHistory::OrderViolation& violation : history_.order_violations) {
+        if (violation.stream != s) continue;
+        checkers::WriteContract committed = mix.contract;
+        committed.acks = -1;
+        // Offsets may restart only after the log was cut below what the consumer had
+        // read: by an event that permits losing committed records.
+        if (!checkers::loss_permit(committed, events, violation.partition,
+                                   runtime::Instant())) {
+          result.fail(Verdict::correctness,
+                      fmt::format("{}-{}: the consumer returned offset {} after {} at {}s",
+                                  mix.stream.topic, violation.partition, violation.offset,
+                                  violation.previous, violation.at));
+        }
+      }
+      if (mix.stream.acks != 0) checkers::check_log_progress(log, history_.healed_at, result);
+      const std::string permitted = report.summary();
+      summary += fmt::format(" {}: writes={} acked={} final={}{}{}", mix.describe(),
+                             log.writes.size(), checkers::acknowledged_writes(log),
+                             checkers::final_records(log), permitted.empty() ? "" : " ",
+                             permitted);
     }
-    result.summary +=
-        fmt::format(" elections={} partition_changes={}", leader_epochs, partition_epochs);
+    summary += fmt::format(" elections={}", elections);
+    if (auto failover = failover_summary()) summary += " " + *failover;
+    result.summary = std::move(summary);
     return result;
   }
 
  private:
+  // A broker's image: the leaderships it holds begin, the ones it lost end.
+  void on_broker_reconciled(int32_t broker, const metadata::Image& image) {
+    const runtime::Instant now = world_->now();
+    for (size_t s = 0; s < mixes_.size(); s++) {
+      const metadata::TopicImage* topic = image.topic(mixes_[s].stream.topic);
+      if (topic == nullptr) continue;
+      for (size_t p = 0; p < topic->partitions.size() && p < events_[s].partitions.size(); p++) {
+        const metadata::PartitionState& state = topic->partitions[p];
+        checkers::PartitionEvents& events = events_[s].partitions[p];
+        events.highest_epoch = std::max(events.highest_epoch, state.leader_epoch.value());
+        events.replicas.clear();
+        for (metadata::BrokerId replica : state.replicas) events.replicas.push_back(replica.value());
+        const bool leads = state.leader == metadata::BrokerId(broker);
+        bool open = false;
+        for (checkers::Leadership& leadership : events.leaderships) {
+          if (leadership.broker != broker || leadership.ended) continue;
+          if (leads && leadership.leader_epoch == state.leader_epoch.value()) {
+            open = true;
+          } else {
+            leadership.ended = now;
+          }
+        }
+        if (leads && !open) {
+          events.leaderships.push_back({broker, state.leader_epoch.value(), now, std::nullopt});
+        }
+      }
+    }
+  }
+
+  // A controller's applied image: unclean elections, and the latest state of each topic.
+  void on_controller_applied(record::Offset applied_end, const metadata::Image& image) {
+    const runtime::Instant now = world_->now();
+    const bool latest = applied_end > latest_applied_;
+    std::vector<std::shared_ptr<const metadata::TopicImage>> previous;
+    if (latest) {
+      latest_applied_ = applied_end;
+      previous = std::exchange(latest_, std::vector<std::shared_ptr<const metadata::TopicImage>>(
+                                            mixes_.size(), nullptr));
+    }
+    for (size_t s = 0; s < mixes_.size(); s++) {
+      auto id = image.topic_names().find(mixes_[s].stream.topic);
+      if (id == image.topic_names().end()) continue;
+      const auto& topic = image.topics().at(id->second);
+      if (latest) latest_[s] = topic;
+      for (size_t p = 0; p < topic->partitions.size() && p < events_[s].partitions.size(); p++) {
+        const metadata::PartitionState& state = topic->partitions[p];
+        checkers::PartitionEvents& events = events_[s].partitions[p];
+        events.highest_epoch = std::max(events.highest_epoch, state.leader_epoch.value());
+        if (state.leader_recovery_state == 1) {
+          events.unclean_elections.try_emplace(state.leader_epoch.value(), now);
+        }
+        // The nemesis: a committed ISR change is where replication bugs hide (a
+        // follower just taken in may lack what the last leader committed; a shrink
+        // just counted may have left the only other copy out). Strike its leader.
+        if (latest && s < previous.size() && previous[s] != nullptr &&
+            p < previous[s]->partitions.size() && state.has_leader() &&
+            previous[s]->partitions[p].isr != state.isr && world_->random().chance(0.25)) {
+          strike(state.leader.value(), "isr_change", runtime::milliseconds(100));
+        }
+        // And a new leader soon after it took over, once it may have appended alone:
+        // fast successive failovers leave replicas with epochs others never saw.
+        if (latest && s < previous.size() && previous[s] != nullptr &&
+            p < previous[s]->partitions.size() && state.has_leader() &&
+            previous[s]->partitions[p].leader_epoch != state.leader_epoch &&
+            world_->random().chance(0.25)) {
+          strike(state.leader.value(), "new_leader", runtime::milliseconds(500));
+        }
+      }
+    }
+  }
+
+  // Crashes (power loss) or kills the broker soon, and restarts it a little later —
+  // only in the faulty phase of a seed whose profile has process faults.
+  void strike(int32_t broker, const char* where, runtime::Duration within) {
+    if (!world_->profile().process.enabled || world_->healed()) return;
+    auto node = node_of_broker_.find(broker);
+    if (node == node_of_broker_.end()) return;
+    World* world = world_;
+    const size_t index = node->second;
+    const bool power_loss = world->random().chance(0.5);
+    const runtime::Duration delay(world->random().between(0, within.count()));
+    const runtime::Duration down = runtime::milliseconds(world->random().between(200, 3000));
+    const std::string kind = fmt::format("nemesis.{}", where);
+    // From a timer callback, never from the node fiber that reported the change.
+    world->scheduler().schedule_at(world->now() + delay, [=] {
+      if (world->healed() || !world->is_up(index)) return;
+      world->stats().count(kind);
+      if (power_loss) {
+        world->crash(index);
+      } else {
+        world->kill(index);
+      }
+      world->scheduler().schedule_at(world->now() + down, [=] {
+        if (!world->is_up(index)) world->restart(index);
+      });
+    });
+  }
+
+  void on_node_down(size_t node, bool power_loss) {
+    auto broker = broker_of_node_.find(node);
+    if (broker == broker_of_node_.end()) return;
+    const runtime::Instant now = world_->now();
+    if (power_loss) power_losses_[broker->second].push_back(now);
+    for (size_t s = 0; s < events_.size(); s++) {
+      for (size_t p = 0; p < events_[s].partitions.size(); p++) {
+        for (checkers::Leadership& leadership : events_[s].partitions[p].leaderships) {
+          if (leadership.broker != broker->second || leadership.ended) continue;
+          leadership.ended = now;
+          if (now < history_.healed_at) leader_downs_.push_back({s, p, now});
+        }
+      }
+    }
+  }
+
+  // From each leader's going down (kill or power loss, in the faulty phase) to the next
+  // write its partition acknowledged, on the acks=all streams: the failover time.
+  std::optional<std::string> failover_summary() const {
+    std::vector<double> seconds;
+    for (const LeaderDown& down : leader_downs_) {
+      if (mixes_[down.stream].stream.acks != -1) continue;
+      std::optional<runtime::Instant> first;
+      for (const checkers::LogWrite& write : history_.streams[down.stream].writes) {
+        if (write.outcome != Outcome::ok || write.partition != static_cast<int32_t>(down.partition) ||
+            write.acknowledged <= down.at) {
+          continue;
+        }
+        if (!first || write.acknowledged < *first) first = write.acknowledged;
+      }
+      if (first) seconds.push_back(static_cast<double>((*first - down.at).count()) / 1e9);
+    }
+    if (seconds.empty()) return std::nullopt;
+    std::ranges::sort(seconds);
+    return fmt::format("failover_s[n={} p50={:.2f} max={:.2f}]", seconds.size(),
+                       seconds[seconds.size() / 2], seconds.back());
+  }
+
+  struct LeaderDown {
+    size_t stream = 0;
+    size_t partition = 0;
+    runtime::Instant at;
+  };
+
   Flaws flaws_;
+  World* world_ = nullptr;
+  int brokers_ = 3;
+  std::vector<StreamMix> mixes_;
   LogClientHistory history_;
-  // Per partition of the topic: the largest leader and partition epochs seen.
-  std::vector<std::pair<int32_t, int32_t>> epochs_ =
-      std::vector<std::pair<int32_t, int32_t>>(kPartitions, {0, 0});
+  std::vector<checkers::ReplicationEvents> events_;  // per stream
+  absl::btree_map<size_t, int32_t> broker_of_node_;
+  absl::btree_map<int32_t, size_t> node_of_broker_;
+  absl::btree_map<int32_t, std::vector<runtime::Instant>> power_losses_;
+  std::vector<LeaderDown> leader_downs_;
+  // The latest committed state of each stream's topic any controller applied.
+  record::Offset latest_applied_{-1};
+  std::vector<std::shared_ptr<const metadata::TopicImage>> latest_;
+  std::vector<std::string> unsynced_;
 };
 
 }  // namespace

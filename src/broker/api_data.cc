@@ -45,6 +45,7 @@ struct Appended {
   std::shared_ptr<Partition> partition;
   std::shared_ptr<storage::PartitionLog> log;
   Offset end;  // one past the last offset appended
+  LeaderEpoch epoch;  // the leadership that appended it
   protocol::ProduceResponse::PartitionProduceResponse* response;
 };
 
@@ -67,16 +68,20 @@ Result<std::shared_ptr<Partition>, ErrorCode> Broker::led_partition(std::string_
 }
 
 ErrorCode Broker::commit(Partition& partition, std::shared_ptr<storage::PartitionLog> log,
-                         Offset end, int16_t acks, runtime::Instant deadline) {
+                         Offset end, LeaderEpoch epoch, int16_t acks, runtime::Instant deadline) {
   if (partition.flush.fsync_before_ack && !hooks_.ack_before_fsync) {
     if (auto durable = log->wait_durable(end); !durable) {
       return storage_error(partition, durable.error());
     }
   }
   // The log may have been swapped by recovery meanwhile; only the log this append
-  // went to says what is durable.
-  const LeaderEpoch epoch = partition.leader_epoch();
-  if (partition.log_handle() == log && partition.leader) {
+  // went to says what is durable. Only the leadership that appended the batch may
+  // count it: a later one may have truncated it and taken other records at its offsets.
+  auto same_leadership = [&] {
+    return partition.leader && partition.leader->leader_epoch() == epoch &&
+           partition.log_handle() == log;
+  };
+  if (same_leadership()) {
     partition.leader->on_local_end(log->log_end_offset(), counted_end(partition, *log),
                                    env_.clock.now());
     sync_high_watermark(partition);
@@ -84,9 +89,7 @@ ErrorCode Broker::commit(Partition& partition, std::shared_ptr<storage::Partitio
   if (acks != -1 || hooks_.ack_on_leader) return ErrorCode::none;
   // acks=all: once the high watermark passes the batch, every replica of the ISR has it.
   while (true) {
-    if (!partition.leader || partition.leader_epoch() != epoch || partition.log_handle() != log) {
-      return ErrorCode::not_leader_or_follower;
-    }
+    if (!same_leadership()) return ErrorCode::not_leader_or_follower;
     switch (partition.leader->ack_state(end)) {
       case replication::AckState::done: return ErrorCode::none;
       case replication::AckState::not_enough_replicas_after_append:
@@ -147,7 +150,9 @@ Reply Broker::produce(const protocol::RequestHeader& header, protocol::ProduceRe
       std::optional<Offset> end;
       auto log = append(partition, *data.records, request.acks, result, end);
       if (!log) continue;
-      appended.push_back(Appended{std::move(partition), std::move(log), *end, &result});
+      // append() checked the leadership after its last suspension.
+      const LeaderEpoch epoch = partition->leader->leader_epoch();
+      appended.push_back(Appended{std::move(partition), std::move(log), *end, epoch, &result});
     }
   }
   if (appended.empty()) {
@@ -166,7 +171,8 @@ Reply Broker::produce(const protocol::RequestHeader& header, protocol::ProduceRe
         [this, response, appended = std::move(appended), promise, respond, acks,
          deadline]() mutable {
           for (const Appended& entry : appended) {
-            ErrorCode code = commit(*entry.partition, entry.log, entry.end, acks, deadline);
+            ErrorCode code =
+                commit(*entry.partition, entry.log, entry.end, entry.epoch, acks, deadline);
             if (code != ErrorCode::none) {
               entry.response->error_code = error_value(code);
               entry.response->base_offset = -1;
@@ -226,6 +232,7 @@ std::shared_ptr<storage::PartitionLog> Broker::append(
     return nullptr;
   }
   const size_t segments = log->segment_count();
+  const LeaderEpoch epoch = partition->leader->leader_epoch();
   auto appended = log->append(records, partition->leader_epoch());
   if (!appended) {
     fail(storage_error(*partition, appended.error()),
@@ -234,6 +241,12 @@ std::shared_ptr<storage::PartitionLog> Broker::append(
   }
   // The batches now carry their offsets.
   (void)partition->producers().record_appended(records);
+  // The append suspended (group commit): leadership may have moved meanwhile. The
+  // records are in the log, where the next leader's truncation decides their fate.
+  if (!partition->leader || partition->leader->leader_epoch() != epoch) {
+    fail(ErrorCode::not_leader_or_follower, "leadership moved while the batch was appended");
+    return nullptr;
+  }
   partition->leader->on_local_end(log->log_end_offset(), counted_end(*partition, *log),
                                   env_.clock.now());
   sync_high_watermark(*partition);
@@ -362,7 +375,9 @@ Reply Broker::fetch(const protocol::RequestHeader& header, protocol::FetchReques
         continue;
       }
       // Consumers read what is committed; followers up to the log end.
-      const Offset limit = from_follower ? log->log_end_offset() : high_watermark;
+      const Offset limit = from_follower || hooks_.serve_past_high_watermark
+                               ? log->log_end_offset()
+                               : high_watermark;
       if (target.fetch_offset >= limit) continue;
       // Kafka's rule: the first batch of the response comes whole even if larger than
       // the limits; after that, the response's max_bytes bounds what is added.

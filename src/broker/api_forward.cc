@@ -1,5 +1,5 @@
-// Admin requests (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs,
-// IncrementalAlterConfigs) go to the active controller, which decides them; the
+// Admin requests (CreateTopics, DeleteTopics, CreatePartitions, ElectLeaders,
+// AlterConfigs, IncrementalAlterConfigs) go to the active controller, which decides them; the
 // broker answers once the controller has and its own image shows the change (and its
 // partitions follow that image), so a client's next Metadata, DescribeConfigs or
 // Produce through this broker sees what it was told happened (read-your-writes through
@@ -74,6 +74,26 @@ bool image_shows(const metadata::Image& image, const protocol::RequestBody& requ
       if (topic == nullptr ||
           topic->partitions.size() < static_cast<size_t>(wanted.topics[i].count)) {
         return false;
+      }
+    }
+    return true;
+  }
+  if (const auto* elected = std::get_if<protocol::ElectLeadersResponse>(&response)) {
+    const auto& wanted = std::get<protocol::ElectLeadersRequest>(request);
+    for (const auto& topic_result : elected->replica_election_results) {
+      const metadata::TopicImage* topic = image.topic(topic_result.topic);
+      for (const auto& result : topic_result.partition_result) {
+        if (result.error_code != 0) continue;
+        if (topic == nullptr || result.partition_id < 0 ||
+            static_cast<size_t>(result.partition_id) >= topic->partitions.size()) {
+          return false;
+        }
+        const metadata::PartitionState& state =
+            topic->partitions[static_cast<size_t>(result.partition_id)];
+        // Preferred: the first replica leads; unclean: someone does.
+        const bool shown = wanted.election_type == 1 ? state.has_leader()
+                                                     : state.leader == state.replicas.front();
+        if (!shown) return false;
       }
     }
     return true;

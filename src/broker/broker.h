@@ -60,10 +60,19 @@ struct BrokerHooks {
   bool ack_on_leader = false;
   // Flaw: a leader's proposed ISR shrink counts before the controller commits it.
   bool shrink_isr_early = false;
+  // Flaw: a diverging follower truncates to the leader's end offset for the epoch,
+  // without looking up its own end of the epoch the leader answered (KIP-101 before
+  // KIP-279, KAFKA-6361: fast leader failovers leave the logs diverged).
+  bool truncate_to_leader_offset = false;
+  // Flaw: consumers read up to the log end, as followers do, not the high watermark.
+  bool serve_past_high_watermark = false;
   // Flaw: a follower keeps what it has where the leader says it diverged.
   bool skip_follower_truncation = false;
   // Flaw: a new follower truncates its log to its high watermark (before KIP-101).
   bool truncate_to_high_watermark = false;
+  // Called (without suspending) with each line worth an operator's attention (the
+  // node passes its own report when this is unset).
+  std::function<void(const std::string& line)> report;
   // Called (without suspending) after each reconciliation with the image reconciled
   // to and the partition directories then in the data root, as the disk lists them.
   std::function<void(const metadata::Image&, const std::vector<std::string>& directories)>
@@ -181,10 +190,12 @@ class Broker {
   // Suspends until the partition's data below `end` may be acknowledged: its fsync (by
   // the flush policy), and for acks=all (-1) the high watermark passing it — every ISR
   // replica has it — with NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below
-  // min.insync.replicas meanwhile, NOT_LEADER_OR_FOLLOWER if leadership moved, and
-  // REQUEST_TIMED_OUT at `deadline` (the request's timeout_ms).
+  // min.insync.replicas meanwhile, NOT_LEADER_OR_FOLLOWER if leadership moved on from
+  // `epoch` (the one that appended it), and REQUEST_TIMED_OUT at `deadline` (the
+  // request's timeout_ms).
   protocol::ErrorCode commit(Partition& partition, std::shared_ptr<storage::PartitionLog> log,
-                             Offset end, int16_t acks, runtime::Instant deadline);
+                             Offset end, LeaderEpoch epoch, int16_t acks,
+                             runtime::Instant deadline);
   // Maps a storage failure to Kafka's code, starting recovery when the disk failed.
   protocol::ErrorCode storage_error(Partition& partition, storage::StorageError error);
 

@@ -315,6 +315,15 @@ void Broker::replica_fetch_loop(NodeId source) {
 
 bool Broker::truncate_follower(Partition& partition, storage::PartitionLog& log, Offset offset) {
   VERIFY(partition.append_mutex.locked());
+  // Below the high watermark are records this replica knew committed: only an unclean
+  // election takes them away. Say which, for the operator who allowed it.
+  if (offset < log.high_watermark() && hooks_.report) {
+    hooks_.report(fmt::format(
+        "partition {}-{}: truncated committed records at offsets [{}, {}) (and any above, up "
+        "to {}) to follow leader epoch {} (an unclean election)",
+        partition.topic(), partition.index(), offset.value(), log.high_watermark().value(),
+        log.log_end_offset().value(), partition.leader_epoch().value()));
+  }
   if (auto truncated = log.truncate_to(offset); !truncated) {
     storage_error(partition, truncated.error());
     return false;
@@ -385,10 +394,13 @@ bool Broker::apply_fetched(Partition& partition, const std::shared_ptr<storage::
   if (code != ErrorCode::none) return false;
   if (result.diverging_epoch.epoch != -1 || result.diverging_epoch.end_offset != -1) {
     if (hooks_.skip_follower_truncation) return true;
-    const replication::Truncation cut = replication::truncation_for(
-        log->leader_epochs(), fetch_offset,
-        replication::EpochEnd{LeaderEpoch(result.diverging_epoch.epoch),
-                              Offset(result.diverging_epoch.end_offset)});
+    const replication::EpochEnd answer{LeaderEpoch(result.diverging_epoch.epoch),
+                                       Offset(result.diverging_epoch.end_offset)};
+    replication::Truncation cut =
+        replication::truncation_for(log->leader_epochs(), fetch_offset, answer);
+    if (hooks_.truncate_to_leader_offset && answer.end_offset != Offset(-1)) {
+      cut = {std::min(answer.end_offset, fetch_offset), true};
+    }
     return cut.offset >= fetch_offset || truncate_follower(partition, *log, cut.offset);
   }
   if (result.records && !result.records->empty()) {

@@ -25,6 +25,7 @@ int produce_main(std::span<const std::string_view> args);
 int consume_main(std::span<const std::string_view> args);
 int perf_main(std::span<const std::string_view> args);
 int cluster_main(std::span<const std::string_view> args);
+int partition_main(std::span<const std::string_view> args);
 
 // Shared plumbing of the commands (common.cc).
 

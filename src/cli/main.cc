@@ -21,7 +21,8 @@ void print_help() {
       "  produce   send lines from stdin as records\n"
       "  consume   print records\n"
       "  perf      produce or consume load with live figures\n"
-      "  cluster   describe the KRaft controller quorum (weir cluster quorum)\n\n"
+      "  cluster   describe the KRaft controller quorum (weir cluster quorum)\n"
+      "  partition elect partition leaders: preferred or unclean (weir partition elect)\n\n"
       "Client commands take --bootstrap-server HOST:PORT (default 127.0.0.1:9092).\n"
       "Run 'weir <command> --help' for a command's options.\n");
 }
@@ -44,6 +45,7 @@ int dispatch(std::span<const std::string_view> args) {
   if (command == "consume") return consume_main(rest);
   if (command == "perf") return perf_main(rest);
   if (command == "cluster") return cluster_main(rest);
+  if (command == "partition" || command == "partitions") return partition_main(rest);
   fmt::print(stderr, "weir: unknown command '{}'\n", command);
   print_help();
   return kExitUsage;

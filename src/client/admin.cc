@@ -133,4 +133,45 @@ ClientResult<std::vector<ConfigEntry>> Admin::describe_configs_wait(ConfigResour
   return entries;
 }
 
+ClientResult<std::vector<ElectionOutcome>> Admin::elect_leaders_wait(
+    ElectionType type, const std::optional<std::vector<TopicPartition>>& partitions) {
+  auto connection = cluster_.any_connection_wait();
+  if (!connection) return unexpected(connection.error());
+  protocol::ElectLeadersRequest request;
+  request.election_type = static_cast<int8_t>(type);
+  request.timeout_ms =
+      static_cast<int32_t>(std::chrono::duration_cast<runtime::milliseconds>(timeout_).count());
+  if (partitions) {
+    std::vector<protocol::ElectLeadersRequest::TopicPartitions> topics;
+    for (const TopicPartition& partition : *partitions) {
+      auto it = std::find_if(topics.begin(), topics.end(),
+                             [&](const auto& entry) { return entry.topic == partition.topic; });
+      if (it == topics.end()) {
+        topics.emplace_back().topic = partition.topic;
+        it = std::prev(topics.end());
+      }
+      it->partitions.push_back(partition.partition);
+    }
+    request.topic_partitions = std::move(topics);
+  } else {
+    request.topic_partitions = std::nullopt;
+  }
+  auto response = (*connection)->send_and_wait(std::move(request));
+  if (!response) return unexpected(response.error());
+  const auto& body = std::get<protocol::ElectLeadersResponse>(**response);
+  if (body.error_code != 0) return unexpected(Error::kafka(body.error_code, ""));
+  std::vector<ElectionOutcome> outcomes;
+  for (const auto& topic : body.replica_election_results) {
+    for (const auto& result : topic.partition_result) {
+      ElectionOutcome outcome{{topic.topic, result.partition_id}, std::nullopt};
+      if (result.error_code != 0) {
+        outcome.error = Error::kafka(result.error_code, result.error_message.value_or(""));
+      }
+      outcomes.push_back(std::move(outcome));
+    }
+  }
+  cluster_.invalidate();
+  return outcomes;
+}
+
 }  // namespace weir::client

@@ -39,6 +39,15 @@ struct ConfigEntry {
 
 enum class ConfigResource : int8_t { topic = 2, broker = 4 };
 
+enum class ElectionType : int8_t { preferred = 0, unclean = 1 };
+
+// One partition's answer to an election: none, or why not (ELECTION_NOT_NEEDED when
+// the leader asked for already leads).
+struct ElectionOutcome {
+  TopicPartition partition;
+  std::optional<Error> error;
+};
+
 class Admin {
  public:
   explicit Admin(Cluster& cluster) : cluster_(cluster) {}
@@ -53,6 +62,10 @@ class Admin {
   ClientResult<TopicInfo> describe_topic_wait(const std::string& name);
   ClientResult<std::vector<ConfigEntry>> describe_configs_wait(ConfigResource type,
                                                                const std::string& name);
+  // ElectLeaders for `partitions` (nullopt: every partition; the answer then lists only
+  // those where an election was needed).
+  ClientResult<std::vector<ElectionOutcome>> elect_leaders_wait(
+      ElectionType type, const std::optional<std::vector<TopicPartition>>& partitions);
 
  private:
   Cluster& cluster_;

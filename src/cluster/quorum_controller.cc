@@ -62,6 +62,7 @@ bool QuorumController::serves_api(int16_t api_key) {
     case ApiKey::create_topics:
     case ApiKey::delete_topics:
     case ApiKey::create_partitions:
+    case ApiKey::elect_leaders:
     case ApiKey::alter_configs:
     case ApiKey::incremental_alter_configs:
     case ApiKey::broker_registration:
@@ -233,6 +234,10 @@ rpc::Reply QuorumController::handle(const protocol::RequestHeader& header,
   if (auto* request = std::get_if<CreatePartitionsRequest>(&body)) {
     return submit<CreatePartitionsResponse>(
         body, [&](record::Offset) { return c.create_partitions(*request); });
+  }
+  if (auto* request = std::get_if<ElectLeadersRequest>(&body)) {
+    return submit<ElectLeadersResponse>(
+        body, [&](record::Offset) { return c.elect_leaders(*request, header.api_version); });
   }
   if (auto* request = std::get_if<AlterConfigsRequest>(&body)) {
     return submit<AlterConfigsResponse>(body,

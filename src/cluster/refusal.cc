@@ -93,6 +93,23 @@ protocol::ResponseBody refuse(const protocol::RequestBody& body, ErrorCode code)
   if (auto* request = std::get_if<CreateTopicsRequest>(&body)) return refuse(*request, code);
   if (auto* request = std::get_if<DeleteTopicsRequest>(&body)) return refuse(*request, code);
   if (auto* request = std::get_if<CreatePartitionsRequest>(&body)) return refuse(*request, code);
+  if (auto* request = std::get_if<ElectLeadersRequest>(&body)) {
+    // The top-level code (v1+) and each partition's (all versions).
+    ElectLeadersResponse response;
+    response.error_code = error_value(code);
+    for (const auto& topic : request->topic_partitions.value_or(
+             std::vector<ElectLeadersRequest::TopicPartitions>{})) {
+      auto& result = response.replica_election_results.emplace_back();
+      result.topic = topic.topic;
+      for (int32_t partition : topic.partitions) {
+        auto& entry = result.partition_result.emplace_back();
+        entry.partition_id = partition;
+        entry.error_code = error_value(code);
+        entry.error_message = std::string(message_of(code));
+      }
+    }
+    return response;
+  }
   if (auto* request = std::get_if<AlterConfigsRequest>(&body)) {
     return refuse_resources<AlterConfigsResponse>(*request, code);
   }

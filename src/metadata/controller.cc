@@ -179,9 +179,16 @@ std::optional<PartitionChangeRecord> Controller::clean_election(TopicId topic_id
 std::optional<PartitionChangeRecord> Controller::unclean_election(TopicId topic_id,
                                                                   PartitionId partition_id) const {
   const TopicImage* topic = image().topic(topic_id);
+  VERIFY(topic != nullptr);
+  if (!unclean_allowed(*topic)) return std::nullopt;
+  return forced_unclean_election(topic_id, partition_id);
+}
+
+std::optional<PartitionChangeRecord> Controller::forced_unclean_election(
+    TopicId topic_id, PartitionId partition_id) const {
   const PartitionState* partition = image().partition(topic_id, partition_id);
-  VERIFY(topic != nullptr && partition != nullptr);
-  if (partition->has_leader() || !unclean_allowed(*topic)) return std::nullopt;
+  VERIFY(partition != nullptr);
+  if (partition->has_leader()) return std::nullopt;
   for (BrokerId replica : partition->isr) {
     const BrokerRegistration* registration = image().broker(replica);
     // A clean choice exists: not ours to make.
@@ -979,6 +986,102 @@ Decision<protocol::UnregisterBrokerResponse> Controller::unregister_broker(
   sessions_.erase(broker);
   decision.response.error_message = std::nullopt;
   VERIFY(image().broker(broker) == nullptr);
+  return decision;
+}
+
+Decision<protocol::ElectLeadersResponse> Controller::elect_leaders(
+    const protocol::ElectLeadersRequest& request, int16_t version) {
+  Decision<protocol::ElectLeadersResponse> decision;
+  constexpr int8_t kPreferred = 0;
+  constexpr int8_t kUnclean = 1;
+  const int8_t type = version >= 1 ? request.election_type : kPreferred;
+  if (type != kPreferred && type != kUnclean) {
+    decision.response.error_code = error_value(ErrorCode::invalid_request);
+    return decision;
+  }
+  // The change one partition needs, or why there is none.
+  auto elect = [&](TopicId topic_id, PartitionId partition_id)
+      -> std::pair<ErrorCode, std::optional<PartitionChangeRecord>> {
+    const PartitionState* partition = image().partition(topic_id, partition_id);
+    VERIFY(partition != nullptr);
+    if (type == kPreferred) {
+      VERIFY(!partition->replicas.empty());
+      const BrokerId preferred = partition->replicas.front();
+      if (partition->leader == preferred) return {ErrorCode::election_not_needed, std::nullopt};
+      const BrokerRegistration* registration = image().broker(preferred);
+      if (!partition->in_isr(preferred) || registration == nullptr ||
+          !registration->is_active()) {
+        return {ErrorCode::preferred_leader_not_available, std::nullopt};
+      }
+      PartitionChangeRecord change;
+      change.topic_id = topic_id;
+      change.partition_id = partition_id;
+      change.leader = preferred;
+      return {ErrorCode::none, change};
+    }
+    if (partition->has_leader()) return {ErrorCode::election_not_needed, std::nullopt};
+    auto change = clean_election(topic_id, partition_id, kNoLeader);
+    if (!change || change->leader == kLeaderUnchanged || change->leader == kNoLeader) {
+      change = forced_unclean_election(topic_id, partition_id);
+    }
+    if (!change) return {ErrorCode::eligible_leaders_not_available, std::nullopt};
+    return {ErrorCode::none, change};
+  };
+  auto message = [](ErrorCode code) -> std::optional<std::string> {
+    switch (code) {
+      case ErrorCode::none: return std::nullopt;
+      case ErrorCode::election_not_needed: return "Leader election not needed for topic partition.";
+      case ErrorCode::preferred_leader_not_available:
+        return "The preferred leader was not available.";
+      case ErrorCode::eligible_leaders_not_available:
+        return "No replica of the partition is available to lead it.";
+      default: return "This server does not host this topic-partition.";
+    }
+  };
+  auto result_for = [&](const std::string& topic_name) -> protocol::ElectLeadersResponse::ReplicaElectionResult& {
+    auto& results = decision.response.replica_election_results;
+    for (auto& result : results) {
+      if (result.topic == topic_name) return result;
+    }
+    auto& result = results.emplace_back();
+    result.topic = topic_name;
+    return result;
+  };
+  auto answer = [&](const std::string& topic_name, int32_t partition, ErrorCode code) {
+    auto& entry = result_for(topic_name).partition_result.emplace_back();
+    entry.partition_id = partition;
+    entry.error_code = error_value(code);
+    entry.error_message = message(code);
+  };
+  if (!request.topic_partitions) {
+    // Every partition; only those that needed an election are answered.
+    std::vector<std::pair<const TopicImage*, int32_t>> wanted;
+    for (const auto& [name, topic_id] : image().topic_names()) {
+      const TopicImage* topic = image().topic(topic_id);
+      for (size_t p = 0; p < topic->partitions.size(); p++) {
+        wanted.emplace_back(topic, static_cast<int32_t>(p));
+      }
+    }
+    for (const auto& [topic, p] : wanted) {
+      auto [code, change] = elect(topic->id, PartitionId(p));
+      if (code == ErrorCode::election_not_needed) continue;
+      if (change) emit(Record(std::move(*change)), decision.records);
+      answer(topic->name, p, code);
+    }
+    return decision;
+  }
+  for (const auto& entry : *request.topic_partitions) {
+    const TopicImage* topic = image().topic(entry.topic);
+    for (int32_t p : entry.partitions) {
+      if (topic == nullptr || p < 0 || static_cast<size_t>(p) >= topic->partitions.size()) {
+        answer(entry.topic, p, ErrorCode::unknown_topic_or_partition);
+        continue;
+      }
+      auto [code, change] = elect(topic->id, PartitionId(p));
+      if (change) emit(Record(std::move(*change)), decision.records);
+      answer(entry.topic, p, code);
+    }
+  }
   return decision;
 }
 

@@ -39,6 +39,7 @@
 #include "protocol/messages/broker_heartbeat.h"
 #include "protocol/messages/broker_registration.h"
 #include "protocol/messages/create_partitions.h"
+#include "protocol/messages/elect_leaders.h"
 #include "protocol/messages/create_topics.h"
 #include "protocol/messages/delete_topics.h"
 #include "protocol/messages/incremental_alter_configs.h"
@@ -152,6 +153,17 @@ class Controller {
   // 3 with broker epochs.
   Decision<protocol::AlterPartitionResponse> alter_partition(
       const protocol::AlterPartitionRequest& request, int16_t version);
+  // Leader elections an administrator asks for (kafka-leader-election), as Kafka's
+  // ReplicationControlManager.electLeaders: election_type 0 (preferred; v0 has no
+  // type) moves leadership to the first replica when it is active and in sync
+  // (PREFERRED_LEADER_NOT_AVAILABLE otherwise); 1 (unclean) elects a leaderless
+  // partition a leader — from the ISR if it can, else any active replica, whatever the
+  // topic's unclean.leader.election.enable (the administrator asked) — and
+  // ELIGIBLE_LEADERS_NOT_AVAILABLE when no replica is active. A partition that already
+  // has the leader asked for answers ELECTION_NOT_NEEDED. No partitions named (null):
+  // every partition, answering only those where an election was needed.
+  Decision<protocol::ElectLeadersResponse> elect_leaders(
+      const protocol::ElectLeadersRequest& request, int16_t version);
 
   // ---- time ----
   // Fences brokers whose session expired (no heartbeat for broker.session.timeout.ms),
@@ -172,6 +184,9 @@ class Controller {
   // becomes leader and sole ISR member, recovering (Kafka's unclean election; may lose
   // committed records). Only when `unclean.leader.election.enable` holds for the topic.
   std::optional<PartitionChangeRecord> unclean_election(TopicId topic, PartitionId partition) const;
+  // The same choice, for an administrator's unclean election: whatever the topic says.
+  std::optional<PartitionChangeRecord> forced_unclean_election(TopicId topic,
+                                                               PartitionId partition) const;
   // unclean.leader.election.enable for a topic: its override, else the setting.
   bool unclean_allowed(const TopicImage& topic) const;
 

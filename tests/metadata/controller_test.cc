@@ -430,6 +430,62 @@ TEST_F(ControllerTest, AlterPartitionChangesTheIsrOfALeaderInItsEpochsOnly) {
   EXPECT_EQ(follower_.image(), controller_.image());
 }
 
+TEST_F(ControllerTest, ElectLeadersMovesToThePreferredReplicaOrElectsUncleanlyOnRequest) {
+  auto epochs = live_brokers(2);
+  ASSERT_EQ(create("elect", 1, 2).topics[0].error_code, 0);
+  auto elect = [&](int8_t type) {
+    protocol::ElectLeadersRequest request;
+    request.election_type = type;
+    auto& asked = request.topic_partitions->emplace_back();
+    asked.topic = "elect";
+    asked.partitions = {0, 7};
+    auto decision = controller_.elect_leaders(request, 2);
+    commit(decision.records);
+    EXPECT_EQ(decision.response.replica_election_results.size(), 1u);
+    const auto& results = decision.response.replica_election_results[0].partition_result;
+    EXPECT_EQ(results.size(), 2u);
+    EXPECT_EQ(results[1].error_code, error_value(ErrorCode::unknown_topic_or_partition));
+    return results[0].error_code;
+  };
+  auto state = [&] { return follower_.image().topic("elect")->partitions[0]; };
+  const int32_t preferred = state().replicas[0].value();
+  const int32_t other = 3 - preferred;
+  ASSERT_EQ(state().leader, BrokerId(preferred));
+  EXPECT_EQ(elect(0), error_value(ErrorCode::election_not_needed));
+  EXPECT_EQ(elect(1), error_value(ErrorCode::election_not_needed));  // it has a leader
+
+  // The preferred replica falls silent: fenced, out of the ISR, and not electable.
+  auto keep_alive = [&](int32_t id) { heartbeat(id, epochs[id - 1], next_offset_ - 1); };
+  for (int step = 0; step < 6; step++) {
+    now_ += 2000;
+    keep_alive(other);
+    commit(controller_.tick(now_));
+  }
+  ASSERT_EQ(state().leader, BrokerId(other));
+  EXPECT_EQ(elect(0), error_value(ErrorCode::preferred_leader_not_available));
+
+  // It returns (unfenced, still out of sync); then the leader, last of the ISR, is
+  // fenced: the partition is leaderless, and unclean.leader.election.enable is off.
+  EXPECT_FALSE(heartbeat(preferred, epochs[preferred - 1], next_offset_ - 1).is_fenced);
+  for (int step = 0; step < 6; step++) {
+    now_ += 2000;
+    keep_alive(preferred);
+    commit(controller_.tick(now_));
+  }
+  ASSERT_FALSE(state().has_leader());
+  ASSERT_EQ(state().isr, ReplicaList{BrokerId(other)});
+  EXPECT_EQ(elect(0), error_value(ErrorCode::preferred_leader_not_available));
+  // The administrator's unclean election overrides the topic: the out-of-sync replica
+  // leads, alone in the ISR, recovering.
+  const int32_t epoch_before = state().leader_epoch.value();
+  EXPECT_EQ(elect(1), 0);
+  EXPECT_EQ(state().leader, BrokerId(preferred));
+  EXPECT_EQ(state().isr, ReplicaList{BrokerId(preferred)});
+  EXPECT_EQ(state().leader_recovery_state, 1);
+  EXPECT_GT(state().leader_epoch.value(), epoch_before);
+  EXPECT_EQ(follower_.image(), controller_.image());
+}
+
 TEST_F(ControllerTest, ImageRecordsRebuildAnEqualImage) {
   auto epochs = live_brokers(3);
   ASSERT_EQ(create("kept", 3, 2).topics[0].error_code, 0);

@@ -10,6 +10,7 @@
 #include "metadata/records.h"
 #include "metadata/state.h"
 #include "sim/checkers/admin.h"
+#include "sim/checkers/contracts.h"
 #include "sim/checkers/disk.h"
 #include "sim/checkers/log.h"
 #include "sim/checkers/raft.h"
@@ -508,6 +509,131 @@ TEST(DiskCheckers, StrayAndMissingDirectories) {
   EXPECT_EQ(unreconciled.verdict, Verdict::correctness);  // correctness outranks liveness
   ASSERT_EQ(unreconciled.problems.size(), 2u);
   EXPECT_NE(unreconciled.problems[1].find("broker 12 never reconciled"), std::string::npos);
+}
+
+// --- contracts.h --------------------------------------------------------------------------
+
+// clean_log() with acknowledged write 2 (sent at 20 ms, partition 0 offset 1) gone from
+// the final log and never read: whether that is a failure depends on the contract.
+LogHistory log_losing_write_2() {
+  LogHistory history = clean_log();
+  (*history.final_log)[0] = {{0, 1}};
+  history.reads.erase(LogPosition{0, 1});
+  return history;
+}
+
+// One partition, replicas 11 and 12: broker 11 led epoch 1 from 0 ms until `ended`;
+// broker 12 leads epoch 2 from then on.
+ReplicationEvents failover_at(Instant ended) {
+  ReplicationEvents events;
+  PartitionEvents& partition = events.partitions.emplace_back();
+  partition.replicas = {11, 12};
+  partition.leaderships = {{11, 1, at_ms(0), ended}, {12, 2, ended, std::nullopt}};
+  partition.highest_epoch = 2;
+  return events;
+}
+
+TEST(ContractCheckers, ALossNothingPermitsFails) {
+  CheckResult result;
+  check_log_contracts(log_losing_write_2(), WriteContract{}, failover_at(at_ms(25)), "s0", result);
+  // acks=all: a clean leader change permits no loss.
+  expect_one_problem(result, Verdict::correctness, "s0: acknowledged write 2 (acks=-1");
+  EXPECT_NE(result.problems[0].find("nothing permits it"), std::string::npos);
+}
+
+TEST(ContractCheckers, Acks1MayLoseWhatAReplacedLeaderAcknowledged) {
+  CheckResult result;
+  const ContractReport report = check_log_contracts(
+      log_losing_write_2(), WriteContract{.acks = 1, .idempotent = false}, failover_at(at_ms(25)),
+      "s1", result);
+  EXPECT_EQ(result.verdict, Verdict::ok);
+  EXPECT_EQ(report.lost_writes.at(Permit::acks1_leader_replaced), 1u);
+  ASSERT_EQ(result.problems.size(), 1u);  // the note that explains it
+  EXPECT_NE(result.problems[0].find("permitted by acks=1 and partition 0's leader was replaced"),
+            std::string::npos);
+  EXPECT_EQ(report.summary(), "lost[acks1-leader-replaced]=1");
+}
+
+TEST(ContractCheckers, Acks1LossAfterTheOldLeadershipEndedFails) {
+  // Write 2 was sent at 20 ms, after epoch 1 ended at 15 ms: only epoch 2, never
+  // replaced, could have acknowledged it.
+  CheckResult result;
+  check_log_contracts(log_losing_write_2(), WriteContract{.acks = 1, .idempotent = false},
+                      failover_at(at_ms(15)), "s1", result);
+  EXPECT_EQ(result.verdict, Verdict::correctness);
+}
+
+TEST(ContractCheckers, UncleanElectionPermitsLossOnlyWhereConfigured) {
+  ReplicationEvents events = failover_at(at_ms(25));
+  events.partitions[0].unclean_elections.emplace(2, at_ms(26));
+  CheckResult allowed;
+  const ContractReport report = check_log_contracts(
+      log_losing_write_2(), WriteContract{.unclean_allowed = true}, events, "s2", allowed);
+  EXPECT_EQ(allowed.verdict, Verdict::ok);
+  EXPECT_EQ(report.lost_writes.at(Permit::unclean_election), 1u);
+
+  CheckResult forbidden;
+  check_log_contracts(log_losing_write_2(), WriteContract{}, events, "s2", forbidden);
+  EXPECT_EQ(forbidden.verdict, Verdict::correctness);
+  EXPECT_NE(forbidden.problems[0].find("elected a leader uncleanly (epoch 2"), std::string::npos)
+      << forbidden.problems[0];
+}
+
+TEST(ContractCheckers, AZombieLeaderServesUntilItLearnsOfTheUncleanElection) {
+  // The unclean election was applied at 5 ms, but epoch 1's leader went on until 25 ms:
+  // write 2, sent at 20 ms, may have been acknowledged by it.
+  ReplicationEvents events = failover_at(at_ms(25));
+  events.partitions[0].unclean_elections.emplace(2, at_ms(5));
+  CheckResult result;
+  check_log_contracts(log_losing_write_2(), WriteContract{.unclean_allowed = true}, events, "s2",
+                      result);
+  EXPECT_EQ(result.verdict, Verdict::ok);
+}
+
+TEST(ContractCheckers, UnsyncedLossNeedsEveryReplicaToLosePower) {
+  ReplicationEvents events = failover_at(at_ms(25));
+  events.power_losses[11] = {at_ms(30)};
+  CheckResult one;
+  check_log_contracts(log_losing_write_2(), WriteContract{.fsync = false}, events, "s3", one);
+  EXPECT_EQ(one.verdict, Verdict::correctness);
+  events.power_losses[12] = {at_ms(31)};
+  CheckResult both;
+  const ContractReport report =
+      check_log_contracts(log_losing_write_2(), WriteContract{.fsync = false}, events, "s3", both);
+  EXPECT_EQ(both.verdict, Verdict::ok);
+  EXPECT_EQ(report.lost_writes.at(Permit::unsynced_power_loss), 1u);
+}
+
+TEST(ContractCheckers, DuplicatesArePermittedOnlyWithoutIdempotence) {
+  LogHistory history = clean_log();
+  (*history.final_log)[0].emplace_back(3, 2);  // write 2 stored again at offset 3
+  CheckResult plain;
+  const ContractReport report =
+      check_log_contracts(history, WriteContract{.idempotent = false}, failover_at(at_ms(25)),
+                          "s4", plain);
+  EXPECT_EQ(plain.verdict, Verdict::ok);
+  EXPECT_EQ(report.plain_duplicates, 1u);
+  CheckResult idempotent;
+  check_log_contracts(history, WriteContract{}, failover_at(at_ms(25)), "s4", idempotent);
+  expect_one_problem(idempotent, Verdict::correctness, "value 2 stored twice by an idempotent");
+}
+
+TEST(ContractCheckers, ACommittedReadThatVanishesNeedsMoreThanAcks1) {
+  // A consumer read write 2 at 40 ms, so it was committed: acks=1's permit does not
+  // cover it, even though the write itself was acks=1 and its leader was replaced.
+  LogHistory history = log_losing_write_2();
+  record_read(history, {0, 1}, 2, "a consumer", at_ms(40));
+  ReplicationEvents events = failover_at(at_ms(50));
+  CheckResult result;
+  check_log_contracts(history, WriteContract{.acks = 1, .idempotent = false}, events, "s5",
+                      result);
+  EXPECT_EQ(result.verdict, Verdict::correctness);
+  bool read_failed = false;
+  for (const std::string& problem : result.problems) {
+    read_failed |= problem.find("read 2 at partition 0 offset 1; the final log has nothing, and "
+                                "nothing permits it") != std::string::npos;
+  }
+  EXPECT_TRUE(read_failed) << ::testing::PrintToString(result.problems);
 }
 
 }  // namespace

@@ -1,0 +1,203 @@
+#include "sim/checkers/contracts.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "base/assert.h"
+
+namespace weir::sim::checkers {
+
+namespace {
+
+// Notes at most this many permitted losses of each kind per stream: the counts are in
+// the summary.
+constexpr size_t kNotesPerPermit = 3;
+
+std::string explain(Permit permit, int32_t partition, const WriteContract& contract) {
+  switch (permit) {
+    case Permit::acks1_leader_replaced:
+      return fmt::format("acks=1 and partition {}'s leader was replaced", partition);
+    case Permit::unclean_election:
+      return fmt::format("an unclean election of partition {} (unclean.leader.election.enable={})",
+                         partition, contract.unclean_allowed);
+    case Permit::unsynced_power_loss:
+      return fmt::format("flush.messages > 1 and every replica of partition {} lost power",
+                         partition);
+  }
+  return "";
+}
+
+// Whether a leadership that may have served at or after `since` was superseded by an
+// election of an epoch above it that `epoch_matches` accepts.
+template <typename EpochMatches>
+bool superseded_after(const PartitionEvents& events, runtime::Instant since,
+                      EpochMatches epoch_matches) {
+  return std::ranges::any_of(events.leaderships, [&](const Leadership& leadership) {
+    return (!leadership.ended || *leadership.ended > since) &&
+           epoch_matches(leadership.leader_epoch);
+  });
+}
+
+}  // namespace
+
+const char* to_string(Permit permit) {
+  switch (permit) {
+    case Permit::acks1_leader_replaced: return "acks1-leader-replaced";
+    case Permit::unclean_election: return "unclean-election";
+    case Permit::unsynced_power_loss: return "unsynced-power-loss";
+  }
+  return "?";
+}
+
+std::string ContractReport::summary() const {
+  std::string out;
+  auto list = [&](const char* what, const absl::btree_map<Permit, size_t>& counts) {
+    for (const auto& [permit, count] : counts) {
+      out += fmt::format("{}{}[{}]={}", out.empty() ? "" : " ", what, to_string(permit), count);
+    }
+  };
+  list("lost", lost_writes);
+  list("changed_reads", changed_reads);
+  if (plain_duplicates > 0) {
+    out += fmt::format("{}plain_duplicates={}", out.empty() ? "" : " ", plain_duplicates);
+  }
+  return out;
+}
+
+std::optional<Permit> loss_permit(const WriteContract& contract, const ReplicationEvents& events,
+                                  int32_t partition, runtime::Instant since) {
+  VERIFY(partition >= 0 && static_cast<size_t>(partition) < events.partitions.size());
+  const PartitionEvents& p = events.partitions[static_cast<size_t>(partition)];
+  // An unclean election after `since`, or one that superseded a leadership still
+  // serving then (a zombie leader that kept acknowledging).
+  for (const auto& [unclean_epoch, applied] : p.unclean_elections) {
+    if (applied > since ||
+        superseded_after(p, since, [&](int32_t epoch) { return epoch < unclean_epoch; })) {
+      return Permit::unclean_election;
+    }
+  }
+  // acks=1: any leadership serving at or after `since` that a later one replaced may
+  // have acknowledged the write alone.
+  if (contract.acks == 1 &&
+      superseded_after(p, since, [&](int32_t epoch) { return epoch < p.highest_epoch; })) {
+    return Permit::acks1_leader_replaced;
+  }
+  if (!contract.fsync && !p.replicas.empty() &&
+      std::ranges::all_of(p.replicas, [&](int32_t replica) {
+        auto it = events.power_losses.find(replica);
+        return it != events.power_losses.end() &&
+               std::ranges::any_of(it->second, [&](runtime::Instant t) { return t > since; });
+      })) {
+    return Permit::unsynced_power_loss;
+  }
+  return std::nullopt;
+}
+
+ContractReport check_log_contracts(const LogHistory& history, const WriteContract& contract,
+                                   const ReplicationEvents& events, const std::string& name,
+                                   CheckResult& result) {
+  VERIFY(history.final_log.has_value());
+  ContractReport report;
+  auto note = [&](absl::btree_map<Permit, size_t>& counts, Permit permit, std::string what,
+                  int32_t partition) {
+    if (counts[permit]++ < kNotesPerPermit) {
+      result.note(fmt::format("{}: {}, permitted by {}", name, what,
+                              explain(permit, partition, contract)));
+    }
+  };
+
+  // Unclean elections the topic's config forbade.
+  for (size_t p = 0; p < events.partitions.size(); p++) {
+    if (contract.unclean_allowed) break;
+    for (const auto& [epoch, applied] : events.partitions[p].unclean_elections) {
+      result.fail(Verdict::correctness,
+                  fmt::format("{}: partition {} elected a leader uncleanly (epoch {}, at {}s) "
+                              "with unclean.leader.election.enable=false",
+                              name, p, epoch, applied));
+    }
+  }
+
+  // Integrity: increasing offsets, values somebody wrote, each stored once unless a
+  // producer without idempotence retried it.
+  absl::btree_map<uint64_t, size_t> written;
+  for (size_t i = 0; i < history.writes.size(); i++) written.emplace(history.writes[i].value, i);
+  absl::btree_map<uint64_t, LogPosition> stored;
+  absl::btree_map<LogPosition, uint64_t> at;
+  for (size_t p = 0; p < history.final_log->size(); p++) {
+    int64_t previous = -1;
+    for (const auto& [offset, value] : (*history.final_log)[p]) {
+      const LogPosition position{static_cast<int32_t>(p), offset};
+      at.emplace(position, value);
+      if (offset <= previous) {
+        result.fail(Verdict::correctness, fmt::format("{}: partition {}: offset {} follows {}",
+                                                      name, p, offset, previous));
+      }
+      previous = offset;
+      if (value == 0 || !written.contains(value)) {
+        result.fail(Verdict::correctness, fmt::format("{}: partition {} offset {} holds {}, "
+                                                      "which nobody wrote",
+                                                      name, p, offset, value));
+      } else if (auto [it, inserted] = stored.emplace(value, position); !inserted) {
+        if (contract.idempotent) {
+          result.fail(Verdict::correctness,
+                      fmt::format("{}: value {} stored twice by an idempotent producer: at "
+                                  "partition {} offset {} and offset {}",
+                                  name, value, it->second.first, it->second.second, offset));
+        } else {
+          report.plain_duplicates++;
+        }
+      }
+    }
+  }
+
+  // Durability: each acknowledged write at its acknowledged position, or a permit.
+  for (const LogWrite& write : history.writes) {
+    if (write.outcome != Outcome::ok) continue;
+    auto it = at.find(LogPosition{write.partition, write.offset});
+    if (it != at.end() && it->second == write.value) continue;
+    const std::string what = fmt::format(
+        "acknowledged write {} (acks={}, sent at {}s) at partition {} offset {} {}", write.value,
+        contract.acks, write.invoked, write.partition, write.offset,
+        it == at.end() ? std::string("lost") : fmt::format("replaced by {}", it->second));
+    if (auto permit = loss_permit(contract, events, write.partition, write.invoked)) {
+      note(report.lost_writes, *permit, what, write.partition);
+    } else {
+      result.fail(Verdict::correctness, fmt::format("{}: {}, and nothing permits it", name, what));
+    }
+  }
+
+  // Reads: what a consumer saw was committed; it may change only by a permit.
+  WriteContract committed = contract;
+  committed.acks = -1;
+  auto judge_read = [&](const LogPosition& position, const LogRead& read, const std::string& what) {
+    std::optional<Permit> permit;
+    if (read.at) permit = loss_permit(committed, events, position.first, *read.at);
+    if (permit) {
+      note(report.changed_reads, *permit, what, position.first);
+    } else {
+      result.fail(Verdict::correctness, fmt::format("{}: {}, and nothing permits it", name, what));
+    }
+  };
+  auto read_text = [](const LogRead& read) {
+    return read.at ? fmt::format("{} at {}s", read.reader, *read.at) : read.reader;
+  };
+  for (const auto& [position, read] : history.read_conflicts) {
+    const LogRead& first = history.reads.at(position);
+    judge_read(position, first,
+               fmt::format("partition {} offset {} read as {} ({}) and as {} ({})", position.first,
+                           position.second, first.value, read_text(first), read.value,
+                           read_text(read)));
+  }
+  for (const auto& [position, read] : history.reads) {
+    auto it = at.find(position);
+    if (it != at.end() && it->second == read.value) continue;
+    judge_read(position, read,
+               fmt::format("{} read {} at partition {} offset {}; the final log has {}",
+                           read_text(read), read.value, position.first, position.second,
+                           it == at.end() ? std::string("nothing") : std::to_string(it->second)));
+  }
+  return report;
+}
+
+}  // namespace weir::sim::checkers
