@@ -102,8 +102,8 @@ ContractReport check_log_contracts(const LogHistory& history, const WriteContrac
   auto note = [&](absl::btree_map<Permit, size_t>& counts, Permit permit, std::string what,
                   int32_t partition) {
     if (counts[permit]++ < kNotesPerPermit) {
-      result.note(fmt::format("{}: {}, permitted by {}", name, what,
-                              explain(permit, partition, contract)));
+      result.note(
+          fmt::format("{}: {}, permitted by {}", name, what, explain(permit, partition, contract)));
     }
   };
 
@@ -184,10 +184,10 @@ ContractReport check_log_contracts(const LogHistory& history, const WriteContrac
   };
   for (const auto& [position, read] : history.read_conflicts) {
     const LogRead& first = history.reads.at(position);
-    judge_read(position, first,
-               fmt::format("partition {} offset {} read as {} ({}) and as {} ({})", position.first,
-                           position.second, first.value, read_text(first), read.value,
-                           read_text(read)));
+    judge_read(
+        position, first,
+        fmt::format("partition {} offset {} read as {} ({}) and as {} ({})", position.first,
+                    position.second, first.value, read_text(first), read.value, read_text(read)));
   }
   for (const auto& [position, read] : history.reads) {
     auto it = at.find(position);

@@ -7,9 +7,8 @@
 #include <utility>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include <absl/container/btree_map.h>
+#include <fmt/format.h>
 
 #include "base/assert.h"
 #include "client/admin.h"
@@ -167,8 +166,7 @@ class ClientProcess final : public Process {
           const int32_t p = record.partition.partition;
           auto [it, first] = last.try_emplace({s, p}, record.offset.value());
           if (!first) {
-            if (record.offset.value() <= it->second &&
-                history_.order_violations.size() < 10) {
+            if (record.offset.value() <= it->second && history_.order_violations.size() < 10) {
               history_.order_violations.push_back(
                   {s, p, record.offset.value(), it->second, env_.clock.now()});
             }

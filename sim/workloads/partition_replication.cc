@@ -45,6 +45,8 @@ std::vector<std::string> common_config() {
       "replica.fetch.backoff.ms=100",
       "default.replication.factor=3",
       "min.insync.replicas=2",
+      // Leadership returns to preferred replicas every 5 s (Kafka: 300 s).
+      "leader.imbalance.check.interval.seconds=5",
   };
 }
 
@@ -160,8 +162,8 @@ class PartitionReplicationWorkload final : public Workload {
     for (size_t s = 0; s < mixes_.size(); s++) {
       const metadata::TopicImage* topic = s < latest_.size() ? latest_[s].get() : nullptr;
       if (topic == nullptr) {
-        unsynced_.push_back(fmt::format("{}: the controllers never showed the topic",
-                                        mixes_[s].stream.topic));
+        unsynced_.push_back(
+            fmt::format("{}: the controllers never showed the topic", mixes_[s].stream.topic));
         continue;
       }
       for (size_t p = 0; p < topic->partitions.size(); p++) {
@@ -201,8 +203,7 @@ class PartitionReplicationWorkload final : public Workload {
         committed.acks = -1;
         // Offsets may restart only after the log was cut below what the consumer had
         // read: by an event that permits losing committed records.
-        if (!checkers::loss_permit(committed, events, violation.partition,
-                                   runtime::Instant())) {
+        if (!checkers::loss_permit(committed, events, violation.partition, runtime::Instant())) {
           result.fail(Verdict::correctness,
                       fmt::format("{}-{}: the consumer returned offset {} after {} at {}s",
                                   mix.stream.topic, violation.partition, violation.offset,
@@ -213,8 +214,7 @@ class PartitionReplicationWorkload final : public Workload {
       const std::string permitted = report.summary();
       summary += fmt::format(" {}: writes={} acked={} final={}{}{}", mix.describe(),
                              log.writes.size(), checkers::acknowledged_writes(log),
-                             checkers::final_records(log), permitted.empty() ? "" : " ",
-                             permitted);
+                             checkers::final_records(log), permitted.empty() ? "" : " ", permitted);
     }
     summary += fmt::format(" elections={}", elections);
     if (auto failover = failover_summary()) summary += " " + *failover;
@@ -234,7 +234,8 @@ class PartitionReplicationWorkload final : public Workload {
         checkers::PartitionEvents& events = events_[s].partitions[p];
         events.highest_epoch = std::max(events.highest_epoch, state.leader_epoch.value());
         events.replicas.clear();
-        for (metadata::BrokerId replica : state.replicas) events.replicas.push_back(replica.value());
+        for (metadata::BrokerId replica : state.replicas)
+          events.replicas.push_back(replica.value());
         const bool leads = state.leader == metadata::BrokerId(broker);
         bool open = false;
         for (checkers::Leadership& leadership : events.leaderships) {
@@ -345,7 +346,8 @@ class PartitionReplicationWorkload final : public Workload {
       if (mixes_[down.stream].stream.acks != -1) continue;
       std::optional<runtime::Instant> first;
       for (const checkers::LogWrite& write : history_.streams[down.stream].writes) {
-        if (write.outcome != Outcome::ok || write.partition != static_cast<int32_t>(down.partition) ||
+        if (write.outcome != Outcome::ok ||
+            write.partition != static_cast<int32_t>(down.partition) ||
             write.acknowledged <= down.at) {
           continue;
         }

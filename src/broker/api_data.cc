@@ -375,9 +375,8 @@ Reply Broker::fetch(const protocol::RequestHeader& header, protocol::FetchReques
         continue;
       }
       // Consumers read what is committed; followers up to the log end.
-      const Offset limit = from_follower || hooks_.serve_past_high_watermark
-                               ? log->log_end_offset()
-                               : high_watermark;
+      const Offset limit = from_follower || hooks_.serve_past_high_watermark ? log->log_end_offset()
+                                                                             : high_watermark;
       if (target.fetch_offset >= limit) continue;
       // Kafka's rule: the first batch of the response comes whole even if larger than
       // the limits; after that, the response's max_bytes bounds what is added.

@@ -91,8 +91,8 @@ bool image_shows(const metadata::Image& image, const protocol::RequestBody& requ
         const metadata::PartitionState& state =
             topic->partitions[static_cast<size_t>(result.partition_id)];
         // Preferred: the first replica leads; unclean: someone does.
-        const bool shown = wanted.election_type == 1 ? state.has_leader()
-                                                     : state.leader == state.replicas.front();
+        const bool shown =
+            wanted.election_type == 1 ? state.has_leader() : state.leader == state.replicas.front();
         if (!shown) return false;
       }
     }

@@ -315,14 +315,19 @@ void Broker::replica_fetch_loop(NodeId source) {
 
 bool Broker::truncate_follower(Partition& partition, storage::PartitionLog& log, Offset offset) {
   VERIFY(partition.append_mutex.locked());
-  // Below the high watermark are records this replica knew committed: only an unclean
-  // election takes them away. Say which, for the operator who allowed it.
-  if (offset < log.high_watermark() && hooks_.report) {
-    hooks_.report(fmt::format(
-        "partition {}-{}: truncated committed records at offsets [{}, {}) (and any above, up "
-        "to {}) to follow leader epoch {} (an unclean election)",
-        partition.topic(), partition.index(), offset.value(), log.high_watermark().value(),
-        log.log_end_offset().value(), partition.leader_epoch().value()));
+  // Records dropped are writes someone may have been told of (acks=1, or committed
+  // ones when an unclean election chose a replica without them): name them.
+  if (offset < log.log_end_offset() && hooks_.report) {
+    const std::string committed =
+        offset < log.high_watermark()
+            ? fmt::format("; [{}, {}) had been committed (an unclean election)", offset.value(),
+                          log.high_watermark().value())
+            : std::string();
+    hooks_.report(
+        fmt::format("partition {}-{}: truncated offsets [{}, {}) to follow leader "
+                    "epoch {}{}",
+                    partition.topic(), partition.index(), offset.value(),
+                    log.log_end_offset().value(), partition.leader_epoch().value(), committed));
   }
   if (auto truncated = log.truncate_to(offset); !truncated) {
     storage_error(partition, truncated.error());

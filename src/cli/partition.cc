@@ -98,10 +98,10 @@ int partition_main(std::span<const std::string_view> args) {
     return kExitOk;
   }
   if (options.positional().size() != 1 || options.positional()[0] != "elect") {
-    return usage_error("partition", options.positional().empty()
-                                        ? "missing action: elect"
-                                        : fmt::format("unknown action '{}' (elect)",
-                                                      options.positional().back()));
+    return usage_error(
+        "partition", options.positional().empty()
+                         ? "missing action: elect"
+                         : fmt::format("unknown action '{}' (elect)", options.positional().back()));
   }
   const std::string type_name = options.get("election-type").value_or("");
   std::string lowered = type_name;

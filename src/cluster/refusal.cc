@@ -97,8 +97,8 @@ protocol::ResponseBody refuse(const protocol::RequestBody& body, ErrorCode code)
     // The top-level code (v1+) and each partition's (all versions).
     ElectLeadersResponse response;
     response.error_code = error_value(code);
-    for (const auto& topic : request->topic_partitions.value_or(
-             std::vector<ElectLeadersRequest::TopicPartitions>{})) {
+    for (const auto& topic :
+         request->topic_partitions.value_or(std::vector<ElectLeadersRequest::TopicPartitions>{})) {
       auto& result = response.replica_election_results.emplace_back();
       result.topic = topic.topic;
       for (int32_t partition : topic.partitions) {

@@ -409,6 +409,19 @@ void read_keys(Reader& r, BrokerConfig& c) {
   c.unclean_leader_election_enable =
       r.boolean("unclean.leader.election.enable", false,
                 "Elect an out-of-sync replica as a last resort, losing data.");
+  c.auto_leader_rebalance_enable =
+      r.boolean("auto.leader.rebalance.enable", true,
+                "Move leadership back to preferred replicas that are in sync, periodically.");
+  c.leader_imbalance_check_interval_seconds =
+      std::min(r.int64("leader.imbalance.check.interval.seconds", 300, 1,
+                       "How often the controller looks for partitions off their preferred "
+                       "leader."),
+               int64_max / 1000);
+  // Accepted for Kafka's configs; a KRaft controller (Kafka's and weir's) rebalances
+  // whenever any partition is off its preferred leader.
+  c.leader_imbalance_per_broker_percentage =
+      r.int32("leader.imbalance.per.broker.percentage", 10, 0, 100,
+              "Accepted; KRaft rebalances any imbalance.");
   c.auto_create_topics_enable = r.boolean("auto.create.topics.enable", true,
                                           "Create a topic when metadata for it is requested.");
   c.delete_topic_enable = r.boolean("delete.topic.enable", true, "Allow deleting topics.");

@@ -96,6 +96,9 @@ ControllerSettings ControllerSettings::from(const config::BrokerConfig& config,
   settings.broker_session_timeout_ms = config.broker_session_timeout_ms;
   settings.unclean_leader_election_enable = config.unclean_leader_election_enable;
   settings.delete_topic_enable = config.delete_topic_enable;
+  settings.auto_leader_rebalance = config.auto_leader_rebalance_enable;
+  settings.leader_imbalance_check_interval_ms =
+      config.leader_imbalance_check_interval_seconds * 1000;
   settings.node_id = config.node_id;
   settings.colocated_broker = config.broker_role && config.controller_role;
   settings.broker_config = config;
@@ -113,6 +116,7 @@ void Controller::reset_to(const MetadataState& committed, int64_t now_ms) {
   working_ = committed;
   sessions_.clear();
   term_start_ms_ = now_ms;
+  next_rebalance_ms_ = -1;
   VERIFY(working_.digest() == committed.digest());
 }
 
@@ -989,6 +993,23 @@ Decision<protocol::UnregisterBrokerResponse> Controller::unregister_broker(
   return decision;
 }
 
+std::pair<ErrorCode, std::optional<PartitionChangeRecord>> Controller::preferred_election(
+    TopicId topic_id, PartitionId partition_id) const {
+  const PartitionState* partition = image().partition(topic_id, partition_id);
+  VERIFY(partition != nullptr && !partition->replicas.empty());
+  const BrokerId preferred = partition->replicas.front();
+  if (partition->leader == preferred) return {ErrorCode::election_not_needed, std::nullopt};
+  const BrokerRegistration* registration = image().broker(preferred);
+  if (!partition->in_isr(preferred) || registration == nullptr || !registration->is_active()) {
+    return {ErrorCode::preferred_leader_not_available, std::nullopt};
+  }
+  PartitionChangeRecord change;
+  change.topic_id = topic_id;
+  change.partition_id = partition_id;
+  change.leader = preferred;
+  return {ErrorCode::none, change};
+}
+
 Decision<protocol::ElectLeadersResponse> Controller::elect_leaders(
     const protocol::ElectLeadersRequest& request, int16_t version) {
   Decision<protocol::ElectLeadersResponse> decision;
@@ -1000,25 +1021,12 @@ Decision<protocol::ElectLeadersResponse> Controller::elect_leaders(
     return decision;
   }
   // The change one partition needs, or why there is none.
-  auto elect = [&](TopicId topic_id, PartitionId partition_id)
-      -> std::pair<ErrorCode, std::optional<PartitionChangeRecord>> {
+  auto elect =
+      [&](TopicId topic_id,
+          PartitionId partition_id) -> std::pair<ErrorCode, std::optional<PartitionChangeRecord>> {
     const PartitionState* partition = image().partition(topic_id, partition_id);
     VERIFY(partition != nullptr);
-    if (type == kPreferred) {
-      VERIFY(!partition->replicas.empty());
-      const BrokerId preferred = partition->replicas.front();
-      if (partition->leader == preferred) return {ErrorCode::election_not_needed, std::nullopt};
-      const BrokerRegistration* registration = image().broker(preferred);
-      if (!partition->in_isr(preferred) || registration == nullptr ||
-          !registration->is_active()) {
-        return {ErrorCode::preferred_leader_not_available, std::nullopt};
-      }
-      PartitionChangeRecord change;
-      change.topic_id = topic_id;
-      change.partition_id = partition_id;
-      change.leader = preferred;
-      return {ErrorCode::none, change};
-    }
+    if (type == kPreferred) return preferred_election(topic_id, partition_id);
     if (partition->has_leader()) return {ErrorCode::election_not_needed, std::nullopt};
     auto change = clean_election(topic_id, partition_id, kNoLeader);
     if (!change || change->leader == kLeaderUnchanged || change->leader == kNoLeader) {
@@ -1038,7 +1046,8 @@ Decision<protocol::ElectLeadersResponse> Controller::elect_leaders(
       default: return "This server does not host this topic-partition.";
     }
   };
-  auto result_for = [&](const std::string& topic_name) -> protocol::ElectLeadersResponse::ReplicaElectionResult& {
+  auto result_for =
+      [&](const std::string& topic_name) -> protocol::ElectLeadersResponse::ReplicaElectionResult& {
     auto& results = decision.response.replica_election_results;
     for (auto& result : results) {
       if (result.topic == topic_name) return result;
@@ -1223,11 +1232,30 @@ std::vector<Record> Controller::tick(int64_t now_ms) {
   }
   for (BrokerId broker : expired) fence(broker, records);
   elect_leaderless(/*unclean_only=*/true, records);
+  if (settings_.auto_leader_rebalance) {
+    if (next_rebalance_ms_ < 0)
+      next_rebalance_ms_ = now_ms + settings_.leader_imbalance_check_interval_ms;
+    if (now_ms >= next_rebalance_ms_) {
+      next_rebalance_ms_ = now_ms + settings_.leader_imbalance_check_interval_ms;
+      constexpr size_t kElectionsPerPass = 1000;
+      std::vector<PartitionChangeRecord> changes;
+      for (const auto& [topic_id, topic] : image().topics()) {
+        for (size_t index = 0; index < topic->partitions.size(); index++) {
+          if (changes.size() >= kElectionsPerPass) break;
+          auto [code, change] =
+              preferred_election(topic_id, PartitionId(static_cast<int32_t>(index)));
+          if (change) changes.push_back(std::move(*change));
+        }
+      }
+      for (auto& change : changes) emit(std::move(change), records);
+    }
+  }
   return records;
 }
 
 int64_t Controller::next_deadline_ms() const {
   int64_t deadline = std::numeric_limits<int64_t>::max();
+  if (settings_.auto_leader_rebalance && next_rebalance_ms_ >= 0) deadline = next_rebalance_ms_;
   for (const auto& [id, registration] : image().brokers()) {
     if (registration.fenced) continue;
     deadline = std::min(deadline, last_heartbeat_ms(id) + settings_.broker_session_timeout_ms + 1);

@@ -33,15 +33,16 @@
 #include "config/broker_config.h"
 #include "metadata/records.h"
 #include "metadata/state.h"
+#include "protocol/errors.h"
 #include "protocol/messages/allocate_producer_ids.h"
 #include "protocol/messages/alter_configs.h"
 #include "protocol/messages/alter_partition.h"
 #include "protocol/messages/broker_heartbeat.h"
 #include "protocol/messages/broker_registration.h"
 #include "protocol/messages/create_partitions.h"
-#include "protocol/messages/elect_leaders.h"
 #include "protocol/messages/create_topics.h"
 #include "protocol/messages/delete_topics.h"
+#include "protocol/messages/elect_leaders.h"
 #include "protocol/messages/incremental_alter_configs.h"
 #include "protocol/messages/unregister_broker.h"
 #include "record/types.h"
@@ -58,6 +59,9 @@ struct ControllerSettings {
   int64_t broker_session_timeout_ms = 9000;     // broker.session.timeout.ms
   bool unclean_leader_election_enable = false;  // unclean.leader.election.enable
   bool delete_topic_enable = true;              // delete.topic.enable
+  // auto.leader.rebalance.enable, every leader.imbalance.check.interval.seconds.
+  bool auto_leader_rebalance = true;
+  int64_t leader_imbalance_check_interval_ms = 300'000;
   // This controller's own node id, and whether its node is a broker too
   // (process.roles=broker,controller): that broker's old incarnation died with this
   // controller's process, so its new one need not wait for the old session to expire.
@@ -168,7 +172,10 @@ class Controller {
   // ---- time ----
   // Fences brokers whose session expired (no heartbeat for broker.session.timeout.ms),
   // moving their leaderships, and elects leaders uncleanly for leaderless partitions
-  // of topics that allow it.
+  // of topics that allow it. With auto.leader.rebalance.enable, once per
+  // leader.imbalance.check.interval.seconds, moves leadership back to the preferred
+  // replica of every partition whose preferred replica is active and in sync (as
+  // Kafka's KRaft controller: any imbalance, up to 1000 partitions a pass).
   std::vector<Record> tick(int64_t now_ms);
   // When tick() next has something to do for sessions (INT64_MAX: nothing).
   int64_t next_deadline_ms() const;
@@ -205,6 +212,10 @@ class Controller {
   // Elections for leaderless partitions (after a broker became active).
   void elect_leaderless(bool unclean_only, std::vector<Record>& out);
   void fence(BrokerId broker, std::vector<Record>& out);
+  // The preferred-leader change of one partition: PREFERRED_LEADER_NOT_AVAILABLE or
+  // ELECTION_NOT_NEEDED, or none and the change.
+  std::pair<protocol::ErrorCode, std::optional<PartitionChangeRecord>> preferred_election(
+      TopicId topic, PartitionId partition) const;
   bool leads_any(BrokerId broker) const;
   TopicId new_topic_id();
   int64_t last_heartbeat_ms(BrokerId broker) const;
@@ -213,6 +224,7 @@ class Controller {
   runtime::Random& random_;
   MetadataState working_;
   absl::btree_map<BrokerId, Session> sessions_;
+  int64_t next_rebalance_ms_ = -1;  // -1: at the first tick, one interval on
   // Brokers without a session entry count from here (the start of this term).
   int64_t term_start_ms_ = 0;
 };

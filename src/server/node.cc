@@ -206,7 +206,9 @@ Result<void, std::string> Node::start() {
     listener.security_protocol = 0;  // PLAINTEXT
     const int32_t advertised_port = settings->advertised_port;
     broker::BrokerHooks broker_hooks = hooks_.broker;
-    if (!broker_hooks.report) broker_hooks.report = [this](const std::string& line) { report(line); };
+    if (!broker_hooks.report) {
+      broker_hooks.report = [this](const std::string& line) { report(line); };
+    }
     broker_.emplace(env_, std::move(*settings), *link_, std::move(broker_hooks));
     if (auto started = broker_->start(); !started) return started;
     listener.port = static_cast<uint16_t>(advertised_port != 0 ? advertised_port

@@ -47,6 +47,16 @@ def partition_state(kcat_path, brokers):
     return None
 
 
+def replicas_of(kcat_path, brokers):
+    """Partition 0's replicas in the metadata's (preferred) order."""
+    for broker in brokers:
+        listing = metadata(kcat_path, broker, TOPIC)
+        for topic in (listing or {}).get("topics", []):
+            if topic["topic"] == TOPIC and topic.get("partitions"):
+                return [r["id"] for r in topic["partitions"][0]["replicas"]]
+    return [None]
+
+
 def main():
     weir = weir_binary()
     kcat_path = harness.require_program("kcat")
@@ -275,6 +285,39 @@ def main():
                          f"uncleanly ({elected})")
             checks.check(produce_acks1(stale, "after-unclean", 10) == 0,
                          "and the partition takes writes again")
+            # The old leader returns as a follower and drops what only it had; its
+            # broker names the range.
+            last.start()
+            other.start()
+            whole = wait_until(lambda: (s := partition_state(kcat_path, brokers)) and
+                               len(s[2]) == 3 and s, 60)
+            checks.check(bool(whole), f"the old leader and the other replica rejoin ({whole})")
+            with open(last.data + ".out", errors="replace") as f:
+                reported = [line.strip() for line in f
+                            if f"partition {TOPIC}-0: truncated offsets [" in line]
+            checks.check(bool(reported), f"broker {last.node} reports the range it truncated "
+                         f"({reported[-1:] if reported else 'nothing'})")
+
+            # Preferred leader election (kafka-leader-election's PREFERRED): leadership
+            # goes back to the first replica.
+            def weir_partition(*args):
+                return subprocess.run(
+                    [weir, "partition", "elect", "--bootstrap-server",
+                     f"127.0.0.1:{brokers[0].port}", *args],
+                    capture_output=True, text=True, timeout=60)
+            elect = weir_partition("--election-type", "preferred", "--topic", TOPIC)
+            checks.check(elect.returncode == 0 and
+                         ("Successfully completed leader election (PREFERRED)" in elect.stdout or
+                          "Valid replica already elected" in elect.stdout),
+                         f"weir partition elect --election-type preferred: {elect.stdout.strip()}"
+                         f"{elect.stderr.strip()}")
+            preferred = wait_until(lambda: (s := partition_state(kcat_path, brokers)) and
+                                   s[0] == replicas_of(kcat_path, brokers)[0] and s, 30)
+            checks.check(bool(preferred), f"the preferred replica leads ({preferred})")
+            again = weir_partition("--election-type", "unclean", "--topic", TOPIC)
+            checks.check(again.returncode == 0 and "Valid replica already elected" in again.stdout,
+                         f"an unclean election of a led partition is not needed: "
+                         f"{again.stdout.strip()}{again.stderr.strip()}")
         finally:
             for n in brokers + controllers:
                 if n.process is not None and n.process.poll() is None:

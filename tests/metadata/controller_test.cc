@@ -486,6 +486,54 @@ TEST_F(ControllerTest, ElectLeadersMovesToThePreferredReplicaOrElectsUncleanlyOn
   EXPECT_EQ(follower_.image(), controller_.image());
 }
 
+TEST_F(ControllerTest, AutoLeaderRebalanceMovesLeadershipBackEveryInterval) {
+  auto epochs = live_brokers(2);
+  ASSERT_EQ(create("balance", 1, 2).topics[0].error_code, 0);
+  auto state = [&] { return follower_.image().topic("balance")->partitions[0]; };
+  const int32_t preferred = state().replicas[0].value();
+  const int32_t other = 3 - preferred;
+  auto beat = [&](int32_t id) { heartbeat(id, epochs[id - 1], next_offset_ - 1); };
+  // The preferred replica is fenced: leadership moves away.
+  for (int step = 0; step < 6; step++) {
+    now_ += 2000;
+    beat(other);
+    commit(controller_.tick(now_));
+  }
+  ASSERT_EQ(state().leader, BrokerId(other));
+  // It returns and catches up (the leader takes it back into the ISR).
+  EXPECT_FALSE(heartbeat(preferred, epochs[preferred - 1], next_offset_ - 1).is_fenced);
+  protocol::AlterPartitionRequest expand;
+  expand.broker_id = other;
+  expand.broker_epoch = epochs[other - 1];
+  auto& t = expand.topics.emplace_back();
+  t.topic_id = follower_.image().topic("balance")->id.uuid;
+  auto& p = t.partitions.emplace_back();
+  p.leader_epoch = state().leader_epoch.value();
+  p.partition_epoch = state().partition_epoch.value();
+  for (int32_t id : {other, preferred}) {
+    auto& member = p.new_isr_with_epochs.emplace_back();
+    member.broker_id = id;
+    member.broker_epoch = epochs[id - 1];
+  }
+  commit(controller_.alter_partition(expand, 3).records);
+  ASSERT_TRUE(state().in_isr(BrokerId(preferred)));
+  // Within an interval (300 s by default, from the first tick) nothing moves; after
+  // it, leadership returns.
+  const int64_t first_tick = now_ - 6 * 2000 + 2000;
+  int64_t moved_at = -1;
+  for (int step = 0; step < 200 && moved_at < 0; step++) {
+    now_ += 2000;
+    beat(1);
+    beat(2);
+    commit(controller_.tick(now_));
+    if (state().leader == BrokerId(preferred)) moved_at = now_;
+  }
+  EXPECT_EQ(state().leader, BrokerId(preferred));
+  EXPECT_GE(moved_at, first_tick + 300'000);
+  EXPECT_LT(moved_at, first_tick + 300'000 + 2000 + 1);
+  EXPECT_EQ(follower_.image(), controller_.image());
+}
+
 TEST_F(ControllerTest, ImageRecordsRebuildAnEqualImage) {
   auto epochs = live_brokers(3);
   ASSERT_EQ(create("kept", 3, 2).topics[0].error_code, 0);

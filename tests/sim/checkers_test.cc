@@ -543,9 +543,9 @@ TEST(ContractCheckers, ALossNothingPermitsFails) {
 
 TEST(ContractCheckers, Acks1MayLoseWhatAReplacedLeaderAcknowledged) {
   CheckResult result;
-  const ContractReport report = check_log_contracts(
-      log_losing_write_2(), WriteContract{.acks = 1, .idempotent = false}, failover_at(at_ms(25)),
-      "s1", result);
+  const ContractReport report =
+      check_log_contracts(log_losing_write_2(), WriteContract{.acks = 1, .idempotent = false},
+                          failover_at(at_ms(25)), "s1", result);
   EXPECT_EQ(result.verdict, Verdict::ok);
   EXPECT_EQ(report.lost_writes.at(Permit::acks1_leader_replaced), 1u);
   ASSERT_EQ(result.problems.size(), 1u);  // the note that explains it
@@ -608,9 +608,8 @@ TEST(ContractCheckers, DuplicatesArePermittedOnlyWithoutIdempotence) {
   LogHistory history = clean_log();
   (*history.final_log)[0].emplace_back(3, 2);  // write 2 stored again at offset 3
   CheckResult plain;
-  const ContractReport report =
-      check_log_contracts(history, WriteContract{.idempotent = false}, failover_at(at_ms(25)),
-                          "s4", plain);
+  const ContractReport report = check_log_contracts(history, WriteContract{.idempotent = false},
+                                                    failover_at(at_ms(25)), "s4", plain);
   EXPECT_EQ(plain.verdict, Verdict::ok);
   EXPECT_EQ(report.plain_duplicates, 1u);
   CheckResult idempotent;
@@ -625,13 +624,13 @@ TEST(ContractCheckers, ACommittedReadThatVanishesNeedsMoreThanAcks1) {
   record_read(history, {0, 1}, 2, "a consumer", at_ms(40));
   ReplicationEvents events = failover_at(at_ms(50));
   CheckResult result;
-  check_log_contracts(history, WriteContract{.acks = 1, .idempotent = false}, events, "s5",
-                      result);
+  check_log_contracts(history, WriteContract{.acks = 1, .idempotent = false}, events, "s5", result);
   EXPECT_EQ(result.verdict, Verdict::correctness);
   bool read_failed = false;
   for (const std::string& problem : result.problems) {
-    read_failed |= problem.find("read 2 at partition 0 offset 1; the final log has nothing, and "
-                                "nothing permits it") != std::string::npos;
+    read_failed |= problem.find(
+                       "read 2 at partition 0 offset 1; the final log has nothing, and "
+                       "nothing permits it") != std::string::npos;
   }
   EXPECT_TRUE(read_failed) << ::testing::PrintToString(result.problems);
 }
