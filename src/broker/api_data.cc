@@ -206,7 +206,11 @@ std::shared_ptr<storage::PartitionLog> Broker::append(
     fail(ErrorCode::kafka_storage_error, "the partition's log is being recovered");
     return nullptr;
   }
-  if (!partition->leader) {
+  // The partition's epoch comes from the image as soon as it is reconciled; its
+  // LeaderState ends a moment later. In between this node is a deposed leader and must
+  // not append — least of all stamped with its successor's epoch, which would make its
+  // records look like the new leader's to every divergence check.
+  if (!partition->leader || partition->leader->leader_epoch() != partition->leader_epoch()) {
     fail(ErrorCode::not_leader_or_follower, "leadership moved while the request waited");
     return nullptr;
   }
@@ -233,7 +237,7 @@ std::shared_ptr<storage::PartitionLog> Broker::append(
   }
   const size_t segments = log->segment_count();
   const LeaderEpoch epoch = partition->leader->leader_epoch();
-  auto appended = log->append(records, partition->leader_epoch());
+  auto appended = log->append(records, epoch);
   if (!appended) {
     fail(storage_error(*partition, appended.error()),
          std::string(storage::to_string(appended.error())));

@@ -53,6 +53,15 @@ replication::LeaderSettings Broker::leader_settings(const Partition& partition) 
 void Broker::update_replication(const metadata::Image& image) {
   const NodeId self(settings_.config.node_id);
   const replication::EligibleBrokers eligible = eligible_brokers(image);
+  // A leader epoch the image gives this node may be one an earlier incarnation led —
+  // whose records past what it fsynced followers may hold while this log lost them
+  // (power loss). Leading it again would write other records at those offsets in the
+  // same epoch. Registering this incarnation moves the old one's leaderships to new
+  // epochs first (Controller::register_broker), so lead only once the image shows
+  // this incarnation's registration.
+  const metadata::BrokerRegistration* registration = image.broker(self);
+  const bool registered = link_.broker_epoch().has_value() && registration != nullptr &&
+                          registration->epoch == metadata::BrokerEpoch(*link_.broker_epoch());
   bool retry = false;  // a partition led here by the image is not led yet
   for (const std::shared_ptr<Partition>& partition : topics_.partitions()) {
     if (stopping_) return;
@@ -87,6 +96,11 @@ void Broker::update_replication(const metadata::Image& image) {
       continue;
     }
     partition->following.reset();
+    if (!registered) {
+      partition->leader.reset();
+      retry = true;
+      continue;
+    }
     if (partition->leader && partition->leader->leader_epoch() == state.leader_epoch) {
       partition->leader->set_settings(leader_settings(*partition), now);
       partition->leader->on_image(state, eligible, now);
