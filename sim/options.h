@@ -53,6 +53,11 @@ struct Flaws {
   // not up to the high watermark: consumers see records that a failover then removes
   // (the rule KIP-392's follower fetching had to keep for consumers).
   bool serve_past_high_watermark = false;
+  // replication: a deposed leader that has reconciled its successor's epoch but not yet
+  // ended its own leadership appends once more, stamped with the successor's epoch:
+  // two leaders write one epoch, and no divergence check can tell their records apart
+  // (a bug weir itself had until the replication workload's mixes found it).
+  bool stamp_successor_epoch = false;
   // replication: a diverging follower truncates to the offset the leader answered
   // without checking that it has the epoch the leader answered for (KIP-101 as first
   // shipped; KIP-279 / KAFKA-6361 fixed it): after two fast leader changes the
@@ -83,6 +88,7 @@ inline constexpr FlawName flaw_names[] = {
     {"truncate-to-hw", &Flaws::truncate_to_high_watermark},
     {"truncate-to-leader-offset", &Flaws::truncate_to_leader_offset},
     {"serve-past-hw", &Flaws::serve_past_high_watermark},
+    {"stamp-successor-epoch", &Flaws::stamp_successor_epoch},
 };
 
 // Which fault kinds a run may use. Within the allowed kinds, each seed draws its own

@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <optional>
+#include <span>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "record/batch.h"
 #include "sim/checkers/contracts.h"
 #include "sim/node_process.h"
 #include "sim/workloads/log_client.h"
@@ -133,7 +136,12 @@ class PartitionReplicationWorkload final : public Workload {
         hooks.broker.skip_follower_truncation = flaws_.skip_follower_truncation;
         hooks.broker.truncate_to_leader_offset = flaws_.truncate_to_leader_offset;
         hooks.broker.serve_past_high_watermark = flaws_.serve_past_high_watermark;
+        hooks.broker.stamp_successor_epoch = flaws_.stamp_successor_epoch;
         hooks.broker.truncate_to_high_watermark = flaws_.truncate_to_high_watermark;
+        hooks.broker.on_leader_append = [this, id](const std::string& topic, int32_t partition,
+                                                   std::span<const uint8_t> batches) {
+          on_leader_append(id, topic, partition, batches);
+        };
         hooks.broker.on_reconciled = [this, id](const metadata::Image& image,
                                                 const std::vector<std::string>&) {
           on_broker_reconciled(id, image);
@@ -185,6 +193,7 @@ class PartitionReplicationWorkload final : public Workload {
     CheckResult result;
     if (!check_log_client_reads_finished(history_, result)) return result;
     for (const std::string& line : unsynced_) result.fail(Verdict::liveness, line);
+    for (const std::string& line : divergences_) result.fail(Verdict::correctness, line);
     std::string summary = fmt::format("brokers={}", brokers_);
     int32_t elections = 0;
     for (size_t s = 0; s < mixes_.size(); s++) {
@@ -249,6 +258,41 @@ class PartitionReplicationWorkload final : public Workload {
         if (leads && !open) {
           events.leaderships.push_back({broker, state.leader_epoch.value(), now, std::nullopt});
         }
+      }
+    }
+  }
+
+  // Epochs are the log's matching rule: one leader per leader epoch, and within an
+  // epoch an offset starts one batch. Two leaders in an epoch, or two batches at one
+  // offset of an epoch, leave replicas that agree on epochs but not on records — a
+  // divergence no truncation rule can find.
+  void on_leader_append(int32_t broker, const std::string& topic, int32_t partition,
+                        std::span<const uint8_t> batches) {
+    size_t s = 0;
+    while (s < mixes_.size() && mixes_[s].stream.topic != topic) s++;
+    if (s == mixes_.size()) return;
+    auto split = record::split_batches(batches);
+    if (!split) return;  // the append validated them
+    for (const record::BatchView& batch : *split) {
+      const record::BatchHeader& header = batch.header;
+      const int32_t epoch = header.partition_leader_epoch.value();
+      auto [leader, first] = epoch_leaders_.try_emplace({s, partition, epoch}, broker);
+      if (!first && leader->second != broker && divergences_.size() < 10) {
+        divergences_.push_back(
+            fmt::format("{}-{}: leader epoch {} was written by brokers {} and {}", topic, partition,
+                        epoch, leader->second, broker));
+      }
+      const EpochBatch written{header.last_offset().value(), header.crc, broker};
+      auto [it, inserted] =
+          epoch_batches_.try_emplace({s, partition, epoch, header.base_offset.value()}, written);
+      if (!inserted && (it->second.last != written.last || it->second.crc != written.crc) &&
+          divergences_.size() < 10) {
+        divergences_.push_back(fmt::format(
+            "{}-{}: offset {} of leader epoch {} holds [{}..{}] crc {:08x} (broker {}) and "
+            "[{}..{}] crc {:08x} (broker {})",
+            topic, partition, header.base_offset.value(), epoch, header.base_offset.value(),
+            it->second.last, it->second.crc, it->second.broker, header.base_offset.value(),
+            written.last, written.crc, broker));
       }
     }
   }
@@ -361,6 +405,11 @@ class PartitionReplicationWorkload final : public Workload {
                        seconds[seconds.size() / 2], seconds.back());
   }
 
+  struct EpochBatch {
+    int64_t last = 0;
+    uint32_t crc = 0;
+    int32_t broker = 0;
+  };
   struct LeaderDown {
     size_t stream = 0;
     size_t partition = 0;
@@ -377,6 +426,11 @@ class PartitionReplicationWorkload final : public Workload {
   absl::btree_map<int32_t, size_t> node_of_broker_;
   absl::btree_map<int32_t, std::vector<runtime::Instant>> power_losses_;
   std::vector<LeaderDown> leader_downs_;
+  // Who led each (stream, partition, leader epoch), and each batch a leader wrote by
+  // (stream, partition, leader epoch, base offset).
+  absl::btree_map<std::tuple<size_t, int32_t, int32_t>, int32_t> epoch_leaders_;
+  absl::btree_map<std::tuple<size_t, int32_t, int32_t, int64_t>, EpochBatch> epoch_batches_;
+  std::vector<std::string> divergences_;
   // The latest committed state of each stream's topic any controller applied.
   record::Offset latest_applied_{-1};
   std::vector<std::shared_ptr<const metadata::TopicImage>> latest_;

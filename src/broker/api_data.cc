@@ -210,7 +210,8 @@ std::shared_ptr<storage::PartitionLog> Broker::append(
   // LeaderState ends a moment later. In between this node is a deposed leader and must
   // not append — least of all stamped with its successor's epoch, which would make its
   // records look like the new leader's to every divergence check.
-  if (!partition->leader || partition->leader->leader_epoch() != partition->leader_epoch()) {
+  if (!partition->leader || (partition->leader->leader_epoch() != partition->leader_epoch() &&
+                             !hooks_.stamp_successor_epoch)) {
     fail(ErrorCode::not_leader_or_follower, "leadership moved while the request waited");
     return nullptr;
   }
@@ -236,7 +237,8 @@ std::shared_ptr<storage::PartitionLog> Broker::append(
     return nullptr;
   }
   const size_t segments = log->segment_count();
-  const LeaderEpoch epoch = partition->leader->leader_epoch();
+  const LeaderEpoch epoch =
+      hooks_.stamp_successor_epoch ? partition->leader_epoch() : partition->leader->leader_epoch();
   auto appended = log->append(records, epoch);
   if (!appended) {
     fail(storage_error(*partition, appended.error()),
@@ -247,9 +249,13 @@ std::shared_ptr<storage::PartitionLog> Broker::append(
   (void)partition->producers().record_appended(records);
   // The append suspended (group commit): leadership may have moved meanwhile. The
   // records are in the log, where the next leader's truncation decides their fate.
-  if (!partition->leader || partition->leader->leader_epoch() != epoch) {
+  if (!partition->leader ||
+      (partition->leader->leader_epoch() != epoch && !hooks_.stamp_successor_epoch)) {
     fail(ErrorCode::not_leader_or_follower, "leadership moved while the batch was appended");
     return nullptr;
+  }
+  if (hooks_.on_leader_append) {
+    hooks_.on_leader_append(partition->topic(), partition->index(), records);
   }
   partition->leader->on_local_end(log->log_end_offset(), counted_end(*partition, *log),
                                   env_.clock.now());

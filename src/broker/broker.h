@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -64,12 +65,20 @@ struct BrokerHooks {
   // without looking up its own end of the epoch the leader answered (KIP-101 before
   // KIP-279, KAFKA-6361: fast leader failovers leave the logs diverged).
   bool truncate_to_leader_offset = false;
+  // Flaw: a deposed leader whose image already names its successor's epoch appends
+  // once more, stamped with that epoch (a bug weir had; its simulator found it).
+  bool stamp_successor_epoch = false;
   // Flaw: consumers read up to the log end, as followers do, not the high watermark.
   bool serve_past_high_watermark = false;
   // Flaw: a follower keeps what it has where the leader says it diverged.
   bool skip_follower_truncation = false;
   // Flaw: a new follower truncates its log to its high watermark (before KIP-101).
   bool truncate_to_high_watermark = false;
+  // Called (without suspending) after each leader append, with the batches as stored
+  // (offsets and leader epoch assigned): the simulator checks that no two leaders
+  // wrote in one epoch and no offset of an epoch holds two batches.
+  std::function<void(const std::string& topic, int32_t partition, std::span<const uint8_t> batches)>
+      on_leader_append;
   // Called (without suspending) with each line worth an operator's attention (the
   // node passes its own report when this is unset).
   std::function<void(const std::string& line)> report;
