@@ -41,6 +41,34 @@ bool superseded_after(const PartitionEvents& events, runtime::Instant since,
 
 }  // namespace
 
+void EpochLedger::record(int32_t partition, int32_t broker, int32_t leader_epoch,
+                         int64_t base_offset, int64_t last_offset, uint32_t crc) {
+  constexpr size_t kViolationsKept = 10;
+  auto [leader, first] = leaders_.try_emplace({partition, leader_epoch}, broker);
+  if (!first && leader->second != broker && violations_.size() < kViolationsKept) {
+    violations_.push_back(
+        fmt::format("partition {}: leader epoch {} was written by brokers {} "
+                    "and {}",
+                    partition, leader_epoch, leader->second, broker));
+  }
+  const Batch batch{last_offset, crc, broker};
+  auto [it, inserted] = batches_.try_emplace({partition, leader_epoch, base_offset}, batch);
+  if (!inserted && (it->second.last != batch.last || it->second.crc != batch.crc) &&
+      violations_.size() < kViolationsKept) {
+    violations_.push_back(fmt::format(
+        "partition {}: offset {} of leader epoch {} holds [{}..{}] crc {:08x} (broker {}) and "
+        "[{}..{}] crc {:08x} (broker {})",
+        partition, base_offset, leader_epoch, base_offset, it->second.last, it->second.crc,
+        it->second.broker, base_offset, batch.last, batch.crc, broker));
+  }
+}
+
+void EpochLedger::check(const std::string& name, CheckResult& result) const {
+  for (const std::string& violation : violations_) {
+    result.fail(Verdict::correctness, fmt::format("{}: {}", name, violation));
+  }
+}
+
 const char* to_string(Permit permit) {
   switch (permit) {
     case Permit::acks1_leader_replaced: return "acks1-leader-replaced";

@@ -24,6 +24,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <absl/container/btree_map.h>
@@ -62,6 +64,30 @@ struct ReplicationEvents {
   std::vector<PartitionEvents> partitions;  // partitions[p] is partition p
   // When each broker (by id) lost power.
   absl::btree_map<int32_t, std::vector<runtime::Instant>> power_losses;
+};
+
+// Epochs are a log's matching rule: one leader per leader epoch, and within an epoch an
+// offset starts one batch. Two leaders in an epoch, or two batches at one offset of an
+// epoch, leave replicas that agree on epochs but not on records — a divergence no
+// truncation rule can find. The ledger takes every batch a leader appended and keeps
+// the first few violations.
+class EpochLedger {
+ public:
+  void record(int32_t partition, int32_t broker, int32_t leader_epoch, int64_t base_offset,
+              int64_t last_offset, uint32_t crc);
+  // Fails the result for each violation, prefixed by `name`.
+  void check(const std::string& name, CheckResult& result) const;
+  size_t batches() const { return batches_.size(); }
+
+ private:
+  struct Batch {
+    int64_t last = 0;
+    uint32_t crc = 0;
+    int32_t broker = 0;
+  };
+  absl::btree_map<std::pair<int32_t, int32_t>, int32_t> leaders_;  // (partition, epoch)
+  absl::btree_map<std::tuple<int32_t, int32_t, int64_t>, Batch> batches_;
+  std::vector<std::string> violations_;
 };
 
 enum class Permit { acks1_leader_replaced, unclean_election, unsynced_power_loss };

@@ -4,7 +4,6 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -193,7 +192,6 @@ class PartitionReplicationWorkload final : public Workload {
     CheckResult result;
     if (!check_log_client_reads_finished(history_, result)) return result;
     for (const std::string& line : unsynced_) result.fail(Verdict::liveness, line);
-    for (const std::string& line : divergences_) result.fail(Verdict::correctness, line);
     std::string summary = fmt::format("brokers={}", brokers_);
     int32_t elections = 0;
     for (size_t s = 0; s < mixes_.size(); s++) {
@@ -206,6 +204,7 @@ class PartitionReplicationWorkload final : public Workload {
       const checkers::LogHistory& log = history_.streams[s];
       const checkers::ContractReport report =
           checkers::check_log_contracts(log, mix.contract, events, mix.stream.topic, result);
+      ledgers_[s].check(mix.stream.topic, result);
       for (const LogClientHistory::OrderViolation& violation : history_.order_violations) {
         if (violation.stream != s) continue;
         checkers::WriteContract committed = mix.contract;
@@ -262,10 +261,7 @@ class PartitionReplicationWorkload final : public Workload {
     }
   }
 
-  // Epochs are the log's matching rule: one leader per leader epoch, and within an
-  // epoch an offset starts one batch. Two leaders in an epoch, or two batches at one
-  // offset of an epoch, leave replicas that agree on epochs but not on records — a
-  // divergence no truncation rule can find.
+  // Every batch a leader appended, into its stream's epoch ledger.
   void on_leader_append(int32_t broker, const std::string& topic, int32_t partition,
                         std::span<const uint8_t> batches) {
     size_t s = 0;
@@ -275,25 +271,8 @@ class PartitionReplicationWorkload final : public Workload {
     if (!split) return;  // the append validated them
     for (const record::BatchView& batch : *split) {
       const record::BatchHeader& header = batch.header;
-      const int32_t epoch = header.partition_leader_epoch.value();
-      auto [leader, first] = epoch_leaders_.try_emplace({s, partition, epoch}, broker);
-      if (!first && leader->second != broker && divergences_.size() < 10) {
-        divergences_.push_back(
-            fmt::format("{}-{}: leader epoch {} was written by brokers {} and {}", topic, partition,
-                        epoch, leader->second, broker));
-      }
-      const EpochBatch written{header.last_offset().value(), header.crc, broker};
-      auto [it, inserted] =
-          epoch_batches_.try_emplace({s, partition, epoch, header.base_offset.value()}, written);
-      if (!inserted && (it->second.last != written.last || it->second.crc != written.crc) &&
-          divergences_.size() < 10) {
-        divergences_.push_back(fmt::format(
-            "{}-{}: offset {} of leader epoch {} holds [{}..{}] crc {:08x} (broker {}) and "
-            "[{}..{}] crc {:08x} (broker {})",
-            topic, partition, header.base_offset.value(), epoch, header.base_offset.value(),
-            it->second.last, it->second.crc, it->second.broker, header.base_offset.value(),
-            written.last, written.crc, broker));
-      }
+      ledgers_[s].record(partition, broker, header.partition_leader_epoch.value(),
+                         header.base_offset.value(), header.last_offset().value(), header.crc);
     }
   }
 
@@ -405,11 +384,6 @@ class PartitionReplicationWorkload final : public Workload {
                        seconds[seconds.size() / 2], seconds.back());
   }
 
-  struct EpochBatch {
-    int64_t last = 0;
-    uint32_t crc = 0;
-    int32_t broker = 0;
-  };
   struct LeaderDown {
     size_t stream = 0;
     size_t partition = 0;
@@ -426,11 +400,8 @@ class PartitionReplicationWorkload final : public Workload {
   absl::btree_map<int32_t, size_t> node_of_broker_;
   absl::btree_map<int32_t, std::vector<runtime::Instant>> power_losses_;
   std::vector<LeaderDown> leader_downs_;
-  // Who led each (stream, partition, leader epoch), and each batch a leader wrote by
-  // (stream, partition, leader epoch, base offset).
-  absl::btree_map<std::tuple<size_t, int32_t, int32_t>, int32_t> epoch_leaders_;
-  absl::btree_map<std::tuple<size_t, int32_t, int32_t, int64_t>, EpochBatch> epoch_batches_;
-  std::vector<std::string> divergences_;
+  std::vector<checkers::EpochLedger> ledgers_ =
+      std::vector<checkers::EpochLedger>(kStreams);  // per stream
   // The latest committed state of each stream's topic any controller applied.
   record::Offset latest_applied_{-1};
   std::vector<std::shared_ptr<const metadata::TopicImage>> latest_;

@@ -635,5 +635,33 @@ TEST(ContractCheckers, ACommittedReadThatVanishesNeedsMoreThanAcks1) {
   EXPECT_TRUE(read_failed) << ::testing::PrintToString(result.problems);
 }
 
+TEST(EpochLedger, OneLeaderPerEpochAndOneBatchPerOffset) {
+  EpochLedger ledger;
+  ledger.record(0, 11, 1, 0, 2, 0xaa);
+  ledger.record(0, 11, 1, 3, 3, 0xbb);
+  ledger.record(0, 11, 1, 3, 3, 0xbb);  // the same batch again: fine
+  ledger.record(0, 12, 2, 4, 4, 0xcc);
+  ledger.record(1, 12, 1, 0, 0, 0xdd);  // another partition's epoch 1
+  CheckResult clean;
+  ledger.check("s0", clean);
+  EXPECT_EQ(clean.verdict, Verdict::ok);
+  EXPECT_EQ(ledger.batches(), 4u);
+
+  EpochLedger two_leaders = ledger;
+  two_leaders.record(0, 13, 2, 5, 5, 0xee);
+  CheckResult leaders;
+  two_leaders.check("s0", leaders);
+  expect_one_problem(leaders, Verdict::correctness,
+                     "s0: partition 0: leader epoch 2 was written by brokers 12 and 13");
+
+  EpochLedger two_batches = ledger;
+  two_batches.record(0, 11, 1, 3, 4, 0xbc);  // offset 3 of epoch 1 again, another batch
+  CheckResult batches;
+  two_batches.check("s0", batches);
+  expect_one_problem(batches, Verdict::correctness,
+                     "s0: partition 0: offset 3 of leader epoch 1 holds [3..3] crc 000000bb "
+                     "(broker 11) and [3..4] crc 000000bc (broker 11)");
+}
+
 }  // namespace
 }  // namespace weir::sim::checkers
