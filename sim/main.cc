@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
                report.virtual_seconds, report.events, report.summary);
     if (report.verdict != Verdict::ok || command.verbose) {
       for (const auto& problem : report.problems) fmt::print("  problem: {}\n", problem);
+      for (const auto& note : report.notes) fmt::print("  note: {}\n", note);
       for (const auto& [kind, count] : report.stats.all()) {
         fmt::print("  fault {} x{}\n", kind, count);
       }

@@ -68,6 +68,7 @@ RunReport run_seed(const RunOptions& options) {
 
   CheckResult result = workload->check(world);
   report.summary = result.summary;
+  report.notes = std::move(result.notes);
   return finish(result.verdict, std::move(result.problems));
 }
 

@@ -18,6 +18,7 @@ struct RunReport {
   uint64_t events = 0;
   Verdict verdict = Verdict::ok;
   std::vector<std::string> problems;
+  std::vector<std::string> notes;  // permitted losses and the like (CheckResult::note)
   std::string profile;
   std::string summary;
   FaultStats stats;

@@ -24,9 +24,11 @@ struct CheckResult {
     if (problems.size() < 20) problems.push_back(std::move(problem));
   }
   // Something a reader of a failing (or --verbose) run should see that is not itself
-  // a failure: a loss the settings permitted, with its explanation.
+  // a failure: a loss the settings permitted, with its explanation. Kept apart, so
+  // notes never crowd out problems.
+  std::vector<std::string> notes;
   void note(std::string line) {
-    if (problems.size() < 20) problems.push_back(std::move(line));
+    if (notes.size() < 20) notes.push_back(std::move(line));
   }
 };
 

@@ -247,15 +247,16 @@ std::shared_ptr<storage::PartitionLog> Broker::append(
   }
   // The batches now carry their offsets.
   (void)partition->producers().record_appended(records);
+  // Whatever happens next, these batches are in the log as this leader wrote them.
+  if (hooks_.on_leader_append) {
+    hooks_.on_leader_append(partition->topic(), partition->index(), records);
+  }
   // The append suspended (group commit): leadership may have moved meanwhile. The
   // records are in the log, where the next leader's truncation decides their fate.
   if (!partition->leader ||
       (partition->leader->leader_epoch() != epoch && !hooks_.stamp_successor_epoch)) {
     fail(ErrorCode::not_leader_or_follower, "leadership moved while the batch was appended");
     return nullptr;
-  }
-  if (hooks_.on_leader_append) {
-    hooks_.on_leader_append(partition->topic(), partition->index(), records);
   }
   partition->leader->on_local_end(log->log_end_offset(), counted_end(*partition, *log),
                                   env_.clock.now());
