@@ -45,7 +45,10 @@ void EpochLedger::record(int32_t partition, int32_t broker, int32_t leader_epoch
                          int64_t base_offset, int64_t last_offset, uint32_t crc) {
   constexpr size_t kViolationsKept = 10;
   auto [leader, first] = leaders_.try_emplace({partition, leader_epoch}, broker);
-  if (!first && leader->second != broker && violations_.size() < kViolationsKept) {
+  // Each second leader of an epoch once, however many batches it wrote.
+  if (!first && leader->second != broker &&
+      second_leaders_.emplace(partition, leader_epoch, broker).second &&
+      violations_.size() < kViolationsKept) {
     violations_.push_back(
         fmt::format("partition {}: leader epoch {} was written by brokers {} "
                     "and {}",

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include <absl/container/btree_map.h>
+#include <absl/container/btree_set.h>
 
 #include "runtime/clock.h"
 #include "sim/checkers/log.h"
@@ -87,6 +88,7 @@ class EpochLedger {
   };
   absl::btree_map<std::pair<int32_t, int32_t>, int32_t> leaders_;  // (partition, epoch)
   absl::btree_map<std::tuple<int32_t, int32_t, int64_t>, Batch> batches_;
+  absl::btree_set<std::tuple<int32_t, int32_t, int32_t>> second_leaders_;  // reported
   std::vector<std::string> violations_;
 };
 

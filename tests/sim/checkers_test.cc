@@ -650,6 +650,7 @@ TEST(EpochLedger, OneLeaderPerEpochAndOneBatchPerOffset) {
 
   EpochLedger two_leaders = ledger;
   two_leaders.record(0, 13, 2, 5, 5, 0xee);
+  two_leaders.record(0, 13, 2, 6, 6, 0xef);  // reported once
   CheckResult leaders;
   two_leaders.check("s0", leaders);
   expect_one_problem(leaders, Verdict::correctness,

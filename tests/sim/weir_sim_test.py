@@ -290,7 +290,7 @@ class Replication(unittest.TestCase):
     def test_ack_on_leader_is_caught(self):
         # acks=all answered once the leader has the batch: a leader that dies before
         # its followers fetched takes acknowledged records with it.
-        result = Flaws.caught(self, "ack-on-leader", ("correctness",), seeds="1..ACK",
+        result = Flaws.caught(self, "ack-on-leader", ("correctness",), seeds="1..3",
                               workload=self.REPLICATION)
         self.assertIn("nothing permits it", result.stdout)
 
@@ -298,7 +298,7 @@ class Replication(unittest.TestCase):
         # A shrink counted before it commits: the high watermark passes records a
         # replica the controller still holds in the ISR lacks; when it is elected they
         # are gone, after a consumer read them.
-        result = Flaws.caught(self, "shrink-isr-early", ("correctness",), seeds="1..SHRINK",
+        result = Flaws.caught(self, "shrink-isr-early", ("correctness",), seeds="1..14",
                               workload=self.REPLICATION)
         self.assertIn("nothing permits it", result.stdout)
 
@@ -306,18 +306,18 @@ class Replication(unittest.TestCase):
         # A follower that keeps its diverged records never gets past them: it never
         # rejoins the ISR (a liveness verdict), or its records surface.
         Flaws.caught(self, "skip-follower-truncation", ("correctness", "liveness"),
-                     seeds="1..SKIP", workload=self.REPLICATION)
+                     seeds="1..1", workload=self.REPLICATION)
 
     def test_truncate_to_high_watermark_is_caught(self):
         # The pre-KIP-101 follower truncates to its own high watermark, which lags the
         # leader's: elected before it fetched again, it lacks acknowledged records.
-        result = Flaws.caught(self, "truncate-to-hw", ("correctness",), seeds="1..HW",
+        result = Flaws.caught(self, "truncate-to-hw", ("correctness",), seeds="1..18",
                               workload=self.REPLICATION)
         self.assertIn("nothing permits it", result.stdout)
 
     def test_serve_past_high_watermark_is_caught(self):
         # Consumers served up to the log end read records a failover then removes.
-        result = Flaws.caught(self, "serve-past-hw", ("correctness",), seeds="1..SPHW",
+        result = Flaws.caught(self, "serve-past-hw", ("correctness",), seeds="1..5",
                               workload=self.REPLICATION)
         self.assertIn("nothing permits it", result.stdout)
 
@@ -325,12 +325,12 @@ class Replication(unittest.TestCase):
         # KIP-101 before KIP-279: after fast failovers the follower keeps records of an
         # epoch the leader never had.
         Flaws.caught(self, "truncate-to-leader-offset", ("correctness", "liveness"),
-                     seeds="1..TTLO", workload=self.REPLICATION)
+                     seeds="1..22", workload=self.REPLICATION)
 
     def test_stamp_successor_epoch_is_caught(self):
         # Two leaders write one epoch: the epoch checker sees it directly.
         result = Flaws.caught(self, "stamp-successor-epoch", ("correctness", "liveness"),
-                              seeds="1..STAMP", workload=self.REPLICATION)
+                              seeds="1..105", workload=self.REPLICATION)
         self.assertRegex(result.stdout, r"leader epoch \d+ (was written by brokers|holds)|"
                                         r"offset \d+ of leader epoch")
 
