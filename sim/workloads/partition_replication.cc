@@ -300,19 +300,21 @@ class PartitionReplicationWorkload final : public Workload {
         }
         // The nemesis: a committed ISR change is where replication bugs hide (a
         // follower just taken in may lack what the last leader committed; a shrink
-        // just counted may have left the only other copy out). Strike its leader.
-        if (latest && s < previous.size() && previous[s] != nullptr &&
-            p < previous[s]->partitions.size() && state.has_leader() &&
-            previous[s]->partitions[p].isr != state.isr && world_->random().chance(0.25)) {
-          strike(state.leader.value(), "isr_change", runtime::milliseconds(100));
-        }
-        // And a new leader soon after it took over, once it may have appended alone:
-        // fast successive failovers leave replicas with epochs others never saw.
-        if (latest && s < previous.size() && previous[s] != nullptr &&
-            p < previous[s]->partitions.size() && state.has_leader() &&
-            previous[s]->partitions[p].leader_epoch != state.leader_epoch &&
-            world_->random().chance(0.25)) {
-          strike(state.leader.value(), "new_leader", runtime::milliseconds(500));
+        // just counted may have left the only other copy out), and so is a new leader
+        // soon after it took over, once it may have appended alone (fast successive
+        // failovers leave replicas with epochs others never saw). Strike the leader.
+        const metadata::PartitionState* before =
+            latest && s < previous.size() && previous[s] != nullptr &&
+                    p < previous[s]->partitions.size()
+                ? &previous[s]->partitions[p]
+                : nullptr;
+        if (before != nullptr && state.has_leader()) {
+          if (before->isr != state.isr && world_->random().chance(0.25)) {
+            strike(state.leader.value(), "isr_change", runtime::milliseconds(100));
+          }
+          if (before->leader_epoch != state.leader_epoch && world_->random().chance(0.25)) {
+            strike(state.leader.value(), "new_leader", runtime::milliseconds(500));
+          }
         }
       }
     }
