@@ -63,6 +63,14 @@ struct Flaws {
   // shipped; KIP-279 / KAFKA-6361 fixed it): after two fast leader changes the
   // replicas keep different records at the same offsets.
   bool truncate_to_leader_offset = false;
+  // replication: the leader moves the high watermark while the ISR is below
+  // min.insync.replicas (Kafka before KIP-966's strict rule, KAFKA-15583): a replica
+  // that left the ISR lacks committed records, and its election from the ELR loses them.
+  bool high_watermark_under_min_isr = false;
+  // replication: the controller keeps a broker that restarted without a clean shutdown
+  // in the ELR (KIP-966 without its unclean-shutdown rule): after a power loss took its
+  // unflushed tail, it may still be elected cleanly.
+  bool keep_elr_on_unclean_restart = false;
 };
 
 // Every flaw by its --flaw name, for parsing and printing.
@@ -89,6 +97,8 @@ inline constexpr FlawName flaw_names[] = {
     {"truncate-to-leader-offset", &Flaws::truncate_to_leader_offset},
     {"serve-past-hw", &Flaws::serve_past_high_watermark},
     {"stamp-successor-epoch", &Flaws::stamp_successor_epoch},
+    {"hw-under-min-isr", &Flaws::high_watermark_under_min_isr},
+    {"elr-keep-unclean-restart", &Flaws::keep_elr_on_unclean_restart},
 };
 
 // Which fault kinds a run may use. Within the allowed kinds, each seed draws its own

@@ -115,6 +115,7 @@ class PartitionReplicationWorkload final : public Workload {
         lines.push_back(
             fmt::format("listeners=CONTROLLER://{}:{}", controller_host(id), kControllerPort));
         server::NodeHooks hooks;
+        hooks.flaw_keep_elr_on_unclean_restart = flaws_.keep_elr_on_unclean_restart;
         hooks.on_applied = [this](record::Offset applied_end, const metadata::Image& image) {
           on_controller_applied(applied_end, image);
         };
@@ -137,6 +138,7 @@ class PartitionReplicationWorkload final : public Workload {
         hooks.broker.serve_past_high_watermark = flaws_.serve_past_high_watermark;
         hooks.broker.stamp_successor_epoch = flaws_.stamp_successor_epoch;
         hooks.broker.truncate_to_high_watermark = flaws_.truncate_to_high_watermark;
+        hooks.broker.high_watermark_under_min_isr = flaws_.high_watermark_under_min_isr;
         hooks.broker.on_leader_append = [this, id](const std::string& topic, int32_t partition,
                                                    std::span<const uint8_t> batches) {
           on_leader_append(id, topic, partition, batches);
@@ -190,7 +192,24 @@ class PartitionReplicationWorkload final : public Workload {
 
   CheckResult check(World&) override {
     CheckResult result;
-    if (!check_log_client_reads_finished(history_, result)) return result;
+    if (!check_log_client_reads_finished(history_, result)) {
+      // Why: the partitions as the controllers last showed them.
+      for (size_t s = 0; s < mixes_.size() && s < latest_.size(); s++) {
+        const metadata::TopicImage* topic = latest_[s].get();
+        if (topic == nullptr) continue;
+        for (size_t p = 0; p < topic->partitions.size(); p++) {
+          const metadata::PartitionState& state = topic->partitions[p];
+          if (state.has_leader() && state.isr.size() == state.replicas.size()) continue;
+          result.fail(Verdict::liveness,
+                      fmt::format("{}-{}: at the end leader {}; ISR [{}], ELR [{}], last known "
+                                  "leader [{}], replicas [{}]",
+                                  topic->name, p, state.leader.value(), fmt::join(state.isr, ","),
+                                  fmt::join(state.elr, ","), fmt::join(state.last_known_elr, ","),
+                                  fmt::join(state.replicas, ",")));
+        }
+      }
+      return result;
+    }
     for (const std::string& line : unsynced_) result.fail(Verdict::liveness, line);
     std::string summary = fmt::format("brokers={}", brokers_);
     int32_t elections = 0;

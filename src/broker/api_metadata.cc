@@ -1,5 +1,7 @@
 // Metadata and DescribeCluster, answered from the metadata image, and the topic
 // auto-creation Metadata may ask the controller for.
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "broker/broker.h"
@@ -133,6 +135,75 @@ bool Broker::request_creation(const std::string& name) {
   if (response == nullptr || response->topics.size() != 1) return false;
   const int16_t code = response->topics.front().error_code;
   return code == 0 || code == error_value(ErrorCode::topic_already_exists);
+}
+
+protocol::ResponseBody Broker::describe_topic_partitions(
+    const protocol::DescribeTopicPartitionsRequest& request) {
+  using Response = protocol::DescribeTopicPartitionsResponse;
+  const metadata::Image& image = link_.image();
+  Response response;
+  // Kafka's paging: topics in name order from the cursor's, partitions from its index,
+  // at most response_partition_limit partitions; the next cursor names where to go on.
+  const int32_t limit = request.response_partition_limit > 0
+                            ? std::min(request.response_partition_limit, int32_t{2000})
+                            : int32_t{2000};
+  std::vector<std::string> names;
+  if (request.topics.empty()) {
+    for (const auto& [name, id] : image.topic_names()) names.push_back(name);
+  } else {
+    for (const auto& wanted : request.topics) names.push_back(wanted.name);
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+  }
+  int32_t budget = limit;
+  for (const std::string& name : names) {
+    int32_t first = 0;
+    if (request.cursor) {
+      if (name < request.cursor->topic_name) continue;
+      if (name == request.cursor->topic_name) first = std::max(request.cursor->partition_index, 0);
+    }
+    Response::DescribeTopicPartitionsResponseTopic entry;
+    entry.name = name;
+    const metadata::TopicImage* topic = image.topic(name);
+    if (topic == nullptr) {
+      entry.error_code = error_value(ErrorCode::unknown_topic_or_partition);
+      response.topics.push_back(std::move(entry));
+      continue;
+    }
+    entry.topic_id = topic->id.uuid;
+    entry.is_internal = is_internal(name);
+    const auto count = static_cast<int32_t>(topic->partitions.size());
+    for (int32_t index = first; index < count; index++) {
+      if (budget == 0) {
+        response.next_cursor.emplace();
+        response.next_cursor->topic_name = name;
+        response.next_cursor->partition_index = index;
+        break;
+      }
+      budget--;
+      const metadata::PartitionState& state = topic->partitions[static_cast<size_t>(index)];
+      auto& p = entry.partitions.emplace_back();
+      p.partition_index = index;
+      p.leader_id = state.leader.value();
+      p.leader_epoch = state.leader_epoch.value();
+      for (metadata::BrokerId replica : state.replicas) {
+        p.replica_nodes.push_back(replica.value());
+        const metadata::BrokerRegistration* broker = image.broker(replica);
+        if (broker == nullptr || broker->fenced) p.offline_replicas.push_back(replica.value());
+      }
+      for (metadata::BrokerId member : state.isr) p.isr_nodes.push_back(member.value());
+      p.eligible_leader_replicas.emplace();
+      for (metadata::BrokerId member : state.elr)
+        p.eligible_leader_replicas->push_back(member.value());
+      p.last_known_elr.emplace();
+      for (metadata::BrokerId member : state.last_known_elr) {
+        p.last_known_elr->push_back(member.value());
+      }
+    }
+    response.topics.push_back(std::move(entry));
+    if (response.next_cursor) break;
+  }
+  return response;
 }
 
 protocol::ResponseBody Broker::describe_cluster(const protocol::DescribeClusterRequest& request) {

@@ -157,7 +157,7 @@ void Broker::stop() {
   // Handler fibers finish on their own (their waits are bounded); the background
   // fiber wakes within a tick.
   server_.stop();
-  topics_.close_all();
+  closed_cleanly_ = topics_.close_all();
   stopped_.set();
 }
 
@@ -229,6 +229,11 @@ Broker::Route Broker::route(int16_t api_key) {
     case ApiKey::describe_cluster:
       return [](Broker& b, Header, Body body) {
         return answered(b.describe_cluster(std::get<DescribeClusterRequest>(body)));
+      };
+    case ApiKey::describe_topic_partitions:
+      return [](Broker& b, Header, Body body) {
+        return answered(
+            b.describe_topic_partitions(std::get<DescribeTopicPartitionsRequest>(body)));
       };
     case ApiKey::describe_configs:
       return [](Broker& b, Header h, Body body) {

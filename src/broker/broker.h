@@ -61,6 +61,8 @@ struct BrokerHooks {
   bool ack_on_leader = false;
   // Flaw: a leader's proposed ISR shrink counts before the controller commits it.
   bool shrink_isr_early = false;
+  // Flaw: a leader moves the high watermark with the ISR below min.insync.replicas.
+  bool high_watermark_under_min_isr = false;
   // Flaw: a diverging follower truncates to the leader's end offset for the epoch,
   // without looking up its own end of the epoch the leader answered (KIP-101 before
   // KIP-279, KAFKA-6361: fast leader failovers leave the logs diverged).
@@ -107,6 +109,8 @@ class Broker {
   // Suspends. Stops accepting, closes every connection, waits for in-flight requests,
   // then flushes and closes every log: a clean shutdown.
   void stop();
+  // After stop(): every log was flushed and closed whole (nothing left to recover).
+  bool closed_cleanly() const { return closed_cleanly_; }
 
   // Where the first listener is bound (its real port when configured with port 0).
   runtime::Address bound_address() const;
@@ -154,6 +158,8 @@ class Broker {
   protocol::ResponseBody metadata(const protocol::RequestHeader& header,
                                   const protocol::MetadataRequest& request);
   protocol::ResponseBody describe_cluster(const protocol::DescribeClusterRequest& request);
+  protocol::ResponseBody describe_topic_partitions(
+      const protocol::DescribeTopicPartitionsRequest& request);
   protocol::ResponseBody delete_records(const protocol::DeleteRecordsRequest& request);
   protocol::ResponseBody list_offsets(const protocol::RequestHeader& header,
                                       const protocol::ListOffsetsRequest& request);
@@ -260,6 +266,7 @@ class Broker {
   cluster::BrokerLink& link_;
   Topics topics_;
   bool stopping_ = false;
+  bool closed_cleanly_ = false;
   runtime::Event ready_;
   // The metadata offset of the image the partitions were last reconciled with.
   record::Offset reconciled_end_{-1};

@@ -134,6 +134,7 @@ bool Broker::become_leader(const std::shared_ptr<Partition>& partition,
                             log->high_watermark(), log_end, env_.clock.now(),
                             leader_settings(*partition));
   partition->leader->flaw_shrink_before_commit = hooks_.shrink_isr_early;
+  partition->leader->flaw_high_watermark_under_min_isr = hooks_.high_watermark_under_min_isr;
   sync_high_watermark(*partition);
   return true;
 }

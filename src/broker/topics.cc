@@ -283,15 +283,21 @@ bool Topics::recover(Partition& partition) {
   return true;
 }
 
-void Topics::close_all() {
+bool Topics::close_all() {
   runtime::MutexGuard guard(mutex_);
+  bool clean = true;
   for (const std::shared_ptr<Partition>& partition : partitions()) {
-    if (partition->recovering) continue;
+    if (partition->recovering) {
+      clean = false;
+      continue;
+    }
     // Failures here cost only time: the next start replays the log for producer
     // state and recovers the log.
     (void)partition->producers().take_snapshot();
-    (void)partition->log().close();
+    const bool suspect = partition->log().suspect();
+    if (!partition->log().close() || suspect) clean = false;
   }
+  return clean;
 }
 
 }  // namespace weir::broker

@@ -83,7 +83,8 @@ class Topics {
   // again, which recovers it from what is durable. False if the disk failed again.
   bool recover(Partition& partition);
   // Suspends. Snapshots producer state, flushes and closes every log (clean shutdown).
-  void close_all();
+  // False if some log was not closed whole (recovering, suspect, or its close failed).
+  bool close_all();
 
  private:
   // Suspends. The log of `directory` with its producer state.

@@ -47,12 +47,18 @@ std::string join(const std::vector<int32_t>& values) {
 // A partition's line, as kafka-topics.sh --describe prints it (with its leader epoch and
 // the replicas on brokers that are down).
 void print_partition(const std::string& topic, const client::PartitionInfo& partition) {
-  fmt::print("\tTopic: {}\tPartition: {}\tLeader: {}\tLeaderEpoch: {}\tReplicas: {}\tIsr: {}"
-             "\tOffline: {}\n",
-             topic, partition.partition,
-             partition.leader < 0 ? std::string("none") : std::to_string(partition.leader),
-             partition.leader_epoch, join(partition.replicas), join(partition.isr),
-             join(partition.offline));
+  std::string elr;
+  if (partition.elr) {
+    elr = fmt::format("\tElr: {}\tLastKnownElr: {}", join(*partition.elr),
+                      join(partition.last_known_elr.value_or(std::vector<int32_t>{})));
+  }
+  fmt::print(
+      "\tTopic: {}\tPartition: {}\tLeader: {}\tLeaderEpoch: {}\tReplicas: {}\tIsr: {}"
+      "{}\tOffline: {}\n",
+      topic, partition.partition,
+      partition.leader < 0 ? std::string("none") : std::to_string(partition.leader),
+      partition.leader_epoch, join(partition.replicas), join(partition.isr), elr,
+      join(partition.offline));
 }
 
 // Which partitions `describe` lists: all, or (as kafka-topics.sh's filters) only the
@@ -68,9 +74,13 @@ struct PartitionFilter {
   }
 };
 
-int describe(client::Cluster& cluster, const std::vector<client::TopicInfo>& topics,
+int describe(client::Cluster& cluster, std::vector<client::TopicInfo> topics,
              PartitionFilter filter) {
   client::Admin admin(cluster);
+  // The ELR columns are extra: without them the rest still describes the topics.
+  if (auto elr = admin.describe_elr_wait(topics); !elr) {
+    print_error("topic", fmt::format("eligible leader replicas: {}", elr.error().to_string()));
+  }
   for (const client::TopicInfo& topic : topics) {
     if (filter.any()) {
       for (const client::PartitionInfo& partition : topic.partitions) {
@@ -220,7 +230,7 @@ int topic_main(std::span<const std::string_view> args) {
             topics.push_back(std::move(*topic));
           }
         }
-        return describe(cluster, topics,
+        return describe(cluster, std::move(topics),
                         PartitionFilter{options.has("under-replicated-partitions"),
                                         options.has("unavailable-partitions")});
       });

@@ -96,6 +96,36 @@ ClientResult<TopicInfo> Admin::describe_topic_wait(const std::string& name) {
   return *info;
 }
 
+ClientResult<void> Admin::describe_elr_wait(std::vector<TopicInfo>& topics) {
+  if (topics.empty()) return {};
+  auto connection = cluster_.any_connection_wait();
+  if (!connection) return unexpected(connection.error());
+  if (!(*connection)->version(protocol::ApiKey::describe_topic_partitions)) return {};
+  protocol::DescribeTopicPartitionsRequest request;
+  for (const TopicInfo& topic : topics) request.topics.emplace_back().name = topic.name;
+  for (;;) {
+    auto response = (*connection)->send_and_wait(protocol::DescribeTopicPartitionsRequest(request));
+    if (!response) return unexpected(response.error());
+    const auto& body = std::get<protocol::DescribeTopicPartitionsResponse>(**response);
+    for (const auto& described : body.topics) {
+      for (TopicInfo& topic : topics) {
+        if (!described.name || topic.name != *described.name) continue;
+        for (const auto& p : described.partitions) {
+          for (PartitionInfo& partition : topic.partitions) {
+            if (partition.partition != p.partition_index) continue;
+            partition.elr = p.eligible_leader_replicas;
+            partition.last_known_elr = p.last_known_elr;
+          }
+        }
+      }
+    }
+    if (!body.next_cursor) return {};
+    request.cursor.emplace();
+    request.cursor->topic_name = body.next_cursor->topic_name;
+    request.cursor->partition_index = body.next_cursor->partition_index;
+  }
+}
+
 ClientResult<std::vector<ConfigEntry>> Admin::describe_configs_wait(ConfigResource type,
                                                                     const std::string& name) {
   auto connection = cluster_.any_connection_wait();

@@ -60,6 +60,9 @@ class Admin {
   ClientResult<std::vector<TopicInfo>> list_topics_wait(bool include_internal = false);
   // One topic's metadata; the topic's Kafka error when it does not exist.
   ClientResult<TopicInfo> describe_topic_wait(const std::string& name);
+  // Fills in each listed partition's ELR and last known ELR from DescribeTopicPartitions
+  // (KIP-966; every page of it). A broker that does not serve it leaves them absent.
+  ClientResult<void> describe_elr_wait(std::vector<TopicInfo>& topics);
   ClientResult<std::vector<ConfigEntry>> describe_configs_wait(ConfigResource type,
                                                                const std::string& name);
   // ElectLeaders for `partitions` (nullopt: every partition; the answer then lists only

@@ -90,6 +90,9 @@ ClientResult<std::shared_ptr<Connection>> Cluster::connection_wait(int32_t node_
   if (existing != connections_.end() && existing->second->is_open()) return existing->second;
   auto broker = brokers_.find(node_id);
   if (broker == brokers_.end()) {
+    // The metadata names a leader its broker list lacks (fenced when the answer was
+    // made): refresh before the next try rather than retry the same stale answer.
+    stale_ = true;
     return unexpected(
         Error::of(ErrorKind::connect_failed, fmt::format("node {} is not in metadata", node_id)));
   }

@@ -46,6 +46,10 @@ struct PartitionInfo {
   std::vector<int32_t> replicas;
   std::vector<int32_t> isr;
   std::vector<int32_t> offline;  // replicas on brokers that are down (Metadata v5+)
+  // KIP-966's eligible leader replicas and last known leader: only DescribeTopicPartitions
+  // tells them (Admin::describe_elr_wait); absent when not asked or not served.
+  std::optional<std::vector<int32_t>> elr;
+  std::optional<std::vector<int32_t>> last_known_elr;
 };
 
 struct TopicInfo {

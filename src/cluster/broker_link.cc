@@ -130,7 +130,13 @@ void BrokerLink::registration_attempt() {
   version.min_supported_version = 1;
   version.max_supported_version = metadata::kMetadataVersionLevel;
   request.features.push_back(std::move(version));
+  protocol::BrokerRegistrationRequest::Feature elr;
+  elr.name = std::string(metadata::kEligibleLeaderReplicasFeature);
+  elr.min_supported_version = 0;
+  elr.max_supported_version = metadata::kEligibleLeaderReplicasLevel;
+  request.features.push_back(std::move(elr));
   request.rack = settings_.rack;
+  request.previous_broker_epoch = settings_.previous_broker_epoch;
   auto answer = send_to_controller_once(request, env_.clock.now() + settings_.request_timeout);
   if (!answer) return;
   const auto* response = std::get_if<protocol::BrokerRegistrationResponse>(answer->get());

@@ -41,6 +41,9 @@ struct BrokerLinkSettings {
   runtime::Duration heartbeat_interval = runtime::milliseconds(2000);
   runtime::Duration request_timeout = runtime::milliseconds(5000);
   runtime::Duration retry_backoff = runtime::milliseconds(100);
+  // The broker epoch this broker's last clean shutdown ended (-1: none recorded): the
+  // controller keeps it an eligible leader replica only then (KIP-966).
+  int64_t previous_broker_epoch = -1;
 };
 
 class BrokerLink {

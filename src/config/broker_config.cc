@@ -409,6 +409,11 @@ void read_keys(Reader& r, BrokerConfig& c) {
   c.unclean_leader_election_enable =
       r.boolean("unclean.leader.election.enable", false,
                 "Elect an out-of-sync replica as a last resort, losing data.");
+  c.eligible_leader_replicas_version =
+      static_cast<int16_t>(r.int32("eligible.leader.replicas.version", 1, 0, 1,
+                                   "KIP-966 level a new cluster starts with (Kafka sets it "
+                                   "with kafka-storage format --feature); an existing "
+                                   "cluster keeps its own."));
   c.auto_leader_rebalance_enable =
       r.boolean("auto.leader.rebalance.enable", true,
                 "Move leadership back to preferred replicas that are in sync, periodically.");

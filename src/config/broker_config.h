@@ -113,6 +113,7 @@ struct BrokerConfig {
   int32_t default_replication_factor = 1;       // default.replication.factor
   int32_t min_insync_replicas = 1;              // min.insync.replicas
   bool unclean_leader_election_enable = false;  // unclean.leader.election.enable
+  int16_t eligible_leader_replicas_version = 1;  // eligible.leader.replicas.version
   bool auto_leader_rebalance_enable = true;     // auto.leader.rebalance.enable
   int64_t leader_imbalance_check_interval_seconds = 300;  // leader.imbalance.check...
   int32_t leader_imbalance_per_broker_percentage = 10;    // leader.imbalance.per.broker...

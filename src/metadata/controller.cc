@@ -99,6 +99,7 @@ ControllerSettings ControllerSettings::from(const config::BrokerConfig& config,
   settings.auto_leader_rebalance = config.auto_leader_rebalance_enable;
   settings.leader_imbalance_check_interval_ms =
       config.leader_imbalance_check_interval_seconds * 1000;
+  settings.eligible_leader_replicas = config.eligible_leader_replicas_version >= 1;
   settings.node_id = config.node_id;
   settings.colocated_broker = config.broker_role && config.controller_role;
   settings.broker_config = config;
@@ -140,44 +141,119 @@ bool Controller::unclean_allowed(const TopicImage& topic) const {
   return parse_bool_config(it->second);
 }
 
-std::optional<PartitionChangeRecord> Controller::clean_election(TopicId topic_id,
-                                                                PartitionId partition_id,
-                                                                BrokerId removed) const {
+int32_t Controller::min_insync_replicas(const TopicImage& topic) const {
+  auto config = config::TopicConfig::make(image().topic_config(topic.name));
+  VERIFY(config.ok(), "a committed topic config does not parse");
+  return config->min_insync_replicas(settings_.broker_config);
+}
+
+std::vector<BrokerId> Controller::eligible_leader_replicas(const TopicImage& topic,
+                                                           const PartitionState& partition,
+                                                           const std::vector<BrokerId>& isr,
+                                                           BrokerId unclean_shutdown) const {
+  std::vector<BrokerId> elr;
+  if (!image().eligible_leader_replicas_enabled()) return elr;
+  // At or above the minimum the high watermark moves without them: no claim is kept.
+  if (static_cast<int32_t>(isr.size()) >= min_insync_replicas(topic)) return elr;
+  for (BrokerId replica : partition.replicas) {  // replica order, so every node agrees
+    if (std::find(isr.begin(), isr.end(), replica) != isr.end()) continue;
+    // A broker that restarted without a clean shutdown may have lost its unflushed tail.
+    if (replica == unclean_shutdown) continue;
+    if (partition.in_isr(replica) || partition.in_elr(replica)) elr.push_back(replica);
+  }
+  return elr;
+}
+
+std::optional<PartitionChangeRecord> Controller::settle(TopicId topic_id, PartitionId partition_id,
+                                                        std::vector<BrokerId> isr, BrokerId removed,
+                                                        BrokerId unclean_shutdown) const {
+  const TopicImage* topic = image().topic(topic_id);
   const PartitionState* partition = image().partition(topic_id, partition_id);
-  VERIFY(partition != nullptr);
-  const auto eligible = [&](BrokerId broker) {
+  VERIFY(topic != nullptr && partition != nullptr);
+  const bool elr_enabled = image().eligible_leader_replicas_enabled();
+  const auto acceptable = [&](BrokerId broker) {
     if (broker == removed) return false;
     const BrokerRegistration* registration = image().broker(broker);
     return registration != nullptr && registration->is_active();
   };
-  std::vector<BrokerId> isr(partition->isr.begin(), partition->isr.end());
-  // The ISR never empties: its last member keeps the claim to the latest data (Kafka
-  // without eligible leader replicas does the same).
-  if (removed != kNoLeader && isr.size() > 1) {
-    isr.erase(std::remove(isr.begin(), isr.end(), removed), isr.end());
-  }
-  BrokerId leader = partition->leader;
-  if (leader == kNoLeader || !eligible(leader)) {
-    leader = kNoLeader;
+  const auto has = [](const std::vector<BrokerId>& brokers, BrokerId broker) {
+    return std::find(brokers.begin(), brokers.end(), broker) != brokers.end();
+  };
+  std::vector<BrokerId> elr = eligible_leader_replicas(*topic, *partition, isr, unclean_shutdown);
+  // A leader from the ISR; with the ISR empty, from the ELR (KIP-966), in replica order.
+  const auto valid = [&](BrokerId broker) {
+    return (has(isr, broker) || (isr.empty() && has(elr, broker))) && acceptable(broker);
+  };
+  BrokerId leader = kNoLeader;
+  if (partition->has_leader() && valid(partition->leader)) {
+    leader = partition->leader;
+  } else {
     for (BrokerId replica : partition->replicas) {
-      if (eligible(replica) && std::find(isr.begin(), isr.end(), replica) != isr.end()) {
+      if (valid(replica)) {
         leader = replica;
         break;
       }
     }
   }
-  const bool isr_changed =
-      !std::equal(isr.begin(), isr.end(), partition->isr.begin(), partition->isr.end());
-  const bool leader_changed = leader != partition->leader;
-  if (!isr_changed && !leader_changed) return std::nullopt;
+  // Nobody else can: the last leader, back (what the last ISR member did before KIP-966).
+  const bool last_known_leader = leader == kNoLeader && elr_enabled && isr.empty() && elr.empty() &&
+                                 partition->last_known_elr.size() == 1 &&
+                                 acceptable(partition->last_known_elr.front());
+  if (last_known_leader) leader = partition->last_known_elr.front();
+  if (leader != kNoLeader && isr.empty()) {
+    isr = {leader};
+    elr.erase(std::remove(elr.begin(), elr.end(), leader), elr.end());
+    if (static_cast<int32_t>(isr.size()) >= min_insync_replicas(*topic)) elr.clear();
+  }
+  std::vector<BrokerId> last_known(partition->last_known_elr.begin(),
+                                   partition->last_known_elr.end());
+  if (elr_enabled && isr.empty() && partition->has_leader()) {
+    last_known = {partition->leader};  // the first time it goes leaderless
+  } else if (leader != kNoLeader || !elr_enabled) {
+    last_known.clear();
+  }
+
   PartitionChangeRecord change;
   change.topic_id = topic_id;
   change.partition_id = partition_id;
-  if (isr_changed) change.isr = std::move(isr);
-  if (leader_changed) change.leader = leader;
+  const auto differs = [](const std::vector<BrokerId>& list, const ReplicaList& current) {
+    return !std::equal(list.begin(), list.end(), current.begin(), current.end());
+  };
+  bool changed = false;
+  if (differs(isr, partition->isr)) {
+    change.isr = isr;
+    changed = true;
+  }
+  if (leader != partition->leader) {
+    change.leader = leader;
+    changed = true;
+  }
+  if (differs(elr, partition->elr)) {
+    change.eligible_leader_replicas = std::move(elr);
+    changed = true;
+  }
+  if (differs(last_known, partition->last_known_elr)) {
+    change.last_known_elr = std::move(last_known);
+    changed = true;
+  }
+  if (!changed) return std::nullopt;
   VERIFY(change.leader == kLeaderUnchanged || change.leader == kNoLeader ||
          partition->is_replica(change.leader));
   return change;
+}
+
+std::optional<PartitionChangeRecord> Controller::clean_election(TopicId topic_id,
+                                                                PartitionId partition_id,
+                                                                BrokerId removed) const {
+  const PartitionState* partition = image().partition(topic_id, partition_id);
+  VERIFY(partition != nullptr);
+  std::vector<BrokerId> isr(partition->isr.begin(), partition->isr.end());
+  // Without eligible leader replicas the ISR never empties: its last member keeps the
+  // claim to the latest data. With them, that claim moves to the ELR.
+  if (removed != kNoLeader && (isr.size() > 1 || image().eligible_leader_replicas_enabled())) {
+    isr.erase(std::remove(isr.begin(), isr.end(), removed), isr.end());
+  }
+  return settle(topic_id, partition_id, std::move(isr), removed, kNoLeader);
 }
 
 std::optional<PartitionChangeRecord> Controller::unclean_election(TopicId topic_id,
@@ -193,20 +269,29 @@ std::optional<PartitionChangeRecord> Controller::forced_unclean_election(
   const PartitionState* partition = image().partition(topic_id, partition_id);
   VERIFY(partition != nullptr);
   if (partition->has_leader()) return std::nullopt;
-  for (BrokerId replica : partition->isr) {
+  const auto active = [&](BrokerId replica) {
     const BrokerRegistration* registration = image().broker(replica);
-    // A clean choice exists: not ours to make.
-    if (registration != nullptr && registration->is_active()) return std::nullopt;
+    return registration != nullptr && registration->is_active();
+  };
+  // A clean choice exists (an ISR member; with the ISR empty, an eligible leader replica
+  // or the last known leader): not ours to make.
+  if (std::any_of(partition->isr.begin(), partition->isr.end(), active)) return std::nullopt;
+  if (partition->isr.empty() &&
+      (std::any_of(partition->elr.begin(), partition->elr.end(), active) ||
+       (partition->last_known_elr.size() == 1 && active(partition->last_known_elr.front())))) {
+    return std::nullopt;
   }
   for (BrokerId replica : partition->replicas) {
-    const BrokerRegistration* registration = image().broker(replica);
-    if (registration == nullptr || !registration->is_active()) continue;
+    if (!active(replica)) continue;
     PartitionChangeRecord change;
     change.topic_id = topic_id;
     change.partition_id = partition_id;
     change.leader = replica;
     change.isr = std::vector<BrokerId>{replica};
     change.leader_recovery_state = 1;  // RECOVERING
+    // The new leader's log is the truth now: no other replica keeps a claim.
+    if (!partition->elr.empty()) change.eligible_leader_replicas = std::vector<BrokerId>{};
+    if (!partition->last_known_elr.empty()) change.last_known_elr = std::vector<BrokerId>{};
     return change;
   }
   return std::nullopt;
@@ -226,6 +311,47 @@ void Controller::remove_broker_from_partitions(BrokerId broker, std::vector<Reco
     }
   }
   for (auto& change : changes) emit(std::move(change), out);
+}
+
+void Controller::drop_from_eligible(BrokerId broker, std::vector<Record>& out) {
+  std::vector<PartitionChangeRecord> changes;
+  for (const auto& [topic_id, topic] : image().topics()) {
+    for (size_t index = 0; index < topic->partitions.size(); index++) {
+      const PartitionState& partition = topic->partitions[index];
+      if (!partition.in_elr(broker)) continue;
+      const PartitionId partition_id(static_cast<int32_t>(index));
+      // Nor may it lead in the same change: its registration may still read active.
+      auto change =
+          settle(topic_id, partition_id,
+                 std::vector<BrokerId>(partition.isr.begin(), partition.isr.end()), broker, broker);
+      if (change) changes.push_back(std::move(*change));
+    }
+  }
+  for (auto& change : changes) emit(std::move(change), out);
+}
+
+void Controller::clear_eligible(const TopicImage& topic, std::vector<Record>& out) {
+  std::vector<PartitionChangeRecord> changes;
+  for (size_t index = 0; index < topic.partitions.size(); index++) {
+    if (topic.partitions[index].elr.empty()) continue;
+    PartitionChangeRecord change;
+    change.topic_id = topic.id;
+    change.partition_id = PartitionId(static_cast<int32_t>(index));
+    change.eligible_leader_replicas = std::vector<BrokerId>{};
+    changes.push_back(std::move(change));
+  }
+  for (auto& change : changes) emit(std::move(change), out);
+}
+
+void Controller::after_topic_config_change(const TopicImage& topic, const ConfigMap& before,
+                                           std::vector<Record>& out) {
+  auto old_config = config::TopicConfig::make(before);
+  VERIFY(old_config.ok());
+  // Kafka's rule: the eligible leader replicas were chosen under the old minimum (a lower
+  // one lets the high watermark move without them); a change forgets them.
+  if (old_config->min_insync_replicas(settings_.broker_config) != min_insync_replicas(topic)) {
+    clear_eligible(topic, out);
+  }
 }
 
 void Controller::elect_leaderless(bool unclean_only, std::vector<Record>& out) {
@@ -783,6 +909,7 @@ Decision<protocol::IncrementalAlterConfigsResponse> Controller::incremental_alte
       for (auto& change : config_changes(topic->name, before, altered->overrides())) {
         emit(std::move(change), decision.records);
       }
+      after_topic_config_change(*topic, before, decision.records);
     }
     decision.response.responses.push_back(std::move(result));
   }
@@ -836,6 +963,7 @@ Decision<protocol::AlterConfigsResponse> Controller::alter_configs(
       for (auto& change : config_changes(topic->name, before, replacement->overrides())) {
         emit(std::move(change), decision.records);
       }
+      after_topic_config_change(*topic, before, decision.records);
     }
     decision.response.responses.push_back(std::move(result));
   }
@@ -885,7 +1013,15 @@ Decision<protocol::BrokerRegistrationResponse> Controller::register_broker(
   }
   if (existing != nullptr) {
     // The old incarnation is gone: whatever it led or kept in sync must not wait for it.
+    const BrokerEpoch previous = existing->epoch;
     remove_broker_from_partitions(broker, decision.records);
+    // KIP-966: unless it stopped cleanly (its clean-shutdown mark names its last epoch),
+    // its log may have lost an unflushed tail and it no longer vouches for the high
+    // watermark.
+    if (request.previous_broker_epoch != previous.value() &&
+        !settings_.flaw_keep_elr_on_unclean_restart) {
+      drop_from_eligible(broker, decision.records);
+    }
   }
   RegisterBrokerRecord record;
   record.broker_id = broker;
@@ -906,6 +1042,7 @@ Decision<protocol::BrokerRegistrationResponse> Controller::register_broker(
   record.log_dirs = request.log_dirs;
   const BrokerEpoch epoch = record.broker_epoch;
   emit(std::move(record), decision.records);
+  VERIFY(!leads_any(broker), "broker {} registers fenced but leads a partition", broker);
   sessions_[broker] = Session{now_ms, -1};
   decision.response.broker_epoch = epoch.value();
   VERIFY(image().broker(broker)->epoch == epoch);
@@ -917,6 +1054,11 @@ std::vector<Record> Controller::bootstrap() {
   std::vector<Record> records;
   if (image().metadata_version() == 0) {
     emit(FeatureLevelRecord{std::string(kMetadataVersionFeature), kMetadataVersionLevel}, records);
+    if (settings_.eligible_leader_replicas) {
+      emit(FeatureLevelRecord{std::string(kEligibleLeaderReplicasFeature),
+                              kEligibleLeaderReplicasLevel},
+           records);
+    }
   }
   return records;
 }
@@ -986,6 +1128,7 @@ Decision<protocol::UnregisterBrokerResponse> Controller::unregister_broker(
   }
   const BrokerEpoch epoch = registration->epoch;
   remove_broker_from_partitions(broker, decision.records);
+  drop_from_eligible(broker, decision.records);  // gone for good
   emit(UnregisterBrokerRecord{broker, epoch}, decision.records);
   sessions_.erase(broker);
   decision.response.error_message = std::nullopt;
@@ -1178,12 +1321,20 @@ Decision<protocol::AlterPartitionResponse> Controller::alter_partition(
           !std::equal(isr.begin(), isr.end(), partition->isr.begin(), partition->isr.end());
       const bool recovered =
           partition->leader_recovery_state == 1 && asked.leader_recovery_state == 0;
-      if (isr_changed || recovered) {
+      // KIP-966: members leaving an ISR below the minimum keep their claim in the ELR;
+      // a member joining leaves it.
+      auto elr = eligible_leader_replicas(*image().topic(topic_id), *partition, isr, kNoLeader);
+      const bool elr_changed =
+          !std::equal(elr.begin(), elr.end(), partition->elr.begin(), partition->elr.end());
+      const bool forget_last_known = !partition->last_known_elr.empty();
+      if (isr_changed || recovered || elr_changed || forget_last_known) {
         PartitionChangeRecord change;
         change.topic_id = topic_id;
         change.partition_id = partition_id;
         if (isr_changed) change.isr = isr;
         if (recovered) change.leader_recovery_state = 0;
+        if (elr_changed) change.eligible_leader_replicas = std::move(elr);
+        if (forget_last_known) change.last_known_elr = std::vector<BrokerId>{};
         emit(std::move(change), decision.records);
       }
       const PartitionState* after = image().partition(topic_id, partition_id);

@@ -59,6 +59,12 @@ struct ControllerSettings {
   int64_t broker_session_timeout_ms = 9000;     // broker.session.timeout.ms
   bool unclean_leader_election_enable = false;  // unclean.leader.election.enable
   bool delete_topic_enable = true;              // delete.topic.enable
+  // A new cluster's first controller finalizes eligible.leader.replicas.version=1
+  // (KIP-966), as Kafka 4.1+ formats new clusters; false leaves it at 0.
+  bool eligible_leader_replicas = true;
+  // Test-only flaw (elr-keep-unclean-restart): a broker that restarts without a clean
+  // shutdown keeps its place in the ELR, though its unflushed tail may be gone.
+  bool flaw_keep_elr_on_unclean_restart = false;
   // auto.leader.rebalance.enable, every leader.imbalance.check.interval.seconds.
   bool auto_leader_rebalance = true;
   int64_t leader_imbalance_check_interval_ms = 300'000;
@@ -184,11 +190,15 @@ class Controller {
   // The change a partition needs when `removed` (kNoLeader: none) may no longer lead or
   // be in sync: the leader stays if still eligible; else the first ISR member in
   // replica order that is active. `removed` leaves the ISR unless it is the last
-  // member. Nothing when nothing changes.
+  // member — with eligible leader replicas (KIP-966) it leaves it anyway, and the
+  // members leaving an ISR below min.insync.replicas join the ELR; with the ISR empty
+  // the first active ELR member leads (and becomes the ISR), else the last known
+  // leader when it is back. Nothing when nothing changes.
   std::optional<PartitionChangeRecord> clean_election(TopicId topic, PartitionId partition,
                                                       BrokerId removed) const;
-  // For a leaderless partition whose ISR has no active member: the first active replica
-  // becomes leader and sole ISR member, recovering (Kafka's unclean election; may lose
+  // For a leaderless partition whose ISR has no active member (nor, with the ISR empty,
+  // its ELR or last known leader): the first active replica becomes leader and sole ISR
+  // member, recovering, and the ELR is forgotten (Kafka's unclean election; may lose
   // committed records). Only when `unclean.leader.election.enable` holds for the topic.
   std::optional<PartitionChangeRecord> unclean_election(TopicId topic, PartitionId partition) const;
   // The same choice, for an administrator's unclean election: whatever the topic says.
@@ -196,6 +206,15 @@ class Controller {
                                                                PartitionId partition) const;
   // unclean.leader.election.enable for a topic: its override, else the setting.
   bool unclean_allowed(const TopicImage& topic) const;
+  // min.insync.replicas for a topic: its override, else the broker default.
+  int32_t min_insync_replicas(const TopicImage& topic) const;
+  // KIP-966's ELR of `partition` once its ISR is `isr`: empty without the feature or
+  // with the ISR at min.insync.replicas; else the replicas (in replica order) that were
+  // in its ISR or ELR and are not in `isr`, except `unclean_shutdown`.
+  std::vector<BrokerId> eligible_leader_replicas(const TopicImage& topic,
+                                                 const PartitionState& partition,
+                                                 const std::vector<BrokerId>& isr,
+                                                 BrokerId unclean_shutdown) const;
 
  private:
   struct Session {
@@ -209,6 +228,18 @@ class Controller {
   void emit(Record record, std::vector<Record>& out);
   // Leadership and ISR changes taking `broker` out, for every partition.
   void remove_broker_from_partitions(BrokerId broker, std::vector<Record>& out);
+  // The change that gives a partition the ISR `isr` with its leader chosen (see
+  // clean_election), `removed` ineligible to lead and `unclean_shutdown` out of the ELR.
+  std::optional<PartitionChangeRecord> settle(TopicId topic, PartitionId partition,
+                                              std::vector<BrokerId> isr, BrokerId removed,
+                                              BrokerId unclean_shutdown) const;
+  // `broker` leaves every ELR (it restarted without a clean shutdown, or left the cluster).
+  void drop_from_eligible(BrokerId broker, std::vector<Record>& out);
+  // Every partition of `topic` forgets its ELR.
+  void clear_eligible(const TopicImage& topic, std::vector<Record>& out);
+  // What a committed change of a topic's configs (from `before`) implies for its partitions.
+  void after_topic_config_change(const TopicImage& topic, const ConfigMap& before,
+                                 std::vector<Record>& out);
   // Elections for leaderless partitions (after a broker became active).
   void elect_leaderless(bool unclean_only, std::vector<Record>& out);
   void fence(BrokerId broker, std::vector<Record>& out);

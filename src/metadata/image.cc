@@ -55,6 +55,10 @@ bool PartitionState::in_isr(BrokerId broker) const {
   return std::find(isr.begin(), isr.end(), broker) != isr.end();
 }
 
+bool PartitionState::in_elr(BrokerId broker) const {
+  return std::find(elr.begin(), elr.end(), broker) != elr.end();
+}
+
 bool PartitionState::is_replica(BrokerId broker) const {
   return std::find(replicas.begin(), replicas.end(), broker) != replicas.end();
 }
@@ -114,9 +118,15 @@ const ConfigMap& Image::config(ConfigResourceType type, std::string_view name) c
   return it == configs_.end() ? kEmptyConfig : it->second;
 }
 
-int16_t Image::metadata_version() const {
-  auto it = features_.find(kMetadataVersionFeature);
+int16_t Image::metadata_version() const { return feature_level(kMetadataVersionFeature); }
+
+int16_t Image::feature_level(std::string_view name) const {
+  auto it = features_.find(name);
   return it == features_.end() ? 0 : it->second;
+}
+
+bool Image::eligible_leader_replicas_enabled() const {
+  return feature_level(kEligibleLeaderReplicasFeature) >= kEligibleLeaderReplicasLevel;
 }
 
 uint64_t Image::digest() const {
@@ -155,6 +165,11 @@ uint64_t Image::digest() const {
       digest.add(int64_t{partition.leader_epoch.value()});
       digest.add(int64_t{partition.partition_epoch.value()});
       digest.add(int64_t{partition.leader_recovery_state});
+      // Only when present, so images from before KIP-966 keep their digests.
+      if (!partition.elr.empty() || !partition.last_known_elr.empty()) {
+        digest.add(partition.elr);
+        digest.add(partition.last_known_elr);
+      }
     }
   }
   digest.add(static_cast<int64_t>(configs_.size()));

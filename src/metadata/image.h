@@ -13,7 +13,7 @@
 // - topic names and ids are unique, and the two indexes name the same topics;
 // - a topic's partitions are numbered 0..n-1 and stored at their index;
 // - a partition's leader is kNoLeader or one of its replicas; its isr is a subset of
-//   its replicas.
+//   its replicas; its elr too, disjoint from the isr.
 #pragma once
 
 #include <cstdint>
@@ -58,9 +58,18 @@ struct PartitionState {
   PartitionEpoch partition_epoch{0};
   // 1 while recovering from an unclean election (Kafka's LeaderRecoveryState).
   int8_t leader_recovery_state = 0;
+  // KIP-966 (with eligible.leader.replicas.version >= 1): replicas out of the ISR that
+  // still hold everything below the high watermark — they left an ISR already smaller
+  // than min.insync.replicas, under which the high watermark does not move — so one may
+  // lead cleanly when the ISR is empty. Disjoint from the ISR. `last_known_elr` keeps
+  // the last leader once ISR and ELR are both empty (Kafka's "last known leader"): it
+  // may lead again when it returns, as the last ISR member could before KIP-966.
+  ReplicaList elr;
+  ReplicaList last_known_elr;
 
   bool has_leader() const { return leader != kNoLeader; }
   bool in_isr(BrokerId broker) const;
+  bool in_elr(BrokerId broker) const;
   bool is_replica(BrokerId broker) const;
   bool operator==(const PartitionState&) const = default;
 };
@@ -121,6 +130,10 @@ class Image {
   const absl::btree_map<std::string, int16_t, std::less<>>& features() const { return features_; }
   // 0 when the log has not set it yet.
   int16_t metadata_version() const;
+  // A feature's finalized level; 0 when the log never set it.
+  int16_t feature_level(std::string_view name) const;
+  // KIP-966: the controller keeps eligible leader replicas.
+  bool eligible_leader_replicas_enabled() const;
 
   // A 64-bit digest of the whole image over a canonical ordered encoding: equal images
   // have equal digests in every process (no pointers, no hash seeds). O(size).

@@ -39,6 +39,24 @@ Status check_partition(const std::vector<BrokerId>& replicas, const std::vector<
   return {};
 }
 
+// KIP-966's lists: distinct replicas, the elr disjoint from the isr.
+Status check_elr(const std::vector<BrokerId>& replicas, const std::vector<BrokerId>& isr,
+                 const std::vector<BrokerId>& elr, const std::vector<BrokerId>& last_known_elr) {
+  if (has_duplicates(elr)) return refuse("the elr repeats a broker");
+  if (has_duplicates(last_known_elr)) return refuse("the last known elr repeats a broker");
+  for (BrokerId broker : elr) {
+    if (!contains(replicas, broker))
+      return refuse(fmt::format("elr member {} is not a replica", broker));
+    if (contains(isr, broker)) return refuse(fmt::format("elr member {} is in the isr", broker));
+  }
+  for (BrokerId broker : last_known_elr) {
+    if (!contains(replicas, broker)) {
+      return refuse(fmt::format("last known elr member {} is not a replica", broker));
+    }
+  }
+  return {};
+}
+
 ReplicaList to_replica_list(const std::vector<BrokerId>& brokers) {
   return ReplicaList(brokers.begin(), brokers.end());
 }
@@ -152,6 +170,11 @@ Status MetadataState::apply_one(const PartitionRecord& record) {
     return refuse("PartitionRecord: partition reassignment is not supported");
   }
   auto checked = check_partition(record.replicas, record.isr, record.leader);
+  if (checked) {
+    checked = check_elr(record.replicas, record.isr,
+                        record.eligible_leader_replicas.value_or(std::vector<BrokerId>{}),
+                        record.last_known_elr.value_or(std::vector<BrokerId>{}));
+  }
   if (!checked) return refuse("PartitionRecord: " + checked.error());
 
   PartitionState partition;
@@ -161,6 +184,10 @@ Status MetadataState::apply_one(const PartitionRecord& record) {
   partition.leader_epoch = record.leader_epoch;
   partition.partition_epoch = record.partition_epoch;
   partition.leader_recovery_state = record.leader_recovery_state;
+  if (record.eligible_leader_replicas) {
+    partition.elr = to_replica_list(*record.eligible_leader_replicas);
+  }
+  if (record.last_known_elr) partition.last_known_elr = to_replica_list(*record.last_known_elr);
   TopicImage& mutable_topic = this->mutable_topic(record.topic_id);
   const auto index = static_cast<size_t>(record.partition_id.value());
   if (index == mutable_topic.partitions.size()) {
@@ -206,7 +233,12 @@ Status MetadataState::apply_one(const PartitionChangeRecord& record) {
   const auto replicas = record.replicas ? *record.replicas : to_vector(current->replicas);
   const auto isr = record.isr ? *record.isr : to_vector(current->isr);
   const BrokerId leader = record.leader == kLeaderUnchanged ? current->leader : record.leader;
+  const auto elr =
+      record.eligible_leader_replicas ? *record.eligible_leader_replicas : to_vector(current->elr);
+  const auto last_known_elr =
+      record.last_known_elr ? *record.last_known_elr : to_vector(current->last_known_elr);
   auto checked = check_partition(replicas, isr, leader);
+  if (checked) checked = check_elr(replicas, isr, elr, last_known_elr);
   if (!checked) return refuse("PartitionChangeRecord: " + checked.error());
 
   TopicImage& topic = mutable_topic(record.topic_id);
@@ -214,6 +246,8 @@ Status MetadataState::apply_one(const PartitionChangeRecord& record) {
   const PartitionEpoch partition_epoch_before = partition.partition_epoch;
   if (record.replicas) partition.replicas = to_replica_list(*record.replicas);
   if (record.isr) partition.isr = to_replica_list(*record.isr);
+  if (record.eligible_leader_replicas) partition.elr = to_replica_list(elr);
+  if (record.last_known_elr) partition.last_known_elr = to_replica_list(last_known_elr);
   // Kafka's rule: naming the leader (even the same one) starts a new leader epoch;
   // any change starts a new partition epoch.
   if (record.leader != kLeaderUnchanged) {
@@ -330,6 +364,8 @@ std::vector<Record> image_records(const Image& image) {
       record.leader_epoch = state.leader_epoch;
       record.partition_epoch = state.partition_epoch;
       record.directories.assign(state.replicas.size(), unassigned_directory());
+      if (!state.elr.empty()) record.eligible_leader_replicas = to_vector(state.elr);
+      if (!state.last_known_elr.empty()) record.last_known_elr = to_vector(state.last_known_elr);
       records.emplace_back(std::move(record));
     }
   }

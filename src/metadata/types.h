@@ -53,5 +53,11 @@ inline constexpr std::string_view kMetadataVersionFeature = "metadata.version";
 // metadata.version of Kafka 4.0 (4.0-IV3): the record versions weir writes are the
 // ones Kafka writes at this level.
 inline constexpr int16_t kMetadataVersionLevel = 25;
+// KIP-966's feature: at level 1 the controller keeps eligible leader replicas. A new
+// cluster starts with it (as Kafka 4.1+ does); a cluster formatted before keeps its
+// elections as they were.
+inline constexpr std::string_view kEligibleLeaderReplicasFeature =
+    "eligible.leader.replicas.version";
+inline constexpr int16_t kEligibleLeaderReplicasLevel = 1;
 
 }  // namespace weir::metadata

@@ -228,7 +228,10 @@ AckState LeaderState::ack_state(Offset end) const {
 
 void LeaderState::advance_high_watermark(Instant now) {
   // KIP-966: under min.insync.replicas nothing more is committed.
-  if (static_cast<int32_t>(committed_.isr.size()) < effective_min_isr()) return;
+  if (static_cast<int32_t>(committed_.isr.size()) < effective_min_isr() &&
+      !flaw_high_watermark_under_min_isr) {
+    return;
+  }
   Offset candidate = counted_end_;
   for (const auto& [replica, progress] : followers_) {
     const bool counts = contains(maximal_isr_, replica) ||

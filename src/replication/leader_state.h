@@ -148,6 +148,10 @@ class LeaderState {
   // ISR the high watermark uses as soon as it is proposed, as a leader that does not
   // wait for the controller would.
   bool flaw_shrink_before_commit = false;
+  // Test-only flaw (hw-under-min-isr): the high watermark moves with the committed ISR
+  // below min.insync.replicas (Kafka before KAFKA-15583): a replica that left the ISR
+  // then lacks committed records, and an eligible leader replica election loses them.
+  bool flaw_high_watermark_under_min_isr = false;
 
  private:
   bool caught_up(const FollowerProgress& progress, Instant now) const;

@@ -19,6 +19,11 @@ constexpr std::string_view kMetaProperties = "meta.properties";
 // without it predates the layout: its cluster.id was drawn at random and meant nothing.
 constexpr std::string_view kLayoutKey = "weir.layout";
 constexpr std::string_view kLayout = "2";
+// Kafka's clean-shutdown mark (LogManager's, in the same JSON): the broker epoch whose
+// shutdown flushed and closed every log. Registration reports it, and the controller
+// keeps the broker an eligible leader replica only if it names the epoch that ended
+// (KIP-966). A stale mark is harmless: it names an epoch that is not the last one.
+constexpr std::string_view kCleanShutdown = ".kafka_cleanshutdown";
 
 std::optional<std::string> property(const std::string& text, std::string_view key) {
   for (std::string_view line : split_nonempty(text, '\n')) {
@@ -121,6 +126,25 @@ Result<void, std::string> Node::prepare_directory() {
   return {};
 }
 
+int64_t Node::last_clean_shutdown_epoch() {
+  auto text = storage::read_whole_file(env_.disk, std::string(kCleanShutdown));
+  if (!text) return -1;
+  // {"version":0,"brokerEpoch":N}
+  constexpr std::string_view kKey = "\"brokerEpoch\":";
+  const size_t at = text->find(kKey);
+  if (at == std::string::npos) return -1;
+  std::string_view rest = std::string_view(*text).substr(at + kKey.size());
+  rest = rest.substr(0, rest.find('}'));
+  auto epoch = parse_integer<int64_t>(rest);
+  return epoch ? *epoch : -1;
+}
+
+void Node::record_clean_shutdown(int64_t broker_epoch) {
+  const std::string contents = fmt::format("{{\"version\":0,\"brokerEpoch\":{}}}", broker_epoch);
+  // A failure costs only the claim: the controller then treats the next start as unclean.
+  (void)storage::write_file_atomically(env_.disk, "", std::string(kCleanShutdown), contents);
+}
+
 Result<void, std::string> Node::start() {
   VERIFY(!started_, "a node starts once");
   started_ = true;
@@ -161,6 +185,7 @@ Result<void, std::string> Node::start() {
     cluster::QuorumControllerSettings settings;
     settings.controller = metadata::ControllerSettings::from(config_, cluster_id_);
     settings.flaw_answer_before_commit = hooks_.flaw_answer_before_commit;
+    settings.controller.flaw_keep_elr_on_unclean_restart = hooks_.flaw_keep_elr_on_unclean_restart;
     controller_.emplace(env_, *raft_, *loader_, std::move(settings));
     raft_service_->set_extension(&*controller_);
     controller_->start();
@@ -199,6 +224,7 @@ Result<void, std::string> Node::start() {
     link.rack = config_.broker_rack;
     link.controllers = voter_addresses;
     link.heartbeat_interval = runtime::milliseconds(config_.broker_heartbeat_interval_ms);
+    link.previous_broker_epoch = last_clean_shutdown_epoch();
     link_.emplace(env_, *raft_, *loader_, std::move(link));
     cluster::BrokerLink::Listener listener;
     listener.name = settings->listener_name;
@@ -239,7 +265,12 @@ void Node::stop() {
   // A broker hands its leaderships over (controlled shutdown) while the quorum is still
   // there to record it.
   if (link_) link_->stop(runtime::seconds(10));
-  if (broker_) broker_->stop();
+  if (broker_) {
+    broker_->stop();
+    if (broker_->closed_cleanly() && link_->broker_epoch()) {
+      record_clean_shutdown(*link_->broker_epoch());
+    }
+  }
   if (raft_service_) raft_service_->stop();
   if (controller_) controller_->stop();
   if (loader_) {

@@ -48,6 +48,8 @@ struct NodeHooks {
   raft::RaftFlaws raft_flaws;
   broker::BrokerHooks broker;
   bool flaw_answer_before_commit = false;
+  // metadata: the controller keeps a broker restarted uncleanly in the ELR.
+  bool flaw_keep_elr_on_unclean_restart = false;
   bool flaw_snapshot_without_configs = false;
   std::function<void(raft::Epoch)> on_leader;
   std::function<void(raft::SnapshotId id, bool installed)> on_snapshot;
@@ -91,6 +93,10 @@ class Node {
  private:
   // Suspends. Reads or writes meta.properties and settles the old layout's files.
   Result<void, std::string> prepare_directory();
+  // Suspends. The broker epoch of the last clean shutdown's mark (-1: none), and
+  // writing the mark.
+  int64_t last_clean_shutdown_epoch();
+  void record_clean_shutdown(int64_t broker_epoch);
   void watch_failures();
   // The only voter, broker and controller: what `weir server` runs with no config.
   bool lone() const {

@@ -7,7 +7,10 @@ broker restarted before the next kill). Every acknowledged record must be read b
 its acknowledged offset, once, in the order sent; each killed broker rejoins the ISR;
 a follower stopped with SIGSTOP leaves the ISR after replica.lag.time.max.ms and
 rejoins after SIGCONT; and with only one replica left in sync, acks=all is refused with
-NOT_ENOUGH_REPLICAS while acks=1 is still accepted.
+NOT_ENOUGH_REPLICAS while acks=1 is still accepted; unclean election off keeps a
+partition offline, turned on it elects an out-of-sync replica; and eligible leader
+replicas (KIP-966) let a follower that stopped cleanly below min.insync.replicas lead
+when the leader dies, losing nothing acknowledged.
 
 What this proves and what it does not: kill -9 loses a process, not its page cache;
 power loss and network partitions are the simulator's (docs/sim.md).
@@ -318,6 +321,75 @@ def main():
             checks.check(again.returncode == 0 and "Valid replica already elected" in again.stdout,
                          f"an unclean election of a led partition is not needed: "
                          f"{again.stdout.strip()}{again.stderr.strip()}")
+
+            # Eligible leader replicas (KIP-966, on in a new cluster). Unclean election
+            # off again. Two followers stop cleanly in turn: the first leaves an ISR still
+            # at min.insync.replicas, the second one below it and keeps a claim (the ELR):
+            # the high watermark stays where it had. The leader is killed: the partition
+            # is offline with both in the ELR. The first follower's return elects
+            # nobody; the second's — clean, in the ELR — leads, losing nothing committed.
+            resource = admin_module.ConfigResource("topic", TOPIC,
+                                                   set_config={"min.insync.replicas": "2"})
+            for future in admin.alter_configs([resource]).values():
+                future.result(timeout=30)
+            whole = wait_until(lambda: (s := partition_state(kcat_path, brokers)) and
+                               len(s[2]) == 3 and s[0] in by_id and s, 60)
+            checks.check(bool(whole), f"ELR: the partition is whole again ({whole})")
+            leader = by_id[whole[0]]
+            first, second = [b for b in brokers if b is not leader]
+            first.signal(signal.SIGTERM, timeout=60)
+            second.signal(signal.SIGTERM, timeout=60)
+
+            def describe_line(broker):
+                out = subprocess.run(
+                    [weir, "topic", "describe", "--bootstrap-server", f"127.0.0.1:{broker.port}",
+                     "--topic", TOPIC], capture_output=True, text=True, timeout=30).stdout
+                return next((line for line in out.splitlines() if "\tPartition: 0\t" in line), "")
+
+            def field(line, name):
+                return line.split(f"\t{name}: ")[1].split("\t")[0] if f"\t{name}: " in line else None
+
+            line = wait_until(lambda: (d := describe_line(leader)) and
+                              field(d, "Elr") == str(second.node) and d, 30)
+            checks.check(bool(line), f"ELR: the follower that left an ISR below "
+                         f"min.insync.replicas is eligible ({line or describe_line(leader)})")
+            leader.signal(signal.SIGKILL)
+            first.start()
+            offline = wait_until(lambda: (d := describe_line(first)) and
+                                 field(d, "Leader") == "none" and
+                                 field(d, "Elr") == ",".join(
+                                     str(b) for b in replicas_of(kcat_path, [first])
+                                     if b in (leader.node, second.node)) and d, 60)
+            checks.check(bool(offline), f"ELR: the leader killed, the partition is offline with "
+                         f"the leader and the stopped follower eligible "
+                         f"({offline or describe_line(first)})")
+            time.sleep(3)
+            still = describe_line(first)
+            checks.check(field(still, "Leader") == "none",
+                         f"ELR: the follower that was out of the ELR does not lead ({still})")
+            second.start()
+            led = wait_until(lambda: (d := describe_line(first)) and
+                             field(d, "Leader") == str(second.node) and d, 60)
+            checks.check(bool(led), f"ELR: the eligible follower, back after a clean shutdown, "
+                         f"leads ({led or describe_line(first)})")
+            consumer = confluent_kafka.Consumer({"bootstrap.servers": bootstrap,
+                                                 "group.id": "unused",
+                                                 "enable.auto.commit": False})
+            consumer.assign([confluent_kafka.TopicPartition(TOPIC, 0, 0)])
+            values = set()
+            deadline = time.time() + 60
+            while time.time() < deadline and not set(acked_now) <= values:
+                for m in consumer.consume(1000, 1.0):
+                    if m.error() is None:
+                        values.add(m.value().decode())
+            consumer.close()
+            gone = [v for v in acked_now if v not in values]
+            checks.check(not gone, f"ELR: every record acknowledged with acks=all is still there "
+                         f"({len(gone)} lost)")
+            leader.start()
+            whole = wait_until(lambda: (s := partition_state(kcat_path, brokers)) and
+                               len(s[2]) == 3 and s, 60)
+            checks.check(bool(whole), f"ELR: all three replicas in sync again ({whole})")
         finally:
             for n in brokers + controllers:
                 if n.process is not None and n.process.poll() is None:

@@ -31,13 +31,15 @@ bool holds(const std::vector<Record>& records) {
 
 class ControllerTest : public ::testing::Test {
  protected:
-  ControllerTest() : random_(42), controller_(settings(), random_) {
+  explicit ControllerTest(bool eligible_leader_replicas = true)
+      : random_(42), controller_(settings(eligible_leader_replicas), random_) {
     controller_.reset_to(MetadataState{}, now_);
     commit(controller_.bootstrap());
   }
 
-  static ControllerSettings settings() {
+  static ControllerSettings settings(bool eligible_leader_replicas = true) {
     ControllerSettings s;
+    s.eligible_leader_replicas = eligible_leader_replicas;
     s.cluster_id = "test-cluster";
     s.broker_session_timeout_ms = 9000;
     s.default_replication_factor = 1;
@@ -101,13 +103,19 @@ class ControllerTest : public ::testing::Test {
     return epochs;
   }
 
-  protocol::CreateTopicsResponse create(const std::string& name, int32_t partitions,
-                                        int16_t replication, bool validate_only = false) {
+  protocol::CreateTopicsResponse create(
+      const std::string& name, int32_t partitions, int16_t replication, bool validate_only = false,
+      const std::vector<std::pair<std::string, std::string>>& configs = {}) {
     protocol::CreateTopicsRequest request;
     protocol::CreateTopicsRequest::CreatableTopic topic;
     topic.name = name;
     topic.num_partitions = partitions;
     topic.replication_factor = replication;
+    for (const auto& [key, value] : configs) {
+      auto& config = topic.configs.emplace_back();
+      config.name = key;
+      config.value = value;
+    }
     request.topics.push_back(topic);
     request.validate_only = validate_only;
     auto decision = controller_.create_topics(request);
@@ -473,7 +481,9 @@ TEST_F(ControllerTest, ElectLeadersMovesToThePreferredReplicaOrElectsUncleanlyOn
     commit(controller_.tick(now_));
   }
   ASSERT_FALSE(state().has_leader());
-  ASSERT_EQ(state().isr, ReplicaList{BrokerId(other)});
+  // With eligible leader replicas the last ISR member's claim moves to the ELR.
+  ASSERT_TRUE(state().isr.empty());
+  ASSERT_EQ(state().elr, ReplicaList{BrokerId(other)});
   EXPECT_EQ(elect(0), error_value(ErrorCode::preferred_leader_not_available));
   // The administrator's unclean election overrides the topic: the out-of-sync replica
   // leads, alone in the ISR, recovering.
@@ -483,6 +493,170 @@ TEST_F(ControllerTest, ElectLeadersMovesToThePreferredReplicaOrElectsUncleanlyOn
   EXPECT_EQ(state().isr, ReplicaList{BrokerId(preferred)});
   EXPECT_EQ(state().leader_recovery_state, 1);
   EXPECT_GT(state().leader_epoch.value(), epoch_before);
+  EXPECT_TRUE(state().elr.empty()) << "after an unclean election nobody else has a claim";
+  EXPECT_TRUE(state().last_known_elr.empty());
+  EXPECT_EQ(follower_.image(), controller_.image());
+}
+
+// KIP-966 driven through fencing and restarts: an RF 3 topic with min.insync.replicas=2.
+class EligibleLeaderReplicasTest : public ControllerTest {
+ protected:
+  void SetUp() override {
+    epochs_ = live_brokers(3);
+    ASSERT_EQ(create("elr", 1, 3, false, {{"min.insync.replicas", "2"}}).topics[0].error_code, 0);
+    alive_ = {1, 2, 3};
+  }
+  PartitionState state() const { return follower_.image().topic("elr")->partitions[0]; }
+  // `id` falls silent: after the session timeout it is fenced.
+  void silence(int32_t id) {
+    alive_.erase(id);
+    for (int step = 0; step < 6; step++) {
+      now_ += 2000;
+      for (int32_t live : alive_) heartbeat(live, epochs_[live - 1], next_offset_ - 1);
+      commit(controller_.tick(now_));
+    }
+    ASSERT_TRUE(follower_.image().broker(BrokerId(id))->fenced);
+  }
+  // `id` restarts: a new incarnation whose registration names its last epoch if its
+  // shutdown was clean, then heartbeats until unfenced.
+  void restart(int32_t id, bool clean, uint8_t incarnation) {
+    auto request = registration(id, incarnation);
+    request.previous_broker_epoch = clean ? epochs_[id - 1] : -1;
+    auto decision = controller_.register_broker(request, record::Offset(next_offset_), now_);
+    ASSERT_EQ(decision.response.error_code, 0);
+    commit(decision.records);
+    epochs_[id - 1] = decision.response.broker_epoch;
+    ASSERT_FALSE(heartbeat(id, epochs_[id - 1], next_offset_ - 1).is_fenced);
+    alive_.insert(id);
+  }
+  static ReplicaList list(std::initializer_list<int32_t> ids) {
+    ReplicaList brokers;
+    for (int32_t id : ids) brokers.push_back(BrokerId(id));
+    return brokers;
+  }
+  // The replicas other than the leader, in replica order.
+  std::pair<int32_t, int32_t> followers() const {
+    std::vector<int32_t> others;
+    for (BrokerId replica : state().replicas) {
+      if (replica != state().leader) others.push_back(replica.value());
+    }
+    return {others[0], others[1]};
+  }
+
+  std::vector<int64_t> epochs_;
+  std::set<int32_t> alive_;
+};
+
+TEST_F(EligibleLeaderReplicasTest, TheIsrShrinkingBelowTheMinimumKeepsAnEligibleLeader) {
+  ASSERT_TRUE(follower_.image().eligible_leader_replicas_enabled());
+  const int32_t leader = state().leader.value();
+  const auto [a, b] = followers();
+  silence(a);  // ISR of two: at the minimum, nobody keeps a claim
+  EXPECT_EQ(state().isr.size(), 2u);
+  EXPECT_TRUE(state().elr.empty());
+  silence(b);  // below the minimum: b keeps its claim
+  EXPECT_EQ(state().isr, list({leader}));
+  EXPECT_EQ(state().elr, list({b}));
+  silence(leader);  // the ISR empties; both keep a claim; the partition is offline
+  EXPECT_TRUE(state().isr.empty());
+  EXPECT_FALSE(state().has_leader());
+  EXPECT_EQ(state().elr.size(), 2u);
+  EXPECT_TRUE(state().in_elr(BrokerId(leader)) && state().in_elr(BrokerId(b)));
+  EXPECT_EQ(state().last_known_elr, list({leader}));
+  // a was out of sync before the minimum was broken: its return elects nobody.
+  restart(a, /*clean=*/true, 2);
+  EXPECT_FALSE(state().has_leader());
+  // b, back after a clean shutdown, leads cleanly from the ELR.
+  restart(b, /*clean=*/true, 2);
+  EXPECT_EQ(state().leader, BrokerId(b));
+  EXPECT_EQ(state().isr, list({b}));
+  EXPECT_EQ(state().elr, list({leader}));
+  EXPECT_TRUE(state().last_known_elr.empty());
+  EXPECT_EQ(state().leader_recovery_state, 0) << "a clean election";
+  EXPECT_EQ(follower_.image(), controller_.image());
+}
+
+TEST_F(EligibleLeaderReplicasTest, AnUncleanShutdownForfeitsTheClaim) {
+  const int32_t leader = state().leader.value();
+  const auto [a, b] = followers();
+  silence(a);
+  silence(b);
+  silence(leader);
+  // b lost power: its unflushed tail may be gone, so it may not lead.
+  restart(b, /*clean=*/false, 2);
+  EXPECT_FALSE(state().has_leader());
+  EXPECT_EQ(state().elr, list({leader}));
+  // The leader, back after a clean shutdown, still has its claim and leads.
+  restart(leader, /*clean=*/true, 2);
+  EXPECT_EQ(state().leader, BrokerId(leader));
+  EXPECT_EQ(state().isr, list({leader}));
+  EXPECT_TRUE(state().elr.empty());
+  EXPECT_EQ(follower_.image(), controller_.image());
+}
+
+TEST_F(EligibleLeaderReplicasTest, TheLastKnownLeaderLeadsOnceEveryClaimIsForfeited) {
+  const int32_t leader = state().leader.value();
+  const auto [a, b] = followers();
+  silence(a);
+  silence(b);
+  silence(leader);
+  restart(b, /*clean=*/false, 2);
+  restart(leader, /*clean=*/false, 2);
+  // Nobody has a claim; the last leader is back, as the last ISR member would have been
+  // before KIP-966: it leads again.
+  EXPECT_EQ(state().leader, BrokerId(leader));
+  EXPECT_EQ(state().isr, list({leader}));
+  EXPECT_TRUE(state().last_known_elr.empty());
+  EXPECT_EQ(follower_.image(), controller_.image());
+}
+
+TEST_F(EligibleLeaderReplicasTest, ChangingMinInsyncReplicasForgetsTheClaims) {
+  const int32_t leader = state().leader.value();
+  const auto [a, b] = followers();
+  silence(a);
+  silence(b);
+  ASSERT_EQ(state().elr, list({b}));
+  protocol::IncrementalAlterConfigsRequest request;
+  auto& resource = request.resources.emplace_back();
+  resource.resource_type = static_cast<int8_t>(ConfigResourceType::topic);
+  resource.resource_name = "elr";
+  auto& config = resource.configs.emplace_back();
+  config.name = "min.insync.replicas";
+  config.config_operation = 0;  // SET
+  config.value = "1";
+  auto decision = controller_.incremental_alter_configs(request);
+  ASSERT_EQ(decision.response.responses[0].error_code, 0);
+  commit(decision.records);
+  // With a minimum of 1 the high watermark moves without b: its claim would be stale.
+  EXPECT_TRUE(state().elr.empty());
+  EXPECT_EQ(state().isr, list({leader}));
+  EXPECT_EQ(follower_.image(), controller_.image());
+}
+
+class ControllerWithoutElrTest : public ControllerTest {
+ protected:
+  ControllerWithoutElrTest() : ControllerTest(/*eligible_leader_replicas=*/false) {}
+};
+
+TEST_F(ControllerWithoutElrTest, TheLastIsrMemberKeepsItsPlace) {
+  EXPECT_FALSE(follower_.image().eligible_leader_replicas_enabled());
+  auto epochs = live_brokers(2);
+  ASSERT_EQ(create("old", 1, 2, false, {{"min.insync.replicas", "2"}}).topics[0].error_code, 0);
+  const int32_t leader = follower_.image().topic("old")->partitions[0].leader.value();
+  const int32_t other = 3 - leader;
+  for (int step = 0; step < 6; step++) {
+    now_ += 2000;
+    heartbeat(other, epochs[other - 1], next_offset_ - 1);
+    commit(controller_.tick(now_));
+  }
+  for (int step = 0; step < 6; step++) {
+    now_ += 2000;
+    commit(controller_.tick(now_));
+  }
+  const PartitionState& state = follower_.image().topic("old")->partitions[0];
+  EXPECT_FALSE(state.has_leader());
+  EXPECT_EQ(state.isr.size(), 1u) << "the last ISR member keeps its claim in the ISR";
+  EXPECT_TRUE(state.elr.empty());
   EXPECT_EQ(follower_.image(), controller_.image());
 }
 
