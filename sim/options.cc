@@ -164,7 +164,10 @@ std::string usage() {
                        broker_log); vote-twice, vote-before-persist, commit-by-count,
                        no-divergence-truncation (raft, metadata); answer-before-commit,
                        snapshot-without-configs, answer-before-catch-up,
-                       keep-stray-partitions (metadata)
+                       keep-stray-partitions (metadata); ack-on-leader, shrink-isr-early,
+                       skip-follower-truncation, truncate-to-hw, truncate-to-leader-offset,
+                       serve-past-hw, stamp-successor-epoch, hw-under-min-isr,
+                       elr-keep-unclean-restart (replication)
   --trace FILE         write the event trace of the (single) seed to FILE
   --verbose            print fault counts for every seed
 exit codes: 0 all passed, 2 bad usage, 3 crash, 4 liveness failure, 5 correctness failure

@@ -51,6 +51,9 @@ class ClientProcess final : public Process {
     }
     if (creates_topics() && !create_topics()) return;
     env_.scheduler.spawn("consumer", [this] { consume_loop(); });
+    if (!options_.reassign_among.empty()) {
+      env_.scheduler.spawn("reassigner", [this] { reassign_loop(); });
+    }
     for (size_t s = 1; s < options_.streams.size(); s++) {
       env_.scheduler.spawn(fmt::format("producer {}", s), [this, s] { produce_loop(s); });
     }
@@ -61,6 +64,38 @@ class ClientProcess final : public Process {
   bool creates_topics() const {
     return std::ranges::any_of(options_.streams,
                                [](const LogStream& s) { return s.replication_factor.has_value(); });
+  }
+
+  void reassign_loop() {
+    client::Admin admin(*cluster_);
+    const auto running = [&] {
+      return !history_.quiesced && env_.clock.now() < history_.healed_at;
+    };
+    while (running()) {
+      env_.scheduler.sleep_for(milliseconds(env_.random.between(1000, 4000)));
+      if (!running()) break;
+      const auto s = static_cast<size_t>(
+          env_.random.between(0, static_cast<int64_t>(options_.streams.size()) - 1));
+      const LogStream& stream = options_.streams[s];
+      if (!stream.replication_factor) continue;
+      client::Reassignment reassignment{
+          {stream.topic, static_cast<int32_t>(env_.random.between(0, stream.partitions - 1))},
+          std::nullopt};
+      if (!env_.random.chance(0.2)) {
+        std::vector<int32_t> pool = options_.reassign_among;
+        for (size_t i = pool.size(); i > 1; i--) {  // Fisher-Yates, from the run's random
+          std::swap(pool[i - 1],
+                    pool[static_cast<size_t>(env_.random.between(0, static_cast<int64_t>(i) - 1))]);
+        }
+        pool.resize(std::min(pool.size(), static_cast<size_t>(*stream.replication_factor)));
+        reassignment.replicas = std::move(pool);
+      }
+      history_.reassignments_asked++;
+      auto outcomes = admin.alter_partition_reassignments_wait({reassignment});
+      if (outcomes && outcomes->size() == 1 && !outcomes->front().error) {
+        history_.reassignments_accepted++;
+      }
+    }
   }
 
   // Creates every stream's topic (an existing one counts: an earlier attempt may have

@@ -50,11 +50,19 @@ struct LogClientHistory {
     runtime::Instant at;
   };
   std::vector<OrderViolation> order_violations;
+  // Partition reassignments the client asked for (started or cancelled) and how many
+  // the controller accepted.
+  size_t reassignments_asked = 0;
+  size_t reassignments_accepted = 0;
 };
 
 struct LogClientOptions {
   std::vector<runtime::Address> bootstrap;
   std::vector<LogStream> streams;
+  // Non-empty: until healing, every 1-4 s the client moves a partition of a stream it
+  // created to replicas drawn from these brokers (as many as it had), or cancels the
+  // partition's reassignment in progress (1 in 5) — AlterPartitionReassignments.
+  std::vector<int32_t> reassign_among;
 };
 
 // The client process: lives on a non-faulty host; its history outlives its crashes.

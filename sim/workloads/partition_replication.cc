@@ -153,7 +153,10 @@ class PartitionReplicationWorkload final : public Workload {
       node_of_broker_.emplace(id, node);
     }
     world.on_down = [this](size_t node, bool power_loss) { on_node_down(node, power_loss); };
-    LogClientOptions options{bootstrap, {}};
+    LogClientOptions options{bootstrap, {}, {}};
+    for (int id = kFirstBroker; id < kFirstBroker + brokers_; id++) {
+      options.reassign_among.push_back(id);
+    }
     for (const StreamMix& mix : mixes_) options.streams.push_back(mix.stream);
     world.add_node(
         kClientHost,
@@ -243,7 +246,8 @@ class PartitionReplicationWorkload final : public Workload {
                              log.writes.size(), checkers::acknowledged_writes(log),
                              checkers::final_records(log), permitted.empty() ? "" : " ", permitted);
     }
-    summary += fmt::format(" elections={}", elections);
+    summary += fmt::format(" elections={} reassigned={}/{}", elections,
+                           history_.reassignments_accepted, history_.reassignments_asked);
     if (auto failover = failover_summary()) summary += " " + *failover;
     result.summary = std::move(summary);
     return result;
@@ -333,6 +337,11 @@ class PartitionReplicationWorkload final : public Workload {
           }
           if (before->leader_epoch != state.leader_epoch && world_->random().chance(0.25)) {
             strike(state.leader.value(), "new_leader", runtime::milliseconds(500));
+          }
+          // KIP-966's case: the ISR is below min.insync.replicas and replicas that left
+          // it keep a claim. Kill the last ones in sync, so one of the claimants leads.
+          if (!state.elr.empty() && before->elr != state.elr && world_->random().chance(0.5)) {
+            strike(state.leader.value(), "elr", runtime::milliseconds(100));
           }
         }
       }

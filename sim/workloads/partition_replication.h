@@ -16,8 +16,12 @@
 // Beside the world's random faults, a nemesis strikes where replication bugs hide: when
 // a controller commits an ISR change it may crash or kill that partition's leader within
 // 100 ms, and when it commits a new leader, that leader within 500 ms (fast successive
-// failovers leave replicas holding epochs the others never saw). Counted as
-// nemesis.isr_change and nemesis.new_leader among the faults.
+// failovers leave replicas holding epochs the others never saw); when replicas join a
+// partition's ELR (KIP-966: the ISR fell below min.insync.replicas), its leader within
+// 100 ms, half the time, so a claimant leads. Counted as nemesis.isr_change,
+// nemesis.new_leader and nemesis.elr among the faults. The client also moves
+// partitions between brokers (AlterPartitionReassignments) every few seconds until
+// healing, and cancels some moves.
 //
 // The checkers (sim/checkers/contracts.h) hold each stream to Kafka's contract for its
 // settings, after the runner's final power loss of every node:

@@ -1,5 +1,6 @@
 // Admin requests (CreateTopics, DeleteTopics, CreatePartitions, ElectLeaders,
-// AlterConfigs, IncrementalAlterConfigs) go to the active controller, which decides them; the
+// AlterPartitionReassignments, ListPartitionReassignments, AlterConfigs,
+// IncrementalAlterConfigs) go to the active controller, which decides them; the
 // broker answers once the controller has and its own image shows the change (and its
 // partitions follow that image), so a client's next Metadata, DescribeConfigs or
 // Produce through this broker sees what it was told happened (read-your-writes through
@@ -94,6 +95,31 @@ bool image_shows(const metadata::Image& image, const protocol::RequestBody& requ
         const bool shown =
             wanted.election_type == 1 ? state.has_leader() : state.leader == state.replicas.front();
         if (!shown) return false;
+      }
+    }
+    return true;
+  }
+  if (const auto* moved = std::get_if<protocol::AlterPartitionReassignmentsResponse>(&response)) {
+    // Started: every target replica is a replica; cancelled: nothing is in progress.
+    const auto& wanted = std::get<protocol::AlterPartitionReassignmentsRequest>(request);
+    for (size_t t = 0; t < moved->responses.size() && t < wanted.topics.size(); t++) {
+      const metadata::TopicImage* topic = image.topic(wanted.topics[t].name);
+      const auto& partitions = wanted.topics[t].partitions;
+      for (size_t p = 0; p < moved->responses[t].partitions.size() && p < partitions.size(); p++) {
+        if (moved->responses[t].partitions[p].error_code != 0) continue;
+        const int32_t index = partitions[p].partition_index;
+        if (topic == nullptr || index < 0 ||
+            static_cast<size_t>(index) >= topic->partitions.size()) {
+          return false;
+        }
+        const metadata::PartitionState& state = topic->partitions[static_cast<size_t>(index)];
+        if (!partitions[p].replicas) {
+          if (state.reassigning()) return false;
+          continue;
+        }
+        for (int32_t replica : *partitions[p].replicas) {
+          if (!state.is_replica(metadata::BrokerId(replica))) return false;
+        }
       }
     }
     return true;

@@ -253,6 +253,8 @@ Broker::Route Broker::route(int16_t api_key) {
     case ApiKey::delete_topics:
     case ApiKey::create_partitions:
     case ApiKey::elect_leaders:
+    case ApiKey::alter_partition_reassignments:
+    case ApiKey::list_partition_reassignments:
     case ApiKey::alter_configs:
     case ApiKey::incremental_alter_configs:
       return [](Broker& b, Header h, Body body) { return b.forward(h, std::move(body)); };

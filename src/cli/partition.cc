@@ -1,10 +1,17 @@
-// `weir partition elect`, after kafka-leader-election.sh: asks the controller (through a
+// `weir partition elect | reassign`.
+//
+// elect, after kafka-leader-election.sh: asks the controller (through a
 // broker, ElectLeaders, api 43) for preferred-leader or unclean elections of the named
 // partitions, or of every partition, and reports each outcome the way the Kafka tool
 // does. An unclean election may drop committed records: for each one done, the tool
 // prints the new leader and where its log ends — the records at that offset and above
 // that the previous leader held are gone (it drops them when it returns, naming the
 // range in its own log).
+//
+// reassign, after kafka-reassign-partitions.sh (with flags instead of its JSON file):
+// starts reassignments (AlterPartitionReassignments, api 45), cancels them, lists the
+// ones in progress (ListPartitionReassignments, api 46) or verifies that given ones are
+// complete.
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -25,6 +32,13 @@ constexpr OptionSpec kPartitionOptions[] = {
     {"topic", true, false, "the topic whose partitions to elect for", "TOPIC"},
     {"partition", true, true, "a partition of --topic (default: all of them)", "N"},
     {"all-topic-partitions", false, false, "every partition of every topic", ""},
+    {"assignment", true, true, "reassign: TOPIC:PARTITION=BROKER,BROKER,...", "SPEC"},
+    {"execute", false, false, "reassign: start the reassignments (the default)", ""},
+    {"cancel", false, false, "reassign: cancel the reassignments of the partitions named", ""},
+    {"verify", false, false, "reassign: whether the reassignments named are complete", ""},
+    {"list", false, false, "reassign: the reassignments in progress", ""},
+    {"disallow-replication-factor-change", false, false,
+     "reassign: refuse an assignment that changes a partition's replica count", ""},
     kHelpOption,
 };
 
@@ -34,7 +48,14 @@ void print_partition_help() {
       "         (--topic TOPIC [--partition N ...] | --all-topic-partitions)\n"
       "  Elects partition leaders, as kafka-leader-election.sh does: preferred moves\n"
       "  leadership to each partition's first replica; unclean gives a leaderless\n"
-      "  partition a leader even from outside the ISR (committed records may be lost).\n\n"
+      "  partition a leader even from outside the ISR (committed records may be lost).\n"
+      "       weir partition reassign [--execute|--cancel|--verify]\n"
+      "         --assignment TOPIC:PARTITION=BROKER,... [--assignment ...]\n"
+      "       weir partition reassign --list [--topic TOPIC]\n"
+      "  Moves partitions between brokers, as kafka-reassign-partitions.sh does: the new\n"
+      "  replicas fetch until they are in sync, then the replicas left out leave (and\n"
+      "  delete their copy). --cancel goes back to the replicas before; --verify says\n"
+      "  whether each named reassignment is complete.\n\n"
       "Options:\n{}",
       format_options_help(kPartitionOptions));
 }
@@ -86,6 +107,154 @@ void report_unclean(runtime::Env& env, client::Cluster& cluster,
       partition.topic, partition.partition, leader, epoch, end->value(), end->value());
 }
 
+// TOPIC:PARTITION[=B1,B2,...]: the partition, and the replicas when given.
+std::optional<client::Reassignment> parse_assignment(const std::string& text) {
+  const size_t equals = text.find('=');
+  const std::string where = text.substr(0, equals);
+  const size_t colon = where.rfind(':');
+  if (colon == std::string::npos || colon == 0) return std::nullopt;
+  const auto parse_int = [](const std::string& digits) -> std::optional<int32_t> {
+    char* end = nullptr;
+    const long value = std::strtol(digits.c_str(), &end, 10);
+    if (digits.empty() || *end != '\0' || value < 0 || value > INT32_MAX) return std::nullopt;
+    return static_cast<int32_t>(value);
+  };
+  auto partition = parse_int(where.substr(colon + 1));
+  if (!partition) return std::nullopt;
+  client::Reassignment reassignment{{where.substr(0, colon), *partition}, std::nullopt};
+  if (equals != std::string::npos) {
+    reassignment.replicas.emplace();
+    const std::string list = text.substr(equals + 1);
+    size_t start = 0;
+    while (start <= list.size()) {
+      size_t comma = list.find(',', start);
+      if (comma == std::string::npos) comma = list.size();
+      auto broker = parse_int(list.substr(start, comma - start));
+      if (!broker) return std::nullopt;
+      reassignment.replicas->push_back(*broker);
+      start = comma + 1;
+    }
+  }
+  return reassignment;
+}
+
+std::string join_ids(const std::vector<int32_t>& ids) {
+  return fmt::format("{}", fmt::join(ids, ","));
+}
+
+int reassign(const ParsedOptions& options) {
+  const int modes = (options.has("cancel") ? 1 : 0) + (options.has("verify") ? 1 : 0) +
+                    (options.has("list") ? 1 : 0) + (options.has("execute") ? 1 : 0);
+  if (modes > 1) {
+    return usage_error("partition", "give one of --execute, --cancel, --verify, --list");
+  }
+  std::vector<client::Reassignment> wanted;
+  for (const std::string& text : options.all("assignment")) {
+    auto parsed = parse_assignment(text);
+    if (!parsed) {
+      return usage_error(
+          "partition", fmt::format("invalid --assignment '{}' (TOPIC:PARTITION=BROKER,...)", text));
+    }
+    if (options.has("cancel")) parsed->replicas.reset();
+    if (!options.has("cancel") && !options.has("list") && !parsed->replicas) {
+      return usage_error("partition", fmt::format("--assignment '{}' names no replicas", text));
+    }
+    wanted.push_back(std::move(*parsed));
+  }
+  if (!options.has("list") && wanted.empty()) {
+    return usage_error("partition", "reassign needs --assignment (or --list)");
+  }
+  auto cluster_config = cluster_options("partition", options);
+  if (!cluster_config) return kExitUsage;
+  return run_client(
+      *cluster_config, false,
+      [&](runtime::Env&, client::Cluster& cluster, const std::function<bool()>&) {
+        client::Admin admin(cluster);
+        if (options.has("list") || options.has("verify")) {
+          std::optional<std::vector<client::TopicPartition>> partitions;
+          if (!wanted.empty()) {
+            partitions.emplace();
+            for (const auto& r : wanted) partitions->push_back(r.partition);
+          } else if (auto topic = options.get("topic")) {
+            auto described = admin.describe_topic_wait(*topic);
+            if (!described) {
+              print_error("partition",
+                          fmt::format("describe {}: {}", *topic, described.error().to_string()));
+              return kExitFailed;
+            }
+            partitions.emplace();
+            for (const auto& info : described->partitions)
+              partitions->push_back({*topic, info.partition});
+          }
+          auto ongoing = admin.list_partition_reassignments_wait(partitions);
+          if (!ongoing) {
+            print_error("partition", ongoing.error().to_string());
+            return kExitFailed;
+          }
+          if (options.has("list")) {
+            if (ongoing->empty()) fmt::print("No partition reassignment is in progress.\n");
+            for (const auto& o : *ongoing) {
+              fmt::print("{}-{}: replicas {} adding {} removing {}\n", o.partition.topic,
+                         o.partition.partition, join_ids(o.replicas), join_ids(o.adding),
+                         join_ids(o.removing));
+            }
+            return kExitOk;
+          }
+          // --verify: complete when none is in progress and the replicas are the target.
+          fmt::print("Status of partition reassignment:\n");
+          bool all_done = true;
+          for (const auto& r : wanted) {
+            const bool running = std::any_of(ongoing->begin(), ongoing->end(), [&](const auto& o) {
+              return o.partition == r.partition;
+            });
+            bool matches = false;
+            if (!running) {
+              auto described = admin.describe_topic_wait(r.partition.topic);
+              if (described) {
+                for (const auto& info : described->partitions) {
+                  if (info.partition == r.partition.partition)
+                    matches = info.replicas == *r.replicas;
+                }
+              }
+            }
+            if (running) {
+              fmt::print("Reassignment of partition {}-{} is still in progress.\n",
+                         r.partition.topic, r.partition.partition);
+            } else if (matches) {
+              fmt::print("Reassignment of partition {}-{} is completed.\n", r.partition.topic,
+                         r.partition.partition);
+            } else {
+              fmt::print(
+                  "There is no active reassignment of partition {}-{}, but its replicas "
+                  "are not {}.\n",
+                  r.partition.topic, r.partition.partition, join_ids(*r.replicas));
+            }
+            all_done = all_done && !running && matches;
+          }
+          return all_done ? kExitOk : kExitFailed;
+        }
+        auto outcomes = admin.alter_partition_reassignments_wait(
+            wanted, !options.has("disallow-replication-factor-change"));
+        if (!outcomes) {
+          print_error("partition", outcomes.error().to_string());
+          return kExitFailed;
+        }
+        const char* verb = options.has("cancel") ? "cancelled" : "started";
+        int failed = 0;
+        for (const client::ReassignmentOutcome& outcome : *outcomes) {
+          if (!outcome.error) {
+            fmt::print("Successfully {} partition reassignment for {}-{}\n", verb,
+                       outcome.partition.topic, outcome.partition.partition);
+          } else {
+            fmt::print("Error reassigning partition {}-{}: {}\n", outcome.partition.topic,
+                       outcome.partition.partition, outcome.error->to_string());
+            failed++;
+          }
+        }
+        return failed > 0 ? kExitFailed : kExitOk;
+      });
+}
+
 }  // namespace
 
 int partition_main(std::span<const std::string_view> args) {
@@ -97,12 +266,14 @@ int partition_main(std::span<const std::string_view> args) {
     print_partition_help();
     return kExitOk;
   }
-  if (options.positional().size() != 1 || options.positional()[0] != "elect") {
-    return usage_error(
-        "partition", options.positional().empty()
-                         ? "missing action: elect"
-                         : fmt::format("unknown action '{}' (elect)", options.positional().back()));
+  if (options.positional().size() != 1 ||
+      (options.positional()[0] != "elect" && options.positional()[0] != "reassign")) {
+    return usage_error("partition", options.positional().empty()
+                                        ? "missing action: elect or reassign"
+                                        : fmt::format("unknown action '{}' (elect, reassign)",
+                                                      options.positional().back()));
   }
+  if (options.positional()[0] == "reassign") return reassign(options);
   const std::string type_name = options.get("election-type").value_or("");
   std::string lowered = type_name;
   std::transform(lowered.begin(), lowered.end(), lowered.begin(),

@@ -31,8 +31,9 @@ void print_topic_help() {
       "Usage: weir topic <create|list|describe|delete> [options]\n"
       "  create    --topic T [--partitions N] [--replication-factor R] [--config k=v]...\n"
       "  list      every topic's name\n"
-      "  describe  [--topic T]  partitions, leaders, leader epochs, replicas, ISR, offline\n"
-      "            replicas and non-default configs [--under-replicated-partitions]\n"
+      "  describe  [--topic T]  partitions, leaders, leader epochs, replicas, ISR, eligible\n"
+      "            leader replicas (KIP-966), offline replicas and non-default configs\n"
+      "            [--under-replicated-partitions]\n"
       "            [--unavailable-partitions]\n"
       "  delete    --topic T\n\nOptions:\n{}",
       format_options_help(kTopicOptions));

@@ -96,6 +96,84 @@ ClientResult<TopicInfo> Admin::describe_topic_wait(const std::string& name) {
   return *info;
 }
 
+ClientResult<std::vector<ReassignmentOutcome>> Admin::alter_partition_reassignments_wait(
+    const std::vector<Reassignment>& reassignments, bool allow_replication_factor_change) {
+  auto connection = cluster_.any_connection_wait();
+  if (!connection) return unexpected(connection.error());
+  protocol::AlterPartitionReassignmentsRequest request;
+  request.timeout_ms =
+      static_cast<int32_t>(std::chrono::duration_cast<runtime::milliseconds>(timeout_).count());
+  request.allow_replication_factor_change = allow_replication_factor_change;
+  for (const Reassignment& wanted : reassignments) {
+    auto it = std::find_if(request.topics.begin(), request.topics.end(),
+                           [&](const auto& topic) { return topic.name == wanted.partition.topic; });
+    if (it == request.topics.end()) {
+      request.topics.emplace_back().name = wanted.partition.topic;
+      it = std::prev(request.topics.end());
+    }
+    auto& partition = it->partitions.emplace_back();
+    partition.partition_index = wanted.partition.partition;
+    partition.replicas = wanted.replicas;
+  }
+  auto response = (*connection)->send_and_wait(std::move(request));
+  if (!response) return unexpected(response.error());
+  const auto& body = std::get<protocol::AlterPartitionReassignmentsResponse>(**response);
+  if (body.error_code != 0) {
+    return unexpected(Error::kafka(body.error_code, body.error_message.value_or("")));
+  }
+  std::vector<ReassignmentOutcome> outcomes;
+  for (const auto& topic : body.responses) {
+    for (const auto& result : topic.partitions) {
+      ReassignmentOutcome outcome{{topic.name, result.partition_index}, std::nullopt};
+      if (result.error_code != 0) {
+        outcome.error = Error::kafka(result.error_code, result.error_message.value_or(""));
+      }
+      outcomes.push_back(std::move(outcome));
+    }
+  }
+  cluster_.invalidate();
+  return outcomes;
+}
+
+ClientResult<std::vector<OngoingReassignment>> Admin::list_partition_reassignments_wait(
+    const std::optional<std::vector<TopicPartition>>& partitions) {
+  auto connection = cluster_.any_connection_wait();
+  if (!connection) return unexpected(connection.error());
+  protocol::ListPartitionReassignmentsRequest request;
+  request.timeout_ms =
+      static_cast<int32_t>(std::chrono::duration_cast<runtime::milliseconds>(timeout_).count());
+  if (partitions) {
+    request.topics.emplace();
+    for (const TopicPartition& partition : *partitions) {
+      auto it = std::find_if(request.topics->begin(), request.topics->end(),
+                             [&](const auto& topic) { return topic.name == partition.topic; });
+      if (it == request.topics->end()) {
+        request.topics->emplace_back().name = partition.topic;
+        it = std::prev(request.topics->end());
+      }
+      it->partition_indexes.push_back(partition.partition);
+    }
+  } else {
+    request.topics = std::nullopt;
+  }
+  auto response = (*connection)->send_and_wait(std::move(request));
+  if (!response) return unexpected(response.error());
+  const auto& body = std::get<protocol::ListPartitionReassignmentsResponse>(**response);
+  if (body.error_code != 0) {
+    return unexpected(Error::kafka(body.error_code, body.error_message.value_or("")));
+  }
+  std::vector<OngoingReassignment> ongoing;
+  for (const auto& topic : body.topics) {
+    for (const auto& partition : topic.partitions) {
+      ongoing.push_back({{topic.name, partition.partition_index},
+                         partition.replicas,
+                         partition.adding_replicas,
+                         partition.removing_replicas});
+    }
+  }
+  return ongoing;
+}
+
 ClientResult<void> Admin::describe_elr_wait(std::vector<TopicInfo>& topics) {
   if (topics.empty()) return {};
   auto connection = cluster_.any_connection_wait();

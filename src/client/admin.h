@@ -48,6 +48,26 @@ struct ElectionOutcome {
   std::optional<Error> error;
 };
 
+// A partition's new replica list for AlterPartitionReassignments; nullopt cancels the
+// reassignment in progress.
+struct Reassignment {
+  TopicPartition partition;
+  std::optional<std::vector<int32_t>> replicas;
+};
+// One partition's answer: none, or why not.
+struct ReassignmentOutcome {
+  TopicPartition partition;
+  std::optional<Error> error;
+};
+// A reassignment in progress: the replicas (the target, then those leaving), and which
+// are being added and removed.
+struct OngoingReassignment {
+  TopicPartition partition;
+  std::vector<int32_t> replicas;
+  std::vector<int32_t> adding;
+  std::vector<int32_t> removing;
+};
+
 class Admin {
  public:
   explicit Admin(Cluster& cluster) : cluster_(cluster) {}
@@ -69,6 +89,12 @@ class Admin {
   // those where an election was needed).
   ClientResult<std::vector<ElectionOutcome>> elect_leaders_wait(
       ElectionType type, const std::optional<std::vector<TopicPartition>>& partitions);
+  // AlterPartitionReassignments (kafka-reassign-partitions --execute / --cancel).
+  ClientResult<std::vector<ReassignmentOutcome>> alter_partition_reassignments_wait(
+      const std::vector<Reassignment>& reassignments, bool allow_replication_factor_change = true);
+  // ListPartitionReassignments: those in progress, of `partitions` or of all (nullopt).
+  ClientResult<std::vector<OngoingReassignment>> list_partition_reassignments_wait(
+      const std::optional<std::vector<TopicPartition>>& partitions);
 
  private:
   Cluster& cluster_;

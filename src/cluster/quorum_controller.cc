@@ -63,6 +63,8 @@ bool QuorumController::serves_api(int16_t api_key) {
     case ApiKey::delete_topics:
     case ApiKey::create_partitions:
     case ApiKey::elect_leaders:
+    case ApiKey::alter_partition_reassignments:
+    case ApiKey::list_partition_reassignments:
     case ApiKey::alter_configs:
     case ApiKey::incremental_alter_configs:
     case ApiKey::broker_registration:
@@ -238,6 +240,15 @@ rpc::Reply QuorumController::handle(const protocol::RequestHeader& header,
   if (auto* request = std::get_if<ElectLeadersRequest>(&body)) {
     return submit<ElectLeadersResponse>(
         body, [&](record::Offset) { return c.elect_leaders(*request, header.api_version); });
+  }
+  if (auto* request = std::get_if<AlterPartitionReassignmentsRequest>(&body)) {
+    return submit<AlterPartitionReassignmentsResponse>(body, [&](record::Offset) {
+      return c.alter_partition_reassignments(*request, header.api_version);
+    });
+  }
+  if (auto* request = std::get_if<ListPartitionReassignmentsRequest>(&body)) {
+    return submit<ListPartitionReassignmentsResponse>(
+        body, [&](record::Offset) { return c.list_partition_reassignments(*request); });
   }
   if (auto* request = std::get_if<AlterConfigsRequest>(&body)) {
     return submit<AlterConfigsResponse>(body,

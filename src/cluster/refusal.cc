@@ -131,6 +131,19 @@ protocol::ResponseBody refuse(const protocol::RequestBody& body, ErrorCode code)
   if (std::holds_alternative<AlterPartitionRequest>(body)) {
     return refuse_whole<AlterPartitionResponse>(code);
   }
+  if (auto* request = std::get_if<AlterPartitionReassignmentsRequest>(&body)) {
+    AlterPartitionReassignmentsResponse response;
+    response.error_code = error_value(code);
+    response.error_message = std::string(message_of(code));
+    response.allow_replication_factor_change = request->allow_replication_factor_change;
+    return response;
+  }
+  if (std::holds_alternative<ListPartitionReassignmentsRequest>(body)) {
+    ListPartitionReassignmentsResponse response;
+    response.error_code = error_value(code);
+    response.error_message = std::string(message_of(code));
+    return response;
+  }
   VERIFY(false, "refuse() for a request the controller does not serve");
   return ApiVersionsResponse{};
 }

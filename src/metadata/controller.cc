@@ -149,13 +149,14 @@ int32_t Controller::min_insync_replicas(const TopicImage& topic) const {
 
 std::vector<BrokerId> Controller::eligible_leader_replicas(const TopicImage& topic,
                                                            const PartitionState& partition,
+                                                           const std::vector<BrokerId>& replicas,
                                                            const std::vector<BrokerId>& isr,
                                                            BrokerId unclean_shutdown) const {
   std::vector<BrokerId> elr;
   if (!image().eligible_leader_replicas_enabled()) return elr;
   // At or above the minimum the high watermark moves without them: no claim is kept.
   if (static_cast<int32_t>(isr.size()) >= min_insync_replicas(topic)) return elr;
-  for (BrokerId replica : partition.replicas) {  // replica order, so every node agrees
+  for (BrokerId replica : replicas) {  // replica order, so every node agrees
     if (std::find(isr.begin(), isr.end(), replica) != isr.end()) continue;
     // A broker that restarted without a clean shutdown may have lost its unflushed tail.
     if (replica == unclean_shutdown) continue;
@@ -166,7 +167,8 @@ std::vector<BrokerId> Controller::eligible_leader_replicas(const TopicImage& top
 
 std::optional<PartitionChangeRecord> Controller::settle(TopicId topic_id, PartitionId partition_id,
                                                         std::vector<BrokerId> isr, BrokerId removed,
-                                                        BrokerId unclean_shutdown) const {
+                                                        BrokerId unclean_shutdown,
+                                                        const Assignment* target) const {
   const TopicImage* topic = image().topic(topic_id);
   const PartitionState* partition = image().partition(topic_id, partition_id);
   VERIFY(topic != nullptr && partition != nullptr);
@@ -179,7 +181,36 @@ std::optional<PartitionChangeRecord> Controller::settle(TopicId topic_id, Partit
   const auto has = [](const std::vector<BrokerId>& brokers, BrokerId broker) {
     return std::find(brokers.begin(), brokers.end(), broker) != brokers.end();
   };
-  std::vector<BrokerId> elr = eligible_leader_replicas(*topic, *partition, isr, unclean_shutdown);
+  const auto as_vector = [](const ReplicaList& list) {
+    return std::vector<BrokerId>(list.begin(), list.end());
+  };
+  Assignment assignment =
+      target != nullptr ? *target
+                        : Assignment{as_vector(partition->replicas), as_vector(partition->adding),
+                                     as_vector(partition->removing)};
+  // A reassignment completes once the ISR, without the replicas leaving, holds every
+  // target replica (Kafka's rule): those leave the replicas and the ISR.
+  if (!assignment.adding.empty() || !assignment.removing.empty()) {
+    std::vector<BrokerId> kept_isr;
+    std::vector<BrokerId> kept_replicas;
+    for (BrokerId broker : isr) {
+      if (!has(assignment.removing, broker)) kept_isr.push_back(broker);
+    }
+    for (BrokerId broker : assignment.replicas) {
+      if (!has(assignment.removing, broker)) kept_replicas.push_back(broker);
+    }
+    const bool complete = !kept_isr.empty() && !kept_replicas.empty() &&
+                          std::all_of(kept_replicas.begin(), kept_replicas.end(),
+                                      [&](BrokerId broker) { return has(kept_isr, broker); });
+    if (complete) {
+      assignment = Assignment{std::move(kept_replicas), {}, {}};
+      isr = std::move(kept_isr);
+    }
+  }
+  const std::vector<BrokerId>& replicas = assignment.replicas;
+
+  std::vector<BrokerId> elr =
+      eligible_leader_replicas(*topic, *partition, replicas, isr, unclean_shutdown);
   // A leader from the ISR; with the ISR empty, from the ELR (KIP-966), in replica order.
   const auto valid = [&](BrokerId broker) {
     return (has(isr, broker) || (isr.empty() && has(elr, broker))) && acceptable(broker);
@@ -188,7 +219,7 @@ std::optional<PartitionChangeRecord> Controller::settle(TopicId topic_id, Partit
   if (partition->has_leader() && valid(partition->leader)) {
     leader = partition->leader;
   } else {
-    for (BrokerId replica : partition->replicas) {
+    for (BrokerId replica : replicas) {
       if (valid(replica)) {
         leader = replica;
         break;
@@ -198,6 +229,7 @@ std::optional<PartitionChangeRecord> Controller::settle(TopicId topic_id, Partit
   // Nobody else can: the last leader, back (what the last ISR member did before KIP-966).
   const bool last_known_leader = leader == kNoLeader && elr_enabled && isr.empty() && elr.empty() &&
                                  partition->last_known_elr.size() == 1 &&
+                                 has(replicas, partition->last_known_elr.front()) &&
                                  acceptable(partition->last_known_elr.front());
   if (last_known_leader) leader = partition->last_known_elr.front();
   if (leader != kNoLeader && isr.empty()) {
@@ -205,13 +237,13 @@ std::optional<PartitionChangeRecord> Controller::settle(TopicId topic_id, Partit
     elr.erase(std::remove(elr.begin(), elr.end(), leader), elr.end());
     if (static_cast<int32_t>(isr.size()) >= min_insync_replicas(*topic)) elr.clear();
   }
-  std::vector<BrokerId> last_known(partition->last_known_elr.begin(),
-                                   partition->last_known_elr.end());
+  std::vector<BrokerId> last_known = as_vector(partition->last_known_elr);
   if (elr_enabled && isr.empty() && partition->has_leader()) {
     last_known = {partition->leader};  // the first time it goes leaderless
   } else if (leader != kNoLeader || !elr_enabled) {
     last_known.clear();
   }
+  std::erase_if(last_known, [&](BrokerId broker) { return !has(replicas, broker); });
 
   PartitionChangeRecord change;
   change.topic_id = topic_id;
@@ -236,9 +268,27 @@ std::optional<PartitionChangeRecord> Controller::settle(TopicId topic_id, Partit
     change.last_known_elr = std::move(last_known);
     changed = true;
   }
+  if (differs(replicas, partition->replicas)) {
+    // A replica that leaves ends its fetching: Kafka bumps the leader epoch so none of
+    // its requests of the old epoch are taken.
+    const bool lost_one = std::any_of(partition->replicas.begin(), partition->replicas.end(),
+                                      [&](BrokerId broker) { return !has(replicas, broker); });
+    if (lost_one && change.leader == kLeaderUnchanged && leader != kNoLeader)
+      change.leader = leader;
+    change.replicas = replicas;
+    changed = true;
+  }
+  if (differs(assignment.adding, partition->adding)) {
+    change.adding_replicas = assignment.adding;
+    changed = true;
+  }
+  if (differs(assignment.removing, partition->removing)) {
+    change.removing_replicas = assignment.removing;
+    changed = true;
+  }
   if (!changed) return std::nullopt;
   VERIFY(change.leader == kLeaderUnchanged || change.leader == kNoLeader ||
-         partition->is_replica(change.leader));
+         has(replicas, change.leader));
   return change;
 }
 
@@ -752,7 +802,9 @@ Decision<protocol::CreatePartitionsResponse> Controller::create_partitions(
     }
     const int32_t additional = entry.count - current;
     VERIFY(!topic->partitions.empty(), "a topic has at least one partition");
-    const auto replication_factor = static_cast<int16_t>(topic->partitions[0].replicas.size());
+    // Partition 0's replicas, without those a reassignment is removing.
+    const auto replication_factor = static_cast<int16_t>(topic->partitions[0].replicas.size() -
+                                                         topic->partitions[0].removing.size());
     std::vector<std::vector<BrokerId>> assignment;
     std::vector<std::vector<BrokerId>> isrs;
     if (entry.assignments) {
@@ -1153,6 +1205,167 @@ std::pair<ErrorCode, std::optional<PartitionChangeRecord>> Controller::preferred
   return {ErrorCode::none, change};
 }
 
+Decision<protocol::AlterPartitionReassignmentsResponse> Controller::alter_partition_reassignments(
+    const protocol::AlterPartitionReassignmentsRequest& request, int16_t version) {
+  Decision<protocol::AlterPartitionReassignmentsResponse> decision;
+  auto& response = decision.response;
+  response.allow_replication_factor_change = request.allow_replication_factor_change;
+  response.error_message = std::nullopt;
+  for (const auto& asked_topic : request.topics) {
+    auto& topic_result = response.responses.emplace_back();
+    topic_result.name = asked_topic.name;
+    for (const auto& asked : asked_topic.partitions) {
+      auto& result = topic_result.partitions.emplace_back();
+      result.partition_index = asked.partition_index;
+      result.error_message = std::nullopt;
+      const auto fail = [&](ErrorCode code, std::string message) {
+        result.error_code = error_value(code);
+        result.error_message = std::move(message);
+      };
+      const TopicImage* topic = image().topic(asked_topic.name);
+      const PartitionId partition_id(asked.partition_index);
+      const PartitionState* partition =
+          topic == nullptr ? nullptr : image().partition(topic->id, partition_id);
+      if (partition == nullptr) {
+        fail(ErrorCode::unknown_topic_or_partition,
+             "This server does not host this topic-partition.");
+        continue;
+      }
+      const auto as_vector = [](const ReplicaList& list) {
+        return std::vector<BrokerId>(list.begin(), list.end());
+      };
+      if (!asked.replicas) {
+        // Cancel: back to the replicas it had, without the ones being added.
+        if (!partition->reassigning()) {
+          fail(ErrorCode::no_reassignment_in_progress,
+               fmt::format("No ongoing reassignment for {}-{}.", asked_topic.name,
+                           asked.partition_index));
+          continue;
+        }
+        Assignment original;
+        for (BrokerId broker : partition->replicas) {
+          if (!partition->adding.empty() &&
+              std::find(partition->adding.begin(), partition->adding.end(), broker) !=
+                  partition->adding.end()) {
+            continue;
+          }
+          original.replicas.push_back(broker);
+        }
+        std::vector<BrokerId> isr;
+        for (BrokerId broker : partition->isr) {
+          if (std::find(original.replicas.begin(), original.replicas.end(), broker) !=
+              original.replicas.end()) {
+            isr.push_back(broker);
+          }
+        }
+        if (isr.empty()) {
+          fail(ErrorCode::invalid_replica_assignment,
+               fmt::format("Unable to revert partition assignment for {}-{} because it would "
+                           "require an unclean leader election.",
+                           asked_topic.name, asked.partition_index));
+          continue;
+        }
+        auto change =
+            settle(topic->id, partition_id, std::move(isr), kNoLeader, kNoLeader, &original);
+        if (change) emit(std::move(*change), decision.records);
+        continue;
+      }
+      const std::vector<int32_t>& wanted = *asked.replicas;
+      if (wanted.empty()) {
+        fail(ErrorCode::invalid_replica_assignment,
+             "The manual partition assignment includes an empty replica list.");
+        continue;
+      }
+      std::optional<std::string> invalid;
+      for (size_t i = 0; i < wanted.size() && !invalid; i++) {
+        if (std::count(wanted.begin(), wanted.end(), wanted[i]) > 1) {
+          invalid = fmt::format(
+              "The manual partition assignment includes the broker {} more than once.", wanted[i]);
+        } else if (image().broker(BrokerId(wanted[i])) == nullptr) {
+          invalid = fmt::format(
+              "The manual partition assignment includes broker {}, but no such broker is "
+              "registered.",
+              wanted[i]);
+        }
+      }
+      if (invalid) {
+        fail(ErrorCode::invalid_replica_assignment, std::move(*invalid));
+        continue;
+      }
+      // The replication factor: of the assignment the partition settles to.
+      const size_t current_factor = partition->replicas.size() - partition->removing.size();
+      if (version >= 1 && !request.allow_replication_factor_change &&
+          wanted.size() != current_factor) {
+        fail(ErrorCode::invalid_replication_factor,
+             fmt::format("The replication factor is changed from {} to {} but "
+                         "AllowReplicationFactorChange is false.",
+                         current_factor, wanted.size()));
+        continue;
+      }
+      // Kafka's PartitionReassignmentReplicas: the target first, then the replicas that
+      // leave; adding and removing in ascending id.
+      Assignment target;
+      for (int32_t id : wanted) target.replicas.emplace_back(id);
+      std::vector<BrokerId> current = as_vector(partition->replicas);
+      for (BrokerId broker : current) {
+        if (std::find(target.replicas.begin(), target.replicas.end(), broker) ==
+            target.replicas.end()) {
+          target.removing.push_back(broker);
+        }
+      }
+      for (BrokerId broker : target.replicas) {
+        if (std::find(current.begin(), current.end(), broker) == current.end()) {
+          target.adding.push_back(broker);
+        }
+      }
+      std::sort(target.removing.begin(), target.removing.end());
+      std::sort(target.adding.begin(), target.adding.end());
+      target.replicas.insert(target.replicas.end(), target.removing.begin(), target.removing.end());
+      auto change =
+          settle(topic->id, partition_id, as_vector(partition->isr), kNoLeader, kNoLeader, &target);
+      if (change) emit(std::move(*change), decision.records);
+    }
+  }
+  return decision;
+}
+
+Decision<protocol::ListPartitionReassignmentsResponse> Controller::list_partition_reassignments(
+    const protocol::ListPartitionReassignmentsRequest& request) const {
+  Decision<protocol::ListPartitionReassignmentsResponse> decision;
+  decision.response.error_message = std::nullopt;
+  const auto to_ints = [](const ReplicaList& list) {
+    std::vector<int32_t> ids;
+    for (BrokerId broker : list) ids.push_back(broker.value());
+    return ids;
+  };
+  const auto list = [&](const TopicImage& topic, const std::vector<int32_t>* indexes) {
+    protocol::ListPartitionReassignmentsResponse::OngoingTopicReassignment entry;
+    entry.name = topic.name;
+    for (size_t index = 0; index < topic.partitions.size(); index++) {
+      const PartitionState& partition = topic.partitions[index];
+      if (!partition.reassigning()) continue;
+      if (indexes != nullptr && std::find(indexes->begin(), indexes->end(),
+                                          static_cast<int32_t>(index)) == indexes->end()) {
+        continue;
+      }
+      auto& ongoing = entry.partitions.emplace_back();
+      ongoing.partition_index = static_cast<int32_t>(index);
+      ongoing.replicas = to_ints(partition.replicas);
+      ongoing.adding_replicas = to_ints(partition.adding);
+      ongoing.removing_replicas = to_ints(partition.removing);
+    }
+    if (!entry.partitions.empty()) decision.response.topics.push_back(std::move(entry));
+  };
+  if (!request.topics) {
+    for (const auto& [name, id] : image().topic_names()) list(*image().topic(id), nullptr);
+    return decision;
+  }
+  for (const auto& asked : *request.topics) {
+    if (const TopicImage* topic = image().topic(asked.name)) list(*topic, &asked.partition_indexes);
+  }
+  return decision;
+}
+
 Decision<protocol::ElectLeadersResponse> Controller::elect_leaders(
     const protocol::ElectLeadersRequest& request, int16_t version) {
   Decision<protocol::ElectLeadersResponse> decision;
@@ -1317,26 +1530,21 @@ Decision<protocol::AlterPartitionResponse> Controller::alter_partition(
         refuse(ErrorCode::ineligible_replica);
         continue;
       }
-      const bool isr_changed =
-          !std::equal(isr.begin(), isr.end(), partition->isr.begin(), partition->isr.end());
       const bool recovered =
           partition->leader_recovery_state == 1 && asked.leader_recovery_state == 0;
-      // KIP-966: members leaving an ISR below the minimum keep their claim in the ELR;
-      // a member joining leaves it.
-      auto elr = eligible_leader_replicas(*image().topic(topic_id), *partition, isr, kNoLeader);
-      const bool elr_changed =
-          !std::equal(elr.begin(), elr.end(), partition->elr.begin(), partition->elr.end());
-      const bool forget_last_known = !partition->last_known_elr.empty();
-      if (isr_changed || recovered || elr_changed || forget_last_known) {
-        PartitionChangeRecord change;
-        change.topic_id = topic_id;
-        change.partition_id = partition_id;
-        if (isr_changed) change.isr = isr;
-        if (recovered) change.leader_recovery_state = 0;
-        if (elr_changed) change.eligible_leader_replicas = std::move(elr);
-        if (forget_last_known) change.last_known_elr = std::vector<BrokerId>{};
-        emit(std::move(change), decision.records);
+      // The ISR change, with what follows from it (Controller::settle): KIP-966's
+      // claims of members leaving an ISR below the minimum, and the completion of a
+      // reassignment whose target replicas are all in sync now.
+      auto change = settle(topic_id, partition_id, isr, kNoLeader, kNoLeader);
+      if (recovered) {
+        if (!change) {
+          change.emplace();
+          change->topic_id = topic_id;
+          change->partition_id = partition_id;
+        }
+        change->leader_recovery_state = 0;
       }
+      if (change) emit(std::move(*change), decision.records);
       const PartitionState* after = image().partition(topic_id, partition_id);
       answer.leader_id = after->leader.value();
       answer.leader_epoch = after->leader_epoch.value();

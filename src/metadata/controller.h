@@ -37,6 +37,7 @@
 #include "protocol/messages/allocate_producer_ids.h"
 #include "protocol/messages/alter_configs.h"
 #include "protocol/messages/alter_partition.h"
+#include "protocol/messages/alter_partition_reassignments.h"
 #include "protocol/messages/broker_heartbeat.h"
 #include "protocol/messages/broker_registration.h"
 #include "protocol/messages/create_partitions.h"
@@ -44,6 +45,7 @@
 #include "protocol/messages/delete_topics.h"
 #include "protocol/messages/elect_leaders.h"
 #include "protocol/messages/incremental_alter_configs.h"
+#include "protocol/messages/list_partition_reassignments.h"
 #include "protocol/messages/unregister_broker.h"
 #include "record/types.h"
 #include "runtime/random.h"
@@ -174,6 +176,19 @@ class Controller {
   // every partition, answering only those where an election was needed.
   Decision<protocol::ElectLeadersResponse> elect_leaders(
       const protocol::ElectLeadersRequest& request, int16_t version);
+  // Kafka's partition reassignment (kafka-reassign-partitions): per partition, a target
+  // replica list starts a reassignment — replicas become the target followed by the
+  // ones leaving, `adding` and `removing` say which — that completes (Controller::settle)
+  // once the ISR holds every target replica; null cancels one in progress (back to the
+  // replicas without those being added; NO_REASSIGNMENT_IN_PROGRESS when none is).
+  // Refused per partition: an empty list, a broker twice or not registered
+  // (INVALID_REPLICA_ASSIGNMENT), a changed replication factor when v1+ forbids it
+  // (INVALID_REPLICATION_FACTOR), an unknown partition.
+  Decision<protocol::AlterPartitionReassignmentsResponse> alter_partition_reassignments(
+      const protocol::AlterPartitionReassignmentsRequest& request, int16_t version);
+  // The reassignments in progress (of the named partitions, or all); never records.
+  Decision<protocol::ListPartitionReassignmentsResponse> list_partition_reassignments(
+      const protocol::ListPartitionReassignmentsRequest& request) const;
 
   // ---- time ----
   // Fences brokers whose session expired (no heartbeat for broker.session.timeout.ms),
@@ -208,11 +223,13 @@ class Controller {
   bool unclean_allowed(const TopicImage& topic) const;
   // min.insync.replicas for a topic: its override, else the broker default.
   int32_t min_insync_replicas(const TopicImage& topic) const;
-  // KIP-966's ELR of `partition` once its ISR is `isr`: empty without the feature or
-  // with the ISR at min.insync.replicas; else the replicas (in replica order) that were
-  // in its ISR or ELR and are not in `isr`, except `unclean_shutdown`.
+  // KIP-966's ELR of `partition` once its replicas are `replicas` and its ISR `isr`:
+  // empty without the feature or with the ISR at min.insync.replicas; else the replicas
+  // (in order) that were in its ISR or ELR and are not in `isr`, except
+  // `unclean_shutdown`.
   std::vector<BrokerId> eligible_leader_replicas(const TopicImage& topic,
                                                  const PartitionState& partition,
+                                                 const std::vector<BrokerId>& replicas,
                                                  const std::vector<BrokerId>& isr,
                                                  BrokerId unclean_shutdown) const;
 
@@ -230,9 +247,19 @@ class Controller {
   void remove_broker_from_partitions(BrokerId broker, std::vector<Record>& out);
   // The change that gives a partition the ISR `isr` with its leader chosen (see
   // clean_election), `removed` ineligible to lead and `unclean_shutdown` out of the ELR.
+  // A partition's replica assignment: replicas (during a reassignment the target, then
+  // the ones leaving), and the ones being added and removed.
+  struct Assignment {
+    std::vector<BrokerId> replicas;
+    std::vector<BrokerId> adding;
+    std::vector<BrokerId> removing;
+  };
+  // `target` (when given) replaces the partition's assignment. A reassignment in
+  // progress completes here once the ISR holds every target replica.
   std::optional<PartitionChangeRecord> settle(TopicId topic, PartitionId partition,
                                               std::vector<BrokerId> isr, BrokerId removed,
-                                              BrokerId unclean_shutdown) const;
+                                              BrokerId unclean_shutdown,
+                                              const Assignment* target = nullptr) const;
   // `broker` leaves every ELR (it restarted without a clean shutdown, or left the cluster).
   void drop_from_eligible(BrokerId broker, std::vector<Record>& out);
   // Every partition of `topic` forgets its ELR.

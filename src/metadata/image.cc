@@ -170,6 +170,11 @@ uint64_t Image::digest() const {
         digest.add(partition.elr);
         digest.add(partition.last_known_elr);
       }
+      if (partition.reassigning()) {
+        digest.add(std::string_view("reassigning"));
+        digest.add(partition.adding);
+        digest.add(partition.removing);
+      }
     }
   }
   digest.add(static_cast<int64_t>(configs_.size()));

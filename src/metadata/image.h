@@ -66,10 +66,16 @@ struct PartitionState {
   // may lead again when it returns, as the last ISR member could before KIP-966.
   ReplicaList elr;
   ReplicaList last_known_elr;
+  // A reassignment in progress (Kafka's): `replicas` is the target followed by
+  // `removing`; `adding` are target replicas still catching up. It completes once the
+  // ISR holds every target replica: the removing ones then leave.
+  ReplicaList adding;
+  ReplicaList removing;
 
   bool has_leader() const { return leader != kNoLeader; }
   bool in_isr(BrokerId broker) const;
   bool in_elr(BrokerId broker) const;
+  bool reassigning() const { return !adding.empty() || !removing.empty(); }
   bool is_replica(BrokerId broker) const;
   bool operator==(const PartitionState&) const = default;
 };

@@ -57,6 +57,30 @@ Status check_elr(const std::vector<BrokerId>& replicas, const std::vector<Broker
   return {};
 }
 
+// A reassignment's lists: distinct replicas, adding and removing apart.
+Status check_reassignment(const std::vector<BrokerId>& replicas,
+                          const std::vector<BrokerId>& adding,
+                          const std::vector<BrokerId>& removing) {
+  if (has_duplicates(adding) || has_duplicates(removing)) {
+    return refuse("a reassignment list repeats a broker");
+  }
+  for (BrokerId broker : adding) {
+    if (!contains(replicas, broker))
+      return refuse(fmt::format("adding {} is not a replica", broker));
+    if (contains(removing, broker))
+      return refuse(fmt::format("{} is both added and removed", broker));
+  }
+  for (BrokerId broker : removing) {
+    if (!contains(replicas, broker)) {
+      return refuse(fmt::format("removing {} is not a replica", broker));
+    }
+  }
+  if (removing.size() >= replicas.size() && !replicas.empty()) {
+    return refuse("a reassignment removes every replica");
+  }
+  return {};
+}
+
 ReplicaList to_replica_list(const std::vector<BrokerId>& brokers) {
   return ReplicaList(brokers.begin(), brokers.end());
 }
@@ -166,10 +190,10 @@ Status MetadataState::apply_one(const PartitionRecord& record) {
                     "are created in order)",
                     record.partition_id, topic->name, count));
   }
-  if (!record.removing_replicas.empty() || !record.adding_replicas.empty()) {
-    return refuse("PartitionRecord: partition reassignment is not supported");
-  }
   auto checked = check_partition(record.replicas, record.isr, record.leader);
+  if (checked) {
+    checked = check_reassignment(record.replicas, record.adding_replicas, record.removing_replicas);
+  }
   if (checked) {
     checked = check_elr(record.replicas, record.isr,
                         record.eligible_leader_replicas.value_or(std::vector<BrokerId>{}),
@@ -188,6 +212,8 @@ Status MetadataState::apply_one(const PartitionRecord& record) {
     partition.elr = to_replica_list(*record.eligible_leader_replicas);
   }
   if (record.last_known_elr) partition.last_known_elr = to_replica_list(*record.last_known_elr);
+  partition.adding = to_replica_list(record.adding_replicas);
+  partition.removing = to_replica_list(record.removing_replicas);
   TopicImage& mutable_topic = this->mutable_topic(record.topic_id);
   const auto index = static_cast<size_t>(record.partition_id.value());
   if (index == mutable_topic.partitions.size()) {
@@ -220,10 +246,6 @@ Status MetadataState::apply_one(const PartitionChangeRecord& record) {
     return refuse(fmt::format("PartitionChangeRecord: unknown partition {} of topic id {}",
                               record.partition_id, uuid_to_string(record.topic_id.uuid)));
   }
-  if ((record.removing_replicas && !record.removing_replicas->empty()) ||
-      (record.adding_replicas && !record.adding_replicas->empty())) {
-    return refuse("PartitionChangeRecord: partition reassignment is not supported");
-  }
   if (record.leader.value() < kLeaderUnchanged.value()) {
     return refuse(fmt::format("PartitionChangeRecord: leader {}", record.leader));
   }
@@ -237,8 +259,12 @@ Status MetadataState::apply_one(const PartitionChangeRecord& record) {
       record.eligible_leader_replicas ? *record.eligible_leader_replicas : to_vector(current->elr);
   const auto last_known_elr =
       record.last_known_elr ? *record.last_known_elr : to_vector(current->last_known_elr);
+  const auto adding = record.adding_replicas ? *record.adding_replicas : to_vector(current->adding);
+  const auto removing =
+      record.removing_replicas ? *record.removing_replicas : to_vector(current->removing);
   auto checked = check_partition(replicas, isr, leader);
   if (checked) checked = check_elr(replicas, isr, elr, last_known_elr);
+  if (checked) checked = check_reassignment(replicas, adding, removing);
   if (!checked) return refuse("PartitionChangeRecord: " + checked.error());
 
   TopicImage& topic = mutable_topic(record.topic_id);
@@ -248,6 +274,8 @@ Status MetadataState::apply_one(const PartitionChangeRecord& record) {
   if (record.isr) partition.isr = to_replica_list(*record.isr);
   if (record.eligible_leader_replicas) partition.elr = to_replica_list(elr);
   if (record.last_known_elr) partition.last_known_elr = to_replica_list(last_known_elr);
+  if (record.adding_replicas) partition.adding = to_replica_list(adding);
+  if (record.removing_replicas) partition.removing = to_replica_list(removing);
   // Kafka's rule: naming the leader (even the same one) starts a new leader epoch;
   // any change starts a new partition epoch.
   if (record.leader != kLeaderUnchanged) {
@@ -366,6 +394,8 @@ std::vector<Record> image_records(const Image& image) {
       record.directories.assign(state.replicas.size(), unassigned_directory());
       if (!state.elr.empty()) record.eligible_leader_replicas = to_vector(state.elr);
       if (!state.last_known_elr.empty()) record.last_known_elr = to_vector(state.last_known_elr);
+      record.adding_replicas = to_vector(state.adding);
+      record.removing_replicas = to_vector(state.removing);
       records.emplace_back(std::move(record));
     }
   }

@@ -10,7 +10,9 @@ rejoins after SIGCONT; and with only one replica left in sync, acks=all is refus
 NOT_ENOUGH_REPLICAS while acks=1 is still accepted; unclean election off keeps a
 partition offline, turned on it elects an out-of-sync replica; and eligible leader
 replicas (KIP-966) let a follower that stopped cleanly below min.insync.replicas lead
-when the leader dies, losing nothing acknowledged.
+when the leader dies, losing nothing acknowledged; and a reassignment moves the
+partition off a broker (which deletes its copy) and back, the new replica catching up
+before the old assignment is let go.
 
 What this proves and what it does not: kill -9 loses a process, not its page cache;
 power loss and network partitions are the simulator's (docs/sim.md).
@@ -26,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from cluster_test import Node, create_topic, metadata, wait_until  # noqa: E402
+from cluster_test import Node, create_topic, grow_topic, metadata, wait_until  # noqa: E402
 from harness import Checks, weir_binary  # noqa: E402
 from quorum_test import free_port  # noqa: E402
 
@@ -390,6 +392,88 @@ def main():
             whole = wait_until(lambda: (s := partition_state(kcat_path, brokers)) and
                                len(s[2]) == 3 and s, 60)
             checks.check(bool(whole), f"ELR: all three replicas in sync again ({whole})")
+
+            # Reassignment (weir partition reassign, as kafka-reassign-partitions): the
+            # partition leaves one broker — its copy is deleted there — and comes back to
+            # it: the new replica fetches everything, joins the ISR, and only then is the
+            # reassignment complete. Nothing acknowledged is lost on the way.
+            def weir_reassign(*args):
+                return subprocess.run(
+                    [weir, "partition", "reassign", "--bootstrap-server",
+                     f"127.0.0.1:{brokers[0].port}", *args],
+                    capture_output=True, text=True, timeout=60)
+            order = replicas_of(kcat_path, brokers)
+            kept, dropped = order[:2], order[2]
+            shrink = f"{TOPIC}:0=" + ",".join(str(b) for b in kept)
+            started = weir_reassign("--execute", "--assignment", shrink)
+            checks.check(started.returncode == 0 and "Successfully started" in started.stdout,
+                         f"reassign to {kept}: {started.stdout.strip()}{started.stderr.strip()}")
+            moved = wait_until(lambda: (s := partition_state(kcat_path, brokers)) and
+                               s[1] == sorted(kept) and s, 30)
+            checks.check(bool(moved), f"the partition left broker {dropped} ({moved})")
+            gone = wait_until(lambda: not os.path.exists(
+                os.path.join(by_id[dropped].data, f"{TOPIC}-0")), 30)
+            checks.check(bool(gone), f"broker {dropped} deleted its copy")
+            grow = f"{TOPIC}:0=" + ",".join(str(b) for b in kept + [dropped])
+            started = weir_reassign("--execute", "--assignment", grow)
+            checks.check(started.returncode == 0 and "Successfully started" in started.stdout,
+                         f"reassign back to {kept + [dropped]}: {started.stdout.strip()}"
+                         f"{started.stderr.strip()}")
+            done = wait_until(lambda: weir_reassign("--verify", "--assignment", grow).returncode
+                              == 0, 60)
+            verified = weir_reassign("--verify", "--assignment", grow)
+            checks.check(bool(done) and "is completed" in verified.stdout,
+                         f"the added replica caught up and the reassignment completed: "
+                         f"{verified.stdout.strip().splitlines()[-1:]}")
+            listed = weir_reassign("--list")
+            checks.check("No partition reassignment is in progress" in listed.stdout,
+                         f"weir partition reassign --list: {listed.stdout.strip()}")
+            state = wait_until(lambda: (s := partition_state(kcat_path, brokers)) and
+                               len(s[2]) == 3 and s, 30)
+            checks.check(bool(state), f"all three replicas in sync after the reassignment "
+                         f"({state or partition_state(kcat_path, brokers)})")
+            bad = weir_reassign("--execute", "--assignment", f"{TOPIC}:0=4,4,5")
+            checks.check(bad.returncode != 0 and "INVALID_REPLICA_ASSIGNMENT" in bad.stdout,
+                         f"a broker named twice is refused: {bad.stdout.strip()}")
+            consumer = confluent_kafka.Consumer({"bootstrap.servers": bootstrap,
+                                                 "group.id": "unused",
+                                                 "enable.auto.commit": False})
+            consumer.assign([confluent_kafka.TopicPartition(TOPIC, 0, 0)])
+            values = set()
+            deadline = time.time() + 60
+            while time.time() < deadline and not set(acked_now) <= values:
+                for m in consumer.consume(1000, 1.0):
+                    if m.error() is None:
+                        values.add(m.value().decode())
+            consumer.close()
+            gone = [v for v in acked_now if v not in values]
+            checks.check(not gone, f"reassignment: every acknowledged record is still there "
+                         f"({len(gone)} lost)")
+
+            # CreatePartitions on the replicated topic: the new partition has the topic's
+            # replication factor, all in sync, and takes acks=all writes.
+            error = grow_topic(admin_module, bootstrap, TOPIC, 2)
+            checks.check(error is None, f"the replicated topic grows to 2 partitions ({error})")
+
+            def second_partition():
+                for broker in brokers:
+                    listing = metadata(kcat_path, broker, TOPIC)
+                    for topic in (listing or {}).get("topics", []):
+                        for p in topic.get("partitions", []):
+                            if p["partition"] == 1:
+                                return sorted(r["id"] for r in p["replicas"]), sorted(
+                                    r["id"] for r in p["isrs"])
+                return None
+            grown = wait_until(lambda: (s := second_partition()) and len(s[0]) == 3 and
+                               s[0] == s[1] and s, 30)
+            checks.check(bool(grown), f"partition 1 has three replicas, all in sync ({grown})")
+            p = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "acks": "all",
+                                          "message.timeout.ms": 20000})
+            outcome = []
+            p.produce(TOPIC, value=b"on-partition-1", partition=1,
+                      on_delivery=lambda err, msg: outcome.append(err))
+            p.flush(30)
+            checks.check(outcome == [None], f"and takes an acks=all write ({outcome})")
         finally:
             for n in brokers + controllers:
                 if n.process is not None and n.process.poll() is None:

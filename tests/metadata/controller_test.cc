@@ -5,6 +5,8 @@
 // would, and checks it reaches the controller's own image.
 #include "metadata/controller.h"
 
+#include <algorithm>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -630,6 +632,138 @@ TEST_F(EligibleLeaderReplicasTest, ChangingMinInsyncReplicasForgetsTheClaims) {
   // With a minimum of 1 the high watermark moves without b: its claim would be stale.
   EXPECT_TRUE(state().elr.empty());
   EXPECT_EQ(state().isr, list({leader}));
+  EXPECT_EQ(follower_.image(), controller_.image());
+}
+
+// Kafka's partition reassignment: RF 3 on brokers 1-4.
+class ReassignmentTest : public ControllerTest {
+ protected:
+  void SetUp() override {
+    epochs_ = live_brokers(4);
+    ASSERT_EQ(create("moving", 1, 3).topics[0].error_code, 0);
+  }
+  PartitionState state() const { return follower_.image().topic("moving")->partitions[0]; }
+  // The error of partition 0 (nullopt replicas: cancel).
+  int16_t reassign(std::optional<std::vector<int32_t>> replicas, bool allow_factor_change = true,
+                   int32_t partition = 0) {
+    protocol::AlterPartitionReassignmentsRequest request;
+    request.allow_replication_factor_change = allow_factor_change;
+    auto& topic = request.topics.emplace_back();
+    topic.name = "moving";
+    auto& asked = topic.partitions.emplace_back();
+    asked.partition_index = partition;
+    asked.replicas = std::move(replicas);
+    auto decision = controller_.alter_partition_reassignments(request, 1);
+    commit(decision.records);
+    return decision.response.responses[0].partitions[0].error_code;
+  }
+  // The leader takes `isr` (by AlterPartition, in its current epochs).
+  void set_isr(const std::vector<int32_t>& isr) {
+    const PartitionState now = state();
+    protocol::AlterPartitionRequest request;
+    request.broker_id = now.leader.value();
+    request.broker_epoch = epochs_[now.leader.value() - 1];
+    auto& t = request.topics.emplace_back();
+    t.topic_id = follower_.image().topic("moving")->id.uuid;
+    auto& p = t.partitions.emplace_back();
+    p.leader_epoch = now.leader_epoch.value();
+    p.partition_epoch = now.partition_epoch.value();
+    for (int32_t id : isr) {
+      auto& member = p.new_isr_with_epochs.emplace_back();
+      member.broker_id = id;
+      member.broker_epoch = epochs_[id - 1];
+    }
+    auto decision = controller_.alter_partition(request, 3);
+    ASSERT_EQ(decision.response.topics[0].partitions[0].error_code, 0);
+    commit(decision.records);
+  }
+  static ReplicaList list(std::initializer_list<int32_t> ids) {
+    ReplicaList brokers;
+    for (int32_t id : ids) brokers.push_back(BrokerId(id));
+    return brokers;
+  }
+  // The brokers of `replicas`, as ints.
+  static std::vector<int32_t> ints(const ReplicaList& replicas) {
+    std::vector<int32_t> ids;
+    for (BrokerId broker : replicas) ids.push_back(broker.value());
+    return ids;
+  }
+
+  std::vector<int64_t> epochs_;
+};
+
+TEST_F(ReassignmentTest, AReplicaJoinsCatchesUpAndTheLeavingOneGoes) {
+  const std::vector<int32_t> before = ints(state().replicas);
+  int32_t outside = 0;
+  for (int32_t id = 1; id <= 4; id++) {
+    if (std::find(before.begin(), before.end(), id) == before.end()) outside = id;
+  }
+  // Move the leader's replica to the broker outside: the leader must go in the end.
+  const int32_t leaving = state().leader.value();
+  std::vector<int32_t> target;
+  for (int32_t id : before) target.push_back(id == leaving ? outside : id);
+  ASSERT_EQ(reassign(target), 0);
+  std::vector<int32_t> expected = target;
+  expected.push_back(leaving);
+  EXPECT_EQ(ints(state().replicas), expected) << "the target, then the replica leaving";
+  EXPECT_EQ(state().adding, list({outside}));
+  EXPECT_EQ(state().removing, list({leaving}));
+  EXPECT_EQ(state().leader, BrokerId(leaving)) << "nothing moves before the new one catches up";
+  {
+    protocol::ListPartitionReassignmentsRequest request;
+    request.topics = std::nullopt;
+    auto listed = controller_.list_partition_reassignments(request).response;
+    ASSERT_EQ(listed.topics.size(), 1u);
+    EXPECT_EQ(listed.topics[0].partitions[0].adding_replicas, std::vector<int32_t>{outside});
+  }
+  // The new replica caught up: the leader takes it into the ISR, which completes it.
+  const int32_t epoch_before = state().leader_epoch.value();
+  std::vector<int32_t> isr = ints(state().isr);
+  isr.push_back(outside);
+  set_isr(isr);
+  EXPECT_EQ(ints(state().replicas), target);
+  EXPECT_FALSE(state().reassigning());
+  EXPECT_FALSE(state().in_isr(BrokerId(leaving)));
+  EXPECT_NE(state().leader, BrokerId(leaving));
+  EXPECT_TRUE(state().in_isr(state().leader));
+  EXPECT_GT(state().leader_epoch.value(), epoch_before);
+  protocol::ListPartitionReassignmentsRequest request;
+  request.topics = std::nullopt;
+  EXPECT_TRUE(controller_.list_partition_reassignments(request).response.topics.empty());
+  EXPECT_EQ(follower_.image(), controller_.image());
+}
+
+TEST_F(ReassignmentTest, ARemovalCompletesAtOnceAndACancelRestores) {
+  const std::vector<int32_t> before = ints(state().replicas);
+  // Shrink to two replicas: the ISR already holds them.
+  ASSERT_EQ(reassign(std::vector<int32_t>{before[0], before[1]}), 0);
+  EXPECT_EQ(ints(state().replicas), (std::vector<int32_t>{before[0], before[1]}));
+  EXPECT_FALSE(state().reassigning());
+  // Grow back to three (the broker left out, or the fourth) and cancel before it
+  // catches up: the replicas and ISR are as before the reassignment.
+  const int32_t added = before[2];
+  ASSERT_EQ(reassign(std::vector<int32_t>{before[0], before[1], added}), 0);
+  EXPECT_EQ(state().adding, list({added}));
+  ASSERT_EQ(reassign(std::nullopt), 0);
+  EXPECT_EQ(ints(state().replicas), (std::vector<int32_t>{before[0], before[1]}));
+  EXPECT_FALSE(state().reassigning());
+  EXPECT_FALSE(state().in_isr(BrokerId(added)));
+  EXPECT_EQ(follower_.image(), controller_.image());
+}
+
+TEST_F(ReassignmentTest, BadAssignmentsAreRefusedAndWriteNothing) {
+  const PartitionState before = state();
+  EXPECT_EQ(reassign(std::vector<int32_t>{}), error_value(ErrorCode::invalid_replica_assignment));
+  EXPECT_EQ(reassign(std::vector<int32_t>{1, 1, 2}),
+            error_value(ErrorCode::invalid_replica_assignment));
+  EXPECT_EQ(reassign(std::vector<int32_t>{1, 2, 9}),
+            error_value(ErrorCode::invalid_replica_assignment));
+  EXPECT_EQ(reassign(std::nullopt), error_value(ErrorCode::no_reassignment_in_progress));
+  EXPECT_EQ(reassign(std::vector<int32_t>{1, 2}, /*allow_factor_change=*/false),
+            error_value(ErrorCode::invalid_replication_factor));
+  EXPECT_EQ(reassign(std::vector<int32_t>{1, 2, 3}, true, /*partition=*/5),
+            error_value(ErrorCode::unknown_topic_or_partition));
+  EXPECT_EQ(state(), before);
   EXPECT_EQ(follower_.image(), controller_.image());
 }
 
