@@ -141,10 +141,21 @@ rpc::Reply QuorumController::submit(const protocol::RequestBody& request, Decide
   runtime::MutexGuard guard(mutex_);
   if (!active()) return rpc::Reply{refuse(request, ErrorCode::not_controller), {}};
   metadata::Decision<Response> decision = decide(node_.core().log_end());
-  if (decision.records.empty()) return rpc::Reply{protocol::ResponseBody(decision.response), {}};
   const raft::Epoch epoch = *active_epoch_;
-  auto end = append(decision.records);
-  if (!end) return rpc::Reply{refuse(request, ErrorCode::not_controller), {}};
+  std::optional<record::Offset> end;
+  if (decision.records.empty()) {
+    // No records, but the answer was read from the working state, which may hold
+    // records appended and not committed yet — and those may never commit (a refusal
+    // naming a leader epoch that is then lost would leave its asker waiting for an
+    // image that never comes). As Kafka's controller: answer once they are committed.
+    end = node_.core().log_end();
+    if (node_.high_watermark() >= *end) {
+      return rpc::Reply{protocol::ResponseBody(decision.response), {}};
+    }
+  } else {
+    end = append(decision.records);
+    if (!end) return rpc::Reply{refuse(request, ErrorCode::not_controller), {}};
+  }
   if (settings_.flaw_answer_before_commit) {
     return rpc::Reply{protocol::ResponseBody(std::move(decision.response)), {}};
   }

@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -123,6 +124,13 @@ class ControllerTest : public ::testing::Test {
     auto decision = controller_.create_topics(request);
     commit(decision.records);
     return decision.response;
+  }
+
+  // The brokers `ids`, as the image lists them.
+  static ReplicaList list(std::initializer_list<int32_t> ids) {
+    ReplicaList brokers;
+    for (int32_t id : ids) brokers.push_back(BrokerId(id));
+    return brokers;
   }
 
   runtime::Random random_;
@@ -531,10 +539,15 @@ class EligibleLeaderReplicasTest : public ControllerTest {
     ASSERT_FALSE(heartbeat(id, epochs_[id - 1], next_offset_ - 1).is_fenced);
     alive_.insert(id);
   }
-  static ReplicaList list(std::initializer_list<int32_t> ids) {
-    ReplicaList brokers;
-    for (int32_t id : ids) brokers.push_back(BrokerId(id));
-    return brokers;
+  // The followers fall silent in turn, then the leader: the ISR empties. Returns the
+  // leader and the followers (the first to go, the second).
+  std::tuple<int32_t, int32_t, int32_t> empty_the_isr() {
+    const int32_t leader = state().leader.value();
+    const auto [a, b] = followers();
+    silence(a);
+    silence(b);
+    silence(leader);
+    return {leader, a, b};
   }
   // The replicas other than the leader, in replica order.
   std::pair<int32_t, int32_t> followers() const {
@@ -579,11 +592,7 @@ TEST_F(EligibleLeaderReplicasTest, TheIsrShrinkingBelowTheMinimumKeepsAnEligible
 }
 
 TEST_F(EligibleLeaderReplicasTest, AnUncleanShutdownForfeitsTheClaim) {
-  const int32_t leader = state().leader.value();
-  const auto [a, b] = followers();
-  silence(a);
-  silence(b);
-  silence(leader);
+  const auto [leader, a, b] = empty_the_isr();
   // b lost power: its unflushed tail may be gone, so it may not lead.
   restart(b, /*clean=*/false, 2);
   EXPECT_FALSE(state().has_leader());
@@ -597,11 +606,7 @@ TEST_F(EligibleLeaderReplicasTest, AnUncleanShutdownForfeitsTheClaim) {
 }
 
 TEST_F(EligibleLeaderReplicasTest, TheLastKnownLeaderLeadsOnceEveryClaimIsForfeited) {
-  const int32_t leader = state().leader.value();
-  const auto [a, b] = followers();
-  silence(a);
-  silence(b);
-  silence(leader);
+  const auto [leader, a, b] = empty_the_isr();
   restart(b, /*clean=*/false, 2);
   restart(leader, /*clean=*/false, 2);
   // Nobody has a claim; the last leader is back, as the last ISR member would have been
@@ -676,11 +681,6 @@ class ReassignmentTest : public ControllerTest {
     auto decision = controller_.alter_partition(request, 3);
     ASSERT_EQ(decision.response.topics[0].partitions[0].error_code, 0);
     commit(decision.records);
-  }
-  static ReplicaList list(std::initializer_list<int32_t> ids) {
-    ReplicaList brokers;
-    for (int32_t id : ids) brokers.push_back(BrokerId(id));
-    return brokers;
   }
   // The brokers of `replicas`, as ints.
   static std::vector<int32_t> ints(const ReplicaList& replicas) {

@@ -259,8 +259,10 @@ class Replication(unittest.TestCase):
     """Partition replication (src/replication, src/broker/replication.cc) on shipped
     nodes: three controllers, three to five brokers, and per seed three streams (topics
     of replication factor 1-5 with drawn min.insync.replicas, unclean election,
-    flush.messages, and producers with acks 0/1/all, idempotent or not), judged by the
-    contracts checker (sim/checkers/contracts.h) and the epoch checker."""
+    flush.messages, and producers with acks 0/1/all, idempotent or not), eligible leader
+    replicas (KIP-966) and partitions moved by reassignment, judged by the contracts
+    checker (sim/checkers/contracts.h) and the epoch checker. Each planted flaw is
+    replayed at the first seed (of 300) that catches it (docs/sim.md)."""
 
     REPLICATION = ("--workload", "replication")
 
@@ -269,8 +271,10 @@ class Replication(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stdout[-4000:] + result.stderr)
         self.assertEqual(len(verdicts(result.stdout)), 40)
         for kind in ("process.crash", "process.kill", "disk.sync_error", "net.partition_full",
-                     "nemesis.isr_change", "nemesis.new_leader"):
+                     "nemesis.isr_change", "nemesis.new_leader", "nemesis.elr"):
             self.assertRegex(result.stdout, rf"fault {re.escape(kind)} x[1-9]")
+        # Partitions move between brokers (AlterPartitionReassignments) under the faults.
+        self.assertRegex(result.stdout, r"reassigned=[1-9]\d*/")
         # Leaders move and the ISR changes in every run.
         elections = [int(n) for n in re.findall(r"elections=(\d+)", result.stdout)]
         self.assertEqual(len(elections), 40)
@@ -281,6 +285,14 @@ class Replication(unittest.TestCase):
             self.assertIn(setting, result.stdout)
         self.assertRegex(result.stdout, r"lost\[acks1-leader-replaced\]=\d+")
         self.assertRegex(result.stdout, r"lost\[(unclean-election|unsynced-power-loss)\]=\d+")
+
+    def test_regression_seeds(self):
+        # Seed 159 found a controller answering AlterPartition from records it had not
+        # committed (and never did): the leader waited forever for an image showing them,
+        # and the ISR never grew again (docs/sim.md).
+        for seed in ("159",):
+            result = run(*self.REPLICATION, "--seed", seed)
+            self.assertEqual(result.returncode, 0, f"seed {seed}: " + result.stdout[-3000:])
 
     def test_seed_independent_of_sweep(self):
         alone = verdicts(run(*self.REPLICATION, "--seed", "3").stdout)[3]
@@ -327,10 +339,24 @@ class Replication(unittest.TestCase):
         Flaws.caught(self, "truncate-to-leader-offset", ("correctness", "liveness"),
                      seeds="1..22", workload=self.REPLICATION)
 
+    def test_high_watermark_under_min_isr_is_caught(self):
+        # KIP-966's strict rule broken: a replica that left an ISR below the minimum
+        # lacks records the leader then committed; elected from the ELR, it loses them
+        # after a consumer read them.
+        result = Flaws.caught(self, "hw-under-min-isr", ("correctness",), seeds="121..121",
+                              workload=self.REPLICATION)
+        self.assertIn("nothing permits it", result.stdout)
+
+    def test_elr_kept_after_unclean_restart_is_caught(self):
+        # A broker that lost power keeps its ELR claim: elected, it lacks the unflushed
+        # committed tail.
+        Flaws.caught(self, "elr-keep-unclean-restart", ("correctness", "liveness"),
+                     seeds="159..159", workload=self.REPLICATION)
+
     def test_stamp_successor_epoch_is_caught(self):
         # Two leaders write one epoch: the epoch checker sees it directly.
         result = Flaws.caught(self, "stamp-successor-epoch", ("correctness", "liveness"),
-                              seeds="1..105", workload=self.REPLICATION)
+                              seeds="63..63", workload=self.REPLICATION)
         self.assertRegex(result.stdout, r"leader epoch \d+ (was written by brokers|holds)|"
                                         r"offset \d+ of leader epoch")
 
