@@ -508,13 +508,17 @@ StorageResult<record::Bytes> PartitionLog::read(Offset from_offset, size_t max_b
     return unexpected(StorageError::offset_out_of_range);
   }
   const Offset limit = std::min(max_offset.value_or(log_end_offset_), log_end_offset_);
-  // Segments are looked up afresh after each suspension: retention may remove some.
+  // Segments are looked up afresh after each suspension: retention may remove some. A
+  // truncation meanwhile (a leader turned follower) may remove what this read found:
+  // then it answers nothing (the caller asks again) rather than call the log corrupt.
+  const uint64_t truncations = truncations_;
   Offset from = from_offset;
   while (from < limit) {
     auto it = segments_.upper_bound(from);
     if (it == segments_.begin()) return unexpected(StorageError::offset_out_of_range);
     std::shared_ptr<Segment> segment = std::prev(it)->second;
     auto found = segment->find_batch(from);
+    if (truncations_ != truncations) return record::Bytes{};
     if (!found) return unexpected(found.error());
     if (!*found) {
       // Nothing at or after `from` here: the next segment starts the rest.
@@ -531,6 +535,7 @@ StorageResult<record::Bytes> PartitionLog::read(Offset from_offset, size_t max_b
       if (!bytes) return bytes;
       // Empty only if a corrupted read disagreed with find_batch: look again.
       if (!bytes->empty() && epochs_match(*bytes)) return bytes;
+      if (truncations_ != truncations) return record::Bytes{};
     }
     return unexpected(StorageError::corrupt_batch);
   }
