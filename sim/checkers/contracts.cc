@@ -97,12 +97,14 @@ std::string ContractReport::summary() const {
 }
 
 std::optional<Permit> loss_permit(const WriteContract& contract, const ReplicationEvents& events,
-                                  int32_t partition, runtime::Instant since) {
+                                  int32_t partition, runtime::Instant since,
+                                  runtime::Instant until) {
   VERIFY(partition >= 0 && static_cast<size_t>(partition) < events.partitions.size());
   const PartitionEvents& p = events.partitions[static_cast<size_t>(partition)];
   // An unclean election after `since`, or one that superseded a leadership still
   // serving then (a zombie leader that kept acknowledging).
   for (const auto& [unclean_epoch, applied] : p.unclean_elections) {
+    if (applied > until) continue;  // after the loss was seen: it explains nothing
     if (applied > since ||
         superseded_after(p, since, [&](int32_t epoch) { return epoch < unclean_epoch; })) {
       return Permit::unclean_election;
@@ -118,7 +120,8 @@ std::optional<Permit> loss_permit(const WriteContract& contract, const Replicati
       std::ranges::all_of(p.replicas, [&](int32_t replica) {
         auto it = events.power_losses.find(replica);
         return it != events.power_losses.end() &&
-               std::ranges::any_of(it->second, [&](runtime::Instant t) { return t > since; });
+               std::ranges::any_of(it->second,
+                                   [&](runtime::Instant t) { return t > since && t <= until; });
       })) {
     return Permit::unsynced_power_loss;
   }
@@ -201,9 +204,11 @@ ContractReport check_log_contracts(const LogHistory& history, const WriteContrac
   // Reads: what a consumer saw was committed; it may change only by a permit.
   WriteContract committed = contract;
   committed.acks = -1;
-  auto judge_read = [&](const LogPosition& position, const LogRead& read, const std::string& what) {
+  // `until`: when the change was seen (the event permitting it came before).
+  auto judge_read = [&](const LogPosition& position, const LogRead& read, const std::string& what,
+                        runtime::Instant until) {
     std::optional<Permit> permit;
-    if (read.at) permit = loss_permit(committed, events, position.first, *read.at);
+    if (read.at) permit = loss_permit(committed, events, position.first, *read.at, until);
     if (permit) {
       note(report.changed_reads, *permit, what, position.first);
     } else {
@@ -218,7 +223,8 @@ ContractReport check_log_contracts(const LogHistory& history, const WriteContrac
     judge_read(
         position, first,
         fmt::format("partition {} offset {} read as {} ({}) and as {} ({})", position.first,
-                    position.second, first.value, read_text(first), read.value, read_text(read)));
+                    position.second, first.value, read_text(first), read.value, read_text(read)),
+        read.at.value_or(runtime::Instant::max()));
   }
   for (const auto& [position, read] : history.reads) {
     auto it = at.find(position);
@@ -226,7 +232,8 @@ ContractReport check_log_contracts(const LogHistory& history, const WriteContrac
     judge_read(position, read,
                fmt::format("{} read {} at partition {} offset {}; the final log has {}",
                            read_text(read), read.value, position.first, position.second,
-                           it == at.end() ? std::string("nothing") : std::to_string(it->second)));
+                           it == at.end() ? std::string("nothing") : std::to_string(it->second)),
+               runtime::Instant::max());
   }
   return report;
 }

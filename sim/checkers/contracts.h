@@ -103,9 +103,12 @@ struct ContractReport {
   std::string summary() const;
 };
 
-// Why a write or read of `partition` at `since` may be lost, if anything permits it.
+// Why a write or read of `partition` at `since` may be lost, if anything permits it —
+// an event after `since` and no later than `until`, when the loss was seen (a read that
+// changed at `until` is not explained by a power loss after it).
 std::optional<Permit> loss_permit(const WriteContract& contract, const ReplicationEvents& events,
-                                  int32_t partition, runtime::Instant since);
+                                  int32_t partition, runtime::Instant since,
+                                  runtime::Instant until = runtime::Instant::max());
 
 // Integrity, durability and reads of one stream's history (its final log set) under its
 // contract. Permitted losses are noted on the result (shown for failing seeds and with

@@ -233,7 +233,8 @@ class PartitionReplicationWorkload final : public Workload {
         committed.acks = -1;
         // Offsets may restart only after the log was cut below what the consumer had
         // read: by an event that permits losing committed records.
-        if (!checkers::loss_permit(committed, events, violation.partition, runtime::Instant())) {
+        if (!checkers::loss_permit(committed, events, violation.partition, runtime::Instant(),
+                                   violation.at)) {
           result.fail(Verdict::correctness,
                       fmt::format("{}-{}: the consumer returned offset {} after {} at {}s",
                                   mix.stream.topic, violation.partition, violation.offset,
