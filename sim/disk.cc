@@ -206,6 +206,9 @@ class DiskModel {
     if (tracer_ != nullptr) tracer_->trace(event, a, b);
   }
 
+  // Called when a fault may cost unsynced writes although the machine kept power.
+  std::function<void()> on_unsynced_loss;
+
   // --- Fault decisions and latency. -------------------------------------------------
   bool injecting() const { return faults_active_ && faults_.enabled; }
   // Draws a fault only while injecting, so a healed run draws nothing from `random_`
@@ -215,6 +218,12 @@ class DiskModel {
     if (!random_.chance(probability)) return false;
     stats_.count(kind);
     trace(kind, operations_, 0);
+    // A failed sync forgets dirty sectors; any other failed I/O makes a log suspect,
+    // and the broker reopens it from what is durable: either way unsynced writes go.
+    if (on_unsynced_loss && (kind == "disk.sync_error" || kind == "disk.write_error" ||
+                             kind == "disk.read_error" || kind == "disk.read_corruption")) {
+      on_unsynced_loss();
+    }
     return true;
   }
   // Starts an operation: traces it and suspends the calling fiber for its simulated
@@ -731,6 +740,10 @@ SimDisk::SimDisk(runtime::Scheduler& scheduler, runtime::Random random, const Di
           State{DiskModel(scheduler, random, faults, stats, timing, tracer)})) {}
 
 SimDisk::~SimDisk() = default;
+
+void SimDisk::set_on_unsynced_loss(std::function<void()> callback) {
+  state_->model.on_unsynced_loss = std::move(callback);
+}
 
 IoResult<std::unique_ptr<runtime::File>> SimDisk::open(const std::string& path,
                                                        runtime::OpenMode mode) {

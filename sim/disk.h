@@ -29,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -68,6 +69,10 @@ class SimDisk final : public runtime::Disk {
   // Applies crash semantics (see above). Call when the owning node crashes, after its
   // fibers are gone and before it restarts.
   void crash();
+  // Called (without suspending) when a fault may cost writes that were never synced
+  // although the machine kept power: a failed sync forgets dirty sectors, and any
+  // other failed read or write makes the broker reopen the log from what is durable.
+  void set_on_unsynced_loss(std::function<void()> callback);
   // Turns fault injection on or off (the healed phase turns it off).
   void set_faults_active(bool active);
   // Bytes used by all volatile images.

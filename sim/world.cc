@@ -103,6 +103,9 @@ size_t World::add_node(std::string host, ProcessFactory factory, NodeOptions opt
   node->clock = std::make_unique<NodeClock>(clock_, skew_ms, drift_ppm);
   node->disk = std::make_unique<SimDisk>(*scheduler_, node->random.fork(), profile_.disk, stats_,
                                          options.disk, &trace_);
+  node->disk->set_on_unsynced_loss([this, index = nodes_.size()] {
+    if (on_unsynced_loss) on_unsynced_loss(index);
+  });
   node->network = network_->view(node->host);
   node->log = std::make_unique<TraceLog>(trace_, node->host);
   trace_.note("node.add", node->host);

@@ -112,6 +112,9 @@ class World {
   // whether the machine lost power (its unsynced writes gone): workloads' checkers
   // explain losses by these events.
   std::function<void(size_t node, bool power_loss)> on_down;
+  // Called (without suspending) when a disk fault on a node may have cost writes that
+  // were never synced, the node still up (SimDisk::set_on_unsynced_loss).
+  std::function<void(size_t node)> on_unsynced_loss;
 
  private:
   struct Node;

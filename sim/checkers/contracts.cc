@@ -22,8 +22,10 @@ std::string explain(Permit permit, int32_t partition, const WriteContract& contr
       return fmt::format("an unclean election of partition {} (unclean.leader.election.enable={})",
                          partition, contract.unclean_allowed);
     case Permit::unsynced_power_loss:
-      return fmt::format("flush.messages > 1 and every replica of partition {} lost power",
-                         partition);
+      return fmt::format(
+          "flush.messages > 1 and every replica of partition {} lost its unsynced writes "
+          "(power loss, or a disk fault that reopened its log from what is durable)",
+          partition);
   }
   return "";
 }

@@ -63,7 +63,8 @@ struct PartitionEvents {
 
 struct ReplicationEvents {
   std::vector<PartitionEvents> partitions;  // partitions[p] is partition p
-  // When each broker (by id) lost power.
+  // When each broker (by id) may have lost its unsynced writes: a power loss, or a disk
+  // fault (a failed fsync forgets them; other failed I/O reopens a log from disk).
   absl::btree_map<int32_t, std::vector<runtime::Instant>> power_losses;
 };
 

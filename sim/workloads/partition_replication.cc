@@ -153,6 +153,12 @@ class PartitionReplicationWorkload final : public Workload {
       node_of_broker_.emplace(id, node);
     }
     world.on_down = [this](size_t node, bool power_loss) { on_node_down(node, power_loss); };
+    // A disk fault may cost unsynced writes as a power loss does (a failed fsync forgets
+    // them; other failed I/O makes the broker reopen the log from what is durable).
+    world.on_unsynced_loss = [this](size_t node) {
+      auto broker = broker_of_node_.find(node);
+      if (broker != broker_of_node_.end()) power_losses_[broker->second].push_back(world_->now());
+    };
     LogClientOptions options{bootstrap, {}, {}};
     for (int id = kFirstBroker; id < kFirstBroker + brokers_; id++) {
       options.reassign_among.push_back(id);
