@@ -1063,6 +1063,7 @@ Decision<protocol::BrokerRegistrationResponse> Controller::register_broker(
     // Another process holds this id and is heartbeating.
     return fail(ErrorCode::duplicate_broker_registration);
   }
+  const bool reregistering = existing != nullptr;
   if (existing != nullptr) {
     // The old incarnation is gone: whatever it led or kept in sync must not wait for it.
     const BrokerEpoch previous = existing->epoch;
@@ -1094,7 +1095,9 @@ Decision<protocol::BrokerRegistrationResponse> Controller::register_broker(
   record.log_dirs = request.log_dirs;
   const BrokerEpoch epoch = record.broker_epoch;
   emit(std::move(record), decision.records);
-  VERIFY(!leads_any(broker), "broker {} registers fenced but leads a partition", broker);
+  // (A first registration may lead already: a lone node's adopted legacy topics name it.)
+  VERIFY(!reregistering || !leads_any(broker), "broker {} registers fenced but leads a partition",
+         broker);
   sessions_[broker] = Session{now_ms, -1};
   decision.response.broker_epoch = epoch.value();
   VERIFY(image().broker(broker)->epoch == epoch);

@@ -244,7 +244,10 @@ TEST(Errors, TableHasKafkaNames) {
 }
 
 TEST(Apis, TableCoversTheIssue) {
-  EXPECT_EQ(supported_apis().size(), 55u);
+  EXPECT_EQ(supported_apis().size(), 56u);
+  const ApiInfo* describe_partitions = find_api(75);  // DescribeTopicPartitions (KIP-966)
+  ASSERT_NE(describe_partitions, nullptr);
+  EXPECT_EQ(describe_partitions->version_max, 0);
   const ApiInfo* produce = find_api(0);
   ASSERT_NE(produce, nullptr);
   EXPECT_EQ(produce->version_min, 3);
