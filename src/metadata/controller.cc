@@ -1247,12 +1247,7 @@ Decision<protocol::AlterPartitionReassignmentsResponse> Controller::alter_partit
         }
         Assignment original;
         for (BrokerId broker : partition->replicas) {
-          if (!partition->adding.empty() &&
-              std::find(partition->adding.begin(), partition->adding.end(), broker) !=
-                  partition->adding.end()) {
-            continue;
-          }
-          original.replicas.push_back(broker);
+          if (!partition->is_adding(broker)) original.replicas.push_back(broker);
         }
         std::vector<BrokerId> isr;
         for (BrokerId broker : partition->isr) {

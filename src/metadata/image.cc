@@ -59,6 +59,10 @@ bool PartitionState::in_elr(BrokerId broker) const {
   return std::find(elr.begin(), elr.end(), broker) != elr.end();
 }
 
+bool PartitionState::is_adding(BrokerId broker) const {
+  return std::find(adding.begin(), adding.end(), broker) != adding.end();
+}
+
 bool PartitionState::is_replica(BrokerId broker) const {
   return std::find(replicas.begin(), replicas.end(), broker) != replicas.end();
 }

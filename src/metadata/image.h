@@ -76,6 +76,7 @@ struct PartitionState {
   bool in_isr(BrokerId broker) const;
   bool in_elr(BrokerId broker) const;
   bool reassigning() const { return !adding.empty() || !removing.empty(); }
+  bool is_adding(BrokerId broker) const;
   bool is_replica(BrokerId broker) const;
   bool operator==(const PartitionState&) const = default;
 };
