@@ -69,6 +69,10 @@ class Partition : public std::enable_shared_from_this<Partition> {
   std::optional<NodeId> following;
   // An AlterPartition of the leader's is on its way to the controller.
   bool proposal_sending = false;
+  // The last AlterPartition sent: a LeaderState that replaces the sender's in the same
+  // leader and partition epoch (after a recovery) resumes it, as the controller may
+  // still commit it (LeaderState::resume_proposal).
+  std::optional<replication::IsrProposal> last_proposal;
   // The topic's min.insync.replicas, and whether this node is its only replica (the
   // whole log is then committed once durable, as a lone node's always was).
   int32_t min_insync_replicas = 1;

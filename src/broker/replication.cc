@@ -128,11 +128,16 @@ bool Broker::become_leader(const std::shared_ptr<Partition>& partition,
   // The image may have moved on while the epoch was written: the next pass sees it.
   if (partition->leader_epoch() != state.leader_epoch || partition->recovering) return false;
   const Offset log_end = log->log_end_offset();
+  // A proposal an earlier LeaderState of this leadership sent may still be committed.
+  std::optional<replication::IsrProposal> in_flight;
+  if (partition->last_proposal && partition->last_proposal->leader_epoch == state.leader_epoch &&
+      partition->last_proposal->partition_epoch == state.partition_epoch) {
+    in_flight = partition->last_proposal;
+  }
   partition->leader.emplace(NodeId(settings_.config.node_id),
                             metadata::BrokerEpoch(link_.broker_epoch().value_or(-1)), state,
-                            eligible, log_end, counted_end(*partition, *log),
-                            log->high_watermark(), log_end, env_.clock.now(),
-                            leader_settings(*partition));
+                            eligible, log_end, counted_end(*partition, *log), log->high_watermark(),
+                            log_end, env_.clock.now(), leader_settings(*partition), in_flight);
   partition->leader->flaw_shrink_before_commit = hooks_.shrink_isr_early;
   partition->leader->flaw_high_watermark_under_min_isr = hooks_.high_watermark_under_min_isr;
   sync_high_watermark(*partition);
@@ -179,6 +184,7 @@ void Broker::send_isr_proposal(const std::shared_ptr<Partition>& partition,
     data.new_isr.push_back(member.replica.value());
   }
   partition->proposal_sending = true;
+  partition->last_proposal = proposal;
   spawn("alter-partition",
         [this, partition, proposal = std::move(proposal), request = std::move(request)]() mutable {
           auto answered =

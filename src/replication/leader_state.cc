@@ -19,7 +19,8 @@ bool contains(const metadata::ReplicaList& list, ReplicaId replica) {
 LeaderState::LeaderState(ReplicaId self, BrokerEpoch self_epoch,
                          const metadata::PartitionState& committed, const EligibleBrokers& eligible,
                          Offset log_end, Offset counted_end, Offset high_watermark,
-                         Offset epoch_start, Instant now, LeaderSettings settings)
+                         Offset epoch_start, Instant now, LeaderSettings settings,
+                         const std::optional<IsrProposal>& in_flight)
     : self_(self), self_epoch_(self_epoch), committed_(committed), maximal_isr_(committed.isr),
       eligible_(eligible), settings_(settings), log_end_(log_end), counted_end_(counted_end),
       high_watermark_(std::min(high_watermark, counted_end)), epoch_start_(epoch_start) {
@@ -32,6 +33,23 @@ LeaderState::LeaderState(ReplicaId self, BrokerEpoch self_epoch,
     // In the ISR: caught up as of now (it was when the ISR last changed); otherwise
     // it must catch up before it counts.
     if (committed.in_isr(replica)) progress.last_caught_up = now;
+  }
+  if (in_flight) {
+    const IsrProposal& sent = *in_flight;
+    VERIFY(sent.leader_epoch == committed.leader_epoch, "a proposal of epoch {} resumed in {}",
+           sent.leader_epoch, committed.leader_epoch);
+    VERIFY(sent.partition_epoch == committed.partition_epoch,
+           "a proposal from partition epoch {} resumed at {}", sent.partition_epoch,
+           committed.partition_epoch);
+    pending_ = sent;  // resent: the answer (or the image) settles it
+    if (sent.kind == IsrProposal::Kind::expand) {
+      for (const IsrMember& member : sent.new_isr) {
+        // Proposed from this committed state: every member is one of its replicas.
+        VERIFY(committed.is_replica(member.replica), "proposed ISR member {} is no replica",
+               member.replica);
+        if (!contains(maximal_isr_, member.replica)) maximal_isr_.push_back(member.replica);
+      }
+    }
   }
   advance_high_watermark(now);
   check_invariants();

@@ -100,9 +100,17 @@ class LeaderState {
   // watermark: its durable end under the fsync policy, else its log end), the high
   // watermark it knew as a follower, and this epoch's start (the log end when the epoch
   // was assigned). Followers in the ISR count as caught up now.
+  //
+  // `in_flight`: a proposal this node sent in this leader epoch from this committed
+  // state, by a LeaderState since replaced (the log was recovered mid-leadership). The
+  // controller may commit it still, so it is in flight here too: an expansion's
+  // follower counts toward the high watermark from the start, as it did for the
+  // sender, or the high watermark could pass an offset that follower lacks while the
+  // controller makes it leader (a completed reassignment does: replication seed 559).
   LeaderState(ReplicaId self, BrokerEpoch self_epoch, const metadata::PartitionState& committed,
               const EligibleBrokers& eligible, Offset log_end, Offset counted_end,
-              Offset high_watermark, Offset epoch_start, Instant now, LeaderSettings settings);
+              Offset high_watermark, Offset epoch_start, Instant now, LeaderSettings settings,
+              const std::optional<IsrProposal>& in_flight = std::nullopt);
 
   // The image's committed state of the partition, still led by this node in this
   // epoch (the caller ends this LeaderState otherwise), and who may join the ISR.

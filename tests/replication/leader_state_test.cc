@@ -45,10 +45,11 @@ LeaderSettings settings(int32_t min_isr) {
 }
 
 LeaderState make(std::initializer_list<int32_t> isr, int32_t min_isr = 2, int64_t log_end = 100,
-                 int64_t high_watermark = 0) {
+                 int64_t high_watermark = 0,
+                 const std::optional<IsrProposal>& in_flight = std::nullopt) {
   return LeaderState(kLeader, BrokerEpoch(10), partition(isr), all_eligible(), Offset(log_end),
                      Offset(log_end), Offset(high_watermark), Offset(log_end), at(1),
-                     settings(min_isr));
+                     settings(min_isr), in_flight);
 }
 
 TEST(LeaderState, TheHighWatermarkIsTheSmallestLogEndOfTheIsr) {
@@ -140,6 +141,38 @@ TEST(LeaderState, AFollowerJoinsOnceAtTheHighWatermarkAndTheEpochStart) {
   leader.on_answer(*expand, IsrAnswer{ErrorCode::ineligible_replica, {}, {}, {}}, at(7));
   EXPECT_EQ(leader.maximal_isr().size(), 2u);
   EXPECT_FALSE(leader.proposal_to_send());
+}
+
+// Replication seed 559: the leader proposed C into the ISR once C reached the high
+// watermark, then recovered its log and led on with a new LeaderState while the
+// controller committed the expansion. The new state must count C as the sender did:
+// C may lead next (a reassignment to C completes with that commit).
+TEST(LeaderState, AResumedExpansionHoldsTheHighWatermarkForItsFollower) {
+  LeaderState sender = make({1, 2}, /*min_isr=*/1);
+  sender.on_follower_fetch(kB, BrokerEpoch(20), Offset(100), Offset(100), at(2));
+  auto expand = sender.on_follower_fetch(kC, BrokerEpoch(30), Offset(100), Offset(100), at(3));
+  ASSERT_TRUE(expand);
+  sender.on_local_end(Offset(101), Offset(101), at(4));
+  sender.on_follower_fetch(kB, BrokerEpoch(20), Offset(101), Offset(101), at(5));
+  EXPECT_EQ(sender.high_watermark(), Offset(100));  // C holds it
+
+  // The replacement, from the same committed state, knows nothing of C's progress.
+  LeaderState fresh = make({1, 2}, /*min_isr=*/1, /*log_end=*/101);
+  fresh.on_follower_fetch(kB, BrokerEpoch(20), Offset(101), Offset(101), at(6));
+  EXPECT_EQ(fresh.high_watermark(), Offset(101));  // what went wrong: past C's end
+
+  LeaderState resumed = make({1, 2}, /*min_isr=*/1, /*log_end=*/101, /*high_watermark=*/0, expand);
+  EXPECT_EQ(resumed.maximal_isr().size(), 3u);
+  EXPECT_EQ(resumed.proposal_to_send(), expand);  // resent: the answer settles it
+  resumed.on_follower_fetch(kB, BrokerEpoch(20), Offset(101), Offset(101), at(7));
+  EXPECT_EQ(resumed.high_watermark(), Offset(0));  // C not heard from yet
+  resumed.on_follower_fetch(kC, BrokerEpoch(30), Offset(100), Offset(101), at(8));
+  EXPECT_EQ(resumed.high_watermark(), Offset(100));
+  resumed.on_answer(
+      *expand, IsrAnswer{ErrorCode::none, {kLeader, kB, kC}, LeaderEpoch(5), PartitionEpoch(1)},
+      at(9));
+  EXPECT_EQ(resumed.isr().size(), 3u);
+  EXPECT_FALSE(resumed.in_flight());
 }
 
 TEST(LeaderState, AFollowerOfAnotherIncarnationDoesNotJoin) {
