@@ -499,9 +499,10 @@ namespace weir::group {
 namespace {
 
 // Four clients (two static) send random requests, time jumps, appends succeed or fail
-// at random. (group.max.size is not an invariant: while preparing Kafka counts only the
-// members that rejoined, and static members that did not rejoin stay.) ClassicGroup checks its invariants after every step (a VERIFY failure
+// at random. ClassicGroup checks its invariants after every step (a VERIFY failure
 // throws); here every token is answered at most once, and after unload exactly once.
+// group.max.size is not an invariant: while preparing, Kafka counts only the members
+// that rejoined, and static members that did not rejoin stay.
 RC_GTEST_PROP(ClassicGroupProperty, RandomClientsKeepInvariants, ()) {
   GroupSettings group_settings = settings(milliseconds(*rc::gen::element(0, 3000)));
   group_settings.max_size = *rc::gen::inRange(1, 5);
