@@ -338,6 +338,18 @@ def main():
                                len(s[2]) == 3 and s[0] in by_id and s, 60)
             checks.check(bool(whole), f"ELR: the partition is whole again ({whole})")
             leader = by_id[whole[0]]
+            # Records the ELR election must keep: acknowledged by the whole ISR.
+            p = confluent_kafka.Producer({"bootstrap.servers": f"127.0.0.1:{leader.port}",
+                                          "acks": "all", "enable.idempotence": True,
+                                          "message.timeout.ms": 20000})
+            elr_acked = {}
+            for i in range(50):
+                p.produce(TOPIC, value=f"elr-{i}".encode(), partition=0,
+                          on_delivery=lambda err, msg: err is None and elr_acked.update(
+                              {msg.value().decode(): msg.offset()}))
+            p.flush(30)
+            checks.check(len(elr_acked) == 50, f"ELR: 50 acks=all records before the stops "
+                         f"({len(elr_acked)} acknowledged)")
             first, second = [b for b in brokers if b is not leader]
             first.signal(signal.SIGTERM, timeout=60)
             second.signal(signal.SIGTERM, timeout=60)
@@ -380,6 +392,27 @@ def main():
             whole = wait_until(lambda: (s := partition_state(kcat_path, brokers)) and
                                len(s[2]) == 3 and s, 60)
             checks.check(bool(whole), f"ELR: all three replicas in sync again ({whole})")
+            # kcat reads to the high watermark and exits (-e); a bound, not a hang.
+            def read_log():
+                try:
+                    out = subprocess.run(
+                        [kcat_path, "-C", "-b", bootstrap, "-t", TOPIC, "-p", "0", "-o",
+                         "beginning", "-e", "-q", "-f", "%o %s\\n"],
+                        capture_output=True, text=True, timeout=60).stdout
+                except subprocess.TimeoutExpired:
+                    return {}
+                log = {}
+                for line in out.splitlines():
+                    offset, _, value = line.partition(" ")
+                    if offset.isdigit():
+                        log[int(offset)] = value
+                return log
+            after_elr = wait_until(lambda: (log := read_log()) and all(
+                log.get(o) == v for v, o in elr_acked.items()) and log, 60)
+            elr_log = after_elr or read_log()
+            lost = [v for v, o in elr_acked.items() if elr_log.get(o) != v]
+            checks.check(not lost, f"ELR: every acks=all record is at its offset after the ELR "
+                         f"election ({len(lost)} of {len(elr_acked)} missing, e.g. {lost[:3]})")
 
             # Reassignment (weir partition reassign, as kafka-reassign-partitions): the
             # partition leaves one broker — its copy is deleted there — and comes back to
@@ -420,6 +453,13 @@ def main():
                                len(s[2]) == 3 and s, 30)
             checks.check(bool(state), f"all three replicas in sync after the reassignment "
                          f"({state or partition_state(kcat_path, brokers)})")
+            moved_log = wait_until(lambda: (log := read_log()) and all(
+                log.get(o) == v for o, v in elr_log.items()) and log, 60)
+            final_log = moved_log or read_log()
+            changed = [o for o, v in elr_log.items() if final_log.get(o) != v]
+            checks.check(not changed, f"after the reassignment every record read before it is "
+                         f"at its offset ({len(changed)} of {len(elr_log)} differ, e.g. "
+                         f"{changed[:3]})")
             bad = weir_reassign("--execute", "--assignment", f"{TOPIC}:0=4,4,5")
             checks.check(bad.returncode != 0 and "INVALID_REPLICA_ASSIGNMENT" in bad.stdout,
                          f"a broker named twice is refused: {bad.stdout.strip()}")
