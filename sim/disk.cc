@@ -534,6 +534,7 @@ class DiskModel {
   FaultStats& stats() { return stats_; }
 
   Namespace& volatile_names() { return volatile_names_; }
+  const Namespace& volatile_names() const { return volatile_names_; }
   absl::btree_set<std::string>& directories() { return directories_; }
 
  private:
@@ -855,5 +856,21 @@ void SimDisk::set_faults_active(bool active) { state_->model.set_faults_active(a
 uint64_t SimDisk::used_bytes() const { return state_->model.used_bytes(); }
 
 uint64_t SimDisk::durable_digest() const { return state_->model.durable_digest(); }
+
+std::vector<std::string> SimDisk::peek_list(const std::string& directory) const {
+  const DiskModel& disk = state_->model;
+  if (!disk.directory_exists(directory)) return {};
+  return disk.list(directory);
+}
+
+std::optional<std::vector<uint8_t>> SimDisk::peek(const std::string& path) const {
+  const Namespace& names = state_->model.volatile_names();
+  auto it = names.find(path);
+  if (it == names.end() || it->second == nullptr) return std::nullopt;
+  const std::vector<std::byte>& bytes = it->second->volatile_bytes;
+  std::vector<uint8_t> out(bytes.size());
+  std::memcpy(out.data(), bytes.data(), bytes.size());
+  return out;
+}
 
 }  // namespace weir::sim

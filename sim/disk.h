@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,11 @@ class SimDisk final : public runtime::Disk {
   void set_faults_active(bool active);
   // Bytes used by all volatile images.
   uint64_t used_bytes() const;
+  // For checkers, while the world is paused: the files in `directory` and a file's
+  // contents as reads would see them now (the volatile images). No fault, no latency,
+  // no trace event: looking cannot change the run.
+  std::vector<std::string> peek_list(const std::string& directory) const;
+  std::optional<std::vector<uint8_t>> peek(const std::string& path) const;
   // A digest of the durable state, for tests and the trace.
   uint64_t durable_digest() const;
 

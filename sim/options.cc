@@ -165,7 +165,8 @@ std::string usage() {
                        no-divergence-truncation (raft, metadata); answer-before-commit,
                        snapshot-without-configs, answer-before-catch-up,
                        keep-stray-partitions (metadata); ack-on-leader, shrink-isr-early,
-                       skip-follower-truncation, truncate-to-hw, truncate-to-leader-offset,
+                       skip-follower-truncation, skip-divergence-check, truncate-to-hw,
+                       truncate-to-leader-offset,
                        serve-past-hw, stamp-successor-epoch, hw-under-min-isr,
                        elr-keep-unclean-restart (replication)
   --trace FILE         write the event trace of the (single) seed to FILE

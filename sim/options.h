@@ -45,6 +45,11 @@ struct Flaws {
   // replication: a follower ignores the leader's DivergingEpoch and keeps records no
   // leader committed.
   bool skip_follower_truncation = false;
+  // replication: the leader serves a follower from its fetch offset without checking
+  // the epoch of the records before it (Kafka before KIP-101, when followers were
+  // matched by offset alone): a follower's uncommitted tail of an old epoch stays
+  // under newer records, and the follower joins the ISR diverged.
+  bool skip_divergence_check = false;
   // replication: a broker that becomes a follower truncates its log to its high
   // watermark (Kafka before KIP-101), dropping acknowledged records its high watermark
   // had not caught up with yet.
@@ -93,6 +98,7 @@ inline constexpr FlawName flaw_names[] = {
     {"ack-on-leader", &Flaws::ack_on_leader},
     {"shrink-isr-early", &Flaws::shrink_isr_early},
     {"skip-follower-truncation", &Flaws::skip_follower_truncation},
+    {"skip-divergence-check", &Flaws::skip_divergence_check},
     {"truncate-to-hw", &Flaws::truncate_to_high_watermark},
     {"truncate-to-leader-offset", &Flaws::truncate_to_leader_offset},
     {"serve-past-hw", &Flaws::serve_past_high_watermark},

@@ -11,6 +11,7 @@
 
 #include "record/batch.h"
 #include "sim/checkers/contracts.h"
+#include "sim/checkers/replicas.h"
 #include "sim/node_process.h"
 #include "sim/workloads/log_client.h"
 
@@ -134,6 +135,7 @@ class PartitionReplicationWorkload final : public Workload {
         hooks.broker.ack_on_leader = flaws_.ack_on_leader;
         hooks.broker.shrink_isr_early = flaws_.shrink_isr_early;
         hooks.broker.skip_follower_truncation = flaws_.skip_follower_truncation;
+        hooks.broker.skip_divergence_check = flaws_.skip_divergence_check;
         hooks.broker.truncate_to_leader_offset = flaws_.truncate_to_leader_offset;
         hooks.broker.serve_past_high_watermark = flaws_.serve_past_high_watermark;
         hooks.broker.stamp_successor_epoch = flaws_.stamp_successor_epoch;
@@ -147,7 +149,9 @@ class PartitionReplicationWorkload final : public Workload {
                                                 const std::vector<std::string>&) {
           on_broker_reconciled(id, image);
         };
-        return std::make_unique<NodeProcess>(context, node_config(lines), std::move(hooks));
+        auto process = std::make_unique<NodeProcess>(context, node_config(lines), std::move(hooks));
+        broker_processes_[id] = {process.get(), context.incarnation};
+        return process;
       });
       broker_of_node_.emplace(node, id);
       node_of_broker_.emplace(id, node);
@@ -174,8 +178,9 @@ class PartitionReplicationWorkload final : public Workload {
 
   void on_heal(World& world) override { history_.healed_at = world.now(); }
 
-  void quiesce(World&) override {
+  void quiesce(World& world) override {
     history_.quiesced = true;
+    audit_replicas(world);
     // Liveness: the healed cluster has every partition led and fully in sync.
     for (size_t s = 0; s < mixes_.size(); s++) {
       const metadata::TopicImage* topic = s < latest_.size() ? latest_[s].get() : nullptr;
@@ -220,6 +225,12 @@ class PartitionReplicationWorkload final : public Workload {
       return result;
     }
     for (const std::string& line : unsynced_) result.fail(Verdict::liveness, line);
+    int replicas_compared = 0;
+    for (const auto& [where, audits] : audits_) {
+      const auto& [s, p] = where;
+      replicas_compared += checkers::check_replicas_agree(
+          fmt::format("{}-{}", mixes_[s].stream.topic, p), audits, audit_isr_[where], result);
+    }
     std::string summary = fmt::format("brokers={}", brokers_);
     int32_t elections = 0;
     for (size_t s = 0; s < mixes_.size(); s++) {
@@ -253,8 +264,9 @@ class PartitionReplicationWorkload final : public Workload {
                              log.writes.size(), checkers::acknowledged_writes(log),
                              checkers::final_records(log), permitted.empty() ? "" : " ", permitted);
     }
-    summary += fmt::format(" elections={} reassigned={}/{}", elections,
-                           history_.reassignments_accepted, history_.reassignments_asked);
+    summary += fmt::format(" elections={} reassigned={}/{} replicas_compared={}", elections,
+                           history_.reassignments_accepted, history_.reassignments_asked,
+                           replicas_compared);
     if (auto failover = failover_summary()) summary += " " + *failover;
     result.summary = std::move(summary);
     return result;
@@ -398,6 +410,57 @@ class PartitionReplicationWorkload final : public Workload {
     }
   }
 
+  // The replica checker's evidence (sim/checkers/replicas.h), taken while the world is
+  // paused at quiesce: each live broker's partition logs as its memory bounds them (log
+  // start and end, high watermark, leadership) and as its disk holds them (the batches
+  // of the segment files, read without a trace event: the run does not change).
+  void audit_replicas(World& world) {
+    for (const auto& [broker, handle] : broker_processes_) {
+      const size_t node = node_of_broker_.at(broker);
+      if (!world.is_up(node) || world.incarnation(node) != handle.incarnation) continue;
+      broker::Broker* serving = handle.process->node().broker();
+      if (serving == nullptr || !serving->ready()) continue;
+      const SimDisk& disk = world.disk(node);
+      for (const broker::Broker::LogState& state : serving->log_states()) {
+        size_t s = 0;
+        while (s < mixes_.size() && mixes_[s].stream.topic != state.topic) s++;
+        if (s == mixes_.size() || state.recovering) continue;
+        checkers::ReplicaAudit audit;
+        audit.broker = broker;
+        audit.leader = state.leader;
+        audit.high_watermark = state.high_watermark.value();
+        audit.log_start = state.log_start.value();
+        audit.log_end = state.log_start.value();  // raised to what the segments show
+        for (const std::string& name : disk.peek_list(state.directory)) {
+          if (!name.ends_with(".log")) continue;  // segment names sort by base offset
+          auto bytes = disk.peek(state.directory + "/" + name);
+          if (!bytes) continue;
+          std::span<const uint8_t> rest(*bytes);
+          while (!rest.empty()) {
+            auto batch = record::validate_batch(rest);
+            if (!batch) break;  // a torn or unwritten tail: the log ends before it
+            const record::BatchHeader& header = batch->header;
+            rest = rest.subspan(batch->bytes.size());
+            if (header.base_offset >= state.log_end) break;
+            audit.batches.push_back({header.base_offset.value(), header.last_offset().value(),
+                                     header.partition_leader_epoch.value(), header.crc});
+            audit.log_end = header.last_offset().value() + 1;
+          }
+        }
+        const std::pair<size_t, int32_t> where{s, state.partition};
+        audits_[where].push_back(std::move(audit));
+      }
+    }
+    for (size_t s = 0; s < mixes_.size() && s < latest_.size(); s++) {
+      if (latest_[s] == nullptr) continue;
+      for (size_t p = 0; p < latest_[s]->partitions.size(); p++) {
+        std::vector<int32_t>& isr = audit_isr_[{s, static_cast<int32_t>(p)}];
+        for (metadata::BrokerId member : latest_[s]->partitions[p].isr)
+          isr.push_back(member.value());
+      }
+    }
+  }
+
   // From each leader's going down (kill or power loss, in the faulty phase) to the next
   // write its partition acknowledged, on the acks=all streams: the failover time.
   std::optional<std::string> failover_summary() const {
@@ -443,6 +506,15 @@ class PartitionReplicationWorkload final : public Workload {
   record::Offset latest_applied_{-1};
   std::vector<std::shared_ptr<const metadata::TopicImage>> latest_;
   std::vector<std::string> unsynced_;
+  // The current incarnation's process of each broker, for the audit at quiesce.
+  struct BrokerProcess {
+    NodeProcess* process = nullptr;
+    uint64_t incarnation = 0;
+  };
+  absl::btree_map<int32_t, BrokerProcess> broker_processes_;
+  // (stream, partition) → each live replica's audit, and the ISR the controllers showed.
+  absl::btree_map<std::pair<size_t, int32_t>, std::vector<checkers::ReplicaAudit>> audits_;
+  absl::btree_map<std::pair<size_t, int32_t>, std::vector<int32_t>> audit_isr_;
 };
 
 }  // namespace

@@ -455,9 +455,13 @@ void Broker::follower_fetched(const std::shared_ptr<Partition>& partition, NodeI
   const Offset leader_end = log->log_end_offset();
   result.high_watermark = partition->high_watermark().value();
   result.log_start_offset = log->log_start_offset().value();
-  const replication::PositionCheck check = replication::check_follower_position(
+  replication::PositionCheck check = replication::check_follower_position(
       log->leader_epochs(), log->log_start_offset(), leader_end, Offset(asked.fetch_offset),
       LeaderEpoch(asked.last_fetched_epoch));
+  if (hooks_.skip_divergence_check && check.kind == replication::PositionCheck::Kind::diverging &&
+      Offset(asked.fetch_offset) <= leader_end) {
+    check.kind = replication::PositionCheck::Kind::fetch;  // the planted flaw: offsets only
+  }
   switch (check.kind) {
     case replication::PositionCheck::Kind::diverging:
       result.diverging_epoch.epoch = check.diverging.epoch.value();

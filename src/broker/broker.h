@@ -74,6 +74,9 @@ struct BrokerHooks {
   bool serve_past_high_watermark = false;
   // Flaw: a follower keeps what it has where the leader says it diverged.
   bool skip_follower_truncation = false;
+  // Flaw: a leader serves a follower from its fetch offset without checking the epoch
+  // of the records before it (Kafka before KIP-101).
+  bool skip_divergence_check = false;
   // Flaw: a new follower truncates its log to its high watermark (before KIP-101).
   bool truncate_to_high_watermark = false;
   // Called (without suspending) after each leader append, with the batches as stored
@@ -106,6 +109,21 @@ class Broker {
   bool ready() const { return ready_.is_set(); }
   // Suspends until stop() is called (by another fiber) and has finished.
   void serve();
+
+  // Each partition log this node hosts as its memory holds it now (no suspension): for
+  // the simulator's replica checker (sim/checkers/replicas.h), which reads the batches
+  // from the disk itself while the world is paused.
+  struct LogState {
+    std::string topic;
+    int32_t partition = 0;
+    std::string directory;
+    bool leader = false;
+    bool recovering = false;
+    Offset high_watermark;
+    Offset log_start;
+    Offset log_end;
+  };
+  std::vector<LogState> log_states() const;
   // Suspends. Stops accepting, closes every connection, waits for in-flight requests,
   // then flushes and closes every log: a clean shutdown.
   void stop();

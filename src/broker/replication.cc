@@ -144,6 +144,22 @@ bool Broker::become_leader(const std::shared_ptr<Partition>& partition,
   return true;
 }
 
+std::vector<Broker::LogState> Broker::log_states() const {
+  std::vector<LogState> states;
+  for (const std::shared_ptr<Partition>& partition : topics_.partitions()) {
+    LogState& state = states.emplace_back();
+    state.topic = partition->topic();
+    state.partition = partition->index();
+    state.directory = topics_.directory_of(partition->topic(), partition->index());
+    state.leader = partition->leader.has_value();
+    state.recovering = partition->recovering;
+    state.high_watermark = partition->high_watermark();
+    state.log_start = partition->log().log_start_offset();
+    state.log_end = partition->log().log_end_offset();
+  }
+  return states;
+}
+
 void Broker::replication_tick() {
   const runtime::Instant now = env_.clock.now();
   const bool check = now >= next_isr_check_;

@@ -86,6 +86,9 @@ class Topics {
   // False if some log was not closed whole (recovering, suspect, or its close failed).
   bool close_all();
 
+  // A partition's directory under the data root ("<topic>-<index>").
+  std::string directory_of(const std::string& topic, int32_t index) const;
+
  private:
   // Suspends. The log of `directory` with its producer state.
   Result<std::pair<std::shared_ptr<storage::PartitionLog>,
@@ -93,7 +96,6 @@ class Topics {
          ApiError>
   open_log(const std::string& directory, const std::string& topic_id,
            const config::TopicConfig& config, bool sole_replica);
-  std::string directory_of(const std::string& topic, int32_t index) const;
   // Suspends. The topic id partition.metadata names, read twice and agreeing; nothing
   // when the file is missing, unreadable or the reads disagree.
   std::optional<std::string> stored_topic_id(const std::string& directory);

@@ -14,6 +14,7 @@
 #include "sim/checkers/disk.h"
 #include "sim/checkers/log.h"
 #include "sim/checkers/raft.h"
+#include "sim/checkers/replicas.h"
 
 namespace weir::sim::checkers {
 namespace {
@@ -691,6 +692,66 @@ TEST(EpochLedger, OneLeaderPerEpochAndOneBatchPerOffset) {
   expect_one_problem(batches, Verdict::correctness,
                      "s0: partition 0: offset 3 of leader epoch 1 holds [3..3] crc 000000bb "
                      "(broker 11) and [3..4] crc 000000bc (broker 11)");
+}
+
+// --- Replica agreement below the high watermark -----------------------------------------
+
+ReplicaAudit audit(int32_t broker, bool leader, int64_t high_watermark,
+                   std::vector<AuditedBatch> batches) {
+  ReplicaAudit out;
+  out.broker = broker;
+  out.leader = leader;
+  out.high_watermark = high_watermark;
+  out.log_start = batches.empty() ? 0 : batches.front().base_offset;
+  out.log_end = batches.empty() ? 0 : batches.back().last_offset + 1;
+  out.batches = std::move(batches);
+  return out;
+}
+
+TEST(ReplicaChecker, InSyncReplicasAgreeBelowTheHighWatermark) {
+  const std::vector<AuditedBatch> log{{0, 4, 1, 0xa}, {5, 9, 1, 0xb}, {10, 12, 2, 0xc}};
+  // The follower lacks the last batch (it fetches next) and its tail past the high
+  // watermark may differ: neither is divergence.
+  std::vector<AuditedBatch> follower(log.begin(), log.begin() + 2);
+  follower.push_back({10, 11, 3, 0xd});
+  CheckResult result;
+  EXPECT_EQ(check_replicas_agree("s0-0", {audit(1, true, 10, log), audit(2, false, 5, follower)},
+                                 {1, 2}, result),
+            1);
+  EXPECT_EQ(result.verdict, Verdict::ok) << ::testing::PrintToString(result.problems);
+}
+
+TEST(ReplicaChecker, ABatchThatDiffersBelowTheHighWatermarkIsCaught) {
+  // The follower kept a batch of an epoch the leader never wrote (it skipped the
+  // truncation the leader's DivergingEpoch answer asked for).
+  const std::vector<AuditedBatch> log{{0, 4, 1, 0xa}, {5, 9, 2, 0xb}, {10, 12, 2, 0xc}};
+  const std::vector<AuditedBatch> kept{{0, 4, 1, 0xa}, {5, 9, 1, 0xe}, {10, 12, 2, 0xc}};
+  CheckResult result;
+  check_replicas_agree("s0-0", {audit(1, true, 13, log), audit(3, false, 13, kept)}, {1, 3},
+                       result);
+  expect_one_problem(result, Verdict::correctness,
+                     "in-sync replica 3 diverges from leader 1 below its high watermark 13: at "
+                     "offset 5");
+}
+
+TEST(ReplicaChecker, DifferentBatchBoundariesAreCaught) {
+  const std::vector<AuditedBatch> log{{0, 4, 1, 0xa}, {5, 9, 1, 0xb}};
+  const std::vector<AuditedBatch> split{{0, 2, 1, 0xf}, {3, 9, 1, 0xb}};
+  CheckResult result;
+  check_replicas_agree("s0-0", {audit(1, true, 10, log), audit(2, false, 10, split)}, {1, 2},
+                       result);
+  expect_one_problem(result, Verdict::correctness, "at offset 0");
+}
+
+TEST(ReplicaChecker, AReplicaOutsideTheIsrIsNotJudged) {
+  // Still to be truncated: the leader has not heard from it since it came back.
+  const std::vector<AuditedBatch> log{{0, 4, 1, 0xa}, {5, 9, 2, 0xb}};
+  const std::vector<AuditedBatch> stale{{0, 4, 1, 0xa}, {5, 9, 1, 0xe}};
+  CheckResult result;
+  EXPECT_EQ(check_replicas_agree("s0-0", {audit(1, true, 10, log), audit(2, false, 5, stale)}, {1},
+                                 result),
+            0);
+  EXPECT_EQ(result.verdict, Verdict::ok);
 }
 
 }  // namespace

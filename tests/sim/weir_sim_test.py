@@ -275,6 +275,10 @@ class Replication(unittest.TestCase):
             self.assertRegex(result.stdout, rf"fault {re.escape(kind)} x[1-9]")
         # Partitions move between brokers (AlterPartitionReassignments) under the faults.
         self.assertRegex(result.stdout, r"reassigned=[1-9]\d*/")
+        # The replica checker compared in-sync replicas in every run.
+        compared = [int(n) for n in re.findall(r"replicas_compared=(\d+)", result.stdout)]
+        self.assertEqual(len(compared), 40)
+        self.assertGreater(min(compared), 0, compared)
         # Leaders move and the ISR changes in every run.
         elections = [int(n) for n in re.findall(r"elections=(\d+)", result.stdout)]
         self.assertEqual(len(elections), 40)
@@ -322,6 +326,16 @@ class Replication(unittest.TestCase):
         # rejoins the ISR (a liveness verdict), or its records surface.
         Flaws.caught(self, "skip-follower-truncation", ("correctness", "liveness"),
                      seeds="1..1", workload=self.REPLICATION)
+
+    def test_skip_divergence_check_is_caught(self):
+        # Followers matched by offset alone (before KIP-101): a follower's uncommitted
+        # tail of an old epoch stays under the new leader's records, and it joins the
+        # ISR diverged. The replica checker compares the in-sync logs below the high
+        # watermark directly.
+        result = Flaws.caught(self, "skip-divergence-check", ("correctness",), seeds="1..1",
+                              workload=self.REPLICATION)
+        self.assertRegex(result.stdout, r"in-sync replica \d+ diverges from leader \d+ below "
+                                        r"its high watermark")
 
     def test_truncate_to_high_watermark_is_caught(self):
         # The pre-KIP-101 follower truncates to its own high watermark, which lags the
