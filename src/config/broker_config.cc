@@ -579,8 +579,10 @@ void read_keys(Reader& r, BrokerConfig& c) {
                                         "Tiered storage's local retention (weir: no tiering).");
 
   // --- Internal topics, groups, transactions.
-  c.offsets_topic_replication_factor = r.int16("offsets.topic.replication.factor", 3, 1,
-                                               "Replication factor of __consumer_offsets.");
+  c.offsets_topic_replication_factor =
+      r.int16("offsets.topic.replication.factor", 3, 1,
+              "Replication factor of __consumer_offsets. Not set: the number of "
+              "active brokers when fewer than 3 (docs/config.md).");
   c.offsets_topic_num_partitions = r.int32("offsets.topic.num.partitions", 50, 1, int32_max,
                                            "Partitions of __consumer_offsets.");
   c.offsets_topic_segment_bytes = r.int32("offsets.topic.segment.bytes", 104857600, 1, int32_max,
