@@ -10,6 +10,7 @@ usage: group_test.py path/to/weir
 
 import struct
 import subprocess
+import threading
 import time
 
 import harness
@@ -98,19 +99,33 @@ def main():
         admin.close()
 
         # --- (b) two members split the partitions ---------------------------------------
-        one, two = consumer("split"), consumer("split")
+        # Each member polls in its own thread: a kafka-python consumer rejoins a
+        # rebalance only from poll(), and poll() blocks until its own join completes.
+        stop = threading.Event()
+        assignments = {}
+
+        def member(name):
+            c = consumer("split")
+            try:
+                while not stop.is_set():
+                    c.poll(timeout_ms=200)
+                    assignments[name] = {p.partition for p in c.assignment()}
+            finally:
+                c.close()
+
+        threads = [threading.Thread(target=member, args=(name,), daemon=True) for name in ("one", "two")]
+        for thread in threads:
+            thread.start()
         deadline = time.monotonic() + 90
         split = False
         while time.monotonic() < deadline and not split:
-            one.poll(timeout_ms=200)
-            two.poll(timeout_ms=200)
-            a, c = one.assignment(), two.assignment()
+            time.sleep(0.2)
+            a, c = assignments.get("one", set()), assignments.get("two", set())
             split = bool(a) and bool(c) and not (a & c) and len(a | c) == PARTITIONS
-        t.check(split, f"two kafka-python members split the {PARTITIONS} partitions: "
-                       f"{sorted(p.partition for p in one.assignment())} and "
-                       f"{sorted(p.partition for p in two.assignment())}")
-        one.close()
-        two.close()
+        t.check(split, f"two kafka-python members split the {PARTITIONS} partitions: {assignments}")
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
 
         # --- (c) confluent-kafka -----------------------------------------------------------
         ck = confluent.Consumer({"bootstrap.servers": b, "group.id": "ck",
