@@ -96,7 +96,12 @@ def main():
         admin = KafkaAdminClient(bootstrap_servers=b, request_timeout_ms=30000)
         listed = {g[0]: g[1] for g in admin.list_consumer_groups()}
         t.equal(listed.get("app"), "consumer", "ListGroups names 'app' with protocol type consumer")
-        admin.close()
+        described = admin.describe_consumer_groups(["app"])[0]
+        t.equal((described.state, described.protocol_type, len(described.members)),
+                ("Empty", "consumer", 0), "DescribeGroups: 'app' is Empty once its members left")
+        fetched = admin.list_consumer_group_offsets("app")
+        t.equal({tp.partition: o.offset for tp, o in fetched.items()}, {0: 38, 1: 36, 2: 36},
+                "OffsetFetch of every partition (the admin's) gives the commits")
 
         # --- (b) two members split the partitions ---------------------------------------
         # Each member polls in its own thread: a kafka-python consumer rejoins a
@@ -144,6 +149,20 @@ def main():
         t.equal(sum(tp.offset for tp in offsets), 110, "confluent-kafka's commit holds")
         ck.close()
 
+        # DeleteGroups: an Empty group goes, with its offsets (tombstones, checked again
+        # after the restart below).
+        deleted = dict(admin.delete_consumer_groups(["ck"]))
+        t.equal(getattr(deleted.get("ck"), "errno", deleted.get("ck")), 0, "DeleteGroups 'ck'")
+        t.check("ck" not in {g[0] for g in admin.list_consumer_groups()}, "'ck' is no longer listed")
+        admin.close()
+
+        # Metadata does not auto-create internal (`__`) topics.
+        conn = wire.Connection(server.port)
+        topics = wire.parse_metadata_response(conn.request(3, 8, wire.metadata_body(["__mine"], 8)), 8)
+        conn.close()
+        t.equal(topics.get("__mine", (None,))[0], 3,
+                "Metadata for '__mine' with auto-creation on: UNKNOWN_TOPIC_OR_PARTITION, not created")
+
         # --- (d) kcat's balanced consumer ----------------------------------------------------
         try:
             r = subprocess.run([kcat, "-b", b, "-G", "kc", TOPIC, "-X", "auto.offset.reset=earliest",
@@ -164,6 +183,11 @@ def main():
                 "after a restart the coordinator reloaded 'app''s committed offsets")
         t.equal(len(poll_records(after, 1, 15)), 0, "... and the group reads nothing old")
         after.close()
+        admin = KafkaAdminClient(bootstrap_servers=b, request_timeout_ms=30000)
+        listed = {g[0] for g in admin.list_consumer_groups()}
+        t.check("app" in listed and "kc" in listed and "ck" not in listed,
+                f"after the restart 'app' and 'kc' are listed, the deleted 'ck' is not: {sorted(listed)}")
+        admin.close()
     t.finish()
 
 
