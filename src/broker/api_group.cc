@@ -41,6 +41,8 @@ constexpr size_t kOffsetMetadataBytesMax = 4096;
 constexpr size_t kLoadReadBytes = size_t{1} << 20;
 // The largest records section a load decompresses.
 constexpr size_t kLoadDecompressedBytesMax = size_t{64} << 20;
+// Kafka's offsets.retention.check.interval.ms default: how often expired offsets go.
+constexpr runtime::Duration kOffsetExpiryCheckInterval = runtime::milliseconds(600000);
 // Kafka's classic group type name (ListGroups v5 group_type).
 constexpr std::string_view kClassicGroupType = "classic";
 
@@ -310,7 +312,9 @@ void Broker::shard_persist_loop(const std::shared_ptr<GroupShard>& shard) {
     PersistItem item = std::move(shard->persists.front());
     shard->persists.pop_front();
     std::optional<group::PersistFailure> failure = group::PersistFailure::not_coordinator;
+    shard->appending = true;
     if (shard->active && !stopping_) failure = append_group_records(*shard, item.records);
+    shard->appending = false;
     item.done(*shard, failure);
   }
 }
@@ -347,8 +351,11 @@ std::optional<group::PersistFailure> Broker::append_group_records(
 void Broker::shard_timer_loop(const std::shared_ptr<GroupShard>& shard) {
   VERIFY(shard->loaded, "the timer of shard {} before its load", shard->partition);
   runtime::Instant last_ticked = runtime::Instant::from_nanoseconds(INT64_MIN);
+  runtime::Instant next_expiry = env_.clock.now() + kOffsetExpiryCheckInterval;
   while (shard->active && !stopping_) {
     const runtime::Instant now = env_.clock.now();
+    if (now >= next_expiry && expire_offsets(*shard))
+      next_expiry = now + kOffsetExpiryCheckInterval;
     runtime::Instant earliest = runtime::Instant::max();
     std::vector<std::string> due;
     for (const auto& [group_id, entry] : shard->groups) {
@@ -373,10 +380,36 @@ void Broker::shard_timer_loop(const std::shared_ptr<GroupShard>& shard) {
     if (!due.empty()) earliest = now + runtime::milliseconds(1);
     shard->timer_deadline = earliest;
     shard->timer_wake.add(env_.scheduler.prepare_wait());
-    // Wakes at least each second to look at shutdown.
+    // Wakes at least each second to look at shutdown and the expiry check.
     env_.scheduler.suspend(std::min(earliest, now + runtime::seconds(1)));
     shard->timer_deadline = runtime::Instant::max();
   }
+}
+
+bool Broker::expire_offsets(GroupShard& shard) {
+  // A commit waiting to be appended would land before the tombstones and be deleted by
+  // them although it is newer: look only when nothing is pending (the next second).
+  if (!shard.persists.empty() || shard.appending) return false;
+  const int64_t now_ms = env_.clock.wall_now().milliseconds;
+  const auto retention =
+      std::chrono::milliseconds(int64_t{settings_.config.offsets_retention_minutes} * 60'000);
+  for (const auto& [group_id, entry] : shard.groups) {
+    std::vector<group::OffsetsRecord> tombstones =
+        entry.offsets.expired(entry.group->offset_expiry(), now_ms, retention);
+    if (tombstones.empty()) continue;
+    persist(shard,
+            PersistItem{tombstones,
+                        [tombstones, group_id = group_id](
+                            GroupShard& owner, std::optional<group::PersistFailure> failure) {
+                          auto it = owner.groups.find(group_id);
+                          if (failure || !owner.active || it == owner.groups.end()) return;
+                          for (const group::OffsetsRecord& tombstone : tombstones) {
+                            it->second.offsets.replay(
+                                std::get<group::OffsetCommitKey>(tombstone.key), std::nullopt);
+                          }
+                        }});
+  }
+  return true;
 }
 
 Result<std::shared_ptr<GroupShard>, ErrorCode> Broker::coordinator_shard(

@@ -248,6 +248,9 @@ class Broker {
   // the high watermark passes it (an acks=all produce); the failure, if any.
   std::optional<group::PersistFailure> append_group_records(
       GroupShard& shard, const std::vector<group::OffsetsRecord>& records);
+  // Appends tombstones for the offsets that expired (offsets.retention.minutes);
+  // false when it could not look now (appends pending), to try again shortly.
+  bool expire_offsets(GroupShard& shard);
   // Performs a group's effects: answers the slots, queues the appends, wakes the timer.
   void deliver(GroupShard& shard, const std::string& group_id, group::Effects&& effects);
   void persist(GroupShard& shard, PersistItem item);

@@ -75,6 +75,8 @@ struct GroupShard {
   uint64_t next_token = 1;
   // Appends waiting for the persist fiber, in order.
   std::deque<PersistItem> persists;
+  // The persist fiber is appending an item taken from `persists`.
+  bool appending = false;
   runtime::WaitQueue persist_wake;
   // The timer fiber sleeps until `timer_deadline`; an earlier deadline wakes it.
   runtime::Instant timer_deadline = runtime::Instant::max();
