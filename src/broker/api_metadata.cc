@@ -108,7 +108,9 @@ protocol::ResponseBody Broker::metadata(const protocol::RequestHeader& header,
       response.topics.push_back(failed(name, {}, ErrorCode::invalid_topic_exception));
       continue;
     }
-    if (!may_create) {
+    // Internal topics (`__` names: __consumer_offsets, __transaction_state) are created
+    // by their coordinators, with their own settings, never by a Metadata request.
+    if (!may_create || name.starts_with("__")) {
       response.topics.push_back(failed(name, {}, ErrorCode::unknown_topic_or_partition));
       continue;
     }

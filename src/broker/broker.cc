@@ -151,6 +151,8 @@ void Broker::stop() {
   // Set before the server stops: handler fibers and the background fiber end on it.
   stopping_ = true;
   ready_.set();  // requests waiting for readiness end (the connections close next)
+  // Requests parked in a group are answered (NOT_COORDINATOR) and the shards' fibers end.
+  sync_group_coordinators();
   // Replica fetchers waiting on a long poll end with their connections.
   for (const auto& [source, connection] : fetch_connections_) connection->close();
   // Closes listeners and connections and waits for every fiber spawned through it.
@@ -247,6 +249,47 @@ Broker::Route Broker::route(int16_t api_key) {
     case ApiKey::find_coordinator:
       return [](Broker& b, Header h, Body body) {
         return answered(b.find_coordinator(h, std::get<FindCoordinatorRequest>(body)));
+      };
+    // The group coordinator (api_group.cc).
+    case ApiKey::join_group:
+      return [](Broker& b, Header h, Body body) {
+        return b.join_group(h, std::get<JoinGroupRequest>(std::move(body)));
+      };
+    case ApiKey::sync_group:
+      return [](Broker& b, Header h, Body body) {
+        return b.sync_group(h, std::get<SyncGroupRequest>(std::move(body)));
+      };
+    case ApiKey::heartbeat:
+      return [](Broker& b, Header h, Body body) {
+        return b.heartbeat(h, std::get<HeartbeatRequest>(std::move(body)));
+      };
+    case ApiKey::leave_group:
+      return [](Broker& b, Header h, Body body) {
+        return b.leave_group(h, std::get<LeaveGroupRequest>(std::move(body)));
+      };
+    case ApiKey::offset_commit:
+      return [](Broker& b, Header h, Body body) {
+        return b.offset_commit(h, std::get<OffsetCommitRequest>(std::move(body)));
+      };
+    case ApiKey::offset_fetch:
+      return [](Broker& b, Header h, Body body) {
+        return answered(b.offset_fetch(h, std::get<OffsetFetchRequest>(body)));
+      };
+    case ApiKey::offset_delete:
+      return [](Broker& b, Header h, Body body) {
+        return b.offset_delete(h, std::get<OffsetDeleteRequest>(std::move(body)));
+      };
+    case ApiKey::list_groups:
+      return [](Broker& b, Header h, Body body) {
+        return answered(b.list_groups(h, std::get<ListGroupsRequest>(body)));
+      };
+    case ApiKey::describe_groups:
+      return [](Broker& b, Header h, Body body) {
+        return answered(b.describe_groups(h, std::get<DescribeGroupsRequest>(body)));
+      };
+    case ApiKey::delete_groups:
+      return [](Broker& b, Header h, Body body) {
+        return b.delete_groups(h, std::get<DeleteGroupsRequest>(std::move(body)));
       };
     // Changes the controller decides, forwarded (api_forward.cc).
     case ApiKey::create_topics:

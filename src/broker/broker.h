@@ -29,6 +29,7 @@
 #include <absl/container/btree_set.h>
 
 #include "base/result.h"
+#include "broker/group_shard.h"
 #include "broker/settings.h"
 #include "broker/topics.h"
 #include "cluster/broker_link.h"
@@ -187,6 +188,23 @@ class Broker {
   protocol::ResponseBody describe_configs(const protocol::RequestHeader& header,
                                           const protocol::DescribeConfigsRequest& request);
   Reply produce(const protocol::RequestHeader& header, protocol::ProduceRequest&& request);
+  // The group coordinator (api_group.cc).
+  Reply join_group(const protocol::RequestHeader& header, protocol::JoinGroupRequest&& request);
+  Reply sync_group(const protocol::RequestHeader& header, protocol::SyncGroupRequest&& request);
+  Reply heartbeat(const protocol::RequestHeader& header, protocol::HeartbeatRequest&& request);
+  Reply leave_group(const protocol::RequestHeader& header, protocol::LeaveGroupRequest&& request);
+  Reply offset_commit(const protocol::RequestHeader& header,
+                      protocol::OffsetCommitRequest&& request);
+  protocol::ResponseBody offset_fetch(const protocol::RequestHeader& header,
+                                      const protocol::OffsetFetchRequest& request);
+  Reply offset_delete(const protocol::RequestHeader& header,
+                      protocol::OffsetDeleteRequest&& request);
+  protocol::ResponseBody list_groups(const protocol::RequestHeader& header,
+                                     const protocol::ListGroupsRequest& request);
+  protocol::ResponseBody describe_groups(const protocol::RequestHeader& header,
+                                         const protocol::DescribeGroupsRequest& request);
+  Reply delete_groups(const protocol::RequestHeader& header,
+                      protocol::DeleteGroupsRequest&& request);
   Reply fetch(const protocol::RequestHeader& header, protocol::FetchRequest&& request);
   // Sends an admin request to the active controller; answers when it does and this
   // broker's image shows the change (read-your-writes through the broker asked).
@@ -231,6 +249,48 @@ class Broker {
                              runtime::Instant deadline);
   // Maps a storage failure to Kafka's code, starting recovery when the disk failed.
   protocol::ErrorCode storage_error(Partition& partition, storage::StorageError error);
+
+  // --- the group coordinator's shards (api_group.cc) ---
+  // Loads a shard for each __consumer_offsets partition this node now leads, unloads
+  // those it no longer leads in their epoch (all of them once stopping). Does not
+  // suspend; runs after every update_replication and in stop().
+  void sync_group_coordinators();
+  // Answers every request parked in the shard NOT_COORDINATOR and ends its fibers.
+  void unload_shard(GroupShard& shard);
+  // A fiber: replays the partition's log into the shard, then starts its fibers.
+  void load_shard(const std::shared_ptr<GroupShard>& shard);
+  // Fibers: appends the shard's records in order; ticks its groups at their deadlines.
+  void shard_persist_loop(const std::shared_ptr<GroupShard>& shard);
+  void shard_timer_loop(const std::shared_ptr<GroupShard>& shard);
+  // Suspends. Appends `records` as one batch to the shard's partition and waits until
+  // the high watermark passes it (an acks=all produce); the failure, if any.
+  std::optional<group::PersistFailure> append_group_records(
+      GroupShard& shard, const std::vector<group::OffsetsRecord>& records);
+  // Appends tombstones for the offsets that expired (offsets.retention.minutes);
+  // false when it could not look now (appends pending), to try again shortly.
+  bool expire_offsets(GroupShard& shard);
+  // Performs a group's effects: answers the slots, queues the appends, wakes the timer.
+  void deliver(GroupShard& shard, const std::string& group_id, group::Effects&& effects);
+  void persist(GroupShard& shard, PersistItem item);
+  // The loaded shard coordinating `group_id` here, or NOT_COORDINATOR,
+  // COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE (no __consumer_offsets).
+  Result<std::shared_ptr<GroupShard>, protocol::ErrorCode> coordinator_shard(
+      const std::string& group_id);
+  // The group's entry in its shard, created Empty if missing.
+  CoordinatedGroup& group_entry(GroupShard& shard, const std::string& group_id);
+  group::GroupSettings group_settings(const std::string& group_id, LeaderEpoch epoch) const;
+  group::Now group_now() const;
+  // Asks the controller (from a fiber) to create __consumer_offsets, once at a time.
+  void request_offsets_topic();
+  // A JoinGroup/SyncGroup/Heartbeat/LeaveGroup: hands the request to its group with a
+  // new token and answers through `to_wire` when the group replies (maybe later), or
+  // `error` when it cannot be asked. `create`: an unknown group is created (JoinGroup);
+  // else the answer is UNKNOWN_MEMBER_ID.
+  using GroupCall = std::function<group::Effects(group::ClassicGroup&, group::Token, group::Now)>;
+  using GroupAnswer = std::function<protocol::ResponseBody(const group::Response&)>;
+  using GroupError = std::function<protocol::ResponseBody(protocol::ErrorCode)>;
+  Reply group_call(const std::string& group_id, bool create, GroupCall call, GroupAnswer to_wire,
+                   GroupError error);
 
   // --- replication (replication.cc) ---
   // Suspends. Sets each hosted partition's part in replication from `image`: leads
@@ -301,6 +361,10 @@ class Broker {
   // A partition this node leads in the image is not led here yet (its log was being
   // recovered, or its epoch could not be written): update_replication runs again.
   bool replication_retry_ = false;
+  // The __consumer_offsets partitions this node leads, as group coordinator shards.
+  absl::btree_map<int32_t, std::shared_ptr<GroupShard>> group_shards_;
+  // A creation of __consumer_offsets is on its way to the controller.
+  bool offsets_topic_requested_ = false;
   Handler handler_{*this};
   // Last: its fibers reach every member above.
   rpc::Server server_;

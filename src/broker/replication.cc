@@ -110,6 +110,8 @@ void Broker::update_replication(const metadata::Image& image) {
     if (!become_leader(partition, state, eligible)) retry = true;
   }
   replication_retry_ = retry;
+  // The group coordinator follows the leaderships of __consumer_offsets.
+  sync_group_coordinators();
 }
 
 bool Broker::become_leader(const std::shared_ptr<Partition>& partition,

@@ -579,12 +579,16 @@ void read_keys(Reader& r, BrokerConfig& c) {
                                         "Tiered storage's local retention (weir: no tiering).");
 
   // --- Internal topics, groups, transactions.
-  c.offsets_topic_replication_factor = r.int16("offsets.topic.replication.factor", 3, 1,
-                                               "Replication factor of __consumer_offsets.");
+  c.offsets_topic_replication_factor =
+      r.int16("offsets.topic.replication.factor", 3, 1,
+              "Replication factor of __consumer_offsets. Not set: the number of "
+              "active brokers when fewer than 3 (docs/config.md).");
   c.offsets_topic_num_partitions = r.int32("offsets.topic.num.partitions", 50, 1, int32_max,
                                            "Partitions of __consumer_offsets.");
-  c.offsets_topic_segment_bytes = r.int32("offsets.topic.segment.bytes", 104857600, 1, int32_max,
-                                          "Segment size of __consumer_offsets.");
+  c.offsets_topic_segment_bytes =
+      r.int32("offsets.topic.segment.bytes", 104857600, 1024 * 1024, int32_max,
+              "Segment size of __consumer_offsets (at least 1 MiB, "
+              "a topic's segment.bytes minimum).");
   c.offsets_retention_minutes = r.int32("offsets.retention.minutes", 10080, 1, int32_max,
                                         "How long an empty group's offsets are kept.");
   c.offsets_commit_timeout_ms = r.int32("offsets.commit.timeout.ms", 5000, 1, int32_max,

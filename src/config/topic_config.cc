@@ -421,6 +421,14 @@ storage::LogConfig TopicConfig::log_config(const BrokerConfig& broker) const {
   log.message_timestamp_type = value("message.timestamp.type", broker) == "LogAppendTime"
                                    ? record::TimestampType::log_append_time
                                    : record::TimestampType::create_time;
+  // Time and size retention delete only under cleanup.policy=delete: a compact-only
+  // topic (__consumer_offsets) keeps every segment, as in Kafka, where only the cleaner
+  // removes its superseded records (weir does not compact yet: such a log grows).
+  const std::vector<std::string> policies = split_list(value("cleanup.policy", broker));
+  if (std::find(policies.begin(), policies.end(), "delete") == policies.end()) {
+    log.retention_ms = -1;
+    log.retention_bytes = -1;
+  }
   VERIFY(log.segment_bytes >= 1024 * 1024, "segment.bytes below Kafka's minimum");
   VERIFY(log.retention_ms >= -1, "retention.ms below -1");
   return log;

@@ -106,8 +106,8 @@ TEST(TopicConfig, BrokerSynonymsSetTheDefaults) {
       {"log.retention.hours=24", "log.segment.bytes=2097152", "log.roll.hours=1",
        "log.index.size.max.bytes=4096", "log.index.interval.bytes=100", "message.max.bytes=500",
        "log.retention.bytes=10", "log.message.timestamp.type=LogAppendTime",
-       "min.insync.replicas=2", "unclean.leader.election.enable=true", "log.cleanup.policy=compact",
-       "compression.type=zstd"});
+       "min.insync.replicas=2", "unclean.leader.election.enable=true",
+       "log.cleanup.policy=compact,delete", "compression.type=zstd"});
   const TopicConfig none;
   const storage::LogConfig log = none.log_config(broker);
   EXPECT_EQ(log.retention_ms, 24LL * 3600 * 1000);
@@ -122,6 +122,18 @@ TEST(TopicConfig, BrokerSynonymsSetTheDefaults) {
   EXPECT_TRUE(none.unclean_leader_election_enable(broker));
   EXPECT_TRUE(none.compacted(broker));
   EXPECT_EQ(none.compression_type(broker), "zstd");
+}
+
+// Kafka deletes by time and size only under cleanup.policy=delete: a compact-only
+// topic (__consumer_offsets) keeps its segments, whatever retention says.
+TEST(TopicConfig, CompactOnlyTopicsAreExemptFromRetention) {
+  const BrokerConfig broker = broker_with({"log.retention.hours=24", "log.retention.bytes=10"});
+  const storage::LogConfig compacted = topic({{"cleanup.policy", "compact"}}).log_config(broker);
+  EXPECT_EQ(compacted.retention_ms, -1);
+  EXPECT_EQ(compacted.retention_bytes, -1);
+  const storage::LogConfig both = topic({{"cleanup.policy", "compact,delete"}}).log_config(broker);
+  EXPECT_EQ(both.retention_ms, 24LL * 3600 * 1000);
+  EXPECT_EQ(both.retention_bytes, 10);
 }
 
 TEST(TopicConfig, OverridesBeatTheBroker) {
