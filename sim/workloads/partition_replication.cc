@@ -97,7 +97,8 @@ StreamMix draw_stream(runtime::Random& random, size_t index, int brokers) {
 
 class PartitionReplicationWorkload final : public Workload {
  public:
-  explicit PartitionReplicationWorkload(const RunOptions& options) : flaws_(options.flaws) {}
+  explicit PartitionReplicationWorkload(const RunOptions& options)
+      : flaws_(options.flaws), nemesis_random_(options.seed ^ 0x6e656d65736973ULL) {}
 
   void setup(World& world) override {
     world_ = &world;
@@ -144,6 +145,20 @@ class PartitionReplicationWorkload final : public Workload {
         hooks.broker.on_leader_append = [this, id](const std::string& topic, int32_t partition,
                                                    std::span<const uint8_t> batches) {
           on_leader_append(id, topic, partition, batches);
+          // The nemesis between an append and its replication: the leader goes before
+          // its followers fetched the batch (acks=1's loss, and a tail that the next
+          // leader's epoch must make the followers of this one truncate).
+          if (nemesis_random_.chance(0.0005)) {
+            strike(id, "unreplicated_append", runtime::milliseconds(2), nemesis_random_);
+          }
+        };
+        hooks.broker.on_follower_truncation = [this, id](const std::string&, int32_t) {
+          // The nemesis during a follower's truncation: its log, leader epoch cache
+          // and producer state are cut in several writes; a crash between them is
+          // what recovery must survive (1 in 4, within the truncation's first 2 ms).
+          if (nemesis_random_.chance(0.25)) {
+            strike(id, "truncation", runtime::milliseconds(2), nemesis_random_);
+          }
         };
         hooks.broker.on_reconciled = [this, id](const metadata::Image& image,
                                                 const std::vector<std::string>&) {
@@ -369,15 +384,21 @@ class PartitionReplicationWorkload final : public Workload {
 
   // Crashes (power loss) or kills the broker soon, and restarts it a little later —
   // only in the faulty phase of a seed whose profile has process faults.
+  // `random`: the world's, or the nemesis' own stream for the strikes added after the
+  // flaw figures were measured (a seed they never fire in runs as before).
   void strike(int32_t broker, const char* where, runtime::Duration within) {
+    strike(broker, where, within, world_->random());
+  }
+  void strike(int32_t broker, const char* where, runtime::Duration within,
+              runtime::Random& random) {
     if (!world_->profile().process.enabled || world_->healed()) return;
     auto node = node_of_broker_.find(broker);
     if (node == node_of_broker_.end()) return;
     World* world = world_;
     const size_t index = node->second;
-    const bool power_loss = world->random().chance(0.5);
-    const runtime::Duration delay(world->random().between(0, within.count()));
-    const runtime::Duration down = runtime::milliseconds(world->random().between(200, 3000));
+    const bool power_loss = random.chance(0.5);
+    const runtime::Duration delay(random.between(0, within.count()));
+    const runtime::Duration down = runtime::milliseconds(random.between(200, 3000));
     const std::string kind = fmt::format("nemesis.{}", where);
     // From a timer callback, never from the node fiber that reported the change.
     world->scheduler().schedule_at(world->now() + delay, [=] {
@@ -491,6 +512,7 @@ class PartitionReplicationWorkload final : public Workload {
   };
 
   Flaws flaws_;
+  runtime::Random nemesis_random_;
   World* world_ = nullptr;
   int brokers_ = 3;
   std::vector<StreamMix> mixes_;

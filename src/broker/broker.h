@@ -85,6 +85,9 @@ struct BrokerHooks {
   // wrote in one epoch and no offset of an epoch holds two batches.
   std::function<void(const std::string& topic, int32_t partition, std::span<const uint8_t> batches)>
       on_leader_append;
+  // Called (without suspending) when a follower is about to cut its log (the
+  // simulator's nemesis strikes there).
+  std::function<void(const std::string& topic, int32_t partition)> on_follower_truncation;
   // Called (without suspending) with each line worth an operator's attention (the
   // node passes its own report when this is unset).
   std::function<void(const std::string& line)> report;

@@ -368,6 +368,9 @@ bool Broker::truncate_follower(Partition& partition, storage::PartitionLog& log,
                     partition.topic(), partition.index(), offset.value(),
                     log.log_end_offset().value(), partition.leader_epoch().value(), committed));
   }
+  if (offset < log.log_end_offset() && hooks_.on_follower_truncation) {
+    hooks_.on_follower_truncation(partition.topic(), partition.index());
+  }
   if (auto truncated = log.truncate_to(offset); !truncated) {
     storage_error(partition, truncated.error());
     return false;
