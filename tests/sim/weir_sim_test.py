@@ -357,13 +357,13 @@ class Replication(unittest.TestCase):
         # KIP-101 before KIP-279: after fast failovers the follower keeps records of an
         # epoch the leader never had.
         Flaws.caught(self, "truncate-to-leader-offset", ("correctness", "liveness"),
-                     seeds="48..48", workload=self.REPLICATION)
+                     seeds="73..73", workload=self.REPLICATION)
 
     def test_high_watermark_under_min_isr_is_caught(self):
         # KIP-966's strict rule broken: a replica that left an ISR below the minimum
         # lacks records the leader then committed; elected from the ELR, it loses them
         # after a consumer read them.
-        result = Flaws.caught(self, "hw-under-min-isr", ("correctness",), seeds="48..48",
+        result = Flaws.caught(self, "hw-under-min-isr", ("correctness",), seeds="69..69",
                               workload=self.REPLICATION)
         self.assertIn("nothing permits it", result.stdout)
 
