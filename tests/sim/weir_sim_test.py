@@ -90,6 +90,10 @@ class Flaws(unittest.TestCase):
                       result.stdout[-2000:])
         seed, verdict = failing[0]
         self.assertIn(verdict, allowed_verdicts)
+        # Without the flaw the same seed passes: the flaw, not the seed, is caught.
+        clean = verdicts(run("--seed", str(seed), *workload).stdout)
+        self.assertEqual(clean.get(seed, (None, None))[1], "ok",
+                         f"seed {seed} fails without --flaw {flaw}")
         # The replay command printed for the first failure reproduces it exactly.
         replay = re.search(rf"replay: weir-sim (--seed {seed} .*)$", result.stdout, re.M)
         self.assertIsNotNone(replay)
