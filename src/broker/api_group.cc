@@ -91,6 +91,15 @@ bool equals_ignoring_case(std::string_view a, std::string_view b) {
   });
 }
 
+// A group response that carries only its error: what SyncGroup, Heartbeat and
+// LeaveGroup answer when the group cannot take the request.
+template <typename Response>
+protocol::ResponseBody error_only(ErrorCode code) {
+  Response response;
+  response.error_code = error_value(code);
+  return protocol::ResponseBody(std::move(response));
+}
+
 }  // namespace
 
 // --- Shards: load, unload, persistence, timers -----------------------------------------
@@ -520,11 +529,7 @@ Reply Broker::sync_group(const protocol::RequestHeader& header,
     sync.assignments.push_back(
         group::SyncAssignment{assignment.member_id, std::move(assignment.assignment)});
   }
-  auto error = [](ErrorCode code) {
-    protocol::SyncGroupResponse response;
-    response.error_code = error_value(code);
-    return protocol::ResponseBody(std::move(response));
-  };
+  auto error = error_only<protocol::SyncGroupResponse>;
   auto to_wire = [version](const group::Response& answer) {
     const auto& synced = std::get<group::SyncResponse>(answer);
     protocol::SyncGroupResponse response;
@@ -550,11 +555,7 @@ Reply Broker::heartbeat(const protocol::RequestHeader& /*header*/,
   beat.generation = group::GenerationId(request.generation_id);
   beat.member_id = request.member_id;
   beat.group_instance_id = request.group_instance_id;
-  auto error = [](ErrorCode code) {
-    protocol::HeartbeatResponse response;
-    response.error_code = error_value(code);
-    return protocol::ResponseBody(std::move(response));
-  };
+  auto error = error_only<protocol::HeartbeatResponse>;
   auto to_wire = [](const group::Response& answer) {
     protocol::HeartbeatResponse response;
     response.error_code = error_value(std::get<group::HeartbeatResponse>(answer).error);
@@ -579,11 +580,7 @@ Reply Broker::leave_group(const protocol::RequestHeader& header,
       leave.members.push_back(group::LeaveMember{member.member_id, member.group_instance_id});
     }
   }
-  auto error = [](ErrorCode code) {
-    protocol::LeaveGroupResponse response;
-    response.error_code = error_value(code);
-    return protocol::ResponseBody(std::move(response));
-  };
+  auto error = error_only<protocol::LeaveGroupResponse>;
   auto to_wire = [version](const group::Response& answer) {
     const auto& left = std::get<group::LeaveResponse>(answer);
     protocol::LeaveGroupResponse response;

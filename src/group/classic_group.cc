@@ -437,24 +437,30 @@ void ClassicGroup::update_member(Member& member, const std::vector<Protocol>& pr
   member.join_api_version = api_version;
 }
 
+void ClassicGroup::answer_parked(Member& member, ErrorCode error,
+                                 const std::string& join_member_id) {
+  if (member.join_token) {
+    const Token token = *member.join_token;
+    member.join_token.reset();
+    reply_join_error(token, error, join_member_id);
+  }
+  if (member.sync_token) {
+    const Token token = *member.sync_token;
+    member.sync_token.reset();
+    SyncResponse response;
+    response.error = error;
+    reply(token, std::move(response));
+  }
+  VERIFY(!member.join_token && !member.sync_token);
+}
+
 void ClassicGroup::remove_member(const std::string& member_id, ErrorCode parked_error) {
   auto it = members_.find(member_id);
   VERIFY(it != members_.end(), "removing member {} that is not there", member_id);
   Member& member = it->second;
   // Parked requests are answered before the member goes: its client retries the
   // JoinGroup if it is still alive.
-  if (member.join_token) {
-    const Token token = *member.join_token;
-    member.join_token.reset();
-    reply_join_error(token, parked_error, "");
-  }
-  if (member.sync_token) {
-    const Token token = *member.sync_token;
-    member.sync_token.reset();
-    SyncResponse response;
-    response.error = parked_error;
-    reply(token, std::move(response));
-  }
+  answer_parked(member, parked_error, "");
   for (const Protocol& protocol : member.protocols) {
     auto counted = supported_protocols_.find(protocol.name);
     VERIFY(counted != supported_protocols_.end(), "protocol {} counted", protocol.name);
@@ -478,18 +484,7 @@ Member& ClassicGroup::replace_static_member(const std::string& instance_id,
   VERIFY(!members_.contains(new_member_id), "member {} is new", new_member_id);
   Member member = std::move(it->second);
   members_.erase(it);
-  if (member.join_token) {
-    const Token token = *member.join_token;
-    member.join_token.reset();
-    reply_join_error(token, ErrorCode::fenced_instance_id, old_member_id);
-  }
-  if (member.sync_token) {
-    const Token token = *member.sync_token;
-    member.sync_token.reset();
-    SyncResponse response;
-    response.error = ErrorCode::fenced_instance_id;
-    reply(token, std::move(response));
-  }
+  answer_parked(member, ErrorCode::fenced_instance_id, old_member_id);
   member.member_id = new_member_id;
   if (pending_sync_.erase(old_member_id) > 0) pending_sync_.insert(new_member_id);
   if (leader_ == old_member_id) leader_ = new_member_id;
@@ -1042,20 +1037,7 @@ Effects ClassicGroup::on_persist_failed(PersistId id, PersistFailure failure, No
 
 Effects ClassicGroup::unload(Now now) {
   begin(now);
-  for (auto& [id, member] : members_) {
-    if (member.join_token) {
-      const Token token = *member.join_token;
-      member.join_token.reset();
-      reply_join_error(token, ErrorCode::not_coordinator, id);
-    }
-    if (member.sync_token) {
-      const Token token = *member.sync_token;
-      member.sync_token.reset();
-      SyncResponse response;
-      response.error = ErrorCode::not_coordinator;
-      reply(token, std::move(response));
-    }
-  }
+  for (auto& [id, member] : members_) answer_parked(member, ErrorCode::not_coordinator, id);
   members_.clear();
   static_members_.clear();
   supported_protocols_.clear();

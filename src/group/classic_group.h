@@ -291,6 +291,9 @@ class ClassicGroup {
   void accept(Token token);
   void reply(Token token, Response response);
   void reply_join_error(Token token, ErrorCode error, const std::string& member_id);
+  // Answers `member`'s parked JoinGroup (naming `join_member_id`) and SyncGroup, if
+  // any, with `error`; it then has none parked.
+  void answer_parked(Member& member, ErrorCode error, const std::string& join_member_id);
   PersistId persist(std::optional<GroupMetadataValue> value, Continuation continuation);
 
   void transition_to(GroupState state);
