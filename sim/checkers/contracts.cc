@@ -23,8 +23,9 @@ std::string explain(Permit permit, int32_t partition, const WriteContract& contr
                          partition, contract.unclean_allowed);
     case Permit::unsynced_power_loss:
       return fmt::format(
-          "flush.messages > 1 and every replica of partition {} lost its unsynced writes "
-          "(power loss, or a disk fault that reopened its log from what is durable)",
+          "flush.messages > 1 and a replica of partition {} that lost its unsynced writes "
+          "(power loss, or a disk fault that reopened its log from what is durable) led it "
+          "before catching up",
           partition);
   }
   return "";
@@ -118,14 +119,28 @@ std::optional<Permit> loss_permit(const WriteContract& contract, const Replicati
       superseded_after(p, since, [&](int32_t epoch) { return epoch < p.highest_epoch; })) {
     return Permit::acks1_leader_replaced;
   }
-  if (!contract.fsync && !p.replicas.empty() &&
-      std::ranges::all_of(p.replicas, [&](int32_t replica) {
-        auto it = events.power_losses.find(replica);
-        return it != events.power_losses.end() &&
-               std::ranges::any_of(it->second,
-                                   [&](runtime::Instant t) { return t > since && t <= until; });
-      })) {
-    return Permit::unsynced_power_loss;
+  // Unsynced writes: a broker that lost them after `since` and then led without having
+  // caught up since. The controller cannot tell a restart that lost the page cache from
+  // one that did not: the broker may still be in the ISR when elected, or come back as
+  // the last known leader (KIP-966's balanced recovery, which Kafka elects whatever
+  // unclean.leader.election.enable says). Replication protects unsynced writes only
+  // while no such replica leads — every replica losing power is one case of it.
+  if (!contract.fsync) {
+    for (const Leadership& leadership : p.leaderships) {
+      if (leadership.began > until) continue;
+      auto losses = events.power_losses.find(leadership.broker);
+      if (losses == events.power_losses.end()) continue;
+      auto expansions = p.isr_expansions.find(leadership.broker);
+      const bool lost_before_leading = std::ranges::any_of(losses->second, [&](runtime::Instant t) {
+        if (t <= since || t > leadership.began) return false;
+        // Caught up between the loss and the leadership: it led with the data again.
+        return expansions == p.isr_expansions.end() ||
+               std::ranges::none_of(expansions->second, [&](runtime::Instant joined) {
+                 return joined > t && joined < leadership.began;
+               });
+      });
+      if (lost_before_leading) return Permit::unsynced_power_loss;
+    }
   }
   return std::nullopt;
 }

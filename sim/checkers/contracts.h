@@ -58,7 +58,9 @@ struct PartitionEvents {
   // The leader epochs elected uncleanly, with when a controller first applied each.
   absl::btree_map<int32_t, runtime::Instant> unclean_elections;
   int32_t highest_epoch = 0;
-  std::vector<int32_t> replicas;
+  // When a leader took each broker (by id) into the ISR because it had caught up to
+  // the high watermark: from then on it holds everything committed before.
+  absl::btree_map<int32_t, std::vector<runtime::Instant>> isr_expansions;
 };
 
 struct ReplicationEvents {

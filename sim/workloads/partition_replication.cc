@@ -298,9 +298,6 @@ class PartitionReplicationWorkload final : public Workload {
         const metadata::PartitionState& state = topic->partitions[p];
         checkers::PartitionEvents& events = events_[s].partitions[p];
         events.highest_epoch = std::max(events.highest_epoch, state.leader_epoch.value());
-        events.replicas.clear();
-        for (metadata::BrokerId replica : state.replicas)
-          events.replicas.push_back(replica.value());
         const bool leads = state.leader == metadata::BrokerId(broker);
         bool open = false;
         for (checkers::Leadership& leadership : events.leaderships) {
@@ -365,6 +362,11 @@ class PartitionReplicationWorkload final : public Workload {
                     p < previous[s]->partitions.size()
                 ? &previous[s]->partitions[p]
                 : nullptr;
+        if (before != nullptr && before->leader_epoch == state.leader_epoch) {
+          for (metadata::BrokerId broker : state.isr) {
+            if (!before->in_isr(broker)) events.isr_expansions[broker.value()].push_back(now);
+          }
+        }
         if (before != nullptr && state.has_leader()) {
           if (before->isr != state.isr && world_->random().chance(0.25)) {
             strike(state.leader.value(), "isr_change", runtime::milliseconds(100));

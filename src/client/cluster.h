@@ -106,6 +106,7 @@ class Cluster {
   std::optional<int32_t> leader(const TopicPartition& partition) const;
   // Marks the metadata stale (the next topic_wait refreshes).
   void invalidate() { stale_ = true; }
+  bool stale() const { return stale_; }
 
   // The connection to a node, connecting when needed. May suspend.
   ClientResult<std::shared_ptr<Connection>> connection_wait(int32_t node_id);

@@ -86,6 +86,7 @@ struct Consumer::State {
   absl::btree_map<TopicPartition, PartitionPosition> positions;
   absl::btree_map<int32_t, FetchInFlight> in_flight;
   std::deque<ConsumerRecord> buffered;
+  Instant metadata_retry_at;  // no metadata refresh before then (retry.backoff.ms)
   record::Bytes scratch;
   std::vector<record::HeaderView> header_views;
 
@@ -202,25 +203,32 @@ ClientResult<void> Consumer::State::reset_positions_wait() {
 }
 
 void Consumer::State::send_fetches_wait() {
-  const Instant now = env.clock.now();
-  absl::btree_map<int32_t, std::vector<TopicPartition>> by_leader;
-  bool missing_leader = false;
-  for (const auto& [tp, position] : positions) {
-    if (!position.position || position.retry_at > now) continue;
-    auto leader = cluster.leader(tp);
-    if (!leader) {
-      missing_leader = true;
-      continue;
-    }
-    if (in_flight.contains(*leader)) continue;
-    by_leader[*leader].push_back(tp);
-  }
-  if (missing_leader) {
+  Instant now = env.clock.now();
+  const auto fetchable = [&](const PartitionPosition& position) {
+    return position.position && position.retry_at <= now;
+  };
+  // Whom to fetch from comes from metadata: refresh it first when a partition's leader
+  // is unknown, or when an answer marked it stale (NOT_LEADER_OR_FOLLOWER, a dead
+  // connection) — else every fetch goes on to the old leader. At most once per
+  // retry.backoff.ms.
+  const bool leader_unknown = std::ranges::any_of(positions, [&](const auto& entry) {
+    return fetchable(entry.second) && !cluster.leader(entry.first);
+  });
+  if ((leader_unknown || cluster.stale()) && now >= metadata_retry_at) {
+    metadata_retry_at = now + config.retry_backoff;
     std::vector<std::string> topics;
     for (const auto& [tp, position] : positions) {
       if (topics.empty() || topics.back() != tp.topic) topics.push_back(tp.topic);
     }
     (void)cluster.refresh_metadata_wait(topics);
+    now = env.clock.now();
+  }
+  absl::btree_map<int32_t, std::vector<TopicPartition>> by_leader;
+  for (const auto& [tp, position] : positions) {
+    if (!fetchable(position)) continue;
+    auto leader = cluster.leader(tp);
+    if (!leader || in_flight.contains(*leader)) continue;
+    by_leader[*leader].push_back(tp);
   }
   for (const auto& [node, tps] : by_leader) {
     auto connection = cluster.connection_wait(node);

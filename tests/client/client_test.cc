@@ -334,6 +334,49 @@ TEST_F(ClientTest, ConsumerReadsEveryRecordInOrderAndResetsOutOfRange) {
   });
 }
 
+TEST_F(ClientTest, ConsumerRefreshesMetadataBeforeFetchingAgainAfterNotLeader) {
+  // A leader change answers fetches with NOT_LEADER_OR_FOLLOWER: the consumer must learn
+  // the new leader from Metadata before it fetches again, not go on asking the old one.
+  broker->create_topic("t", 1);
+  int not_leader_answers = 2;
+  broker->fetch_error = [&](const std::string&, int32_t) -> int16_t {
+    if (not_leader_answers == 0) return 0;
+    not_leader_answers--;
+    return protocol::error_value(protocol::ErrorCode::not_leader_or_follower);
+  };
+  run([&] {
+    Cluster cluster(client_env(), cluster_options());
+    Producer producer(cluster, ProducerConfig{});
+    producer.send("t", 0, std::nullopt, bytes("v"), {});
+    producer.close();
+    ConsumerConfig config;
+    config.auto_offset_reset = OffsetReset::earliest;
+    Consumer consumer(cluster, config);
+    consumer.assign({{"t", 0}});
+    std::vector<ConsumerRecord> got;
+    while (got.empty()) {
+      auto records = consumer.poll(seconds(1));
+      ASSERT_TRUE(records.ok()) << records.error().to_string();
+      got = std::move(*records);
+    }
+    EXPECT_EQ(text(got.front().value), "v");
+  });
+  EXPECT_EQ(not_leader_answers, 0);
+  // Between any two fetches (api key 1) the first of which failed, a Metadata (3).
+  const std::vector<int16_t>& requests = broker->requests;
+  std::vector<size_t> fetches;
+  for (size_t i = 0; i < requests.size(); i++) {
+    if (requests[i] == 1) fetches.push_back(i);
+  }
+  ASSERT_GE(fetches.size(), 3u) << ::testing::PrintToString(requests);
+  for (size_t f = 0; f < 2; f++) {
+    const auto from = requests.begin() + static_cast<std::ptrdiff_t>(fetches[f]);
+    const auto to = requests.begin() + static_cast<std::ptrdiff_t>(fetches[f + 1]);
+    EXPECT_NE(std::find(from, to, int16_t{3}), to)
+        << "no Metadata after failed fetch " << f << ": " << ::testing::PrintToString(requests);
+  }
+}
+
 TEST_F(ClientTest, AnUnknownTopicIsAnErrorNotAHang) {
   run([&] {
     Cluster cluster(client_env(), cluster_options());

@@ -47,6 +47,7 @@ void FakeBroker::serve(std::shared_ptr<runtime::Stream> stream) {
     if (!stream->read_exactly(std::as_writable_bytes(std::span(frame)))) return;
     auto request = protocol::decode_request(frame);
     VERIFY(request.ok(), "the client sent a request the codec refuses");
+    requests.push_back(request->header.api_key);
     if (silent_api && request->header.api_key == *silent_api) continue;
     if (request->header.api_key == 0) {
       const auto& produce_request = std::get<protocol::ProduceRequest>(request->body);
@@ -240,6 +241,11 @@ protocol::ResponseBody FakeBroker::fetch(const protocol::FetchRequest& request, 
       out.high_watermark = stored.end_offset();
       out.last_stable_offset = stored.end_offset();
       out.log_start_offset = 0;
+      if (int16_t error = fetch_error ? fetch_error(name, wanted.partition) : 0; error != 0) {
+        out.error_code = error;
+        out_topic.partitions.push_back(std::move(out));
+        continue;
+      }
       if (wanted.fetch_offset > stored.end_offset() || wanted.fetch_offset < 0) {
         out.error_code = protocol::error_value(ErrorCode::offset_out_of_range);
         out_topic.partitions.push_back(std::move(out));

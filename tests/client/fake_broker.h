@@ -52,6 +52,10 @@ class FakeBroker {
   // Called for each partition batch of each Produce: what to do with it.
   std::function<ProduceFault(const std::string& topic, int32_t partition)> produce_fault;
   int16_t fault_error = 6;  // NOT_LEADER_OR_FOLLOWER
+  // Called for each partition of each Fetch: an error code to answer instead (0: none).
+  std::function<int16_t(const std::string& topic, int32_t partition)> fetch_error;
+  // The api key of every request received, in order.
+  std::vector<int16_t> requests;
   // When set, requests of this api key are never answered.
   std::optional<int16_t> silent_api;
   // When set, answers to this api key are replaced by garbage bytes.
