@@ -63,9 +63,14 @@ std::optional<std::string> apply_consumer_property(ConsumerConfig& config, std::
 namespace {
 
 struct PartitionPosition {
-  std::optional<Offset> position;
+  std::optional<Offset> position;  // where the next Fetch reads from
   std::optional<Offset> high_watermark;
   Instant retry_at;
+  // Records fetched but not yet handed out by poll, and an offset above every record
+  // handed out and at most the first of them: while any wait, the consumer's position
+  // (what a group commits) is there, not at the fetch position.
+  size_t buffered = 0;
+  Offset unreturned_from{0};
 };
 
 struct FetchInFlight {
@@ -382,6 +387,7 @@ ClientResult<void> Consumer::State::take_partition(
           out.headers.push_back(std::move(owned));
         }
       }
+      if (position.buffered++ == 0) position.unreturned_from = out.offset;
       buffered.push_back(std::move(out));
     }
     next = h.last_offset() + 1;
@@ -455,6 +461,7 @@ void Consumer::seek(const TopicPartition& tp, Offset offset) {
   auto found = state_->positions.find(tp);
   VERIFY(found != state_->positions.end(), "seek on an unassigned partition");
   found->second.position = offset;
+  found->second.buffered = 0;
   std::erase_if(state_->buffered,
                 [&](const ConsumerRecord& record) { return record.partition == tp; });
 }
@@ -476,6 +483,7 @@ ClientResult<void> Consumer::seek_to_end_wait(const std::vector<TopicPartition>&
 std::optional<Offset> Consumer::position(const TopicPartition& tp) const {
   auto found = state_->positions.find(tp);
   if (found == state_->positions.end()) return std::nullopt;
+  if (found->second.buffered > 0) return found->second.unreturned_from;
   return found->second.position;
 }
 
@@ -503,7 +511,12 @@ ClientResult<std::vector<ConsumerRecord>> Consumer::poll(runtime::Duration timeo
       const size_t count = std::min(state.buffered.size(), state.config.max_poll_records);
       out.reserve(count);
       for (size_t i = 0; i < count; i++) {
-        out.push_back(std::move(state.buffered.front()));
+        ConsumerRecord& record = state.buffered.front();
+        // Buffered records belong to assigned partitions (assign and seek drop the rest).
+        PartitionPosition& position = state.positions.at(record.partition);
+        position.buffered--;
+        position.unreturned_from = record.offset + 1;
+        out.push_back(std::move(record));
         state.buffered.pop_front();
       }
       // Prefetch: the next Fetch travels while the caller handles these.

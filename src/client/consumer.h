@@ -77,6 +77,9 @@ class Consumer {
   // Positions from ListOffsets. May suspend.
   ClientResult<void> seek_to_beginning_wait(const std::vector<TopicPartition>& partitions);
   ClientResult<void> seek_to_end_wait(const std::vector<TopicPartition>& partitions);
+  // The offset of the next record poll hands out for the partition — records fetched
+  // ahead and still buffered do not count, as in Kafka's position(); what a group
+  // consumer commits after processing what poll returned.
   std::optional<record::Offset> position(const TopicPartition& partition) const;
   // The offset of the first record with timestamp >= `timestamp`, or of the log start
   // (kEarliestTimestamp) or end (kLatestTimestamp). May suspend.

@@ -377,6 +377,45 @@ TEST_F(ClientTest, ConsumerRefreshesMetadataBeforeFetchingAgainAfterNotLeader) {
   }
 }
 
+TEST_F(ClientTest, APositionCountsOnlyWhatPollHandedOut) {
+  // One fetch brings all 100 records; poll hands out 10 at a time. The position (what a
+  // group commits after processing) must follow what poll returned, not the fetch, or
+  // a crash after a commit skips the records still buffered.
+  broker->create_topic("t", 1);
+  run([&] {
+    Cluster cluster(client_env(), cluster_options());
+    Producer producer(cluster, ProducerConfig{});
+    for (int i = 0; i < 100; i++) {
+      producer.send("t", 0, std::nullopt, bytes(fmt::format("v{}", i)), {});
+    }
+    producer.close();
+    ConsumerConfig config;
+    config.auto_offset_reset = OffsetReset::earliest;
+    config.max_poll_records = 10;
+    Consumer consumer(cluster, config);
+    consumer.assign({{"t", 0}});
+    int64_t returned = 0;
+    while (returned < 100) {
+      auto records = consumer.poll(seconds(1));
+      ASSERT_TRUE(records.ok()) << records.error().to_string();
+      ASSERT_LE(records->size(), 10u);
+      for (const ConsumerRecord& record : *records) {
+        EXPECT_EQ(record.offset.value(), returned);
+        returned++;
+      }
+      ASSERT_EQ(consumer.position({"t", 0}), record::Offset{returned});
+    }
+    // A seek drops what was buffered: the position is the seek's.
+    consumer.seek({"t", 0}, record::Offset{40});
+    EXPECT_EQ(consumer.position({"t", 0}), record::Offset{40});
+    auto again = consumer.poll(seconds(1));
+    ASSERT_TRUE(again.ok());
+    ASSERT_FALSE(again->empty());
+    EXPECT_EQ(again->front().offset.value(), 40);
+    EXPECT_EQ(consumer.position({"t", 0}), again->back().offset + 1);
+  });
+}
+
 TEST_F(ClientTest, AnUnknownTopicIsAnErrorNotAHang) {
   run([&] {
     Cluster cluster(client_env(), cluster_options());

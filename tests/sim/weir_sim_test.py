@@ -314,7 +314,7 @@ class Replication(unittest.TestCase):
     def test_ack_on_leader_is_caught(self):
         # acks=all answered once the leader has the batch: a leader that dies before
         # its followers fetched takes acknowledged records with it.
-        result = Flaws.caught(self, "ack-on-leader", ("correctness",), seeds="7..7",
+        result = Flaws.caught(self, "ack-on-leader", ("correctness",), seeds="5..5",
                               workload=self.REPLICATION)
         self.assertIn("nothing permits it", result.stdout)
 
@@ -322,7 +322,7 @@ class Replication(unittest.TestCase):
         # A shrink counted before it commits: the high watermark passes records a
         # replica the controller still holds in the ISR lacks; when it is elected they
         # are gone, after a consumer read them.
-        result = Flaws.caught(self, "shrink-isr-early", ("correctness",), seeds="31..31",
+        result = Flaws.caught(self, "shrink-isr-early", ("correctness",), seeds="2..2",
                               workload=self.REPLICATION)
         self.assertIn("nothing permits it", result.stdout)
 
@@ -345,7 +345,7 @@ class Replication(unittest.TestCase):
     def test_truncate_to_high_watermark_is_caught(self):
         # The pre-KIP-101 follower truncates to its own high watermark, which lags the
         # leader's: elected before it fetched again, it lacks acknowledged records.
-        result = Flaws.caught(self, "truncate-to-hw", ("correctness",), seeds="22..22",
+        result = Flaws.caught(self, "truncate-to-hw", ("correctness",), seeds="11..11",
                               workload=self.REPLICATION)
         self.assertIn("nothing permits it", result.stdout)
 
@@ -353,7 +353,7 @@ class Replication(unittest.TestCase):
         # Consumers served up to the log end read records a failover then removes.
         # (Or a consumer that read past the high watermark is sent back to an earlier
         # offset once the records it read are gone.)
-        result = Flaws.caught(self, "serve-past-hw", ("correctness",), seeds="1..1",
+        result = Flaws.caught(self, "serve-past-hw", ("correctness",), seeds="2..2",
                               workload=self.REPLICATION)
         self.assertRegex(result.stdout, r"nothing permits it|the consumer returned offset")
 
@@ -361,7 +361,7 @@ class Replication(unittest.TestCase):
         # KIP-101 before KIP-279: after fast failovers the follower keeps records of an
         # epoch the leader never had.
         Flaws.caught(self, "truncate-to-leader-offset", ("correctness", "liveness"),
-                     seeds="73..73", workload=self.REPLICATION)
+                     seeds="12..12", workload=self.REPLICATION)
 
     def test_high_watermark_under_min_isr_is_caught(self):
         # KIP-966's strict rule broken: a replica that left an ISR below the minimum
@@ -381,7 +381,7 @@ class Replication(unittest.TestCase):
     def test_stamp_successor_epoch_is_caught(self):
         # Two leaders write one epoch: the epoch checker sees it directly.
         result = Flaws.caught(self, "stamp-successor-epoch", ("correctness", "liveness"),
-                              seeds="46..46", workload=self.REPLICATION)
+                              seeds="18..18", workload=self.REPLICATION)
         self.assertRegex(result.stdout, r"leader epoch \d+ (was written by brokers|holds)|"
                                         r"offset \d+ of leader epoch")
 
