@@ -119,27 +119,43 @@ std::optional<Permit> loss_permit(const WriteContract& contract, const Replicati
       superseded_after(p, since, [&](int32_t epoch) { return epoch < p.highest_epoch; })) {
     return Permit::acks1_leader_replaced;
   }
-  // Unsynced writes: a broker that lost them after `since` and then led without having
-  // caught up since. The controller cannot tell a restart that lost the page cache from
-  // one that did not: the broker may still be in the ISR when elected, or come back as
-  // the last known leader (KIP-966's balanced recovery, which Kafka elects whatever
-  // unclean.leader.election.enable says). Replication protects unsynced writes only
-  // while no such replica leads — every replica losing power is one case of it.
+  // Unsynced writes: a broker that lost them after `since` led afterwards without
+  // having caught up since — elected either before the controllers learned of its
+  // restart (it was still in the ISR: a power loss looks like a pause until the broker
+  // registers again, and a disk fault that reopened its log in place is never seen), or
+  // as the last known leader (KIP-966's balanced recovery, which Kafka runs whatever
+  // unclean.leader.election.enable says). A broker the controllers knew had restarted
+  // uncleanly and elected from the ISR or the ELR anyway is no permit: that is the bug
+  // KIP-966's unclean-shutdown rule exists for. Every replica losing power is one case.
   if (!contract.fsync) {
+    const auto within = [](const std::vector<runtime::Instant>* times, runtime::Instant from,
+                           runtime::Instant to) {
+      return times != nullptr && std::ranges::any_of(*times, [&](runtime::Instant t) {
+               return t > from && t < to;
+             });
+    };
+    const auto times_of = [](const absl::btree_map<int32_t, std::vector<runtime::Instant>>& map,
+                             int32_t broker) -> const std::vector<runtime::Instant>* {
+      auto it = map.find(broker);
+      return it == map.end() ? nullptr : &it->second;
+    };
     for (const Leadership& leadership : p.leaderships) {
       if (leadership.began > until) continue;
-      auto losses = events.power_losses.find(leadership.broker);
-      if (losses == events.power_losses.end()) continue;
-      auto expansions = p.isr_expansions.find(leadership.broker);
-      const bool lost_before_leading = std::ranges::any_of(losses->second, [&](runtime::Instant t) {
+      const auto* losses = times_of(events.power_losses, leadership.broker);
+      if (losses == nullptr) continue;
+      auto elected = p.elected_at.find(leadership.leader_epoch);
+      const runtime::Instant elected_at =
+          elected == p.elected_at.end() ? leadership.began : elected->second;
+      const bool last_known = p.last_known_leader_elections.contains(leadership.leader_epoch);
+      const auto* expansions = times_of(p.isr_expansions, leadership.broker);
+      const auto* registrations = times_of(events.registrations, leadership.broker);
+      const bool permits = std::ranges::any_of(*losses, [&](runtime::Instant t) {
         if (t <= since || t > leadership.began) return false;
         // Caught up between the loss and the leadership: it led with the data again.
-        return expansions == p.isr_expansions.end() ||
-               std::ranges::none_of(expansions->second, [&](runtime::Instant joined) {
-                 return joined > t && joined < leadership.began;
-               });
+        if (within(expansions, t, leadership.began)) return false;
+        return last_known || !within(registrations, t, elected_at + runtime::Duration(1));
       });
-      if (lost_before_leading) return Permit::unsynced_power_loss;
+      if (permits) return Permit::unsynced_power_loss;
     }
   }
   return std::nullopt;

@@ -61,6 +61,10 @@ struct PartitionEvents {
   // When a leader took each broker (by id) into the ISR because it had caught up to
   // the high watermark: from then on it holds everything committed before.
   absl::btree_map<int32_t, std::vector<runtime::Instant>> isr_expansions;
+  // When a controller first applied each leader epoch's election, and the epochs that
+  // elected the last known leader (ISR and ELR empty: KIP-966's balanced recovery).
+  absl::btree_map<int32_t, runtime::Instant> elected_at;
+  absl::btree_set<int32_t> last_known_leader_elections;
 };
 
 struct ReplicationEvents {
@@ -68,6 +72,9 @@ struct ReplicationEvents {
   // When each broker (by id) may have lost its unsynced writes: a power loss, or a disk
   // fault (a failed fsync forgets them; other failed I/O reopens a log from disk).
   absl::btree_map<int32_t, std::vector<runtime::Instant>> power_losses;
+  // When the controllers applied each broker's (re-)registration: from then on they
+  // know it restarted, and whether cleanly.
+  absl::btree_map<int32_t, std::vector<runtime::Instant>> registrations;
 };
 
 // Epochs are a log's matching rule: one leader per leader epoch, and within an epoch an

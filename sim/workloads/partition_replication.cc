@@ -252,6 +252,7 @@ class PartitionReplicationWorkload final : public Workload {
       const StreamMix& mix = mixes_[s];
       checkers::ReplicationEvents& events = events_[s];
       events.power_losses = power_losses_;
+      events.registrations = registrations_;
       for (const checkers::PartitionEvents& partition : events.partitions) {
         elections += partition.highest_epoch;
       }
@@ -340,6 +341,14 @@ class PartitionReplicationWorkload final : public Workload {
       previous = std::exchange(latest_, std::vector<std::shared_ptr<const metadata::TopicImage>>(
                                             mixes_.size(), nullptr));
     }
+    // Registrations: a broker's epoch changes each time it registers.
+    for (const auto& [broker, registration] : image.brokers()) {
+      auto [known, first] = broker_epochs_.try_emplace(broker.value(), registration.epoch.value());
+      if (!first && known->second < registration.epoch.value()) {
+        known->second = registration.epoch.value();
+        registrations_[broker.value()].push_back(now);
+      }
+    }
     for (size_t s = 0; s < mixes_.size(); s++) {
       auto id = image.topic_names().find(mixes_[s].stream.topic);
       if (id == image.topic_names().end()) continue;
@@ -352,6 +361,7 @@ class PartitionReplicationWorkload final : public Workload {
         if (state.leader_recovery_state == 1) {
           events.unclean_elections.try_emplace(state.leader_epoch.value(), now);
         }
+        if (state.has_leader()) events.elected_at.try_emplace(state.leader_epoch.value(), now);
         // The nemesis: a committed ISR change is where replication bugs hide (a
         // follower just taken in may lack what the last leader committed; a shrink
         // just counted may have left the only other copy out), and so is a new leader
@@ -362,6 +372,11 @@ class PartitionReplicationWorkload final : public Workload {
                     p < previous[s]->partitions.size()
                 ? &previous[s]->partitions[p]
                 : nullptr;
+        if (before != nullptr && before->leader_epoch != state.leader_epoch &&
+            state.has_leader() && before->isr.empty() && before->elr.empty() &&
+            before->last_known_elr.size() == 1 && before->last_known_elr[0] == state.leader) {
+          events.last_known_leader_elections.insert(state.leader_epoch.value());
+        }
         if (before != nullptr && before->leader_epoch == state.leader_epoch) {
           for (metadata::BrokerId broker : state.isr) {
             if (!before->in_isr(broker)) events.isr_expansions[broker.value()].push_back(now);
@@ -523,6 +538,8 @@ class PartitionReplicationWorkload final : public Workload {
   absl::btree_map<size_t, int32_t> broker_of_node_;
   absl::btree_map<int32_t, size_t> node_of_broker_;
   absl::btree_map<int32_t, std::vector<runtime::Instant>> power_losses_;
+  absl::btree_map<int32_t, int64_t> broker_epochs_;  // the newest epoch of each broker seen
+  absl::btree_map<int32_t, std::vector<runtime::Instant>> registrations_;
   std::vector<LeaderDown> leader_downs_;
   std::vector<checkers::EpochLedger> ledgers_ =
       std::vector<checkers::EpochLedger>(kStreams);  // per stream

@@ -612,8 +612,22 @@ TEST(ContractCheckers, UnsyncedLossNeedsALeaderThatLostItsWritesAndDidNotCatchUp
   CheckResult caught_up;
   check_log_contracts(log_losing_write_2(), unsynced, events, "s3", caught_up);
   EXPECT_EQ(caught_up.verdict, Verdict::correctness);
-  // A loss before the write explains nothing; fsync on, nothing at all.
+  // ... or if the controllers knew it had restarted (it registered again at 23 ms)
+  // before they elected it at 24 ms: from the ISR or the ELR that is KIP-966's bug ...
   events.partitions[0].isr_expansions.clear();
+  events.registrations[12] = {at_ms(23)};
+  events.partitions[0].elected_at[2] = at_ms(24);
+  CheckResult known_restart;
+  check_log_contracts(log_losing_write_2(), unsynced, events, "s3", known_restart);
+  EXPECT_EQ(known_restart.verdict, Verdict::correctness);
+  // ... unless it was elected as the last known leader (balanced recovery, as Kafka).
+  events.partitions[0].last_known_leader_elections.insert(2);
+  CheckResult last_known;
+  check_log_contracts(log_losing_write_2(), unsynced, events, "s3", last_known);
+  EXPECT_EQ(last_known.verdict, Verdict::ok);
+  events.partitions[0].last_known_leader_elections.clear();
+  events.registrations.clear();
+  // A loss before the write explains nothing; fsync on, nothing at all.
   events.power_losses[12] = {at_ms(19)};
   CheckResult before;
   check_log_contracts(log_losing_write_2(), unsynced, events, "s3", before);
