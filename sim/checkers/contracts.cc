@@ -130,9 +130,8 @@ std::optional<Permit> loss_permit(const WriteContract& contract, const Replicati
   if (!contract.fsync) {
     const auto within = [](const std::vector<runtime::Instant>* times, runtime::Instant from,
                            runtime::Instant to) {
-      return times != nullptr && std::ranges::any_of(*times, [&](runtime::Instant t) {
-               return t > from && t < to;
-             });
+      return times != nullptr &&
+             std::ranges::any_of(*times, [&](runtime::Instant t) { return t > from && t < to; });
     };
     const auto times_of = [](const absl::btree_map<int32_t, std::vector<runtime::Instant>>& map,
                              int32_t broker) -> const std::vector<runtime::Instant>* {

@@ -372,9 +372,9 @@ class PartitionReplicationWorkload final : public Workload {
                     p < previous[s]->partitions.size()
                 ? &previous[s]->partitions[p]
                 : nullptr;
-        if (before != nullptr && before->leader_epoch != state.leader_epoch &&
-            state.has_leader() && before->isr.empty() && before->elr.empty() &&
-            before->last_known_elr.size() == 1 && before->last_known_elr[0] == state.leader) {
+        if (before != nullptr && before->leader_epoch != state.leader_epoch && state.has_leader() &&
+            before->isr.empty() && before->elr.empty() && before->last_known_elr.size() == 1 &&
+            before->last_known_elr[0] == state.leader) {
           events.last_known_leader_elections.insert(state.leader_epoch.value());
         }
         if (before != nullptr && before->leader_epoch == state.leader_epoch) {
