@@ -654,6 +654,10 @@ std::vector<TopicPartition> GroupConsumer::assignment() const {
   return state_->consumer.assignment();
 }
 
+void GroupConsumer::seek(const TopicPartition& partition, Offset offset) {
+  state_->consumer.seek(partition, offset);
+}
+
 std::optional<Offset> GroupConsumer::position(const TopicPartition& partition) const {
   return state_->consumer.position(partition);
 }

@@ -84,6 +84,9 @@ class GroupConsumer {
   ClientResult<void> close();
 
   std::vector<TopicPartition> assignment() const;
+  // Moves an assigned partition's position (the next poll reads from there; the next
+  // commit of positions commits it).
+  void seek(const TopicPartition& partition, record::Offset offset);
   std::optional<record::Offset> position(const TopicPartition& partition) const;
   const Membership& membership() const;
 
