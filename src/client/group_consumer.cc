@@ -591,6 +591,13 @@ ClientResult<std::vector<ConsumerRecord>> GroupConsumer::poll(runtime::Duration 
     if (!joined) return unexpected(joined.error());
     if (state.membership.needs_join()) return std::vector<ConsumerRecord>{};
   }
+  if (!state.membership.coordinator()) {
+    // Stable but the coordinator was lost: find it so heartbeats resume (a failure is
+    // retried at the next poll; the assignment stays meanwhile).
+    (void)state.ensure_coordinator_wait(
+        std::max(deadline, state.env.clock.now() + state.config.consumer.retry_backoff));
+    state.wake_heartbeat();
+  }
   if (state.offsets_pending) {
     // A short deadline must not fail poll: the fetch is retried at the next one.
     auto fetched = state.fetch_starting_offsets_wait(

@@ -88,7 +88,7 @@ TEST(ConsumerProtocol, MalformedBytesAreErrors) {
   // A topic count far beyond the bytes left does not allocate; it is truncated.
   EXPECT_EQ(decode_assignment(hex({0, 0, 0x7f, 0xff, 0xff, 0xff})).error(),
             ProtocolDecodeError::truncated);
-  EXPECT_EQ(decode_assignment(hex({0, 0, 0, 0, 0, 1, 0xff, 0xfe})).error(),
+  EXPECT_EQ(decode_assignment(hex({0, 0, 0, 0, 0, 1, 0xff, 0xfe, 0, 0, 0, 0})).error(),
             ProtocolDecodeError::invalid_length);
 }
 
