@@ -344,9 +344,9 @@ ClientResult<void> GroupConsumer::State::join_wait(Instant deadline) {
     offsets_pending = true;
     revoked = false;
     next_auto_commit = env.clock.now() + config.auto_commit_interval;
-    env.log.write(fmt::format("group {}: member {} generation {} assigned {} partition(s)",
+    env.log.write(fmt::format("group {}: member {} generation {}{} assigned {} partition(s)",
                               config.group_id, membership.member_id(), membership.generation(),
-                              partitions.size()));
+                              membership.is_leader() ? " (leader)" : "", partitions.size()));
     wake_heartbeat();
   }
   return {};

@@ -327,6 +327,11 @@ def main():
                 clients = sorted(client for client, _ in (found[0].values() if found else []))
                 t.equal(clients, ["kafka-python-member", "weir-consume"],
                         f"{round_name}: the members are the two clients")
+                # weir logs each assignment it gets, marking the generations it led.
+                joins = [line for line in w.stderr().splitlines() if "assigned" in line]
+                weir_led = bool(joins) and "(leader)" in joins[-1]
+                t.equal(weir_led, round_name == "weir leads",
+                        f"{round_name}: weir's last join {joins[-1:] }")
                 base = len(w.got())
                 first = 0 if round_name == "kafka-python leads" else 100
                 produce("mixed", first, 100)
