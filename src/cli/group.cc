@@ -356,7 +356,7 @@ int group_main(std::span<const std::string_view> args) {
     if (options.has("to-offset")) {
       chosen++;
       target.kind = ResetTarget::offset;
-      target.value = *options.get_integer("to-offset", 0, INT64_MAX, error);
+      target.value = options.get_integer("to-offset", 0, INT64_MAX, error).value_or(0);
     }
     if (options.has("shift-by")) {
       chosen++;
