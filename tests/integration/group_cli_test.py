@@ -7,7 +7,8 @@ describe` shows committed offsets, log end and lag of a live group; reset-offset
 --dry-run changes nothing and --execute moves the offsets (kafka-python then reads from
 there); delete-offsets and delete work; bad input gets a clear error. Finally a
 kafka-python member and a `weir consume --group` member split one topic, with either
-one as the group's leader (the assignment encoding is wire compatible both ways).
+one as the group's leader, and so do a confluent-kafka (librdkafka) member and a weir
+one (the assignment encoding is wire compatible both ways).
 
 usage: group_cli_test.py path/to/weir
 """
@@ -347,6 +348,67 @@ def main():
                 stop.set()
                 worker.join(timeout=10)
                 kp.close()
+
+            # --- librdkafka (confluent-kafka) and weir: its subscription is a later
+            # ConsumerProtocol version than kafka-python's ---------------------------------
+            try:
+                import confluent_kafka
+            except ImportError:
+                confluent_kafka = None
+                print("note: confluent_kafka is not installed; its rounds are skipped")
+            if confluent_kafka is not None:
+                ck_got = []
+
+                def ck_member(consumer):
+                    while not stop.is_set():
+                        msg = consumer.poll(0.2)
+                        if msg is not None and not msg.error():
+                            ck_got.append((msg.partition(), msg.value().decode()))
+
+                for round_name, first in (("weir leads confluent-kafka", 200),
+                                          ("confluent-kafka leads weir", 300)):
+                    stop.clear()
+                    if round_name == "weir leads confluent-kafka":
+                        ck_got.clear()
+                        ck = confluent_kafka.Consumer({
+                            "bootstrap.servers": b, "group.id": "mix",
+                            "auto.offset.reset": "earliest", "session.timeout.ms": 10000,
+                            "heartbeat.interval.ms": 500, "client.id": "confluent-member"})
+                        ck.subscribe(["mixed"])
+                    else:
+                        # The weir member leaves; librdkafka alone leads the next
+                        # generation, which a new weir member joins.
+                        t.equal(w.stop(), 0, "the mixed group's weir member stops cleanly")
+                        time.sleep(3)
+                        w = WeirMember(weir, b, "mix", "mixed")
+                        cleanup.append(w)
+                    worker = threading.Thread(target=ck_member, args=(ck,), daemon=True)
+                    worker.start()
+                    found = wait_for(lambda: (lambda f: f if split_evenly(f[0], "mixed") else None)(
+                        members(weir, b, "mix")), 60)
+                    t.check(found and split_evenly(found[0], "mixed"),
+                            f"{round_name}: the two split 'mixed' 2/2: {found and found[1]}")
+                    clients = sorted(client for client, _ in (found[0].values() if found else []))
+                    t.equal(clients, ["confluent-member", "weir-consume"],
+                            f"{round_name}: the members are the two clients")
+                    joins = [line for line in w.stderr().splitlines() if "assigned" in line]
+                    weir_led = bool(joins) and "(leader)" in joins[-1]
+                    t.equal(weir_led, round_name == "weir leads confluent-kafka",
+                            f"{round_name}: weir's last join {joins[-1:]}")
+                    base, ck_base = len(w.got()), len(ck_got)
+                    produce("mixed", first, 100)
+                    wait_for(lambda: len(ck_got) - ck_base + len(w.got()) - base >= 100, 60)
+                    weir_parts = {p for p, _, _ in w.got()[base:]}
+                    ck_parts = {p for p, _ in ck_got[ck_base:]}
+                    values = {v for _, _, v in w.got()[base:]} | {v for _, v in ck_got[ck_base:]}
+                    t.check(len(weir_parts) == 2 and len(ck_parts) == 2
+                            and not (weir_parts & ck_parts)
+                            and values == {f"r{i}" for i in range(first, first + 100)},
+                            f"{round_name}: each reads its own partitions, all 100 records: "
+                            f"weir {sorted(weir_parts)} confluent {sorted(ck_parts)}")
+                    stop.set()
+                    worker.join(timeout=10)
+                ck.close()
             t.equal(w.stop(), 0, "the mixed group's weir member stops cleanly")
         finally:
             for member in cleanup:
