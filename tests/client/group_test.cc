@@ -5,6 +5,7 @@
 #include <rapidcheck/gtest.h>
 
 #include "client/consumer_protocol.h"
+#include "client/group_consumer.h"
 #include "client/group_membership.h"
 
 namespace weir::client {
@@ -188,6 +189,45 @@ RC_GTEST_PROP(Assignors, EveryPartitionOnceToASubscriber, ()) {
     std::vector<AssignorMember> reversed(members.rbegin(), members.rend());
     RC_ASSERT(assign(kind, reversed, counts) == out);
   }
+}
+
+// --- Configuration -------------------------------------------------------------------
+
+TEST(GroupConsumerConfig, KafkaPropertyNamesAndErrorsNamingTheKey) {
+  GroupConsumerConfig config;
+  EXPECT_EQ(validate_group_consumer_config(config), "group.id is required");
+  EXPECT_FALSE(apply_group_consumer_property(config, "group.id", "billing"));
+  EXPECT_FALSE(apply_group_consumer_property(config, "session.timeout.ms", "10000"));
+  EXPECT_FALSE(apply_group_consumer_property(config, "heartbeat.interval.ms", "2000"));
+  EXPECT_FALSE(apply_group_consumer_property(config, "enable.auto.commit", "false"));
+  EXPECT_FALSE(apply_group_consumer_property(config, "group.instance.id", "w-1"));
+  EXPECT_FALSE(
+      apply_group_consumer_property(config, "partition.assignment.strategy",
+                                    "org.apache.kafka.clients.consumer.RoundRobinAssignor, range"));
+  // Consumer properties fall through to the Consumer's.
+  EXPECT_FALSE(apply_group_consumer_property(config, "auto.offset.reset", "earliest"));
+  EXPECT_EQ(config.group_id, "billing");
+  EXPECT_EQ(config.session_timeout, seconds(10));
+  EXPECT_EQ(config.heartbeat_interval, seconds(2));
+  EXPECT_FALSE(config.enable_auto_commit);
+  EXPECT_EQ(config.group_instance_id, "w-1");
+  EXPECT_EQ(config.assignors,
+            (std::vector<AssignorKind>{AssignorKind::roundrobin, AssignorKind::range}));
+  EXPECT_EQ(config.consumer.auto_offset_reset, OffsetReset::earliest);
+  EXPECT_EQ(validate_group_consumer_config(config), std::nullopt);
+
+  auto error = apply_group_consumer_property(config, "session.timeout.ms", "soon");
+  ASSERT_TRUE(error);
+  EXPECT_NE(error->find("session.timeout.ms"), std::string::npos);
+  error = apply_group_consumer_property(config, "partition.assignment.strategy", "sticky");
+  ASSERT_TRUE(error);
+  EXPECT_NE(error->find("partition.assignment.strategy"), std::string::npos);
+  error = apply_group_consumer_property(config, "no.such.key", "1");
+  ASSERT_TRUE(error);
+  EXPECT_NE(error->find("no.such.key"), std::string::npos);
+  EXPECT_FALSE(apply_group_consumer_property(config, "heartbeat.interval.ms", "10000"));
+  EXPECT_EQ(validate_group_consumer_config(config),
+            "heartbeat.interval.ms must be lower than session.timeout.ms");
 }
 
 // --- Membership ------------------------------------------------------------------------
