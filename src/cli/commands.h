@@ -26,6 +26,7 @@ int consume_main(std::span<const std::string_view> args);
 int perf_main(std::span<const std::string_view> args);
 int cluster_main(std::span<const std::string_view> args);
 int partition_main(std::span<const std::string_view> args);
+int group_main(std::span<const std::string_view> args);
 
 // Shared plumbing of the commands (common.cc).
 

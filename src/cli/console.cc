@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "client/consumer.h"
+#include "client/group_consumer.h"
 #include "client/producer.h"
 
 namespace weir::cli {
@@ -30,7 +31,11 @@ constexpr OptionSpec kProduceOptions[] = {
 
 constexpr OptionSpec kConsumeOptions[] = {
     kBootstrapOption,
-    {"topic", true, false, "topic to consume from", "NAME"},
+    {"topic", true, true, "topic to consume from (several with --group)", "NAME"},
+    {"group", true, false,
+     "consume as a member of this consumer group: partitions are assigned by the group, "
+     "reading starts at the committed offsets and positions are committed",
+     "GROUP"},
     {"partition", true, false, "only this partition (default: all)", "P"},
     {"from-beginning", false, false, "start at the earliest offset (default: the end)", ""},
     {"offset", true, false, "start offset: a number (needs --partition), earliest or latest",
@@ -73,6 +78,89 @@ std::span<const uint8_t> as_bytes(std::string_view text) {
 std::string_view as_text(const record::Bytes& bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
+
+// kafka-console-consumer's DefaultMessageFormatter properties.
+struct RecordFormat {
+  bool print_key = false;
+  bool print_offset = false;
+  bool print_partition = false;
+  bool print_timestamp = false;
+  bool print_headers = false;
+  bool print_value = true;
+  std::string key_separator = "\t";
+  std::string line_separator = "\n";
+};
+
+void format_record(const RecordFormat& format, const client::ConsumerRecord& record,
+                   std::string& out) {
+  if (format.print_timestamp) {
+    out += fmt::format("{}:{}\t",
+                       record.timestamp_type == record::TimestampType::log_append_time
+                           ? "LogAppendTime"
+                           : "CreateTime",
+                       record.timestamp);
+  }
+  if (format.print_partition) out += fmt::format("Partition:{}\t", record.partition.partition);
+  if (format.print_offset) out += fmt::format("Offset:{}\t", record.offset.value());
+  if (format.print_headers) {
+    std::string headers;
+    for (const record::Header& header : record.headers) {
+      if (!headers.empty()) headers += ",";
+      headers += header.key + ":" + (header.value ? std::string(as_text(*header.value)) : "NULL");
+    }
+    out += (headers.empty() ? "NO_HEADERS" : headers) + "\t";
+  }
+  if (format.print_key) {
+    out += record.key ? std::string(as_text(*record.key)) : "null";
+    out += format.key_separator;
+  }
+  if (format.print_value) out += record.value ? std::string(as_text(*record.value)) : "null";
+  out += format.line_separator;
+}
+
+// The --property options into `format`; false after printing a usage error.
+bool parse_format(const ParsedOptions& options, RecordFormat& format) {
+  for (const std::string& property : options.all("property")) {
+    auto pair = split_key_value(property);
+    if (!pair) return !usage_error("consume", fmt::format("invalid --property '{}'", property));
+    auto flag = [&](bool& target) {
+      if (pair->second != "true" && pair->second != "false") return false;
+      target = pair->second == "true";
+      return true;
+    };
+    bool ok = true;
+    if (pair->first == "print.key")
+      ok = flag(format.print_key);
+    else if (pair->first == "print.offset")
+      ok = flag(format.print_offset);
+    else if (pair->first == "print.partition")
+      ok = flag(format.print_partition);
+    else if (pair->first == "print.timestamp")
+      ok = flag(format.print_timestamp);
+    else if (pair->first == "print.headers")
+      ok = flag(format.print_headers);
+    else if (pair->first == "print.value")
+      ok = flag(format.print_value);
+    else if (pair->first == "key.separator" || pair->first == "line.separator") {
+      auto text = unescape(pair->second);
+      ok = text.has_value();
+      if (ok)
+        (pair->first == "key.separator" ? format.key_separator : format.line_separator) = *text;
+    } else {
+      return !usage_error("consume", fmt::format("unknown --property {}", pair->first));
+    }
+    if (!ok) {
+      return !usage_error("consume",
+                          fmt::format("invalid value '{}' for {}", pair->second, pair->first));
+    }
+  }
+  return true;
+}
+
+// `weir consume --group`: a GroupConsumer member; prints records as consume does and
+// commits (auto commit every auto.commit.interval.ms, before rebalances and at exit).
+int consume_group(const ParsedOptions& options, const std::string& group,
+                  const client::ClusterOptions& cluster_config);
 
 }  // namespace
 
@@ -221,6 +309,15 @@ int consume_main(std::span<const std::string_view> args) {
   }
   auto topic = options.get("topic");
   if (!topic) return usage_error("consume", "missing --topic");
+  const auto group = options.get("group");
+  if (!group && options.all("topic").size() > 1) {
+    return usage_error("consume", "several --topic need --group");
+  }
+  if (group && (options.has("partition") || options.has("offset"))) {
+    return usage_error("consume",
+                       "--group excludes --partition and --offset (the group assigns "
+                       "partitions and starts at the committed offsets)");
+  }
   std::string error;
   const auto partition = options.get_integer("partition", 0, INT32_MAX, error);
   if (!error.empty()) return usage_error("consume", error);
@@ -246,6 +343,11 @@ int consume_main(std::span<const std::string_view> args) {
       if (!partition) return usage_error("consume", "--offset N needs --partition");
     }
   }
+  if (group) {
+    const auto cluster_config = cluster_options("consume", options);
+    if (!cluster_config) return kExitUsage;
+    return consume_group(options, *group, *cluster_config);
+  }
   client::ConsumerConfig config;
   for (const std::string& property : options.all("consumer-property")) {
     auto pair = split_key_value(property);
@@ -261,42 +363,8 @@ int consume_main(std::span<const std::string_view> args) {
                          fmt::format("invalid value '{}' for --isolation-level", *level));
     }
   }
-  bool print_key = false, print_offset = false, print_partition = false;
-  bool print_timestamp = false, print_headers = false, print_value = true;
-  std::string key_separator = "\t", line_separator = "\n";
-  for (const std::string& property : options.all("property")) {
-    auto pair = split_key_value(property);
-    if (!pair) return usage_error("consume", fmt::format("invalid --property '{}'", property));
-    auto flag = [&](bool& target) {
-      if (pair->second != "true" && pair->second != "false") return false;
-      target = pair->second == "true";
-      return true;
-    };
-    bool ok = true;
-    if (pair->first == "print.key")
-      ok = flag(print_key);
-    else if (pair->first == "print.offset")
-      ok = flag(print_offset);
-    else if (pair->first == "print.partition")
-      ok = flag(print_partition);
-    else if (pair->first == "print.timestamp")
-      ok = flag(print_timestamp);
-    else if (pair->first == "print.headers")
-      ok = flag(print_headers);
-    else if (pair->first == "print.value")
-      ok = flag(print_value);
-    else if (pair->first == "key.separator" || pair->first == "line.separator") {
-      auto text = unescape(pair->second);
-      ok = text.has_value();
-      if (ok) (pair->first == "key.separator" ? key_separator : line_separator) = *text;
-    } else {
-      return usage_error("consume", fmt::format("unknown --property {}", pair->first));
-    }
-    if (!ok) {
-      return usage_error("consume",
-                         fmt::format("invalid value '{}' for {}", pair->second, pair->first));
-    }
-  }
+  RecordFormat format;
+  if (!parse_format(options, format)) return kExitUsage;
   auto cluster_config = cluster_options("consume", options);
   if (!cluster_config) return kExitUsage;
 
@@ -345,30 +413,7 @@ int consume_main(std::span<const std::string_view> args) {
           for (const client::ConsumerRecord& record : *records) {
             if (max_messages && count >= *max_messages) break;
             count++;
-            if (print_timestamp) {
-              out += fmt::format("{}:{}\t",
-                                 record.timestamp_type == record::TimestampType::log_append_time
-                                     ? "LogAppendTime"
-                                     : "CreateTime",
-                                 record.timestamp);
-            }
-            if (print_partition) out += fmt::format("Partition:{}\t", record.partition.partition);
-            if (print_offset) out += fmt::format("Offset:{}\t", record.offset.value());
-            if (print_headers) {
-              std::string headers;
-              for (const record::Header& header : record.headers) {
-                if (!headers.empty()) headers += ",";
-                headers += header.key + ":" +
-                           (header.value ? std::string(as_text(*header.value)) : "NULL");
-              }
-              out += (headers.empty() ? "NO_HEADERS" : headers) + "\t";
-            }
-            if (print_key) {
-              out += record.key ? std::string(as_text(*record.key)) : "null";
-              out += key_separator;
-            }
-            if (print_value) out += record.value ? std::string(as_text(*record.value)) : "null";
-            out += line_separator;
+            format_record(format, record, out);
           }
           if (!out.empty()) {
             std::fwrite(out.data(), 1, out.size(), stdout);
@@ -382,5 +427,100 @@ int consume_main(std::span<const std::string_view> args) {
         return status;
       });
 }
+
+namespace {
+
+int consume_group(const ParsedOptions& options, const std::string& group,
+                  const client::ClusterOptions& cluster_config) {
+  std::string error;
+  const auto max_messages = options.get_integer("max-messages", 1, INT64_MAX, error);
+  const auto timeout_ms = options.get_integer("timeout-ms", 0, INT64_MAX / 1'000'000, error);
+  if (!error.empty()) return usage_error("consume", error);
+  client::GroupConsumerConfig config;
+  config.group_id = group;
+  // kafka-console-consumer: the group's committed offsets win; without one, start at
+  // the end, or at the beginning with --from-beginning.
+  config.consumer.auto_offset_reset =
+      options.has("from-beginning") ? client::OffsetReset::earliest : client::OffsetReset::latest;
+  for (const std::string& property : options.all("consumer-property")) {
+    auto pair = split_key_value(property);
+    if (!pair) {
+      return usage_error("consume", fmt::format("invalid --consumer-property '{}'", property));
+    }
+    if (pair->first == "group.id" && pair->second != group) {
+      return usage_error("consume", "--consumer-property group.id differs from --group");
+    }
+    if (auto bad = client::apply_group_consumer_property(config, pair->first, pair->second)) {
+      return usage_error("consume", fmt::format("--consumer-property: {}", *bad));
+    }
+  }
+  if (auto level = options.get("isolation-level")) {
+    if (client::apply_consumer_property(config.consumer, "isolation.level", *level)) {
+      return usage_error("consume",
+                         fmt::format("invalid value '{}' for --isolation-level", *level));
+    }
+  }
+  if (auto bad = client::validate_group_consumer_config(config)) {
+    return usage_error("consume", *bad);
+  }
+  RecordFormat format;
+  if (!parse_format(options, format)) return kExitUsage;
+  std::vector<std::string> topics = options.all("topic");
+
+  return run_client(
+      cluster_config, true,
+      [&](runtime::Env& env, client::Cluster& cluster, const std::function<bool()>& interrupted) {
+        for (const std::string& topic : topics) {
+          auto info = cluster.topic_wait(topic, env.clock.now() + runtime::seconds(30));
+          if (!info) {
+            print_error("consume", fmt::format("{}: {}", topic, info.error().to_string()));
+            return kExitFailed;
+          }
+        }
+        client::GroupConsumer consumer(cluster, config);
+        consumer.subscribe(topics);
+        int64_t count = 0;
+        runtime::Instant last_record = env.clock.now();
+        int status = kExitOk;
+        std::string out;
+        while (!interrupted() && (!max_messages || count < *max_messages)) {
+          auto records = consumer.poll(runtime::milliseconds(100));
+          if (!records) {
+            print_error("consume", records.error().to_string());
+            status = kExitFailed;
+            break;
+          }
+          out.clear();
+          // With --max-messages the last batch may be cut: the first record not printed
+          // of each partition becomes its position again, so the commit at exit covers
+          // exactly what was printed.
+          absl::btree_map<client::TopicPartition, record::Offset> unprinted;
+          for (const client::ConsumerRecord& record : *records) {
+            if (max_messages && count >= *max_messages) {
+              unprinted.try_emplace(record.partition, record.offset);
+              continue;
+            }
+            count++;
+            format_record(format, record, out);
+          }
+          if (!out.empty()) {
+            std::fwrite(out.data(), 1, out.size(), stdout);
+            std::fflush(stdout);
+          }
+          for (const auto& [tp, offset] : unprinted) consumer.seek(tp, offset);
+          const runtime::Instant now = env.clock.now();
+          if (!records->empty()) last_record = now;
+          if (timeout_ms && now - last_record >= runtime::milliseconds(*timeout_ms)) break;
+        }
+        if (auto closed = consumer.close(); !closed && status == kExitOk) {
+          print_error("consume", fmt::format("commit at exit: {}", closed.error().to_string()));
+          status = kExitFailed;
+        }
+        fmt::print(stderr, "Processed a total of {} messages\n", count);
+        return status;
+      });
+}
+
+}  // namespace
 
 }  // namespace weir::cli

@@ -22,7 +22,8 @@ void print_help() {
       "  consume   print records\n"
       "  perf      produce or consume load with live figures\n"
       "  cluster   describe the KRaft controller quorum (weir cluster quorum)\n"
-      "  partition elect partition leaders: preferred or unclean (weir partition elect)\n\n"
+      "  partition elect partition leaders: preferred or unclean (weir partition elect)\n"
+      "  group     list, describe, reset offsets of or delete consumer groups\n\n"
       "Client commands take --bootstrap-server HOST:PORT (default 127.0.0.1:9092).\n"
       "Run 'weir <command> --help' for a command's options.\n");
 }
@@ -46,6 +47,7 @@ int dispatch(std::span<const std::string_view> args) {
   if (command == "perf") return perf_main(rest);
   if (command == "cluster") return cluster_main(rest);
   if (command == "partition" || command == "partitions") return partition_main(rest);
+  if (command == "group" || command == "groups") return group_main(rest);
   fmt::print(stderr, "weir: unknown command '{}'\n", command);
   print_help();
   return kExitUsage;

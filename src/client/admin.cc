@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "client/consumer_protocol.h"
+#include "client/coordinator.h"
+
 namespace weir::client {
 
 ClientResult<std::vector<TopicOutcome>> Admin::create_topics_wait(
@@ -280,6 +283,250 @@ ClientResult<std::vector<ElectionOutcome>> Admin::elect_leaders_wait(
   }
   cluster_.invalidate();
   return outcomes;
+}
+
+// --- Consumer groups ----------------------------------------------------------------
+
+namespace {
+
+bool coordinator_moved(int16_t code) {
+  const auto error = static_cast<protocol::ErrorCode>(code);
+  return error == protocol::ErrorCode::not_coordinator ||
+         error == protocol::ErrorCode::coordinator_not_available ||
+         error == protocol::ErrorCode::coordinator_load_in_progress;
+}
+
+// Sends a group request to the coordinator, again (after finding it anew) while the
+// answer's `error_of` says the coordinator moved or is loading, until `deadline`.
+template <typename Response, typename Request, typename ErrorOf>
+ClientResult<Response> group_call_wait(Cluster& cluster, const std::string& group_id,
+                                       const Request& request, std::optional<int16_t> version_max,
+                                       runtime::Instant deadline, ErrorOf error_of) {
+  runtime::Env& env = cluster.env();
+  while (true) {
+    Error last = Error::of(ErrorKind::timed_out, "group coordinator");
+    auto coordinator = find_coordinator_wait(cluster, group_id, deadline);
+    if (!coordinator) return unexpected(coordinator.error());
+    auto connection = cluster.connection_wait(coordinator->node_id);
+    if (!connection) {
+      cluster.invalidate();
+      (void)cluster.refresh_metadata_wait({});
+      last = connection.error();
+    } else {
+      std::optional<int16_t> version;
+      if (version_max) {
+        auto negotiated =
+            (*connection)->version(static_cast<protocol::ApiKey>(Request::info.api_key));
+        if (negotiated) version = std::min(*negotiated, *version_max);
+      }
+      auto response = (*connection)->send_and_wait(request, version);
+      if (!response) {
+        last = response.error();
+      } else {
+        const auto& body = std::get<Response>(**response);
+        const int16_t code = error_of(body);
+        if (!coordinator_moved(code)) return body;
+        last = Error::kafka(code, group_id);
+      }
+    }
+    if (env.clock.now() + cluster.options().retry_backoff >= deadline) return unexpected(last);
+    env.scheduler.sleep_for(cluster.options().retry_backoff);
+  }
+}
+
+}  // namespace
+
+ClientResult<std::shared_ptr<Connection>> Admin::coordinator_connection_wait(
+    const std::string& group_id) {
+  auto coordinator =
+      find_coordinator_wait(cluster_, group_id, cluster_.env().clock.now() + timeout_);
+  if (!coordinator) return unexpected(coordinator.error());
+  return cluster_.connection_wait(coordinator->node_id);
+}
+
+ClientResult<std::vector<GroupListing>> Admin::list_groups_wait() {
+  // Each broker knows only the groups it coordinates: ask them all.
+  auto refreshed = cluster_.refresh_metadata_wait({});
+  if (!refreshed) return unexpected(refreshed.error());
+  std::vector<int32_t> nodes;
+  for (const auto& [node, broker] : cluster_.brokers()) nodes.push_back(node);
+  std::vector<GroupListing> out;
+  for (int32_t node : nodes) {
+    auto connection = cluster_.connection_wait(node);
+    if (!connection) return unexpected(connection.error());
+    auto response = (*connection)->send_and_wait(protocol::ListGroupsRequest{});
+    if (!response) return unexpected(response.error());
+    const auto& body = std::get<protocol::ListGroupsResponse>(**response);
+    if (body.error_code != 0) {
+      return unexpected(Error::kafka(body.error_code, fmt::format("ListGroups on node {}", node)));
+    }
+    for (const auto& group : body.groups) {
+      out.push_back(GroupListing{group.group_id, group.protocol_type, group.group_state});
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+ClientResult<GroupDescription> Admin::describe_group_wait(const std::string& group_id) {
+  protocol::DescribeGroupsRequest request;
+  request.groups.push_back(group_id);
+  auto response = group_call_wait<protocol::DescribeGroupsResponse>(
+      cluster_, group_id, request, std::nullopt, cluster_.env().clock.now() + timeout_,
+      [](const protocol::DescribeGroupsResponse& body) -> int16_t {
+        return body.groups.size() == 1 ? body.groups[0].error_code : int16_t{0};
+      });
+  if (!response) return unexpected(response.error());
+  if (response->groups.size() != 1 || response->groups[0].group_id != group_id) {
+    return unexpected(Error::of(ErrorKind::malformed_response, "DescribeGroups: not the group"));
+  }
+  const auto& described = response->groups[0];
+  if (described.error_code != 0) {
+    return unexpected(Error::kafka(described.error_code, fmt::format("group {}", group_id)));
+  }
+  // Before DescribeGroups v6 an unknown group is only "Dead" with no members.
+  if (described.group_state == "Dead" && described.members.empty()) {
+    return unexpected(Error::kafka(protocol::error_value(protocol::ErrorCode::group_id_not_found),
+                                   fmt::format("group {}", group_id)));
+  }
+  GroupDescription out;
+  out.group_id = described.group_id;
+  out.state = described.group_state;
+  out.protocol_type = described.protocol_type;
+  out.protocol = described.protocol_data;
+  for (const auto& member : described.members) {
+    GroupMemberDescription entry;
+    entry.member_id = member.member_id;
+    entry.group_instance_id = member.group_instance_id;
+    entry.client_id = member.client_id;
+    entry.client_host = member.client_host;
+    if (out.protocol_type == kConsumerProtocolType && !member.member_assignment.empty()) {
+      auto assignment = decode_assignment(member.member_assignment);
+      if (assignment) entry.assignment = std::move(assignment->partitions);
+    }
+    out.members.push_back(std::move(entry));
+  }
+  std::sort(out.members.begin(), out.members.end(),
+            [](const auto& a, const auto& b) { return a.member_id < b.member_id; });
+  return out;
+}
+
+ClientResult<absl::btree_map<TopicPartition, record::Offset>> Admin::list_group_offsets_wait(
+    const std::string& group_id) {
+  protocol::OffsetFetchRequest request;
+  request.group_id = group_id;
+  request.topics.reset();  // null: every partition with a committed offset (v2+)
+  auto response = group_call_wait<protocol::OffsetFetchResponse>(
+      cluster_, group_id, request, int16_t{7}, cluster_.env().clock.now() + timeout_,
+      [](const protocol::OffsetFetchResponse& body) { return body.error_code; });
+  if (!response) return unexpected(response.error());
+  if (response->error_code != 0) {
+    return unexpected(Error::kafka(response->error_code, fmt::format("group {}", group_id)));
+  }
+  absl::btree_map<TopicPartition, record::Offset> out;
+  for (const auto& topic : response->topics) {
+    for (const auto& partition : topic.partitions) {
+      if (partition.error_code != 0) {
+        return unexpected(Error::kafka(
+            partition.error_code, fmt::format("{}-{}", topic.name, partition.partition_index)));
+      }
+      if (partition.committed_offset < 0) continue;
+      out[TopicPartition{topic.name, partition.partition_index}] =
+          record::Offset{partition.committed_offset};
+    }
+  }
+  return out;
+}
+
+ClientResult<std::vector<PartitionOutcome>> Admin::alter_group_offsets_wait(
+    const std::string& group_id, const absl::btree_map<TopicPartition, record::Offset>& offsets) {
+  protocol::OffsetCommitRequest request;
+  request.group_id = group_id;
+  request.generation_id_or_member_epoch = -1;
+  request.member_id = "";
+  for (const auto& [tp, offset] : offsets) {
+    if (request.topics.empty() || request.topics.back().name != tp.topic) {
+      request.topics.emplace_back().name = tp.topic;
+    }
+    auto& partition = request.topics.back().partitions.emplace_back();
+    partition.partition_index = tp.partition;
+    partition.committed_offset = offset.value();
+    partition.committed_metadata = std::string();
+  }
+  auto response = group_call_wait<protocol::OffsetCommitResponse>(
+      cluster_, group_id, request, std::nullopt, cluster_.env().clock.now() + timeout_,
+      [](const protocol::OffsetCommitResponse& body) -> int16_t {
+        for (const auto& topic : body.topics) {
+          for (const auto& partition : topic.partitions) {
+            if (coordinator_moved(partition.error_code)) return partition.error_code;
+          }
+        }
+        return 0;
+      });
+  if (!response) return unexpected(response.error());
+  std::vector<PartitionOutcome> out;
+  for (const auto& topic : response->topics) {
+    for (const auto& partition : topic.partitions) {
+      PartitionOutcome outcome{TopicPartition{topic.name, partition.partition_index}, std::nullopt};
+      if (partition.error_code != 0) outcome.error = Error::kafka(partition.error_code);
+      out.push_back(std::move(outcome));
+    }
+  }
+  return out;
+}
+
+ClientResult<std::vector<TopicOutcome>> Admin::delete_groups_wait(
+    const std::vector<std::string>& ids) {
+  std::vector<TopicOutcome> out;
+  // Groups may live on different coordinators: one request per group.
+  for (const std::string& group_id : ids) {
+    protocol::DeleteGroupsRequest request;
+    request.groups_names.push_back(group_id);
+    auto response = group_call_wait<protocol::DeleteGroupsResponse>(
+        cluster_, group_id, request, std::nullopt, cluster_.env().clock.now() + timeout_,
+        [](const protocol::DeleteGroupsResponse& body) -> int16_t {
+          return body.results.size() == 1 ? body.results[0].error_code : int16_t{0};
+        });
+    if (!response) return unexpected(response.error());
+    TopicOutcome outcome{group_id, std::nullopt};
+    if (response->results.size() != 1) {
+      outcome.error = Error::of(ErrorKind::malformed_response, "DeleteGroups");
+    } else if (response->results[0].error_code != 0) {
+      outcome.error = Error::kafka(response->results[0].error_code);
+    }
+    out.push_back(std::move(outcome));
+  }
+  return out;
+}
+
+ClientResult<std::vector<PartitionOutcome>> Admin::delete_group_offsets_wait(
+    const std::string& group_id, const std::vector<TopicPartition>& partitions) {
+  protocol::OffsetDeleteRequest request;
+  request.group_id = group_id;
+  std::vector<TopicPartition> sorted = partitions;
+  std::sort(sorted.begin(), sorted.end());
+  for (const TopicPartition& tp : sorted) {
+    if (request.topics.empty() || request.topics.back().name != tp.topic) {
+      request.topics.emplace_back().name = tp.topic;
+    }
+    request.topics.back().partitions.emplace_back().partition_index = tp.partition;
+  }
+  auto response = group_call_wait<protocol::OffsetDeleteResponse>(
+      cluster_, group_id, request, std::nullopt, cluster_.env().clock.now() + timeout_,
+      [](const protocol::OffsetDeleteResponse& body) { return body.error_code; });
+  if (!response) return unexpected(response.error());
+  if (response->error_code != 0) {
+    return unexpected(Error::kafka(response->error_code, fmt::format("group {}", group_id)));
+  }
+  std::vector<PartitionOutcome> out;
+  for (const auto& topic : response->topics) {
+    for (const auto& partition : topic.partitions) {
+      PartitionOutcome outcome{TopicPartition{topic.name, partition.partition_index}, std::nullopt};
+      if (partition.error_code != 0) outcome.error = Error::kafka(partition.error_code);
+      out.push_back(std::move(outcome));
+    }
+  }
+  return out;
 }
 
 }  // namespace weir::client

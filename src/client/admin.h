@@ -1,4 +1,5 @@
-// The admin client: create, delete, list and describe topics, describe configs.
+// The admin client: create, delete, list and describe topics, describe configs; list,
+// describe and delete consumer groups and read, reset and delete their offsets.
 //
 // Requests go to any broker (in KRaft mode brokers forward controller requests).
 // Per-topic outcomes are returned per topic; a failure of the whole request (no
@@ -11,8 +12,11 @@
 #include <utility>
 #include <vector>
 
+#include <absl/container/btree_map.h>
+
 #include "client/cluster.h"
 #include "client/errors.h"
+#include "record/types.h"
 
 namespace weir::client {
 
@@ -68,6 +72,38 @@ struct OngoingReassignment {
   std::vector<int32_t> removing;
 };
 
+// A group as ListGroups names it.
+struct GroupListing {
+  std::string group_id;
+  std::string protocol_type;  // "consumer" for consumer groups; "" for simple commits
+  std::string state;          // Empty, Stable, PreparingRebalance ... (ListGroups v4+)
+  auto operator<=>(const GroupListing&) const = default;
+};
+
+struct GroupMemberDescription {
+  std::string member_id;
+  std::optional<std::string> group_instance_id;
+  std::string client_id;
+  std::string client_host;
+  // Decoded from the consumer protocol's assignment; empty unless the group is Stable
+  // (the coordinator sends assignments only then) or its protocol is not "consumer".
+  std::vector<TopicPartition> assignment;
+};
+
+struct GroupDescription {
+  std::string group_id;
+  std::string state;  // "Dead" for a group that does not exist
+  std::string protocol_type;
+  std::string protocol;  // the assignor, while Stable
+  std::vector<GroupMemberDescription> members;
+};
+
+// One partition's answer to an offset change or deletion: none, or why not.
+struct PartitionOutcome {
+  TopicPartition partition;
+  std::optional<Error> error;
+};
+
 class Admin {
  public:
   explicit Admin(Cluster& cluster) : cluster_(cluster) {}
@@ -96,7 +132,32 @@ class Admin {
   ClientResult<std::vector<OngoingReassignment>> list_partition_reassignments_wait(
       const std::optional<std::vector<TopicPartition>>& partitions);
 
+  // --- Consumer groups (each request to the group's coordinator, except ListGroups,
+  // which asks every broker). ---
+  // Every group, sorted by id.
+  ClientResult<std::vector<GroupListing>> list_groups_wait();
+  // One group; GROUP_ID_NOT_FOUND when it does not exist.
+  ClientResult<GroupDescription> describe_group_wait(const std::string& group_id);
+  // The group's committed offsets, every partition it has one for.
+  ClientResult<absl::btree_map<TopicPartition, record::Offset>> list_group_offsets_wait(
+      const std::string& group_id);
+  // Commits `offsets` for the group as an admin (generation -1, no member): the
+  // coordinator accepts it only while the group is Empty (kafka-consumer-groups
+  // --reset-offsets does the same).
+  ClientResult<std::vector<PartitionOutcome>> alter_group_offsets_wait(
+      const std::string& group_id, const absl::btree_map<TopicPartition, record::Offset>& offsets);
+  // DeleteGroups: per group, none or why not (NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND).
+  ClientResult<std::vector<TopicOutcome>> delete_groups_wait(const std::vector<std::string>& ids);
+  // OffsetDelete: the whole request's error (GROUP_ID_NOT_FOUND ...) fails the call;
+  // otherwise per partition.
+  ClientResult<std::vector<PartitionOutcome>> delete_group_offsets_wait(
+      const std::string& group_id, const std::vector<TopicPartition>& partitions);
+
  private:
+  // The connection to `group_id`'s coordinator. May suspend.
+  ClientResult<std::shared_ptr<Connection>> coordinator_connection_wait(
+      const std::string& group_id);
+
   Cluster& cluster_;
   runtime::Duration timeout_ = runtime::seconds(30);
 };

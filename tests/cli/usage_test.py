@@ -13,7 +13,7 @@ def main():
     weir = sys.argv[1]
     for args in [["--help"], ["topic", "--help"], ["produce", "--help"], ["consume", "--help"],
                  ["perf", "--help"], ["perf", "produce", "--help"],
-                 ["perf", "consume", "--help"]]:
+                 ["perf", "consume", "--help"], ["group", "--help"]]:
         result = run(weir, *args)
         assert result.returncode == 0, (args, result.returncode, result.stderr)
         assert "Usage" in result.stdout, (args, result.stdout)
@@ -35,6 +35,27 @@ def main():
         (["perf", "produce", "--topic", "t", "--num-records", "10", "--record-size", "10",
           "--throughput", "-1", "--producer-props", "linger.ms=soon"], "linger.ms"),
         (["perf", "consume", "--topic", "t"], "--messages"),
+        (["consume", "--topic", "t", "--group", "g", "--partition", "0"], "--partition"),
+        (["consume", "--topic", "t", "--topic", "u"], "--group"),
+        (["consume", "--topic", "t", "--group", "g", "--consumer-property",
+          "session.timeout.ms=soon"], "session.timeout.ms"),
+        (["consume", "--topic", "t", "--group", "g", "--consumer-property",
+          "heartbeat.interval.ms=60000"], "heartbeat.interval.ms"),
+        (["consume", "--topic", "t", "--group", "g", "--consumer-property",
+          "partition.assignment.strategy=sticky"], "partition.assignment.strategy"),
+        (["group"], "missing action"),
+        (["group", "explode", "g"], "explode"),
+        (["group", "describe"], "GROUP"),
+        (["group", "reset-offsets", "g", "--to-earliest", "--execute"], "--topic"),
+        (["group", "reset-offsets", "g", "--topic", "t", "--execute"], "--to-earliest"),
+        (["group", "reset-offsets", "g", "--topic", "t", "--to-latest", "--to-earliest",
+          "--dry-run"], "exactly one"),
+        (["group", "reset-offsets", "g", "--topic", "t", "--to-latest"], "--dry-run"),
+        (["group", "reset-offsets", "g", "--topic", "t", "--to-datetime", "yesterday",
+          "--dry-run"], "--to-datetime"),
+        (["group", "reset-offsets", "g", "--topic", "t:x", "--to-latest", "--dry-run"], "--topic"),
+        (["group", "reset-offsets", "g", "--topic", "t", "--to-offset", "-1", "--dry-run"],
+         "--to-offset"),
     ]
     for args, needle in bad:
         result = run(weir, *args)

@@ -2,6 +2,7 @@
 // so retries, timeouts and dropped responses are exact and repeatable.
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include "client/admin.h"
 #include "client/cluster.h"
 #include "client/consumer.h"
+#include "client/group_consumer.h"
 #include "client/murmur2.h"
 #include "client/producer.h"
 #include "fake_broker.h"
@@ -425,6 +427,269 @@ TEST_F(ClientTest, AnUnknownTopicIsAnErrorNotAHang) {
     auto result = producer.send("missing", std::nullopt, std::nullopt, bytes("x")).get();
     ASSERT_TRUE(result && !result->ok());
     EXPECT_EQ(result->error().code, protocol::ErrorCode::unknown_topic_or_partition);
+  });
+}
+
+// --- The group consumer against the fake coordinator (src/group's rules) -------------
+
+// One group member in its own fiber with its own Cluster, polling until told to stop
+// or to crash (destroyed without close, as a killed process is).
+struct Member {
+  Member(runtime::Scheduler& scheduler, runtime::GroupId group, runtime::Env env,
+         ClusterOptions options, GroupConsumerConfig config, std::vector<std::string> topics) {
+    scheduler.spawn(group, "member", [this, env, options, config, topics] {
+      Cluster cluster(env, options);
+      GroupConsumer consumer(cluster, config);
+      consumer.subscribe(topics);
+      this->consumer = &consumer;
+      while (!stop && !crash) {
+        auto records = consumer.poll(milliseconds(100));
+        if (!records) {
+          failure = records.error().to_string();
+          break;
+        }
+        for (const ConsumerRecord& record : *records) {
+          got.emplace_back(record.partition.partition, record.offset.value());
+        }
+      }
+      if (stop) closed_ok = consumer.close().ok();
+      this->consumer = nullptr;
+      cluster.close();
+      done = true;
+    });
+  }
+  std::vector<int32_t> partitions() const {
+    std::vector<int32_t> out;
+    if (consumer == nullptr) return out;
+    for (const TopicPartition& tp : consumer->assignment()) out.push_back(tp.partition);
+    return out;
+  }
+  GroupConsumer* consumer = nullptr;
+  std::vector<std::pair<int32_t, int64_t>> got;  // (partition, offset)
+  std::string failure;
+  bool stop = false;
+  bool crash = false;
+  bool done = false;
+  bool closed_ok = false;
+};
+
+class GroupConsumerTest : public ClientTest {
+ protected:
+  // The members' fibers end before the members they write to (a failed assertion may
+  // return from the test body while they still run).
+  ~GroupConsumerTest() override { scheduler.kill_group(group); }
+
+  GroupConsumerConfig group_config(std::string group = "g") {
+    GroupConsumerConfig config;
+    config.group_id = std::move(group);
+    config.session_timeout = seconds(6);
+    config.heartbeat_interval = seconds(1);
+    config.max_poll_interval = seconds(20);
+    config.auto_commit_interval = seconds(1);
+    config.consumer.auto_offset_reset = OffsetReset::earliest;
+    config.consumer.fetch_max_wait = milliseconds(50);
+    return config;
+  }
+  Member* member(GroupConsumerConfig config) {
+    members_.push_back(std::make_unique<Member>(scheduler, group, client_env(), cluster_options(),
+                                                std::move(config), std::vector<std::string>{"t"}));
+    return members_.back().get();
+  }
+  std::vector<std::unique_ptr<Member>> members_;
+  // One producer per test: the fake broker keeps one sequence per partition, not per
+  // producer id, so a second idempotent producer would be refused.
+  void produce(Producer& producer, int first, int count) {
+    for (int i = first; i < first + count; i++) {
+      const std::string value = fmt::format("v{}", i);
+      producer.send("t", i % 4, std::nullopt, bytes(value));
+    }
+    producer.flush();
+  }
+  static std::set<int32_t> partition_set(const Member& m, size_t from = 0) {
+    std::set<int32_t> out;
+    for (size_t i = from; i < m.got.size(); i++) out.insert(m.got[i].first);
+    return out;
+  }
+};
+
+TEST_F(GroupConsumerTest, TwoMembersSplitAndTheSurvivorOfACrashTakesOverWithoutGaps) {
+  broker->create_topic("t", 4);
+  run([&] {
+    Cluster cluster(client_env(), cluster_options());
+    Producer producer(cluster, ProducerConfig{});
+    auto a = member(group_config());
+    auto b = member(group_config());
+    scheduler.sleep_for(seconds(5));
+    ASSERT_EQ(a->failure + b->failure, "");
+    EXPECT_EQ(a->partitions().size(), 2U);
+    EXPECT_EQ(b->partitions().size(), 2U);
+    produce(producer, 0, 40);
+    scheduler.sleep_for(seconds(3));
+    EXPECT_EQ(a->got.size() + b->got.size(), 40U);
+    EXPECT_EQ(partition_set(*a).size(), 2U);
+    EXPECT_EQ(partition_set(*b).size(), 2U);
+    for (int32_t p : partition_set(*a)) EXPECT_FALSE(partition_set(*b).contains(p));
+
+    // b dies without a word; after its session the group gives a everything, and a
+    // starts each of b's partitions at b's last commit.
+    std::map<int32_t, std::optional<int64_t>> committed_by_b;
+    for (int32_t p : partition_set(*b))
+      committed_by_b[p] = broker->coordinator().committed("g", "t", p);
+    const size_t a_before = a->got.size();
+    b->crash = true;
+    scheduler.sleep_for(milliseconds(500));
+    ASSERT_TRUE(b->done);
+    produce(producer, 40, 40);
+    scheduler.sleep_for(seconds(15));
+    ASSERT_EQ(a->failure, "");
+    EXPECT_EQ(a->partitions(), (std::vector<int32_t>{0, 1, 2, 3}));
+    std::map<int32_t, std::set<int64_t>> seen;
+    for (const auto& [p, o] : a->got) seen[p].insert(o);
+    for (const auto& [p, o] : b->got) seen[p].insert(o);
+    for (int32_t p = 0; p < 4; p++) {
+      EXPECT_EQ(seen[p].size(), 20U) << "partition " << p;  // offsets 0..19, none missing
+      EXPECT_EQ(*seen[p].rbegin(), 19) << "partition " << p;
+    }
+    // a starts b's partitions at b's commits (auto commit covered all b read), not at
+    // auto.offset.reset's earliest.
+    for (const auto& [p, offset] : committed_by_b) {
+      ASSERT_EQ(offset, 10) << "partition " << p;
+      int64_t first = INT64_MAX;
+      for (size_t i = a_before; i < a->got.size(); i++) {
+        if (a->got[i].first == p) first = std::min(first, a->got[i].second);
+      }
+      EXPECT_EQ(first, 10) << "partition " << p;
+    }
+    const group::ClassicGroup* g = broker->coordinator().group("g");
+    ASSERT_NE(g, nullptr);
+    EXPECT_EQ(g->members().size(), 1U);
+
+    a->stop = true;
+    scheduler.sleep_for(seconds(1));
+    EXPECT_TRUE(a->done);
+    EXPECT_TRUE(a->closed_ok);
+    EXPECT_EQ(g->state(), group::GroupState::empty);  // LeaveGroup at close
+    for (int32_t p = 0; p < 4; p++) EXPECT_EQ(broker->coordinator().committed("g", "t", p), 20);
+  });
+}
+
+TEST_F(GroupConsumerTest, CoordinatorErrorsAreFoundAgainWithoutARebalance) {
+  broker->create_topic("t", 4);
+  run([&] {
+    Cluster cluster(client_env(), cluster_options());
+    Producer producer(cluster, ProducerConfig{});
+    auto a = member(group_config());
+    scheduler.sleep_for(seconds(3));
+    ASSERT_EQ(a->partitions().size(), 4U);
+    const int32_t generation = a->consumer->membership().generation();
+    const int64_t heartbeats = broker->coordinator().heartbeats;
+    broker->coordinator().fail_next = 3;  // NOT_COORDINATOR to the next three requests
+    produce(producer, 0, 40);
+    scheduler.sleep_for(seconds(8));
+    ASSERT_EQ(a->failure, "");
+    EXPECT_EQ(broker->coordinator().fail_next, 0);
+    EXPECT_GT(broker->coordinator().heartbeats, heartbeats);  // heartbeats resumed
+    EXPECT_EQ(a->consumer->membership().generation(), generation);
+    EXPECT_EQ(a->got.size(), 40U);
+    a->stop = true;
+    scheduler.sleep_for(seconds(1));
+    for (int32_t p = 0; p < 4; p++) EXPECT_EQ(broker->coordinator().committed("g", "t", p), 10);
+  });
+}
+
+TEST_F(GroupConsumerTest, ManualCommitsAreWhereTheNextMemberStarts) {
+  broker->create_topic("t", 4);
+  run([&] {
+    Cluster cluster(client_env(), cluster_options());
+    Producer producer(cluster, ProducerConfig{});
+    produce(producer, 0, 40);
+    GroupConsumerConfig config = group_config();
+    ASSERT_FALSE(apply_group_consumer_property(config, "enable.auto.commit", "false"));
+    {
+      GroupConsumer consumer(cluster, config);
+      consumer.subscribe({"t"});
+      size_t got = 0;
+      while (got < 40) {
+        auto records = consumer.poll(seconds(1));
+        ASSERT_TRUE(records.ok()) << records.error().to_string();
+        got += records->size();
+      }
+      // Commit explicit offsets: 5 on partition 0, positions elsewhere untouched.
+      ASSERT_TRUE(consumer.commit_wait({{TopicPartition{"t", 0}, record::Offset{5}}}).ok());
+      auto committed = consumer.committed_wait({{"t", 0}, {"t", 1}});
+      ASSERT_TRUE(committed.ok());
+      EXPECT_EQ(committed->at(TopicPartition{"t", 0}), record::Offset{5});
+      EXPECT_EQ(committed->at(TopicPartition{"t", 1}), std::nullopt);
+      ASSERT_TRUE(consumer.close().ok());  // no auto commit: nothing more committed
+    }
+    EXPECT_EQ(broker->coordinator().committed("g", "t", 1), std::nullopt);
+    GroupConsumer next(cluster, config);
+    next.subscribe({"t"});
+    std::map<int32_t, int64_t> first;
+    while (first.size() < 4) {
+      auto records = next.poll(seconds(1));
+      ASSERT_TRUE(records.ok()) << records.error().to_string();
+      for (const ConsumerRecord& record : *records) {
+        first.try_emplace(record.partition.partition, record.offset.value());
+      }
+    }
+    // Partition 0 from its commit; the others by auto.offset.reset=earliest.
+    EXPECT_EQ(first, (std::map<int32_t, int64_t>{{0, 5}, {1, 0}, {2, 0}, {3, 0}}));
+    ASSERT_TRUE(next.commit_wait().ok());
+    for (int32_t p = 0; p < 4; p++) EXPECT_EQ(broker->coordinator().committed("g", "t", p), 10);
+    (void)next.close();
+  });
+}
+
+TEST_F(GroupConsumerTest, AStaticMemberComesBackWithoutARebalance) {
+  broker->create_topic("t", 4);
+  run([&] {
+    GroupConsumerConfig config = group_config();
+    ASSERT_FALSE(apply_group_consumer_property(config, "group.instance.id", "worker-1"));
+    auto a = member(config);
+    auto b = member(group_config());
+    scheduler.sleep_for(seconds(5));
+    ASSERT_EQ(a->partitions().size(), 2U);
+    const std::vector<int32_t> before = a->partitions();
+    const group::ClassicGroup* g = broker->coordinator().group("g");
+    const int32_t generation = g->generation().value();
+    a->stop = true;  // close(): a static member sends no LeaveGroup
+    scheduler.sleep_for(seconds(1));
+    EXPECT_EQ(g->members().size(), 2U);
+    auto again = member(config);
+    scheduler.sleep_for(seconds(3));
+    EXPECT_EQ(again->partitions(), before);
+    EXPECT_EQ(g->generation().value(), generation);  // no rebalance
+    EXPECT_EQ(b->partitions().size(), 2U);
+    again->stop = true;
+    b->stop = true;
+    scheduler.sleep_for(seconds(1));
+  });
+}
+
+TEST_F(GroupConsumerTest, AMemberThatStopsPollingLeavesAndRejoinsAtItsNextPoll) {
+  broker->create_topic("t", 2);
+  run([&] {
+    Cluster cluster(client_env(), cluster_options());
+    GroupConsumerConfig config = group_config();
+    config.max_poll_interval = seconds(10);
+    GroupConsumer consumer(cluster, config);
+    consumer.subscribe({"t"});
+    for (int i = 0; i < 30 && consumer.assignment().size() < 2; i++) {
+      ASSERT_TRUE(consumer.poll(milliseconds(100)).ok());
+    }
+    ASSERT_EQ(consumer.assignment().size(), 2U);
+    const group::ClassicGroup* g = broker->coordinator().group("g");
+    scheduler.sleep_for(seconds(12));  // no poll for longer than max.poll.interval
+    EXPECT_EQ(g->members().size(), 0U);
+    EXPECT_TRUE(consumer.membership().needs_join());
+    for (int i = 0; i < 30 && (consumer.membership().needs_join() || consumer.assignment().empty());
+         i++) {
+      ASSERT_TRUE(consumer.poll(milliseconds(100)).ok());
+    }
+    EXPECT_EQ(consumer.assignment().size(), 2U);
+    EXPECT_EQ(g->members().size(), 1U);
+    (void)consumer.close();
   });
 }
 

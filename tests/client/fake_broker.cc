@@ -80,6 +80,8 @@ void FakeBroker::serve(std::shared_ptr<runtime::Stream> stream) {
 
 std::optional<protocol::ResponseBody> FakeBroker::handle(const protocol::Request& request) {
   const int16_t version = request.header.api_version;
+  // Group requests may park this connection's fiber until the group answers.
+  if (auto answer = coordinator_->handle_wait(request)) return answer;
   if (const auto* api_versions = std::get_if<protocol::ApiVersionsRequest>(&request.body)) {
     (void)api_versions;
     protocol::ApiVersionsResponse response;

@@ -14,6 +14,7 @@
 
 #include <absl/container/btree_map.h>
 
+#include "fake_coordinator.h"
 #include "protocol/header.h"
 #include "record/batch.h"
 #include "runtime/env.h"
@@ -42,7 +43,9 @@ enum class ProduceFault { none, error, drop_response };
 
 class FakeBroker {
  public:
-  FakeBroker(runtime::Env env, runtime::Address address) : env_(env), address_(address) {}
+  FakeBroker(runtime::Env env, runtime::Address address)
+      : env_(env), address_(address),
+        coordinator_(std::make_unique<FakeCoordinator>(env, 1, address)) {}
 
   // Starts the accept loop in a fiber of the current group.
   void start();
@@ -65,6 +68,8 @@ class FakeBroker {
     return topics_.at(topic).at(static_cast<size_t>(index));
   }
   int64_t produce_requests() const { return produce_requests_; }
+  // The group coordinator (FindCoordinator, the group APIs, offsets).
+  FakeCoordinator& coordinator() { return *coordinator_; }
 
  private:
   void serve(std::shared_ptr<runtime::Stream> stream);
@@ -79,6 +84,7 @@ class FakeBroker {
   absl::btree_map<std::string, std::vector<FakePartition>> topics_;
   int64_t next_producer_id_ = 1000;
   int64_t produce_requests_ = 0;
+  std::unique_ptr<FakeCoordinator> coordinator_;
 };
 
 protocol::Uuid fake_topic_id(const std::string& name);
