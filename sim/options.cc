@@ -168,7 +168,10 @@ std::string usage() {
                        skip-follower-truncation, skip-divergence-check, truncate-to-hw,
                        truncate-to-leader-offset,
                        serve-past-hw, stamp-successor-epoch, hw-under-min-isr,
-                       elr-keep-unclean-restart (replication)
+                       elr-keep-unclean-restart (replication);
+                       group-same-generation, group-commit-any-generation,
+                       group-commit-before-durable, group-offsets-while-loading
+                       (groups)
   --trace FILE         write the event trace of the (single) seed to FILE
   --verbose            print fault counts for every seed
 exit codes: 0 all passed, 2 bad usage, 3 crash, 4 liveness failure, 5 correctness failure

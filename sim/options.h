@@ -76,6 +76,13 @@ struct Flaws {
   // in the ELR (KIP-966 without its unclean-shutdown rule): after a power loss took its
   // unflushed tail, it may still be elected cleanly.
   bool keep_elr_on_unclean_restart = false;
+  // groups (broker::GroupFlaws): a rebalance keeps the generation number; OffsetCommit
+  // skips the member and generation checks; OffsetCommit answers before the commit is
+  // durable; OffsetFetch answers "none" while the coordinator is still loading.
+  bool group_same_generation = false;
+  bool group_commit_any_generation = false;
+  bool group_commit_before_durable = false;
+  bool group_offsets_while_loading = false;
 };
 
 // Every flaw by its --flaw name, for parsing and printing.
@@ -105,6 +112,10 @@ inline constexpr FlawName flaw_names[] = {
     {"stamp-successor-epoch", &Flaws::stamp_successor_epoch},
     {"hw-under-min-isr", &Flaws::high_watermark_under_min_isr},
     {"elr-keep-unclean-restart", &Flaws::keep_elr_on_unclean_restart},
+    {"group-same-generation", &Flaws::group_same_generation},
+    {"group-commit-any-generation", &Flaws::group_commit_any_generation},
+    {"group-commit-before-durable", &Flaws::group_commit_before_durable},
+    {"group-offsets-while-loading", &Flaws::group_offsets_while_loading},
 };
 
 // Which fault kinds a run may use. Within the allowed kinds, each seed draws its own

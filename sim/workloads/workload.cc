@@ -1,6 +1,7 @@
 #include "sim/workloads/workload.h"
 
 #include "sim/workloads/broker_log.h"
+#include "sim/workloads/consumer_groups.h"
 #include "sim/workloads/metadata_cluster.h"
 #include "sim/workloads/partition_replication.h"
 #include "sim/workloads/raft_quorum.h"
@@ -14,11 +15,12 @@ std::unique_ptr<Workload> make_workload(std::string_view name, const RunOptions&
   if (name == "raft") return make_raft_quorum_workload(options);
   if (name == "metadata") return make_metadata_cluster_workload(options);
   if (name == "replication") return make_partition_replication_workload(options);
+  if (name == "groups") return make_consumer_groups_workload(options);
   return nullptr;
 }
 
 std::vector<std::string> workload_names() {
-  return {"replicated_log", "broker_log", "raft", "metadata", "replication"};
+  return {"replicated_log", "broker_log", "raft", "metadata", "replication", "groups"};
 }
 
 }  // namespace weir::sim

@@ -116,6 +116,8 @@ group::GroupSettings Broker::group_settings(const std::string& group_id, LeaderE
       runtime::milliseconds(std::max(config.group_initial_rebalance_delay_ms, 0));
   settings.min_session_timeout = runtime::milliseconds(config.group_min_session_timeout_ms);
   settings.max_session_timeout = runtime::milliseconds(config.group_max_session_timeout_ms);
+  settings.flaw_same_generation = hooks_.group_flaws.same_generation;
+  settings.flaw_commit_any_generation = hooks_.group_flaws.commit_any_generation;
   return settings;
 }
 
@@ -671,6 +673,16 @@ Reply Broker::offset_commit(const protocol::RequestHeader& header,
     }
   }
   if (records.empty()) return answer_now(std::move(*response));
+  if (hooks_.group_flaws.commit_before_durable) {
+    // The flaw: visible and acknowledged now; the append may still be lost.
+    for (const group::OffsetsRecord& record : records) {
+      std::optional<group::OffsetCommitValue> value;
+      if (record.value) value = std::get<group::OffsetCommitValue>(*record.value);
+      entry.offsets.replay(std::get<group::OffsetCommitKey>(record.key), value);
+    }
+    persist(*shard, PersistItem{records, [](GroupShard&, std::optional<group::PersistFailure>) {}});
+    return answer_now(std::move(*response));
+  }
   auto promise = std::make_shared<runtime::Promise<protocol::ResponseBody>>(env_.scheduler);
   auto future = promise->future();
   // Once committed, the records are replayed (GroupOffsets::replay, the path a load
@@ -712,14 +724,19 @@ protocol::ResponseBody Broker::offset_fetch(const protocol::RequestHeader& heade
           return answer;
         }
         auto found = coordinator_shard(group_id);
-        if (!found) {
+        // The flaw: a partition still loading answers as if the group had no offsets.
+        const bool answer_unloaded = !found &&
+                                     found.error() == ErrorCode::coordinator_load_in_progress &&
+                                     hooks_.group_flaws.offsets_while_loading;
+        if (!found && !answer_unloaded) {
           answer.error_code = error_value(found.error());
           return answer;
         }
-        const GroupShard& shard = **found;
-        auto it = shard.groups.find(group_id);
-        const group::GroupOffsets* offsets =
-            it == shard.groups.end() ? nullptr : &it->second.offsets;
+        const group::GroupOffsets* offsets = nullptr;
+        if (found) {
+          auto it = (*found)->groups.find(group_id);
+          if (it != (*found)->groups.end()) offsets = &it->second.offsets;
+        }
         auto add = [&](const std::string& topic, int32_t index) {
           if (answer.topics.empty() || answer.topics.back().name != topic) {
             answer.topics.emplace_back().name = topic;

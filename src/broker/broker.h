@@ -48,8 +48,26 @@ using Reply = rpc::Reply;
 protocol::MetadataResponse::MetadataResponseTopic metadata_topic_error(
     std::optional<std::string> name, protocol::Uuid id, protocol::ErrorCode code);
 
+// Group coordinator bugs the simulator plants (the groups workload's checkers catch them).
+struct GroupFlaws {
+  // A rebalance completes without a new generation: the old and the new assignment
+  // share a generation number, so fencing by generation cannot tell them apart.
+  bool same_generation = false;
+  // OffsetCommit skips the member and generation checks: a zombie member (its session
+  // expired while it was paused) commits its stale positions over the new owner's.
+  bool commit_any_generation = false;
+  // OffsetCommit is answered once the commit is appended locally, before
+  // __consumer_offsets has it durably (the acks=all rule): a coordinator failover loses
+  // acknowledged commits.
+  bool commit_before_durable = false;
+  // OffsetFetch on a partition still loading answers "no offsets" instead of
+  // COORDINATOR_LOAD_IN_PROGRESS: a new owner restarts from auto.offset.reset.
+  bool offsets_while_loading = false;
+};
+
 // What the simulator plants and observes (tests/sim prove the checkers catch the flaws).
 struct BrokerHooks {
+  GroupFlaws group_flaws;
   // Flaw: acknowledge produce requests before their data is fsynced.
   bool ack_before_fsync = false;
   // Flaw: answer a forwarded admin request as soon as the controller does, before this

@@ -613,7 +613,7 @@ bool ClassicGroup::maybe_elect_new_joined_leader() {
 }
 
 void ClassicGroup::init_next_generation() {
-  generation_ = generation_.next();
+  if (!settings_.flaw_same_generation || generation_.value() < 1) generation_ = generation_.next();
   if (!members_.empty()) {
     protocol_name_ = select_protocol();
     transition_to(GroupState::completing_rebalance);
@@ -1089,6 +1089,7 @@ GroupMetadataValue ClassicGroup::to_record_value() const { return record_value(n
 // ClassicGroup.validateOffsetCommit.
 ErrorCode ClassicGroup::validate_offset_commit(const CommitIdentity& identity) const {
   if (state_ == GroupState::dead) return ErrorCode::coordinator_not_available;
+  if (settings_.flaw_commit_any_generation) return ErrorCode::none;
   // Generation -1: an admin client or a consumer managing its own partitions, allowed
   // while no member owns the group's partitions.
   if (identity.generation.value() < 0 && state_ == GroupState::empty) return ErrorCode::none;

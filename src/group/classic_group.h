@@ -70,6 +70,9 @@ struct GroupSettings {
   // How long a new member's parked JoinGroup may wait (Kafka's fixed 5 minutes): it
   // cannot heartbeat without its id, so its session timeout cannot expire it.
   milliseconds new_member_join_timeout{300000};
+  // Test-only flaws the simulator plants (broker::GroupFlaws says what each breaks).
+  bool flaw_same_generation = false;
+  bool flaw_commit_any_generation = false;
 };
 
 // --- Requests and responses (the wire mapping belongs to the broker) ----------------------
