@@ -113,9 +113,8 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
 }
 
 // The partitions a spec names, checked against the topic's metadata.
-client::ClientResult<std::vector<client::TopicPartition>> spec_partitions(runtime::Env& env,
-                                                                          client::Cluster& cluster,
-                                                                          const TopicSpec& spec) {
+client::ClientResult<std::vector<client::TopicPartition>> spec_partitions_wait(
+    runtime::Env& env, client::Cluster& cluster, const TopicSpec& spec) {
   auto info = cluster.topic_wait(spec.topic, env.clock.now() + runtime::seconds(30));
   if (!info) return unexpected(info.error());
   std::vector<client::TopicPartition> out;
@@ -136,8 +135,8 @@ client::ClientResult<std::vector<client::TopicPartition>> spec_partitions(runtim
   return out;
 }
 
-int describe(runtime::Env& env, client::Cluster& cluster, const std::string& group,
-             bool members_only) {
+int describe_wait(runtime::Env& env, client::Cluster& cluster, const std::string& group,
+                  bool members_only) {
   client::Admin admin(cluster);
   auto described = admin.describe_group_wait(group);
   if (!described) {
@@ -204,8 +203,8 @@ struct ResetTarget {
   int64_t value = 0;
 };
 
-int reset_offsets(runtime::Env& env, client::Cluster& cluster, const std::string& group,
-                  const std::vector<TopicSpec>& specs, ResetTarget target, bool execute) {
+int reset_offsets_wait(runtime::Env& env, client::Cluster& cluster, const std::string& group,
+                       const std::vector<TopicSpec>& specs, ResetTarget target, bool execute) {
   client::Admin admin(cluster);
   auto described = admin.describe_group_wait(group);
   if (!described) {
@@ -233,7 +232,7 @@ int reset_offsets(runtime::Env& env, client::Cluster& cluster, const std::string
   client::Consumer reader(cluster, client::ConsumerConfig{});
   absl::btree_map<client::TopicPartition, record::Offset> wanted;
   for (const TopicSpec& spec : specs) {
-    auto partitions = spec_partitions(env, cluster, spec);
+    auto partitions = spec_partitions_wait(env, cluster, spec);
     if (!partitions) {
       print_error("group", fmt::format("{}: {}", spec.topic, partitions.error().to_string()));
       return kExitFailed;
@@ -402,9 +401,9 @@ int group_main(std::span<const std::string_view> args) {
           for (const auto& listing : *groups) fmt::print("{}\n", listing.group_id);
           return kExitOk;
         }
-        if (action == "describe") return describe(env, cluster, group, options.has("members"));
+        if (action == "describe") return describe_wait(env, cluster, group, options.has("members"));
         if (action == "reset-offsets") {
-          return reset_offsets(env, cluster, group, specs, target, execute);
+          return reset_offsets_wait(env, cluster, group, specs, target, execute);
         }
         if (action == "delete") {
           auto outcomes = admin.delete_groups_wait({group});
@@ -425,7 +424,7 @@ int group_main(std::span<const std::string_view> args) {
         // delete-offsets
         std::vector<client::TopicPartition> partitions;
         for (const TopicSpec& spec : specs) {
-          auto found = spec_partitions(env, cluster, spec);
+          auto found = spec_partitions_wait(env, cluster, spec);
           if (!found) {
             print_error("group", fmt::format("{}: {}", spec.topic, found.error().to_string()));
             return kExitFailed;
