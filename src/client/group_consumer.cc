@@ -126,6 +126,10 @@ struct GroupConsumer::State {
     coordinator.reset();
   }
   ClientResult<void> ensure_coordinator_wait(Instant deadline);
+  // Sends to the coordinator and waits for the answer. JoinGroup waits as long as the
+  // connection allows (the rebalance timeout); everything else only request.timeout.ms,
+  // after which the coordinator is presumed gone (as a Kafka client's per-request
+  // timeout does), so a hung coordinator cannot hold a heartbeat past the session.
   ResponseResult coordinator_call_wait(protocol::RequestBody body,
                                        std::optional<int16_t> version = std::nullopt);
   ClientResult<void> join_wait(Instant deadline);
@@ -164,7 +168,16 @@ ResponseResult GroupConsumer::State::coordinator_call_wait(protocol::RequestBody
     return unexpected(Error::of(ErrorKind::disconnected, "group coordinator"));
   }
   std::shared_ptr<Connection> connection = coordinator;
-  auto response = connection->send_and_wait(std::move(body), version);
+  const bool join = std::holds_alternative<protocol::JoinGroupRequest>(body);
+  auto future = connection->send(std::move(body), version);
+  std::optional<Instant> deadline;
+  if (!join) deadline = env.clock.now() + cluster.options().connection.request_timeout;
+  auto answer = future.get_until(deadline);
+  ResponseResult response =
+      answer ? std::move(*answer)
+             : ResponseResult(unexpected(
+                   Error::of(future.broken() ? ErrorKind::disconnected : ErrorKind::timed_out,
+                             "group coordinator")));
   if (!response) {
     // Only forget the coordinator this call went to; another fiber may have found a
     // new one meanwhile.
