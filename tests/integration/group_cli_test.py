@@ -280,6 +280,15 @@ def main():
             t.equal(first, {0: 10, 1: 6, 2: 10, 3: 10},
                     "kafka-python in group g1 starts at the reset offsets")
 
+            # --to-datetime: every record is newer than 2000, none is from 2999 (the log end).
+            for when, want in (("2000-01-01T00:00:00", "0"), ("2999-01-01T00:00:00.000Z", "110")):
+                code, out, err = run(weir, "group", "reset-offsets", "g1", "--topic", TOPIC,
+                                     "--to-datetime", when, "--execute", "--bootstrap-server", b)
+                _, rows, _ = describe_rows(weir, b, "g1")
+                t.check(code == 0 and len(rows) == 4
+                        and all(r["CURRENT-OFFSET"] == want for r in rows.values()),
+                        f"--to-datetime {when}: every partition at {want}: {err}{rows}")
+
             # --- delete-offsets and delete -----------------------------------------------
             code, out, err = run(weir, "group", "delete-offsets", "g1", "--topic", f"{TOPIC}:0",
                                  "--bootstrap-server", b)
