@@ -239,8 +239,11 @@ ClientResult<GroupAssignment> GroupConsumer::State::leader_assign_wait(
 }
 
 ClientResult<void> GroupConsumer::State::join_wait(Instant deadline) {
-  while (membership.needs_join()) {
+  // One attempt even past the deadline (poll(0) still makes progress); retries stop at
+  // it, and the next poll carries on from the Membership's state.
+  for (bool first = true; membership.needs_join(); first = false) {
     if (closed) return unexpected(Error::of(ErrorKind::closed, "group consumer closed"));
+    if (!first && env.clock.now() >= deadline) return {};
     if (auto found = ensure_coordinator_wait(deadline); !found) {
       if (!found.error().retriable() && found.error().kind == ErrorKind::kafka) {
         return unexpected(found.error());
