@@ -455,6 +455,9 @@ ClientResult<void> GroupConsumer::State::commit_wait(
     }
     std::optional<Error> retry;
     if (auto found = ensure_coordinator_wait(deadline); !found) {
+      if (found.error().kind == ErrorKind::kafka && !found.error().retriable()) {
+        return unexpected(found.error());
+      }
       retry = found.error();
     } else {
       protocol::OffsetCommitRequest request;
