@@ -305,6 +305,24 @@ def main():
             code, out, err = run(weir, "group", "delete", "g1", "--bootstrap-server", b)
             t.check(code == 1 and "GROUP_ID_NOT_FOUND" in err, f"deleting it again: {err.strip()}")
 
+            # --- --max-messages commits exactly what was printed -------------------------
+            server.create_topic("counted", partitions=1)
+            for i in range(20):
+                producer.send("counted", value=f"c{i}", partition=0)
+            producer.flush(timeout=60)
+            printed = []
+            for _ in range(2):
+                code, out, err = run(weir, "consume", "--bootstrap-server", b, "--group", "counter",
+                                     "--topic", "counted", "--from-beginning", "--max-messages",
+                                     "7", "--timeout-ms", "20000")
+                t.equal(code, 0, f"weir consume --group --max-messages 7 exits 0: {err}")
+                printed += out.split()
+            t.equal(printed, [f"c{i}" for i in range(14)],
+                    "two runs of --max-messages 7 print records 0-13 once each, in order")
+            _, rows, _ = describe_rows(weir, b, "counter")
+            t.equal(rows.get(("counted", 0), {}).get("CURRENT-OFFSET"), "14",
+                    "the committed offset is the next record not printed")
+
             # --- mixed clients: kafka-python and weir in one group ------------------------
             server.create_topic("mixed", partitions=PARTITIONS)
             stop = threading.Event()
