@@ -28,13 +28,14 @@ constexpr OptionSpec kGroupOptions[] = {
     {"dry-run", false, false, "reset-offsets: print the new offsets, change nothing", ""},
     {"execute", false, false, "reset-offsets: commit the new offsets", ""},
     {"members", false, false, "describe: list the members and their assignments instead", ""},
+    {"state", false, false, "list: each group's state and protocol type too", ""},
     kHelpOption,
 };
 
 void print_group_help() {
   fmt::print(
       "Usage: weir group <action> [GROUP] [options]\n"
-      "  list                       every group's id\n"
+      "  list [--state]             every group's id (and state)\n"
       "  describe GROUP [--members] per partition: committed offset, log end, lag, member\n"
       "  reset-offsets GROUP --topic T (--to-earliest|--to-latest|--to-offset N|\n"
       "                --to-datetime ISO|--shift-by N) (--dry-run|--execute)\n"
@@ -398,7 +399,16 @@ int group_main(std::span<const std::string_view> args) {
             print_error("group", fmt::format("list: {}", groups.error().to_string()));
             return kExitFailed;
           }
-          for (const auto& listing : *groups) fmt::print("{}\n", listing.group_id);
+          if (!options.has("state")) {
+            for (const auto& listing : *groups) fmt::print("{}\n", listing.group_id);
+            return kExitOk;
+          }
+          std::vector<std::vector<std::string>> rows = {{"GROUP", "STATE", "PROTOCOL-TYPE"}};
+          for (const auto& listing : *groups) {
+            rows.push_back(
+                {listing.group_id, or_dash(listing.state), or_dash(listing.protocol_type)});
+          }
+          print_table(rows);
           return kExitOk;
         }
         if (action == "describe") return describe_wait(env, cluster, group, options.has("members"));

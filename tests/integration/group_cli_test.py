@@ -298,6 +298,9 @@ def main():
                     f"partition 0's offset is gone, the others stay: {sorted(rows)}")
             code, out, err = run(weir, "group", "list", "--bootstrap-server", b)
             t.check("g1" in out.split(), f"list names g1: {out}")
+            code, out, err = run(weir, "group", "list", "--state", "--bootstrap-server", b)
+            t.check(["g1", "Empty", "consumer"] in [line.split() for line in out.splitlines()],
+                    f"list --state: g1 is an Empty consumer group: {out}")
             code, out, err = run(weir, "group", "delete", "g1", "--bootstrap-server", b)
             t.check(code == 0 and "successful" in out, f"delete g1: {out}{err}")
             code, out, err = run(weir, "group", "list", "--bootstrap-server", b)
