@@ -440,6 +440,35 @@ def main():
                     worker.join(timeout=10)
                 ck.close()
             t.equal(w.stop(), 0, "the mixed group's weir member stops cleanly")
+
+            # --- the broker restarts under a live member: it reconnects, finds the
+            # coordinator again (which reloaded the group) and reads on ------------------
+            server.create_topic("steady", partitions=2)
+            s1 = WeirMember(weir, b, "steady", "steady")
+            cleanup.append(s1)
+            found = wait_for(lambda: (lambda f: f if len(f[0]) == 1 else None)(
+                members(weir, b, "steady")), 60)
+            t.check(found, "a weir member joins group 'steady'")
+            for i in range(20):
+                producer.send("steady", value=f"s{i}", partition=i % 2)
+            producer.flush(timeout=60)
+            wait_for(lambda: len(s1.got()) >= 20, 30)
+            time.sleep(1)  # an auto commit after the reads
+            producer.close()
+            server.listen_port = server.port
+            server.restart()
+            producer = KafkaProducer(bootstrap_servers=b, acks="all", value_serializer=str.encode)
+            for i in range(20, 40):
+                producer.send("steady", value=f"s{i}", partition=i % 2)
+            producer.flush(timeout=60)
+            wait_for(lambda: {f"s{i}" for i in range(40)} <= {v for _, _, v in s1.got()}, 60)
+            t.check({f"s{i}" for i in range(40)} <= {v for _, _, v in s1.got()},
+                    f"after a broker restart the member reads on: {len(s1.got())} records")
+            t.check(s1.proc.poll() is None, "the member is still running")
+            t.equal(s1.stop(), 0, f"and stops cleanly: {s1.stderr()[-500:]}")
+            _, rows, _ = describe_rows(weir, b, "steady")
+            t.check(rows and all(r["CURRENT-OFFSET"] == "20" for r in rows.values()),
+                    f"its commits after the restart hold: {rows}")
         finally:
             for member in cleanup:
                 member.cleanup()
