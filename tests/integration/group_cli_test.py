@@ -8,7 +8,8 @@ describe` shows committed offsets, log end and lag of a live group; reset-offset
 there); delete-offsets and delete work; bad input gets a clear error. Finally a
 kafka-python member and a `weir consume --group` member split one topic, with either
 one as the group's leader, and so do a confluent-kafka (librdkafka) member and a weir
-one (the assignment encoding is wire compatible both ways).
+one (the assignment encoding is wire compatible both ways). `--max-messages` commits
+exactly what was printed, and a live member rides out a broker restart.
 
 usage: group_cli_test.py path/to/weir
 """
