@@ -28,13 +28,14 @@ constexpr OptionSpec kGroupOptions[] = {
     {"dry-run", false, false, "reset-offsets: print the new offsets, change nothing", ""},
     {"execute", false, false, "reset-offsets: commit the new offsets", ""},
     {"members", false, false, "describe: list the members and their assignments instead", ""},
+    {"state", false, false, "list: each group's state and protocol type too", ""},
     kHelpOption,
 };
 
 void print_group_help() {
   fmt::print(
       "Usage: weir group <action> [GROUP] [options]\n"
-      "  list                       every group's id\n"
+      "  list [--state]             every group's id (and state)\n"
       "  describe GROUP [--members] per partition: committed offset, log end, lag, member\n"
       "  reset-offsets GROUP --topic T (--to-earliest|--to-latest|--to-offset N|\n"
       "                --to-datetime ISO|--shift-by N) (--dry-run|--execute)\n"
@@ -113,9 +114,8 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
 }
 
 // The partitions a spec names, checked against the topic's metadata.
-client::ClientResult<std::vector<client::TopicPartition>> spec_partitions(runtime::Env& env,
-                                                                          client::Cluster& cluster,
-                                                                          const TopicSpec& spec) {
+client::ClientResult<std::vector<client::TopicPartition>> spec_partitions_wait(
+    runtime::Env& env, client::Cluster& cluster, const TopicSpec& spec) {
   auto info = cluster.topic_wait(spec.topic, env.clock.now() + runtime::seconds(30));
   if (!info) return unexpected(info.error());
   std::vector<client::TopicPartition> out;
@@ -136,8 +136,8 @@ client::ClientResult<std::vector<client::TopicPartition>> spec_partitions(runtim
   return out;
 }
 
-int describe(runtime::Env& env, client::Cluster& cluster, const std::string& group,
-             bool members_only) {
+int describe_wait(runtime::Env& env, client::Cluster& cluster, const std::string& group,
+                  bool members_only) {
   client::Admin admin(cluster);
   auto described = admin.describe_group_wait(group);
   if (!described) {
@@ -204,8 +204,8 @@ struct ResetTarget {
   int64_t value = 0;
 };
 
-int reset_offsets(runtime::Env& env, client::Cluster& cluster, const std::string& group,
-                  const std::vector<TopicSpec>& specs, ResetTarget target, bool execute) {
+int reset_offsets_wait(runtime::Env& env, client::Cluster& cluster, const std::string& group,
+                       const std::vector<TopicSpec>& specs, ResetTarget target, bool execute) {
   client::Admin admin(cluster);
   auto described = admin.describe_group_wait(group);
   if (!described) {
@@ -233,7 +233,7 @@ int reset_offsets(runtime::Env& env, client::Cluster& cluster, const std::string
   client::Consumer reader(cluster, client::ConsumerConfig{});
   absl::btree_map<client::TopicPartition, record::Offset> wanted;
   for (const TopicSpec& spec : specs) {
-    auto partitions = spec_partitions(env, cluster, spec);
+    auto partitions = spec_partitions_wait(env, cluster, spec);
     if (!partitions) {
       print_error("group", fmt::format("{}: {}", spec.topic, partitions.error().to_string()));
       return kExitFailed;
@@ -399,12 +399,21 @@ int group_main(std::span<const std::string_view> args) {
             print_error("group", fmt::format("list: {}", groups.error().to_string()));
             return kExitFailed;
           }
-          for (const auto& listing : *groups) fmt::print("{}\n", listing.group_id);
+          if (!options.has("state")) {
+            for (const auto& listing : *groups) fmt::print("{}\n", listing.group_id);
+            return kExitOk;
+          }
+          std::vector<std::vector<std::string>> rows = {{"GROUP", "STATE", "PROTOCOL-TYPE"}};
+          for (const auto& listing : *groups) {
+            rows.push_back(
+                {listing.group_id, or_dash(listing.state), or_dash(listing.protocol_type)});
+          }
+          print_table(rows);
           return kExitOk;
         }
-        if (action == "describe") return describe(env, cluster, group, options.has("members"));
+        if (action == "describe") return describe_wait(env, cluster, group, options.has("members"));
         if (action == "reset-offsets") {
-          return reset_offsets(env, cluster, group, specs, target, execute);
+          return reset_offsets_wait(env, cluster, group, specs, target, execute);
         }
         if (action == "delete") {
           auto outcomes = admin.delete_groups_wait({group});
@@ -425,7 +434,7 @@ int group_main(std::span<const std::string_view> args) {
         // delete-offsets
         std::vector<client::TopicPartition> partitions;
         for (const TopicSpec& spec : specs) {
-          auto found = spec_partitions(env, cluster, spec);
+          auto found = spec_partitions_wait(env, cluster, spec);
           if (!found) {
             print_error("group", fmt::format("{}: {}", spec.topic, found.error().to_string()));
             return kExitFailed;

@@ -336,14 +336,6 @@ ClientResult<Response> group_call_wait(Cluster& cluster, const std::string& grou
 
 }  // namespace
 
-ClientResult<std::shared_ptr<Connection>> Admin::coordinator_connection_wait(
-    const std::string& group_id) {
-  auto coordinator =
-      find_coordinator_wait(cluster_, group_id, cluster_.env().clock.now() + timeout_);
-  if (!coordinator) return unexpected(coordinator.error());
-  return cluster_.connection_wait(coordinator->node_id);
-}
-
 ClientResult<std::vector<GroupListing>> Admin::list_groups_wait() {
   // Each broker knows only the groups it coordinates: ask them all.
   auto refreshed = cluster_.refresh_metadata_wait({});

@@ -126,6 +126,10 @@ struct GroupConsumer::State {
     coordinator.reset();
   }
   ClientResult<void> ensure_coordinator_wait(Instant deadline);
+  // Sends to the coordinator and waits for the answer. JoinGroup waits as long as the
+  // connection allows (the rebalance timeout); everything else only request.timeout.ms,
+  // after which the coordinator is presumed gone (as a Kafka client's per-request
+  // timeout does), so a hung coordinator cannot hold a heartbeat past the session.
   ResponseResult coordinator_call_wait(protocol::RequestBody body,
                                        std::optional<int16_t> version = std::nullopt);
   ClientResult<void> join_wait(Instant deadline);
@@ -164,7 +168,16 @@ ResponseResult GroupConsumer::State::coordinator_call_wait(protocol::RequestBody
     return unexpected(Error::of(ErrorKind::disconnected, "group coordinator"));
   }
   std::shared_ptr<Connection> connection = coordinator;
-  auto response = connection->send_and_wait(std::move(body), version);
+  const bool join = std::holds_alternative<protocol::JoinGroupRequest>(body);
+  auto future = connection->send(std::move(body), version);
+  std::optional<Instant> deadline;
+  if (!join) deadline = env.clock.now() + cluster.options().connection.request_timeout;
+  auto answer = future.get_until(deadline);
+  ResponseResult response =
+      answer ? std::move(*answer)
+             : ResponseResult(unexpected(
+                   Error::of(future.broken() ? ErrorKind::disconnected : ErrorKind::timed_out,
+                             "group coordinator")));
   if (!response) {
     // Only forget the coordinator this call went to; another fiber may have found a
     // new one meanwhile.
@@ -226,8 +239,11 @@ ClientResult<GroupAssignment> GroupConsumer::State::leader_assign_wait(
 }
 
 ClientResult<void> GroupConsumer::State::join_wait(Instant deadline) {
-  while (membership.needs_join()) {
+  // One attempt even past the deadline (poll(0) still makes progress); retries stop at
+  // it, and the next poll carries on from the Membership's state.
+  for (bool first = true; membership.needs_join(); first = false) {
     if (closed) return unexpected(Error::of(ErrorKind::closed, "group consumer closed"));
+    if (!first && env.clock.now() >= deadline) return {};
     if (auto found = ensure_coordinator_wait(deadline); !found) {
       if (!found.error().retriable() && found.error().kind == ErrorKind::kafka) {
         return unexpected(found.error());
@@ -439,6 +455,9 @@ ClientResult<void> GroupConsumer::State::commit_wait(
     }
     std::optional<Error> retry;
     if (auto found = ensure_coordinator_wait(deadline); !found) {
+      if (found.error().kind == ErrorKind::kafka && !found.error().retriable()) {
+        return unexpected(found.error());
+      }
       retry = found.error();
     } else {
       protocol::OffsetCommitRequest request;

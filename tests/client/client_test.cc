@@ -597,6 +597,35 @@ TEST_F(GroupConsumerTest, CoordinatorErrorsAreFoundAgainWithoutARebalance) {
   });
 }
 
+TEST_F(GroupConsumerTest, AHungCoordinatorIsGivenUpAfterTheRequestTimeoutNotTheSession) {
+  broker->create_topic("t", 4);
+  run([&] {
+    // No auto commit: nothing else on the coordinator connection unblocks the heartbeat
+    // (an answer to a later request would close the connection as out of order).
+    GroupConsumerConfig config = group_config();
+    config.enable_auto_commit = false;
+    auto a = member(config);
+    scheduler.sleep_for(seconds(3));
+    ASSERT_EQ(a->partitions().size(), 4U);
+    const int32_t generation = a->consumer->membership().generation();
+    // Heartbeats go unanswered; the coordinator connection's own timeout is the
+    // rebalance timeout (20 s), far past the 6 s session.
+    broker->silent_api = 12;
+    scheduler.sleep_for(milliseconds(2500));
+    broker->silent_api.reset();
+    const int64_t heartbeats = broker->coordinator().heartbeats;
+    scheduler.sleep_for(seconds(6));
+    ASSERT_EQ(a->failure, "");
+    // The hung heartbeat was given up after request.timeout.ms (2 s here), the
+    // coordinator found again and heartbeats resumed within the session.
+    EXPECT_GT(broker->coordinator().heartbeats, heartbeats);
+    EXPECT_EQ(a->consumer->membership().generation(), generation);
+    EXPECT_EQ(broker->coordinator().group("g")->generation().value(), generation);
+    a->stop = true;
+    scheduler.sleep_for(seconds(1));
+  });
+}
+
 TEST_F(GroupConsumerTest, ManualCommitsAreWhereTheNextMemberStarts) {
   broker->create_topic("t", 4);
   run([&] {

@@ -8,7 +8,8 @@ describe` shows committed offsets, log end and lag of a live group; reset-offset
 there); delete-offsets and delete work; bad input gets a clear error. Finally a
 kafka-python member and a `weir consume --group` member split one topic, with either
 one as the group's leader, and so do a confluent-kafka (librdkafka) member and a weir
-one (the assignment encoding is wire compatible both ways).
+one (the assignment encoding is wire compatible both ways). `--max-messages` commits
+exactly what was printed, and a live member rides out a broker restart.
 
 usage: group_cli_test.py path/to/weir
 """
@@ -280,6 +281,15 @@ def main():
             t.equal(first, {0: 10, 1: 6, 2: 10, 3: 10},
                     "kafka-python in group g1 starts at the reset offsets")
 
+            # --to-datetime: every record is newer than 2000, none is from 2999 (the log end).
+            for when, want in (("2000-01-01T00:00:00", "0"), ("2999-01-01T00:00:00.000Z", "110")):
+                code, out, err = run(weir, "group", "reset-offsets", "g1", "--topic", TOPIC,
+                                     "--to-datetime", when, "--execute", "--bootstrap-server", b)
+                _, rows, _ = describe_rows(weir, b, "g1")
+                t.check(code == 0 and len(rows) == 4
+                        and all(r["CURRENT-OFFSET"] == want for r in rows.values()),
+                        f"--to-datetime {when}: every partition at {want}: {err}{rows}")
+
             # --- delete-offsets and delete -----------------------------------------------
             code, out, err = run(weir, "group", "delete-offsets", "g1", "--topic", f"{TOPIC}:0",
                                  "--bootstrap-server", b)
@@ -289,12 +299,33 @@ def main():
                     f"partition 0's offset is gone, the others stay: {sorted(rows)}")
             code, out, err = run(weir, "group", "list", "--bootstrap-server", b)
             t.check("g1" in out.split(), f"list names g1: {out}")
+            code, out, err = run(weir, "group", "list", "--state", "--bootstrap-server", b)
+            t.check(["g1", "Empty", "consumer"] in [line.split() for line in out.splitlines()],
+                    f"list --state: g1 is an Empty consumer group: {out}")
             code, out, err = run(weir, "group", "delete", "g1", "--bootstrap-server", b)
             t.check(code == 0 and "successful" in out, f"delete g1: {out}{err}")
             code, out, err = run(weir, "group", "list", "--bootstrap-server", b)
             t.check("g1" not in out.split(), f"g1 is gone from the list: {out}")
             code, out, err = run(weir, "group", "delete", "g1", "--bootstrap-server", b)
             t.check(code == 1 and "GROUP_ID_NOT_FOUND" in err, f"deleting it again: {err.strip()}")
+
+            # --- --max-messages commits exactly what was printed -------------------------
+            server.create_topic("counted", partitions=1)
+            for i in range(20):
+                producer.send("counted", value=f"c{i}", partition=0)
+            producer.flush(timeout=60)
+            printed = []
+            for _ in range(2):
+                code, out, err = run(weir, "consume", "--bootstrap-server", b, "--group", "counter",
+                                     "--topic", "counted", "--from-beginning", "--max-messages",
+                                     "7", "--timeout-ms", "20000")
+                t.equal(code, 0, f"weir consume --group --max-messages 7 exits 0: {err}")
+                printed += out.split()
+            t.equal(printed, [f"c{i}" for i in range(14)],
+                    "two runs of --max-messages 7 print records 0-13 once each, in order")
+            _, rows, _ = describe_rows(weir, b, "counter")
+            t.equal(rows.get(("counted", 0), {}).get("CURRENT-OFFSET"), "14",
+                    "the committed offset is the next record not printed")
 
             # --- mixed clients: kafka-python and weir in one group ------------------------
             server.create_topic("mixed", partitions=PARTITIONS)
@@ -410,6 +441,35 @@ def main():
                     worker.join(timeout=10)
                 ck.close()
             t.equal(w.stop(), 0, "the mixed group's weir member stops cleanly")
+
+            # --- the broker restarts under a live member: it reconnects, finds the
+            # coordinator again (which reloaded the group) and reads on ------------------
+            server.create_topic("steady", partitions=2)
+            s1 = WeirMember(weir, b, "steady", "steady")
+            cleanup.append(s1)
+            found = wait_for(lambda: (lambda f: f if len(f[0]) == 1 else None)(
+                members(weir, b, "steady")), 60)
+            t.check(found, "a weir member joins group 'steady'")
+            for i in range(20):
+                producer.send("steady", value=f"s{i}", partition=i % 2)
+            producer.flush(timeout=60)
+            wait_for(lambda: len(s1.got()) >= 20, 30)
+            time.sleep(1)  # an auto commit after the reads
+            producer.close()
+            server.listen_port = server.port
+            server.restart()
+            producer = KafkaProducer(bootstrap_servers=b, acks="all", value_serializer=str.encode)
+            for i in range(20, 40):
+                producer.send("steady", value=f"s{i}", partition=i % 2)
+            producer.flush(timeout=60)
+            wait_for(lambda: {f"s{i}" for i in range(40)} <= {v for _, _, v in s1.got()}, 60)
+            t.check({f"s{i}" for i in range(40)} <= {v for _, _, v in s1.got()},
+                    f"after a broker restart the member reads on: {len(s1.got())} records")
+            t.check(s1.proc.poll() is None, "the member is still running")
+            t.equal(s1.stop(), 0, f"and stops cleanly: {s1.stderr()[-500:]}")
+            _, rows, _ = describe_rows(weir, b, "steady")
+            t.check(rows and all(r["CURRENT-OFFSET"] == "20" for r in rows.values()),
+                    f"its commits after the restart hold: {rows}")
         finally:
             for member in cleanup:
                 member.cleanup()
