@@ -110,6 +110,13 @@ struct GroupConsumer::State {
   std::shared_ptr<Connection> coordinator;
   // Partitions whose starting offset is still to be fetched from the coordinator.
   bool offsets_pending = false;
+  // The leader's view of the subscribed topics when it last assigned. Like Kafka's
+  // leader, it rejoins when a partition count changes — a topic created after the join
+  // (the members would otherwise keep an empty assignment forever) or partitions added.
+  std::vector<std::string> assigned_topics;
+  PartitionCounts assigned_counts;
+  Instant next_metadata_check;
+  void check_leader_metadata_wait();
   bool revoked = true;  // the assignment was given up for the coming rejoin
   Instant next_auto_commit{};
   std::optional<Error> fatal;
@@ -229,6 +236,11 @@ ClientResult<GroupAssignment> GroupConsumer::State::leader_assign_wait(
       }
     }
   }
+  assigned_topics = all_topics;
+  assigned_counts = counts;
+  next_metadata_check =
+      env.clock.now() + (counts.size() < all_topics.size() ? runtime::seconds(1)
+                                                           : cluster.options().metadata_max_age);
   const auto kind = assignor_from_name(joined.protocol_name.value_or(""));
   if (!kind) {
     return unexpected(Error::of(ErrorKind::invalid_argument,
@@ -236,6 +248,29 @@ ClientResult<GroupAssignment> GroupConsumer::State::leader_assign_wait(
                                             joined.protocol_name.value_or(""))));
   }
   return assign(*kind, members, counts);
+}
+
+void GroupConsumer::State::check_leader_metadata_wait() {
+  const Instant now = env.clock.now();
+  if (!membership.is_leader() || assigned_topics.empty() || now < next_metadata_check) return;
+  // A topic missing from the last assignment is looked for often; otherwise at
+  // metadata.max.age.ms, as Kafka's consumer refreshes.
+  const bool missing = assigned_counts.size() < assigned_topics.size();
+  next_metadata_check =
+      now + (missing ? runtime::seconds(1) : cluster.options().metadata_max_age);
+  if (!cluster.refresh_metadata_wait(assigned_topics)) return;
+  PartitionCounts counts;
+  for (const std::string& topic : assigned_topics) {
+    const TopicInfo* info = cluster.topic(topic);
+    if (info != nullptr && info->error_code == 0 && !info->partitions.empty()) {
+      counts[topic] = static_cast<int32_t>(info->partitions.size());
+    }
+  }
+  if (counts != assigned_counts) {
+    env.log.write(fmt::format("group {}: subscribed topics changed; the leader rejoins",
+                              config.group_id));
+    membership.request_rejoin();
+  }
 }
 
 ClientResult<void> GroupConsumer::State::join_wait(Instant deadline) {
@@ -629,6 +664,7 @@ ClientResult<std::vector<ConsumerRecord>> GroupConsumer::poll(runtime::Duration 
     }
     if (state.offsets_pending) return std::vector<ConsumerRecord>{};
   }
+  state.check_leader_metadata_wait();
   if (state.config.enable_auto_commit && state.env.clock.now() >= state.next_auto_commit) {
     state.next_auto_commit = state.env.clock.now() + state.config.auto_commit_interval;
     if (auto committed = state.commit_wait(state.positions()); !committed) {
