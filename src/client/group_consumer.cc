@@ -256,8 +256,7 @@ void GroupConsumer::State::check_leader_metadata_wait() {
   // A topic missing from the last assignment is looked for often; otherwise at
   // metadata.max.age.ms, as Kafka's consumer refreshes.
   const bool missing = assigned_counts.size() < assigned_topics.size();
-  next_metadata_check =
-      now + (missing ? runtime::seconds(1) : cluster.options().metadata_max_age);
+  next_metadata_check = now + (missing ? runtime::seconds(1) : cluster.options().metadata_max_age);
   if (!cluster.refresh_metadata_wait(assigned_topics)) return;
   PartitionCounts counts;
   for (const std::string& topic : assigned_topics) {
@@ -267,8 +266,8 @@ void GroupConsumer::State::check_leader_metadata_wait() {
     }
   }
   if (counts != assigned_counts) {
-    env.log.write(fmt::format("group {}: subscribed topics changed; the leader rejoins",
-                              config.group_id));
+    env.log.write(
+        fmt::format("group {}: subscribed topics changed; the leader rejoins", config.group_id));
     membership.request_rejoin();
   }
 }
