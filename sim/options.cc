@@ -170,7 +170,7 @@ std::string usage() {
                        serve-past-hw, stamp-successor-epoch, hw-under-min-isr,
                        elr-keep-unclean-restart (replication);
                        group-same-generation, group-commit-any-generation,
-                       group-commit-before-durable, group-offsets-while-loading
+                       group-commit-before-durable, group-load-to-hw
                        (groups)
   --trace FILE         write the event trace of the (single) seed to FILE
   --verbose            print fault counts for every seed

@@ -78,11 +78,11 @@ struct Flaws {
   bool keep_elr_on_unclean_restart = false;
   // groups (broker::GroupFlaws): a rebalance keeps the generation number; OffsetCommit
   // skips the member and generation checks; OffsetCommit answers before the commit is
-  // durable; OffsetFetch answers "none" while the coordinator is still loading.
+  // durable; a new coordinator loads __consumer_offsets only up to its high watermark.
   bool group_same_generation = false;
   bool group_commit_any_generation = false;
   bool group_commit_before_durable = false;
-  bool group_offsets_while_loading = false;
+  bool group_load_to_high_watermark = false;
 };
 
 // Every flaw by its --flaw name, for parsing and printing.
@@ -115,7 +115,7 @@ inline constexpr FlawName flaw_names[] = {
     {"group-same-generation", &Flaws::group_same_generation},
     {"group-commit-any-generation", &Flaws::group_commit_any_generation},
     {"group-commit-before-durable", &Flaws::group_commit_before_durable},
-    {"group-offsets-while-loading", &Flaws::group_offsets_while_loading},
+    {"group-load-to-hw", &Flaws::group_load_to_high_watermark},
 };
 
 // Which fault kinds a run may use. Within the allowed kinds, each seed draws its own

@@ -355,7 +355,7 @@ class ConsumerGroupsWorkload final : public Workload {
     out.same_generation = flaws_.group_same_generation;
     out.commit_any_generation = flaws_.group_commit_any_generation;
     out.commit_before_durable = flaws_.group_commit_before_durable;
-    out.offsets_while_loading = flaws_.group_offsets_while_loading;
+    out.load_to_high_watermark = flaws_.group_load_to_high_watermark;
     return out;
   }
 

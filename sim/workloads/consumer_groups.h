@@ -17,7 +17,7 @@
 //                                                (catches --flaw group-same-generation)
 //  - commits: an acknowledged commit is never lost, the committed offset never moves
 //    backwards;         (catches --flaw group-commit-any-generation,
-//                        group-commit-before-durable, group-offsets-while-loading)
+//                        group-commit-before-durable, group-load-to-hw)
 //  - reads: within an assignment reads go forwards and skip nothing; every record below
 //    the final committed offset was read by some member (at-least-once);
 //  - liveness: after healing the group is Stable with every partition assigned.

@@ -193,7 +193,9 @@ void Broker::load_shard(const std::shared_ptr<GroupShard>& shard) {
     auto log = partition->log_handle();
     // The leader's whole log: what it holds past the high watermark is this
     // leadership's to commit (its first append in the epoch will).
-    const Offset end = log->log_end_offset();
+    const Offset end = hooks_.group_flaws.load_to_high_watermark
+                           ? std::min(log->log_end_offset(), log->high_watermark())
+                           : log->log_end_offset();
     Offset position = log->log_start_offset();
     absl::btree_map<std::string, std::optional<group::GroupMetadataValue>> metadata;
     absl::btree_map<std::string, group::GroupOffsets> offsets;
@@ -724,19 +726,14 @@ protocol::ResponseBody Broker::offset_fetch(const protocol::RequestHeader& heade
           return answer;
         }
         auto found = coordinator_shard(group_id);
-        // The flaw: a partition still loading answers as if the group had no offsets.
-        const bool answer_unloaded = !found &&
-                                     found.error() == ErrorCode::coordinator_load_in_progress &&
-                                     hooks_.group_flaws.offsets_while_loading;
-        if (!found && !answer_unloaded) {
+        if (!found) {
           answer.error_code = error_value(found.error());
           return answer;
         }
-        const group::GroupOffsets* offsets = nullptr;
-        if (found) {
-          auto it = (*found)->groups.find(group_id);
-          if (it != (*found)->groups.end()) offsets = &it->second.offsets;
-        }
+        const GroupShard& shard = **found;
+        auto it = shard.groups.find(group_id);
+        const group::GroupOffsets* offsets =
+            it == shard.groups.end() ? nullptr : &it->second.offsets;
         auto add = [&](const std::string& topic, int32_t index) {
           if (answer.topics.empty() || answer.topics.back().name != topic) {
             answer.topics.emplace_back().name = topic;

@@ -60,9 +60,10 @@ struct GroupFlaws {
   // __consumer_offsets has it durably (the acks=all rule): a coordinator failover loses
   // acknowledged commits.
   bool commit_before_durable = false;
-  // OffsetFetch on a partition still loading answers "no offsets" instead of
-  // COORDINATOR_LOAD_IN_PROGRESS: a new owner restarts from auto.offset.reset.
-  bool offsets_while_loading = false;
+  // A new coordinator loads __consumer_offsets only up to its high watermark, not its
+  // log end: a new leader's high watermark lags the old one's (it learns it a fetch
+  // later), so the last acknowledged commits are missing from what it serves.
+  bool load_to_high_watermark = false;
 };
 
 // What the simulator plants and observes (tests/sim prove the checkers catch the flaws).
