@@ -120,8 +120,8 @@ void check_group_reads(const GroupHistory& history,
   size_t skipped = 0;
   for (const GroupRead& read : history.reads) {
     read_values[read.partition].insert(read.value);
-    auto [it, first] = last_read.try_emplace(Key{read.member, read.generation, read.partition},
-                                             read.offset);
+    auto [it, first] =
+        last_read.try_emplace(Key{read.member, read.generation, read.partition}, read.offset);
     if (first) continue;
     const int64_t previous = std::exchange(it->second, read.offset);
     if (read.offset <= previous) {
@@ -140,8 +140,7 @@ void check_group_reads(const GroupHistory& history,
     const auto& records = final_log[p];
     auto between = std::ranges::upper_bound(records, previous, {},
                                             [](const auto& record) { return record.first; });
-    if (between != records.end() && between->first < read.offset &&
-        skipped++ < kProblemsPerKind) {
+    if (between != records.end() && between->first < read.offset && skipped++ < kProblemsPerKind) {
       result.fail(Verdict::correctness,
                   fmt::format("group {}: {} read partition {} offset {} right after offset {} "
                               "in generation {} (at {}s), skipping offset {}",

@@ -35,9 +35,8 @@ GroupHistory clean_history() {
   GroupHistory history;
   history.group = "g";
   history.partitions = 2;
-  history.assignments = {{"c1", 1, {0}, at_ms(10)},
-                         {"c2", 1, {1}, at_ms(10)},
-                         {"c1", 2, {0, 1}, at_ms(50)}};
+  history.assignments = {
+      {"c1", 1, {0}, at_ms(10)}, {"c2", 1, {1}, at_ms(10)}, {"c1", 2, {0, 1}, at_ms(50)}};
   for (int64_t offset = 0; offset < 4; offset++) {
     history.reads.push_back({"c1", 1, 0, offset, static_cast<uint64_t>(100 + offset), at_ms(20)});
   }
@@ -67,7 +66,8 @@ CheckResult check_all(const GroupHistory& history, const FinalLog& log = four_re
 void expect_problem(const CheckResult& result, Verdict verdict, const std::string& text) {
   EXPECT_EQ(result.verdict, verdict);
   bool found = false;
-  for (const std::string& problem : result.problems) found |= problem.find(text) != std::string::npos;
+  for (const std::string& problem : result.problems)
+    found |= problem.find(text) != std::string::npos;
   EXPECT_TRUE(found) << "no problem with \"" << text << "\" in "
                      << ::testing::PrintToString(result.problems);
 }
