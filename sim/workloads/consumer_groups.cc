@@ -15,18 +15,21 @@
 #include "client/group_consumer.h"
 #include "sim/checkers/groups.h"
 #include "sim/node_process.h"
+#include "sim/workloads/kraft_cluster.h"
 #include "sim/workloads/log_client.h"
 
 namespace weir::sim {
 
 namespace {
 
+using kraft::broker_host;
+using kraft::controller_host;
+using kraft::kBrokerPort;
+using kraft::kControllerPort;
 using runtime::Instant;
 using runtime::milliseconds;
 using runtime::seconds;
 
-constexpr uint16_t kControllerPort = 9093;
-constexpr uint16_t kBrokerPort = 9092;
 constexpr int kVoters = 3;
 constexpr int kBrokers = 3;
 constexpr int kFirstBroker = 11;
@@ -37,34 +40,23 @@ constexpr const char* kGroup = "g";
 // max.poll.interval (6 s) for the members, and a coordinator may move once.
 constexpr runtime::Duration kStableBound = seconds(15);
 
-std::string controller_host(int id) { return fmt::format("c{}", id); }
-std::string broker_host(int id) { return fmt::format("b{}", id); }
-
 std::vector<std::string> common_config() {
-  std::string voters;
-  for (int voter = 1; voter <= kVoters; voter++) {
-    voters += fmt::format("{}{}@{}:{}", voter == 1 ? "" : ",", voter, controller_host(voter),
-                          kControllerPort);
-  }
-  return {
-      fmt::format("controller.quorum.voters={}", voters),
-      "controller.listener.names=CONTROLLER",
-      "controller.quorum.election.timeout.ms=500",
-      "controller.quorum.fetch.timeout.ms=1000",
-      "broker.session.timeout.ms=3000",
-      "broker.heartbeat.interval.ms=500",
-      "replica.lag.time.max.ms=2000",
-      "replica.fetch.wait.max.ms=200",
-      "replica.fetch.backoff.ms=100",
-      "default.replication.factor=3",
-      "min.insync.replicas=2",
-      // The coordinator at the simulator's pace: few offsets partitions (so coordinator
-      // moves are frequent), short sessions and a short first-join delay.
-      "offsets.topic.num.partitions=3",
-      "offsets.topic.replication.factor=3",
-      "group.min.session.timeout.ms=1000",
-      "group.initial.rebalance.delay.ms=300",
-  };
+  std::vector<std::string> lines = kraft::quorum_config(kVoters);
+  lines.insert(lines.end(),
+               {
+                   "replica.lag.time.max.ms=2000",
+                   "replica.fetch.wait.max.ms=200",
+                   "replica.fetch.backoff.ms=100",
+                   "default.replication.factor=3",
+                   "min.insync.replicas=2",
+                   // The coordinator at the simulator's pace: few offsets partitions (so
+                   // coordinator moves are frequent), short sessions and a short first-join delay.
+                   "offsets.topic.num.partitions=3",
+                   "offsets.topic.replication.factor=3",
+                   "group.min.session.timeout.ms=1000",
+                   "group.initial.rebalance.delay.ms=300",
+               });
+  return lines;
 }
 
 uint64_t decode_value(const std::optional<record::Bytes>& value) {

@@ -13,6 +13,7 @@
 #include "sim/checkers/disk.h"
 #include "sim/checkers/raft.h"
 #include "sim/node_process.h"
+#include "sim/workloads/kraft_cluster.h"
 #include "sim/workloads/raft_quorum.h"
 
 namespace weir::sim {
@@ -27,16 +28,16 @@ using runtime::seconds;
 
 namespace {
 
-constexpr uint16_t kControllerPort = 9093;
-constexpr uint16_t kBrokerPort = 9092;
+using kraft::kBrokerPort;
+using kraft::kControllerPort;
 constexpr const char* kAdminHost = "admin";
 // Broker node ids, after the voters' (1..5).
 constexpr int kFirstBroker = 11;
 constexpr int kBrokers = 3;
 constexpr const char* kConfigKey = "retention.ms";
 
-std::string controller_host(int id) { return fmt::format("c{}", id); }
-std::string broker_host(int id) { return fmt::format("b{}", id); }
+using kraft::broker_host;
+using kraft::controller_host;
 
 using checkers::AdminKind;
 using checkers::AdminOp;
@@ -76,19 +77,7 @@ struct History {
 
 // The config every node of the cluster shares, as server.properties lines.
 std::vector<std::string> common_config(const History& history) {
-  std::string voters;
-  for (int voter = 1; voter <= history.voters; voter++) {
-    voters += fmt::format("{}{}@{}:{}", voter == 1 ? "" : ",", voter, controller_host(voter),
-                          kControllerPort);
-  }
-  std::vector<std::string> lines = {
-      fmt::format("controller.quorum.voters={}", voters),
-      "controller.listener.names=CONTROLLER",
-      "controller.quorum.election.timeout.ms=500",
-      "controller.quorum.fetch.timeout.ms=1000",
-      "broker.session.timeout.ms=3000",
-      "broker.heartbeat.interval.ms=500",
-  };
+  std::vector<std::string> lines = kraft::quorum_config(history.voters);
   if (history.snapshot_bytes > 0) {
     lines.push_back(
         fmt::format("metadata.log.max.record.bytes.between.snapshots={}", history.snapshot_bytes));

@@ -13,44 +13,37 @@
 #include "sim/checkers/contracts.h"
 #include "sim/checkers/replicas.h"
 #include "sim/node_process.h"
+#include "sim/workloads/kraft_cluster.h"
 #include "sim/workloads/log_client.h"
 
 namespace weir::sim {
 
 namespace {
 
-constexpr uint16_t kControllerPort = 9093;
-constexpr uint16_t kBrokerPort = 9092;
+using kraft::broker_host;
+using kraft::controller_host;
+using kraft::kBrokerPort;
+using kraft::kControllerPort;
+
 constexpr int kVoters = 3;
 constexpr int kFirstBroker = 11;
 constexpr const char* kClientHost = "client";
 constexpr size_t kStreams = 3;
 
-std::string controller_host(int id) { return fmt::format("c{}", id); }
-std::string broker_host(int id) { return fmt::format("b{}", id); }
-
 std::vector<std::string> common_config() {
-  std::string voters;
-  for (int voter = 1; voter <= kVoters; voter++) {
-    voters += fmt::format("{}{}@{}:{}", voter == 1 ? "" : ",", voter, controller_host(voter),
-                          kControllerPort);
-  }
-  return {
-      fmt::format("controller.quorum.voters={}", voters),
-      "controller.listener.names=CONTROLLER",
-      "controller.quorum.election.timeout.ms=500",
-      "controller.quorum.fetch.timeout.ms=1000",
-      "broker.session.timeout.ms=3000",
-      "broker.heartbeat.interval.ms=500",
-      // Replication at the simulator's pace: a follower leaves the ISR after 2 s.
-      "replica.lag.time.max.ms=2000",
-      "replica.fetch.wait.max.ms=200",
-      "replica.fetch.backoff.ms=100",
-      "default.replication.factor=3",
-      "min.insync.replicas=2",
-      // Leadership returns to preferred replicas every 5 s (Kafka: 300 s).
-      "leader.imbalance.check.interval.seconds=5",
-  };
+  std::vector<std::string> lines = kraft::quorum_config(kVoters);
+  lines.insert(lines.end(),
+               {
+                   // Replication at the simulator's pace: a follower leaves the ISR after 2 s.
+                   "replica.lag.time.max.ms=2000",
+                   "replica.fetch.wait.max.ms=200",
+                   "replica.fetch.backoff.ms=100",
+                   "default.replication.factor=3",
+                   "min.insync.replicas=2",
+                   // Leadership returns to preferred replicas every 5 s (Kafka: 300 s).
+                   "leader.imbalance.check.interval.seconds=5",
+               });
+  return lines;
 }
 
 // One stream of the seed's mix: its topic's settings and its producer's.
