@@ -200,9 +200,14 @@ bool ClassicGroup::supports_protocols(const std::string& protocol_type,
                                       const std::vector<Protocol>& protocols) const {
   if (state_ == GroupState::empty) return !protocol_type.empty() && !protocols.empty();
   if (!protocol_type_ || *protocol_type_ != protocol_type) return false;
+  // Kafka counts a protocol no member names as supported by 0 members: a group left
+  // without members while it rebalances (PreparingRebalance, waiting out the join
+  // phase) takes any protocol, or every joiner is refused until the phase ends — and
+  // a joiner holding a pending member id retries into it forever (groups seed 120).
   return std::any_of(protocols.begin(), protocols.end(), [&](const Protocol& protocol) {
     auto it = supported_protocols_.find(protocol.name);
-    return it != supported_protocols_.end() && it->second == static_cast<int32_t>(members_.size());
+    const int32_t supporters = it == supported_protocols_.end() ? 0 : it->second;
+    return supporters == static_cast<int32_t>(members_.size());
   });
 }
 

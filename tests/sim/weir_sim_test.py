@@ -408,6 +408,13 @@ class Groups(unittest.TestCase):
         self.assertRegex(result.stdout, r"commits_ok=[1-9]")
         self.assertNotIn("stable_after_heal_s=never", result.stdout)
 
+    def test_regression_seeds(self):
+        # Seed 120: the group was left without members while rebalancing after its
+        # coordinator moved, and weir refused every joiner with INCONSISTENT_GROUP_PROTOCOL
+        # (Kafka counts a protocol nobody names as supported by all 0 members).
+        result = run(*self.GROUPS, "--seed", "120")
+        self.assertEqual(result.returncode, 0, result.stdout[-3000:])
+
     def test_same_generation_is_caught(self):
         # A rebalance that keeps the generation number: two members own a partition
         # in one generation.
