@@ -59,13 +59,6 @@ std::vector<std::string> common_config() {
   return lines;
 }
 
-uint64_t decode_value(const std::optional<record::Bytes>& value) {
-  if (!value || value->size() != 8) return 0;
-  uint64_t out = 0;
-  for (uint8_t byte : *value) out = (out << 8) | byte;
-  return out;
-}
-
 // What the members, the prober and the checks share; outlives every incarnation.
 struct GroupsState {
   checkers::GroupHistory group;
@@ -116,7 +109,7 @@ class MemberProcess final : public Process {
       note_assignment(consumer, generation, now);
       for (const client::ConsumerRecord& record : *records) {
         state_.group.reads.push_back({name_, generation, record.partition.partition,
-                                      record.offset.value(), decode_value(record.value), now});
+                                      record.offset.value(), decode_log_value(record.value), now});
       }
       if (!auto_commit_ && !records->empty()) commit(consumer, generation);
     }

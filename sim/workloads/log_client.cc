@@ -23,14 +23,14 @@ using runtime::Instant;
 using runtime::milliseconds;
 using runtime::seconds;
 
-namespace {
-
-uint64_t decode_value(const std::optional<record::Bytes>& value) {
+uint64_t decode_log_value(const std::optional<record::Bytes>& value) {
   if (!value || value->size() != 8) return 0;
   uint64_t out = 0;
   for (uint8_t byte : *value) out = (out << 8) | byte;
   return out;
 }
+
+namespace {
 
 class ClientProcess final : public Process {
  public:
@@ -208,7 +208,7 @@ class ClientProcess final : public Process {
             it->second = record.offset.value();
           }
           checkers::record_read(history_.streams[s], {p, record.offset.value()},
-                                decode_value(record.value), "a consumer", env_.clock.now());
+                                decode_log_value(record.value), "a consumer", env_.clock.now());
         }
       }
     }
@@ -257,7 +257,7 @@ class ClientProcess final : public Process {
       }
       for (const client::ConsumerRecord& record : *records) {
         const size_t i = index_of(record.partition);
-        log[i].emplace_back(record.offset.value(), decode_value(record.value));
+        log[i].emplace_back(record.offset.value(), decode_log_value(record.value));
         next[i] = record.offset + 1;
       }
     }

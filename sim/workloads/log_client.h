@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "record/types.h"
 #include "runtime/network.h"
 #include "sim/checkers/log.h"
 #include "sim/world.h"
@@ -64,6 +65,9 @@ struct LogClientOptions {
   // partition's reassignment in progress (1 in 5) — AlterPartitionReassignments.
   std::vector<int32_t> reassign_among;
 };
+
+// The value a record of a stream carries (8 bytes, big-endian; 0 for anything else).
+uint64_t decode_log_value(const std::optional<record::Bytes>& value);
 
 // The client process: lives on a non-faulty host; its history outlives its crashes.
 std::unique_ptr<Process> make_log_client(NodeContext& context, LogClientHistory& history,
