@@ -70,7 +70,7 @@ class Member:
             return None
 
 
-def split_among(members, lock):
+def split_among(members, lock, partitions=PARTITIONS):
     """The members' latest assignments, if they split the partitions among them with
     none left out, none shared and every member owning some; else None."""
     with lock:
@@ -78,7 +78,7 @@ def split_among(members, lock):
     if any(not s for s in sets):
         return None
     union = set().union(*sets)
-    if len(union) != PARTITIONS or sum(len(s) for s in sets) != PARTITIONS:
+    if len(union) != partitions or sum(len(s) for s in sets) != partitions:
         return None
     return sets
 
