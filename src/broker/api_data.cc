@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "broker/broker.h"
+#include "metadata/topic_name.h"
 #include "record/batch.h"
 #include "replication/epoch_rules.h"
 #include "txn/producer_state.h"
@@ -126,6 +127,13 @@ Reply Broker::produce(const protocol::RequestHeader& header, protocol::ProduceRe
       if (request.transactional_id) {
         fail(ErrorCode::transactional_id_authorization_failed,
              "weir does not serve transactions yet");
+        continue;
+      }
+      if (metadata::is_internal_topic(topic_data.name)) {
+        // The coordinator's records, in the coordinator's formats: a client's batch
+        // there would be replayed as group state (Kafka refuses it the same way).
+        fail(ErrorCode::invalid_topic_exception,
+             fmt::format("cannot append to internal topic {}", topic_data.name));
         continue;
       }
       auto led = led_partition(topic_data.name, data.index);

@@ -32,12 +32,13 @@
 #include "base/ids.h"
 #include "group/classic_group.h"
 #include "group/offsets.h"
+#include "metadata/topic_name.h"
 #include "runtime/sync.h"
 
 namespace weir::broker {
 
 // Kafka's internal topic of group metadata and committed offsets.
-inline constexpr std::string_view kOffsetsTopic = "__consumer_offsets";
+inline constexpr std::string_view kOffsetsTopic = metadata::kConsumerOffsetsTopic;
 
 // One group as the coordinator keeps it: its membership state machine and its
 // committed offsets. A group known only by its offsets (simple commits, or one whose

@@ -9,7 +9,8 @@ each gets the error code a Kafka client expects, and other groups keep working.
 - OffsetCommit with a generation the group has left behind: ILLEGAL_GENERATION (22),
   and with a member id the group does not know: UNKNOWN_MEMBER_ID (25);
 - a static member (KIP-345) replaced by a new incarnation of its group.instance.id: the
-  old incarnation's Heartbeat and OffsetCommit get FENCED_INSTANCE_ID (82).
+  old incarnation's Heartbeat and OffsetCommit get FENCED_INSTANCE_ID (82);
+- a client's Produce to `__consumer_offsets`: INVALID_TOPIC_EXCEPTION (17).
 
 Then the group's own member still heartbeats and commits, nothing it committed changed,
 and a confluent-kafka group reads and commits as usual.
@@ -28,6 +29,7 @@ TOPIC = "t"
 API_FIND_COORDINATOR = 10
 API_OFFSET_COMMIT, API_OFFSET_FETCH, API_JOIN_GROUP, API_HEARTBEAT, API_SYNC_GROUP = 8, 9, 11, 12, 14
 COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR = 14, 15, 16
+INVALID_TOPIC_EXCEPTION = 17
 NONE, ILLEGAL_GENERATION, INCONSISTENT_GROUP_PROTOCOL, UNKNOWN_MEMBER_ID = 0, 22, 23, 25
 MEMBER_ID_REQUIRED, GROUP_MAX_SIZE_REACHED, FENCED_INSTANCE_ID = 79, 81, 82
 
@@ -171,6 +173,17 @@ def main():
                 "the old incarnation's Heartbeat: FENCED_INSTANCE_ID")
         t.equal(s1.commit("s", s_generation, s_member, 5, instance="i-1"), FENCED_INSTANCE_ID,
                 "the old incarnation's OffsetCommit: FENCED_INSTANCE_ID")
+
+        # A client's Produce to __consumer_offsets: refused in every partition, as Kafka
+        # refuses appends to internal topics (the batch would be replayed as group state).
+        forged = wire.record_batch([b"not a group record"], keys=[b"\x00\x01"])
+        answers = set()
+        for partition in range(50):
+            data = b.conn.request(wire.API_PRODUCE, 8, wire.produce_body("__consumer_offsets",
+                                                                        partition, forged))
+            answers |= {error for error, _ in wire.parse_produce_response(data, 8).values()}
+        t.equal(answers, {INVALID_TOPIC_EXCEPTION},
+                "Produce to each of __consumer_offsets' 50 partitions: INVALID_TOPIC_EXCEPTION")
 
         # Nothing above disturbed group 'g' or anyone else.
         t.equal(a.heartbeat("g", generation, member), NONE, "A still heartbeats in 'g'")
