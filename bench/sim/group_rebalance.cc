@@ -69,7 +69,8 @@ client::ClusterOptions options(const std::vector<runtime::Address>& bootstrap) {
 
 class Member final : public Process {
  public:
-  Member(NodeContext& context, Shared& shared, size_t index, std::vector<runtime::Address> bootstrap)
+  Member(NodeContext& context, Shared& shared, size_t index,
+         std::vector<runtime::Address> bootstrap)
       : env_(context.env), shared_(shared), index_(index), bootstrap_(std::move(bootstrap)) {}
 
   void run() override {
