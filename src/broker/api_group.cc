@@ -43,8 +43,9 @@ constexpr size_t kLoadReadBytes = size_t{1} << 20;
 constexpr size_t kLoadDecompressedBytesMax = size_t{64} << 20;
 // Kafka's offsets.retention.check.interval.ms default: how often expired offsets go.
 constexpr runtime::Duration kOffsetExpiryCheckInterval = runtime::milliseconds(600000);
-// Kafka's classic group type name (ListGroups v5 group_type).
+// The group types ListGroups v5 names (group_type).
 constexpr std::string_view kClassicGroupType = "classic";
+constexpr std::string_view kConsumerGroupType = "consumer";
 
 template <typename Body>
 Reply answer_now(Body body) {
@@ -372,7 +373,8 @@ void Broker::shard_timer_loop(const std::shared_ptr<GroupShard>& shard) {
     runtime::Instant earliest = runtime::Instant::max();
     std::vector<std::string> due;
     for (const auto& [group_id, entry] : shard->groups) {
-      const runtime::Instant deadline = entry.group->next_deadline();
+      runtime::Instant deadline = entry.group->next_deadline();
+      if (entry.consumer != nullptr) deadline = std::min(deadline, entry.consumer->next_deadline());
       if (deadline <= now) {
         due.push_back(group_id);
       } else {
@@ -382,7 +384,9 @@ void Broker::shard_timer_loop(const std::shared_ptr<GroupShard>& shard) {
     for (const std::string& group_id : due) {
       if (!shard->active) return;
       auto it = shard->groups.find(group_id);
-      if (it != shard->groups.end()) deliver(*shard, group_id, it->second.group->tick(group_now()));
+      if (it == shard->groups.end()) continue;
+      deliver(*shard, group_id, it->second.group->tick(group_now()));
+      tick_consumer_group(it->second);
     }
     // The ticks moved the deadlines: look again, but never twice at one instant (a
     // deadline a tick leaves in the past must not spin this fiber without a yield).
@@ -407,6 +411,7 @@ bool Broker::expire_offsets(GroupShard& shard) {
   const auto retention =
       std::chrono::milliseconds(int64_t{settings_.config.offsets_retention_minutes} * 60'000);
   for (const auto& [group_id, entry] : shard.groups) {
+    if (entry.consumer_members()) continue;  // a KIP-848 group with members keeps its offsets
     std::vector<group::OffsetsRecord> tombstones =
         entry.offsets.expired(entry.group->offset_expiry(), now_ms, retention);
     if (tombstones.empty()) continue;
@@ -451,6 +456,12 @@ Reply Broker::group_call(const std::string& group_id, bool create, GroupCall cal
     return answer_now(error(ErrorCode::unknown_member_id));
   }
   CoordinatedGroup& entry = group_entry(shard, group_id);
+  if (entry.consumer_members()) {
+    // Another protocol's group (KIP-848): a joiner is refused, the rest are strangers.
+    return answer_now(
+        error(create ? ErrorCode::inconsistent_group_protocol : ErrorCode::unknown_member_id));
+  }
+  if (create) entry.consumer.reset();  // an empty consumer group becomes a classic one
   auto promise = std::make_shared<runtime::Promise<protocol::ResponseBody>>(env_.scheduler);
   auto future = promise->future();
   const group::Token token(shard.next_token++);
@@ -644,8 +655,16 @@ Reply Broker::offset_commit(const protocol::RequestHeader& header,
   // Unknown with generation -1: a simple consumer's (or an admin's) commit creates the
   // group, Empty, as Kafka does.
   CoordinatedGroup& entry = group_entry(*shard, request.group_id);
-  if (const ErrorCode refused = entry.group->validate_offset_commit(identity);
-      refused != ErrorCode::none) {
+  if (entry.consumer_members() || (entry.is_consumer_group() && !request.member_id.empty())) {
+    // KIP-848: the generation field carries the member epoch.
+    ErrorCode refused = entry.consumer->validate_offset_commit(
+        request.member_id, request.generation_id_or_member_epoch);
+    if (refused == ErrorCode::stale_member_epoch && header.api_version < 9) {
+      refused = ErrorCode::illegal_generation;  // what older clients know
+    }
+    if (refused != ErrorCode::none) return answer_all(refused);
+  } else if (const ErrorCode refused = entry.group->validate_offset_commit(identity);
+             refused != ErrorCode::none) {
     return answer_all(refused);
   }
   const int64_t now_ms = env_.clock.wall_now().milliseconds;
@@ -875,19 +894,22 @@ protocol::ResponseBody Broker::list_groups(const protocol::RequestHeader& header
                                            const protocol::ListGroupsRequest& request) {
   protocol::ListGroupsResponse response;
   const bool by_type = header.api_version >= 5 && !request.types_filter.empty();
-  if (by_type && std::none_of(request.types_filter.begin(), request.types_filter.end(),
-                              [](const std::string& type) {
-                                return equals_ignoring_case(type, kClassicGroupType);
-                              })) {
-    return response;  // weir has classic groups only
-  }
+  auto type_wanted = [&](std::string_view type) {
+    return !by_type || std::any_of(request.types_filter.begin(), request.types_filter.end(),
+                                   [&](const std::string& wanted) {
+                                     return equals_ignoring_case(wanted, type);
+                                   });
+  };
   for (const auto& [index, shard] : group_shards_) {
     if (!shard->loaded) {
       response.error_code = error_value(ErrorCode::coordinator_load_in_progress);
       continue;
     }
     for (const auto& [group_id, entry] : shard->groups) {
-      const char* state = group::to_string(entry.group->state());
+      const bool consumer = entry.is_consumer_group();
+      if (!type_wanted(consumer ? kConsumerGroupType : kClassicGroupType)) continue;
+      const char* state = consumer ? group::to_string(entry.consumer->state())
+                                   : group::to_string(entry.group->state());
       if (header.api_version >= 4 && !request.states_filter.empty() &&
           std::none_of(
               request.states_filter.begin(), request.states_filter.end(),
@@ -896,9 +918,10 @@ protocol::ResponseBody Broker::list_groups(const protocol::RequestHeader& header
       }
       auto& listed = response.groups.emplace_back();
       listed.group_id = group_id;
-      listed.protocol_type = entry.group->protocol_type().value_or("");
+      listed.protocol_type =
+          consumer ? std::string("consumer") : entry.group->protocol_type().value_or("");
       listed.group_state = state;
-      listed.group_type = std::string(kClassicGroupType);
+      listed.group_type = std::string(consumer ? kConsumerGroupType : kClassicGroupType);
     }
   }
   return response;
@@ -930,6 +953,15 @@ protocol::ResponseBody Broker::describe_groups(const protocol::RequestHeader& he
       if (header.api_version >= 6) {
         described.error_code = error_value(ErrorCode::group_id_not_found);
         described.error_message = fmt::format("group {} not found", group_id);
+      }
+      continue;
+    }
+    if (it->second.is_consumer_group()) {
+      // Kafka: DescribeGroups is the classic protocol's; ConsumerGroupDescribe tells more.
+      described.group_state = "Dead";
+      if (header.api_version >= 6) {
+        described.error_code = error_value(ErrorCode::group_id_not_found);
+        described.error_message = fmt::format("Group {} is not a classic group.", group_id);
       }
       continue;
     }
@@ -979,7 +1011,7 @@ Reply Broker::delete_groups(const protocol::RequestHeader& /*header*/,
       result.error_code = error_value(ErrorCode::group_id_not_found);
       continue;
     }
-    if (it->second.group->state() != group::GroupState::empty) {
+    if (it->second.group->state() != group::GroupState::empty || it->second.consumer_members()) {
       result.error_code = error_value(ErrorCode::non_empty_group);
       continue;
     }
@@ -1007,7 +1039,8 @@ Reply Broker::delete_groups(const protocol::RequestHeader& /*header*/,
                             // Gone unless someone joined meanwhile.
                             auto it = owner.groups.find(group_id);
                             if (it != owner.groups.end() &&
-                                it->second.group->state() == group::GroupState::empty) {
+                                it->second.group->state() == group::GroupState::empty &&
+                                !it->second.consumer_members()) {
                               owner.groups.erase(it);
                             }
                           }

@@ -291,6 +291,16 @@ Broker::Route Broker::route(int16_t api_key) {
       return [](Broker& b, Header h, Body body) {
         return b.delete_groups(h, std::get<DeleteGroupsRequest>(std::move(body)));
       };
+    case ApiKey::consumer_group_heartbeat:
+      return [](Broker& b, Header h, Body body) {
+        return answered(
+            b.consumer_group_heartbeat(h, std::get<ConsumerGroupHeartbeatRequest>(body)));
+      };
+    case ApiKey::consumer_group_describe:
+      return [](Broker& b, Header h, Body body) {
+        return answered(
+            b.consumer_group_describe(h, std::get<ConsumerGroupDescribeRequest>(body)));
+      };
     // Changes the controller decides, forwarded (api_forward.cc).
     case ApiKey::create_topics:
     case ApiKey::delete_topics:

@@ -227,6 +227,13 @@ class Broker {
                                          const protocol::DescribeGroupsRequest& request);
   Reply delete_groups(const protocol::RequestHeader& header,
                       protocol::DeleteGroupsRequest&& request);
+  // KIP-848 consumer groups (api_consumer_group.cc).
+  protocol::ResponseBody consumer_group_heartbeat(
+      const protocol::RequestHeader& header,
+      const protocol::ConsumerGroupHeartbeatRequest& request);
+  protocol::ResponseBody consumer_group_describe(
+      const protocol::RequestHeader& header,
+      const protocol::ConsumerGroupDescribeRequest& request);
   Reply fetch(const protocol::RequestHeader& header, protocol::FetchRequest&& request);
   // Sends an admin request to the active controller; answers when it does and this
   // broker's image shows the change (read-your-writes through the broker asked).
@@ -301,6 +308,12 @@ class Broker {
   // The group's entry in its shard, created Empty if missing.
   CoordinatedGroup& group_entry(GroupShard& shard, const std::string& group_id);
   group::GroupSettings group_settings(const std::string& group_id, LeaderEpoch epoch) const;
+  group::ConsumerGroupSettings consumer_group_settings(const std::string& group_id,
+                                                       LeaderEpoch epoch) const;
+  // The named topics that exist, as a ConsumerGroup's assignors see them.
+  group::TopicImage consumer_group_topics(const absl::btree_set<std::string>& names) const;
+  // Ticks a group's KIP-848 state at its deadline (the shard's timer fiber).
+  void tick_consumer_group(CoordinatedGroup& entry);
   group::Now group_now() const;
   // Asks the controller (from a fiber) to create __consumer_offsets, once at a time.
   void request_offsets_topic();

@@ -31,6 +31,7 @@
 
 #include "base/ids.h"
 #include "group/classic_group.h"
+#include "group/consumer_group.h"
 #include "group/offsets.h"
 #include "metadata/topic_name.h"
 #include "runtime/sync.h"
@@ -42,10 +43,16 @@ inline constexpr std::string_view kOffsetsTopic = metadata::kConsumerOffsetsTopi
 
 // One group as the coordinator keeps it: its membership state machine and its
 // committed offsets. A group known only by its offsets (simple commits, or one whose
-// metadata record was never written) has an Empty ClassicGroup.
+// metadata record was never written) has an Empty ClassicGroup. A KIP-848 group
+// (ConsumerGroupHeartbeat) has a ConsumerGroup too, and while it has members the
+// classic apis treat the group as another protocol's.
 struct CoordinatedGroup {
   std::unique_ptr<group::ClassicGroup> group;
   group::GroupOffsets offsets;
+  std::unique_ptr<group::ConsumerGroup> consumer;
+
+  bool is_consumer_group() const { return consumer != nullptr; }
+  bool consumer_members() const { return consumer != nullptr && !consumer->empty(); }
 };
 
 struct GroupShard;

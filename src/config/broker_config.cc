@@ -619,6 +619,34 @@ void read_keys(Reader& r, BrokerConfig& c) {
                                            int32_max, "Largest session timeout allowed.");
   c.group_max_size =
       r.int32("group.max.size", 2147483647, 1, int32_max, "Most members one group may have.");
+  // KIP-848 consumer groups (ConsumerGroupHeartbeat).
+  c.group_consumer_session_timeout_ms =
+      r.int32("group.consumer.session.timeout.ms", 45000, 1, int32_max,
+              "How long a consumer-protocol member may go without a heartbeat.");
+  c.group_consumer_heartbeat_interval_ms =
+      r.int32("group.consumer.heartbeat.interval.ms", 5000, 1, int32_max,
+              "How often consumer-protocol members heartbeat.");
+  c.group_consumer_max_size = r.int32("group.consumer.max.size", 2147483647, 1, int32_max,
+                                      "Most members one consumer-protocol group may have.");
+  if (const auto assignors = r.list("group.consumer.assignors", "uniform,range",
+                                    "Server-side assignors; the first is the default.")) {
+    c.group_consumer_assignors = *assignors;
+    for (const std::string& name : c.group_consumer_assignors) {
+      if (name != "uniform" && name != "range") {
+        r.fail(key_error("group.consumer.assignors",
+                         fmt::format("unknown assignor '{}' (weir has uniform and range)", name)));
+      }
+    }
+    if (c.group_consumer_assignors.empty()) {
+      r.fail(key_error("group.consumer.assignors", "names no assignor"));
+    }
+  }
+  if (c.group_consumer_heartbeat_interval_ms >= c.group_consumer_session_timeout_ms) {
+    r.fail(key_error("group.consumer.heartbeat.interval.ms",
+                     fmt::format("{} is not below group.consumer.session.timeout.ms {}",
+                                 c.group_consumer_heartbeat_interval_ms,
+                                 c.group_consumer_session_timeout_ms)));
+  }
   if (c.group_min_session_timeout_ms > c.group_max_session_timeout_ms) {
     r.fail(key_error("group.min.session.timeout.ms",
                      fmt::format("{} exceeds group.max.session.timeout.ms {}",

@@ -178,6 +178,10 @@ struct BrokerConfig {
   int32_t group_min_session_timeout_ms = 6000;         // group.min.session.timeout.ms
   int32_t group_max_session_timeout_ms = 1800000;      // group.max.session.timeout.ms
   int32_t group_max_size = 2147483647;                 // group.max.size
+  int32_t group_consumer_session_timeout_ms = 45000;   // group.consumer.session.timeout.ms
+  int32_t group_consumer_heartbeat_interval_ms = 5000;  // group.consumer.heartbeat.interval.ms
+  int32_t group_consumer_max_size = 2147483647;         // group.consumer.max.size
+  std::vector<std::string> group_consumer_assignors = {"uniform", "range"};
 
   // --- Replication -----------------------------------------------------------------
   int64_t replica_lag_time_max_ms = 30000;    // replica.lag.time.max.ms
