@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include <absl/container/btree_set.h>
+
 #include "base/assert.h"
 #include "client/coordinator.h"
 
@@ -41,6 +43,21 @@ std::optional<std::string> apply_group_consumer_property(GroupConsumerConfig& co
   if (key == "group.id") {
     if (value.empty()) return bad();
     config.group_id = value;
+    return std::nullopt;
+  }
+  if (key == "group.protocol") {
+    if (value == "classic") {
+      config.protocol = GroupProtocol::classic;
+    } else if (value == "consumer") {
+      config.protocol = GroupProtocol::consumer;
+    } else {
+      return fmt::format("invalid value '{}' for {} (classic, consumer)", value, key);
+    }
+    return std::nullopt;
+  }
+  if (key == "group.remote.assignor") {
+    if (value.empty()) return bad();
+    config.remote_assignor = std::string(value);
     return std::nullopt;
   }
   if (key == "group.instance.id") {
@@ -110,6 +127,7 @@ struct GroupConsumer::State {
   std::shared_ptr<Connection> coordinator;
   // Partitions whose starting offset is still to be fetched from the coordinator.
   bool offsets_pending = false;
+  std::vector<TopicPartition> pending_offsets;  // which (sorted)
   // The leader's view of the subscribed topics when it last assigned. Like Kafka's
   // leader, it rejoins when a partition count changes — a topic created after the join
   // (the members would otherwise keep an empty assignment forever) or partitions added.
@@ -149,6 +167,30 @@ struct GroupConsumer::State {
   void leave_wait(std::string_view reason);
   void start_heartbeat(const std::shared_ptr<State>& self);
   void heartbeat_once_wait();
+
+  // --- KIP-848 (group.protocol=consumer) ------------------------------------------------
+  using IdPartition = std::pair<protocol::Uuid, int32_t>;
+  struct Kip848 {
+    std::string member_id;  // "" until the coordinator names us (v0)
+    int32_t epoch = 0;      // 0: (re)join
+    absl::btree_set<IdPartition> owned;  // what poll applied: reported in every heartbeat
+    // The last assignment the coordinator sent that poll has not applied yet.
+    std::optional<absl::btree_set<IdPartition>> target;
+    bool lost = false;      // fenced or forgotten: poll gives up everything, then rejoin
+    bool ack_due = false;   // owned changed: heartbeat at once
+    Instant next_heartbeat{};
+    runtime::Duration interval = runtime::seconds(5);
+    Instant last_poll{};
+  } kip;
+  bool consumer_protocol() const { return config.protocol == GroupProtocol::consumer; }
+  bool can_commit() const {
+    return consumer_protocol() ? kip.epoch > 0 && !kip.member_id.empty()
+                               : membership.can_commit();
+  }
+  void kip_heartbeat_once_wait();
+  // Sends a leave (epoch -1, or -2 for a static member) if joined.
+  void kip_leave_wait();
+  ClientResult<void> kip_reconcile_wait(Instant deadline);
 };
 
 ClientResult<void> GroupConsumer::State::ensure_coordinator_wait(Instant deadline) {
@@ -195,8 +237,11 @@ ResponseResult GroupConsumer::State::coordinator_call_wait(protocol::RequestBody
 
 absl::btree_map<TopicPartition, Offset> GroupConsumer::State::positions() const {
   absl::btree_map<TopicPartition, Offset> out;
-  if (offsets_pending) return out;  // nothing consumed yet under this assignment
   for (const TopicPartition& tp : consumer.assignment()) {
+    // Nothing consumed yet where the starting offset is still being fetched.
+    if (offsets_pending && std::binary_search(pending_offsets.begin(), pending_offsets.end(), tp)) {
+      continue;
+    }
     if (auto position = consumer.position(tp)) out[tp] = *position;
   }
   return out;
@@ -392,6 +437,7 @@ ClientResult<void> GroupConsumer::State::join_wait(Instant deadline) {
     }
     consumer.assign(partitions);
     offsets_pending = true;
+    pending_offsets = consumer.assignment();
     revoked = false;
     next_auto_commit = env.clock.now() + config.auto_commit_interval;
     env.log.write(fmt::format("group {}: member {} generation {}{} assigned {} partition(s)",
@@ -457,23 +503,26 @@ GroupConsumer::State::fetch_committed_wait(const std::vector<TopicPartition>& pa
 }
 
 ClientResult<void> GroupConsumer::State::fetch_starting_offsets_wait(Instant deadline) {
-  const std::vector<TopicPartition> assigned = consumer.assignment();
-  if (assigned.empty()) {
+  const std::vector<TopicPartition> wanted = pending_offsets;
+  if (wanted.empty()) {
     offsets_pending = false;
     return {};
   }
-  auto committed = fetch_committed_wait(assigned, deadline);
+  auto committed = fetch_committed_wait(wanted, deadline);
   if (!committed) return unexpected(committed.error());
   // A rebalance may have come in while we waited: the answer is for that assignment.
-  if (consumer.assignment() != assigned) return {};
+  if (pending_offsets != wanted) return {};
+  const std::vector<TopicPartition> assigned = consumer.assignment();
   for (const auto& [tp, offset] : *committed) {
     // Without a committed offset the position stays unknown: the Consumer applies
     // auto.offset.reset at its first poll.
-    if (offset && std::binary_search(assigned.begin(), assigned.end(), tp)) {
+    if (offset && std::binary_search(assigned.begin(), assigned.end(), tp) &&
+        std::binary_search(wanted.begin(), wanted.end(), tp)) {
       consumer.seek(tp, *offset);
     }
   }
   offsets_pending = false;
+  pending_offsets.clear();
   return {};
 }
 
@@ -482,7 +531,7 @@ ClientResult<void> GroupConsumer::State::commit_wait(
   if (offsets.empty()) return {};
   const Instant deadline = env.clock.now() + cluster.options().connection.request_timeout;
   while (true) {
-    if (!membership.can_commit()) {
+    if (!can_commit()) {
       // Kafka's CommitFailedException: the generation is gone, the group rebalanced.
       return unexpected(Error::kafka(protocol::error_value(ErrorCode::illegal_generation),
                                      "commit: not a member of the current generation"));
@@ -496,8 +545,9 @@ ClientResult<void> GroupConsumer::State::commit_wait(
     } else {
       protocol::OffsetCommitRequest request;
       request.group_id = config.group_id;
-      request.generation_id_or_member_epoch = membership.generation();
-      request.member_id = membership.member_id();
+      request.generation_id_or_member_epoch =
+          consumer_protocol() ? kip.epoch : membership.generation();
+      request.member_id = consumer_protocol() ? kip.member_id : membership.member_id();
       request.group_instance_id = config.group_instance_id;
       for (const auto& [tp, offset] : offsets) {
         if (request.topics.empty() || request.topics.back().name != tp.topic) {
@@ -522,7 +572,9 @@ ClientResult<void> GroupConsumer::State::commit_wait(
           }
         }
         if (code == ErrorCode::none) return {};
-        const GroupReaction reaction = membership.on_commit_error(code);
+        // KIP-848: a stale epoch or a fencing is the heartbeat's to sort out.
+        const GroupReaction reaction = consumer_protocol() ? group_reaction(code)
+                                                           : membership.on_commit_error(code);
         Error error = Error::kafka(protocol::error_value(code),
                                    fmt::format("OffsetCommit {}", config.group_id));
         if (reaction == GroupReaction::rediscover) drop_coordinator();
@@ -558,6 +610,10 @@ void GroupConsumer::State::leave_wait(std::string_view reason) {
 }
 
 void GroupConsumer::State::heartbeat_once_wait() {
+  if (consumer_protocol()) {
+    kip_heartbeat_once_wait();
+    return;
+  }
   const Instant now = env.clock.now();
   if (membership.poll_interval_exceeded(now)) {
     env.log.write(fmt::format("group {}: no poll within max.poll.interval.ms; leaving the group",
@@ -592,6 +648,201 @@ void GroupConsumer::State::heartbeat_once_wait() {
   }
 }
 
+
+// --- KIP-848 ------------------------------------------------------------------------------
+
+void GroupConsumer::State::kip_heartbeat_once_wait() {
+  const Instant now = env.clock.now();
+  if (topics.empty() || kip.lost) return;  // nothing to join for; or poll must give up first
+  if (kip.epoch > 0 && now - kip.last_poll > config.max_poll_interval) {
+    // Not polled within max.poll.interval.ms: leave so the others need not wait, and
+    // rejoin at the next poll (as the classic member does).
+    env.log.write(fmt::format("group {}: no poll within max.poll.interval.ms; leaving the group",
+                              config.group_id));
+    kip_leave_wait();
+    kip.lost = true;
+    return;
+  }
+  if (now < kip.next_heartbeat && !kip.ack_due) return;
+  if (auto found = ensure_coordinator_wait(now + cluster.options().connection.request_timeout);
+      !found) {
+    if (found.error().kind == ErrorKind::kafka && !found.error().retriable()) fatal = found.error();
+    kip.next_heartbeat = env.clock.now() + config.consumer.retry_backoff;
+    return;
+  }
+  protocol::ConsumerGroupHeartbeatRequest request;
+  request.group_id = config.group_id;
+  request.member_id = kip.member_id;
+  request.member_epoch = kip.epoch;
+  request.instance_id = config.group_instance_id;
+  request.rebalance_timeout_ms = to_ms(config.max_poll_interval);
+  request.subscribed_topic_names = topics;
+  request.server_assignor = config.remote_assignor;
+  auto& owned = request.topic_partitions.emplace();
+  for (const auto& [topic, partition] : kip.owned) {
+    if (owned.empty() || owned.back().topic_id != topic) owned.emplace_back().topic_id = topic;
+    owned.back().partitions.push_back(partition);
+  }
+  const absl::btree_set<IdPartition> reported = kip.owned;
+  kip.ack_due = false;
+  // v0: the coordinator makes the member id (v1 would have us make a UUID).
+  auto response = coordinator_call_wait(std::move(request), int16_t{0});
+  const Instant after = env.clock.now();
+  if (!response) {
+    kip.next_heartbeat = after + config.consumer.retry_backoff;
+    return;
+  }
+  const auto& body = std::get<protocol::ConsumerGroupHeartbeatResponse>(**response);
+  const auto code = static_cast<ErrorCode>(body.error_code);
+  switch (code) {
+    case ErrorCode::none: break;
+    case ErrorCode::unknown_member_id:
+    case ErrorCode::fenced_member_epoch:
+      // The coordinator no longer counts us in: what we own may be someone else's now.
+      env.log.write(fmt::format("group {}: member {} {}; rejoining", config.group_id,
+                                kip.member_id, protocol::error_name(code)));
+      if (code == ErrorCode::unknown_member_id) kip.member_id.clear();
+      kip.epoch = 0;
+      kip.lost = true;
+      kip.target.reset();
+      return;
+    default:
+      if (group_reaction(code) == GroupReaction::rediscover) drop_coordinator();
+      if (group_reaction(code) == GroupReaction::fatal &&
+          code != ErrorCode::unreleased_instance_id) {
+        fatal = Error::kafka(body.error_code,
+                             fmt::format("ConsumerGroupHeartbeat {}: {}", config.group_id,
+                                         body.error_message.value_or("")));
+        return;
+      }
+      kip.next_heartbeat = after + config.consumer.retry_backoff;
+      kip.ack_due = kip.ack_due || reported != kip.owned;
+      return;
+  }
+  if (body.member_id) kip.member_id = *body.member_id;
+  kip.epoch = body.member_epoch;
+  if (body.heartbeat_interval_ms > 0) {
+    kip.interval = runtime::milliseconds(body.heartbeat_interval_ms);
+  }
+  kip.next_heartbeat = after + kip.interval;
+  if (body.assignment) {
+    absl::btree_set<IdPartition> target;
+    for (const auto& topic : body.assignment->topic_partitions) {
+      for (int32_t partition : topic.partitions) target.emplace(topic.topic_id, partition);
+    }
+    kip.target = std::move(target);
+  }
+}
+
+void GroupConsumer::State::kip_leave_wait() {
+  if (kip.member_id.empty() || kip.epoch <= 0 || !coordinator || !coordinator->is_open()) {
+    kip.epoch = 0;
+    return;
+  }
+  protocol::ConsumerGroupHeartbeatRequest request;
+  request.group_id = config.group_id;
+  request.member_id = kip.member_id;
+  // A static member leaves for now (-2): its instance may come back within the session.
+  request.member_epoch = config.group_instance_id ? -2 : -1;
+  request.instance_id = config.group_instance_id;
+  kip.epoch = 0;
+  auto response = coordinator_call_wait(std::move(request), int16_t{0});
+  if (!response) {
+    env.log.write(fmt::format("group {}: leaving: {}", config.group_id,
+                              response.error().to_string()));
+  }
+}
+
+// Applies the coordinator's latest assignment: gives up (after committing) what it no
+// longer holds, then takes what it was given, then has the heartbeat say so at once.
+ClientResult<void> GroupConsumer::State::kip_reconcile_wait(Instant deadline) {
+  if (kip.lost) {
+    // Fenced: nothing can be committed any more; everything goes.
+    consumer.assign({});
+    kip.owned.clear();
+    offsets_pending = false;
+    pending_offsets.clear();
+    kip.lost = false;
+    kip.ack_due = true;
+    wake_heartbeat();
+    return {};
+  }
+  if (!kip.target || *kip.target == kip.owned) {
+    kip.target.reset();
+    return {};
+  }
+  // Names of the topic ids: the subscribed topics' metadata.
+  absl::btree_map<protocol::Uuid, std::string> names;
+  auto name_all = [&] {
+    names.clear();
+    for (const std::string& topic : topics) {
+      if (const TopicInfo* info = cluster.topic(topic); info != nullptr && info->error_code == 0) {
+        names[info->topic_id] = topic;
+      }
+    }
+  };
+  name_all();
+  bool unknown = false;
+  for (const auto& [topic, partition] : *kip.target) unknown = unknown || !names.contains(topic);
+  if (unknown) {
+    if (auto refreshed = cluster.refresh_metadata_wait(topics); refreshed) name_all();
+  }
+  const absl::btree_set<IdPartition> target = *kip.target;
+  std::vector<TopicPartition> revoked;
+  absl::btree_set<IdPartition> keep;
+  for (const IdPartition& held : kip.owned) {
+    if (target.contains(held)) {
+      keep.insert(held);
+    } else if (auto name = names.find(held.first); name != names.end()) {
+      revoked.push_back(TopicPartition{name->second, held.second});
+    }
+  }
+  if (keep.size() != kip.owned.size() && config.enable_auto_commit && can_commit()) {
+    // Commit what was consumed of the partitions going away, at the current epoch
+    // (the coordinator keeps it while we revoke).
+    absl::btree_map<TopicPartition, Offset> offsets;
+    const absl::btree_map<TopicPartition, Offset> all = positions();
+    for (const TopicPartition& tp : revoked) {
+      if (auto it = all.find(tp); it != all.end()) offsets.insert(*it);
+    }
+    if (auto committed = commit_wait(offsets); !committed) {
+      env.log.write(fmt::format("group {}: commit before revoking: {}", config.group_id,
+                                committed.error().to_string()));
+    }
+  }
+  if (kip.lost) return kip_reconcile_wait(deadline);  // fenced while committing
+  absl::btree_set<IdPartition> next = keep;
+  std::vector<TopicPartition> partitions;
+  std::vector<TopicPartition> added;
+  for (const IdPartition& wanted : target) {
+    auto name = names.find(wanted.first);
+    if (name == names.end()) continue;  // a topic we cannot name yet: taken later
+    const TopicPartition tp{name->second, wanted.second};
+    partitions.push_back(tp);
+    if (!kip.owned.contains(wanted)) added.push_back(tp);
+    next.insert(wanted);
+  }
+  consumer.assign(partitions);
+  kip.owned = std::move(next);
+  if (kip.owned == target) kip.target.reset();
+  std::ranges::sort(added);
+  if (!added.empty()) {
+    offsets_pending = true;
+    pending_offsets.insert(pending_offsets.end(), added.begin(), added.end());
+    std::ranges::sort(pending_offsets);
+  }
+  std::erase_if(pending_offsets, [&](const TopicPartition& tp) {
+    return !std::binary_search(partitions.begin(), partitions.end(), tp);
+  });
+  if (pending_offsets.empty()) offsets_pending = false;
+  env.log.write(fmt::format("group {}: member {} epoch {} owns {} partition(s)", config.group_id,
+                            kip.member_id, kip.epoch, kip.owned.size()));
+  kip.ack_due = true;
+  wake_heartbeat();
+  (void)deadline;
+  return {};
+}
+
 void GroupConsumer::State::start_heartbeat(const std::shared_ptr<State>& self) {
   if (heartbeat_running) return;
   heartbeat_running = true;
@@ -603,7 +854,13 @@ void GroupConsumer::State::start_heartbeat(const std::shared_ptr<State>& self) {
       if (state.closed) break;
       const Instant now = state.env.clock.now();
       Instant wake = now + state.config.heartbeat_interval;
-      if (auto due = state.membership.heartbeat_due()) wake = std::max(now, std::min(wake, *due));
+      if (state.consumer_protocol()) {
+        wake = state.kip.ack_due ? now
+                                 : std::max(now, std::min(now + state.kip.interval,
+                                                          state.kip.next_heartbeat));
+      } else if (auto due = state.membership.heartbeat_due()) {
+        wake = std::max(now, std::min(wake, *due));
+      }
       state.heartbeat_waker = state.env.scheduler.prepare_wait();
       state.env.scheduler.suspend(wake);
       state.heartbeat_waker = runtime::Waker{};
@@ -639,12 +896,21 @@ ClientResult<std::vector<ConsumerRecord>> GroupConsumer::poll(runtime::Duration 
   state.start_heartbeat(state_);
   const Instant deadline = state.env.clock.now() + timeout;
   state.membership.polled(state.env.clock.now());
-  if (state.membership.needs_join()) {
+  state.kip.last_poll = state.env.clock.now();
+  if (state.consumer_protocol()) {
+    if (state.kip.epoch == 0 && !state.kip.ack_due && !state.topics.empty()) {
+      state.kip.ack_due = true;  // join now rather than at the next interval
+      state.wake_heartbeat();
+    }
+    if (auto reconciled = state.kip_reconcile_wait(deadline); !reconciled) {
+      return unexpected(reconciled.error());
+    }
+  } else if (state.membership.needs_join()) {
     auto joined = state.join_wait(deadline);
     if (!joined) return unexpected(joined.error());
     if (state.membership.needs_join()) return std::vector<ConsumerRecord>{};
   }
-  if (!state.membership.coordinator()) {
+  if (!state.consumer_protocol() && !state.membership.coordinator()) {
     // Stable but the coordinator was lost: find it so heartbeats resume (a failure is
     // retried at the next poll; the assignment stays meanwhile).
     (void)state.ensure_coordinator_wait(
@@ -663,7 +929,7 @@ ClientResult<std::vector<ConsumerRecord>> GroupConsumer::poll(runtime::Duration 
     }
     if (state.offsets_pending) return std::vector<ConsumerRecord>{};
   }
-  state.check_leader_metadata_wait();
+  if (!state.consumer_protocol()) state.check_leader_metadata_wait();
   if (state.config.enable_auto_commit && state.env.clock.now() >= state.next_auto_commit) {
     state.next_auto_commit = state.env.clock.now() + state.config.auto_commit_interval;
     if (auto committed = state.commit_wait(state.positions()); !committed) {
@@ -674,6 +940,7 @@ ClientResult<std::vector<ConsumerRecord>> GroupConsumer::poll(runtime::Duration 
   const Instant now = state.env.clock.now();
   auto records = state.consumer.poll(deadline > now ? deadline - now : runtime::Duration::zero());
   state.membership.polled(state.env.clock.now());
+  state.kip.last_poll = state.env.clock.now();
   return records;
 }
 
@@ -698,12 +965,19 @@ ClientResult<void> GroupConsumer::close() {
   State& state = *state_;
   if (state.closed) return {};
   ClientResult<void> result;
-  if (state.config.enable_auto_commit && state.membership.can_commit() && !state.revoked) {
-    result = state.commit_wait(state.positions());
+  if (state.consumer_protocol()) {
+    if (state.config.enable_auto_commit && state.can_commit()) {
+      result = state.commit_wait(state.positions());
+    }
+    state.kip_leave_wait();
+  } else {
+    if (state.config.enable_auto_commit && state.membership.can_commit() && !state.revoked) {
+      result = state.commit_wait(state.positions());
+    }
+    // A static member keeps its place across restarts: it does not leave (Kafka's
+    // close() does not send LeaveGroup for a group.instance.id either).
+    if (!state.config.group_instance_id) state.leave_wait("the consumer is being closed");
   }
-  // A static member keeps its place across restarts: it does not leave (Kafka's
-  // close() does not send LeaveGroup for a group.instance.id either).
-  if (!state.config.group_instance_id) state.leave_wait("the consumer is being closed");
   state.closed = true;
   state.consumer.assign({});
   state.wake_heartbeat();
@@ -724,5 +998,9 @@ std::optional<Offset> GroupConsumer::position(const TopicPartition& partition) c
 }
 
 const Membership& GroupConsumer::membership() const { return state_->membership; }
+
+int32_t GroupConsumer::generation() const {
+  return state_->consumer_protocol() ? state_->kip.epoch : state_->membership.generation();
+}
 
 }  // namespace weir::client

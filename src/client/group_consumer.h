@@ -1,5 +1,10 @@
-// GroupConsumer: a member of a classic consumer group, layered over the manual-
-// assignment Consumer. It finds the group's coordinator, joins (JoinGroup with the
+// GroupConsumer: a member of a consumer group, layered over the manual-assignment
+// Consumer. Classic protocol below; with group.protocol=consumer (KIP-848) it instead
+// sends ConsumerGroupHeartbeat from its heartbeat fiber with what it owns, and poll
+// applies the assignment the coordinator answered: revoked partitions are committed
+// (auto commit) and given up first, and the next heartbeat tells the coordinator so;
+// new ones start at their committed offsets. A fenced member gives up everything and
+// rejoins with epoch 0. It finds the group's coordinator, joins (JoinGroup with the
 // consumer protocol, MEMBER_ID_REQUIRED per KIP-394, optional static membership), runs
 // the leader's assignor (range or roundrobin) in SyncGroup, assigns the Consumer, starts
 // each partition at its committed offset (OffsetFetch) or by auto.offset.reset, and
@@ -35,8 +40,15 @@
 
 namespace weir::client {
 
+// group.protocol: the classic rebalance protocol (JoinGroup/SyncGroup, the leader
+// assigns) or KIP-848's consumer protocol (ConsumerGroupHeartbeat, the coordinator
+// assigns and members reconcile: revoke first, then take what was released).
+enum class GroupProtocol : uint8_t { classic, consumer };
+
 struct GroupConsumerConfig {
   std::string group_id;                                          // group.id
+  GroupProtocol protocol = GroupProtocol::classic;               // group.protocol
+  std::optional<std::string> remote_assignor;                    // group.remote.assignor
   std::optional<std::string> group_instance_id;                  // group.instance.id
   runtime::Duration session_timeout = runtime::seconds(45);      // session.timeout.ms
   runtime::Duration heartbeat_interval = runtime::seconds(3);    // heartbeat.interval.ms
@@ -89,6 +101,9 @@ class GroupConsumer {
   void seek(const TopicPartition& partition, record::Offset offset);
   std::optional<record::Offset> position(const TopicPartition& partition) const;
   const Membership& membership() const;
+  // The generation the assignment belongs to: the classic generation, or the KIP-848
+  // member epoch; -1 (or 0) while the member has none.
+  int32_t generation() const;
 
   struct State;
 

@@ -14,9 +14,16 @@ plays two members by hand, step by step, as Kafka 4.x's consumer would.
   wrong epoch gets FENCED_MEMBER_EPOCH.
 - B leaves and A gets all four back; A then falls silent past
   group.consumer.session.timeout.ms and is told UNKNOWN_MEMBER_ID.
+
+Then weir's own client speaks it (`weir consume --group ... --consumer-property
+group.protocol=consumer`): two consumers split a 4-partition topic while records are
+produced, every record is printed by one of them, and the group's commits at exit are
+the log ends.
 """
 
 import struct
+import subprocess
+import threading
 import time
 
 import harness
@@ -102,7 +109,11 @@ def heartbeat(conn, member_id, epoch, owned, subscribe=(TOPIC,), rebalance_timeo
 
 
 def describe(conn):
-    body = carray([cstring("cg")]) + wire.i8(0) + TAGS
+    return describe_group(conn, "cg")
+
+
+def describe_group(conn, name):
+    body = carray([cstring(name)]) + wire.i8(0) + TAGS
     r = flexible_request(conn, API_CONSUMER_GROUP_DESCRIBE, 0, body)
     r.i32()
 
@@ -220,7 +231,69 @@ def main():
                 "A, silent past its session, is no longer a member: UNKNOWN_MEMBER_ID")
         a.close()
         b.close()
+        weir_client(t, weir, server, confluent=harness.require_module("confluent_kafka"))
     t.finish()
+
+
+def weir_client(t, weir, server, confluent):
+    """Two `weir consume` processes in one KIP-848 group."""
+    topic, group = "w", "wg"
+    server.create_topic(topic, partitions=4)
+    producer = confluent.Producer({"bootstrap.servers": server.bootstrap, "acks": "all"})
+
+    def produce(first, count):
+        for i in range(first, first + count):
+            producer.produce(topic, value=f"v{i}".encode(), partition=i % 4)
+        producer.flush(30)
+
+    produce(0, 200)
+    printed = [[], []]
+
+    def consume(slot):
+        p = subprocess.Popen([weir, "consume", "--bootstrap-server", server.bootstrap, "--topic",
+                              topic, "--group", group, "--from-beginning", "--timeout-ms", "8000",
+                              "--consumer-property", "group.protocol=consumer"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for line in p.stdout:
+            printed[slot].append(line.decode().strip())
+        p.wait()
+        printed[slot].append(("exit", p.returncode, p.stderr.read().decode(errors="replace")[-500:]))
+
+    first = threading.Thread(target=consume, args=(0,), daemon=True)
+    first.start()
+    deadline = time.monotonic() + 30
+    while len(printed[0]) < 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    t.equal(len(printed[0]), 200, "weir consume (group.protocol=consumer) reads the first 200 alone")
+    second = threading.Thread(target=consume, args=(1,), daemon=True)
+    second.start()
+    conn = wire.Connection(server.port)
+    split = None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        g = describe_group(conn, group)
+        sizes = sorted(sum(len(ps) for ps in m["assignment"].values()) for m in g["members"] or [])
+        if g["state"] == "Stable" and sizes == [2, 2]:
+            split = g
+            break
+        time.sleep(0.2)
+    t.check(split is not None, f"the second joins and the two own two partitions each ({split})")
+    produce(200, 200)
+    first.join(timeout=60)
+    second.join(timeout=60)
+    exits = [lines[-1] if lines and isinstance(lines[-1], tuple) else None for lines in printed]
+    t.check(all(e is not None and e[1] == 0 for e in exits), f"both exit 0 after 8 s idle ({exits})")
+    values = [v for lines in printed for v in lines if isinstance(v, str)]
+    t.equal(sorted(set(values)) == sorted(f"v{i}" for i in range(400)), True,
+            f"every one of the 400 records was printed by one of them ({len(values)} lines)")
+    later = [sum(1 for v in lines if isinstance(v, str) and int(v[1:]) >= 200) for lines in printed]
+    t.check(all(n > 0 for n in later), f"both printed records of the second batch ({later})")
+    probe = confluent.Consumer({"bootstrap.servers": server.bootstrap, "group.id": group})
+    committed = {tp.partition: tp.offset for tp in probe.committed(
+        [confluent.TopicPartition(topic, p) for p in range(4)], timeout=30)}
+    probe.close()
+    t.equal(committed, {p: 100 for p in range(4)}, "the group's commits at exit are the log ends")
+    conn.close()
 
 
 if __name__ == "__main__":
