@@ -373,6 +373,10 @@ ClientResult<GroupDescription> Admin::describe_group_wait(const std::string& gro
     return unexpected(Error::of(ErrorKind::malformed_response, "DescribeGroups: not the group"));
   }
   const auto& described = response->groups[0];
+  if (described.error_code == protocol::error_value(protocol::ErrorCode::group_id_not_found)) {
+    // Not a classic group: a KIP-848 group answers ConsumerGroupDescribe instead.
+    if (auto consumer = describe_consumer_group_wait(group_id); consumer) return consumer;
+  }
   if (described.error_code != 0) {
     return unexpected(Error::kafka(described.error_code, fmt::format("group {}", group_id)));
   }
@@ -396,6 +400,47 @@ ClientResult<GroupDescription> Admin::describe_group_wait(const std::string& gro
       auto assignment = decode_assignment(member.member_assignment);
       if (assignment) entry.assignment = std::move(assignment->partitions);
     }
+    out.members.push_back(std::move(entry));
+  }
+  std::sort(out.members.begin(), out.members.end(),
+            [](const auto& a, const auto& b) { return a.member_id < b.member_id; });
+  return out;
+}
+
+ClientResult<GroupDescription> Admin::describe_consumer_group_wait(const std::string& group_id) {
+  protocol::ConsumerGroupDescribeRequest request;
+  request.group_ids.push_back(group_id);
+  auto response = group_call_wait<protocol::ConsumerGroupDescribeResponse>(
+      cluster_, group_id, request, std::nullopt, cluster_.env().clock.now() + timeout_,
+      [](const protocol::ConsumerGroupDescribeResponse& body) -> int16_t {
+        return body.groups.size() == 1 ? body.groups[0].error_code : int16_t{0};
+      });
+  if (!response) return unexpected(response.error());
+  if (response->groups.size() != 1 || response->groups[0].group_id != group_id) {
+    return unexpected(
+        Error::of(ErrorKind::malformed_response, "ConsumerGroupDescribe: not the group"));
+  }
+  const auto& described = response->groups[0];
+  if (described.error_code != 0) {
+    return unexpected(Error::kafka(described.error_code, fmt::format("group {}", group_id)));
+  }
+  GroupDescription out;
+  out.group_id = described.group_id;
+  out.state = described.group_state;
+  out.protocol_type = std::string(kConsumerProtocolType);
+  out.protocol = described.assignor_name;
+  for (const auto& member : described.members) {
+    GroupMemberDescription entry;
+    entry.member_id = member.member_id;
+    entry.group_instance_id = member.instance_id;
+    entry.client_id = member.client_id;
+    entry.client_host = member.client_host;
+    for (const auto& topic : member.assignment.topic_partitions) {
+      for (int32_t partition : topic.partitions) {
+        entry.assignment.push_back(TopicPartition{topic.topic_name, partition});
+      }
+    }
+    std::sort(entry.assignment.begin(), entry.assignment.end());
     out.members.push_back(std::move(entry));
   }
   std::sort(out.members.begin(), out.members.end(),

@@ -137,7 +137,10 @@ class Admin {
   // Every group, sorted by id.
   ClientResult<std::vector<GroupListing>> list_groups_wait();
   // One group; GROUP_ID_NOT_FOUND when it does not exist.
+  // A classic group by DescribeGroups, a KIP-848 group by ConsumerGroupDescribe (its
+  // members' current assignments, protocol = the server-side assignor).
   ClientResult<GroupDescription> describe_group_wait(const std::string& group_id);
+  ClientResult<GroupDescription> describe_consumer_group_wait(const std::string& group_id);
   // The group's committed offsets, every partition it has one for.
   ClientResult<absl::btree_map<TopicPartition, record::Offset>> list_group_offsets_wait(
       const std::string& group_id);

@@ -278,6 +278,12 @@ def weir_client(t, weir, server, confluent):
             break
         time.sleep(0.2)
     t.check(split is not None, f"the second joins and the two own two partitions each ({split})")
+    r = subprocess.run([weir, "group", "describe", group, "--members", "--bootstrap-server",
+                        server.bootstrap], capture_output=True, timeout=60)
+    out = r.stdout.decode(errors="replace")
+    rows = [line.split() for line in out.splitlines() if line.startswith(group + " ")]
+    t.check(r.returncode == 0 and len(rows) == 2 and all(row[-1].count(",") == 1 for row in rows),
+            f"weir group describe --members shows the two members of two partitions:\n{out}")
     produce(200, 200)
     first.join(timeout=60)
     second.join(timeout=60)
