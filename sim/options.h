@@ -83,6 +83,9 @@ struct Flaws {
   bool group_commit_any_generation = false;
   bool group_commit_before_durable = false;
   bool group_load_to_high_watermark = false;
+  // groups-consumer (KIP-848): a partition goes to its new owner before the old one
+  // revoked it (broker::GroupFlaws::assign_before_revoke).
+  bool group_assign_before_revoke = false;
 };
 
 // Every flaw by its --flaw name, for parsing and printing.
@@ -116,6 +119,7 @@ inline constexpr FlawName flaw_names[] = {
     {"group-commit-any-generation", &Flaws::group_commit_any_generation},
     {"group-commit-before-durable", &Flaws::group_commit_before_durable},
     {"group-load-to-hw", &Flaws::group_load_to_high_watermark},
+    {"group-assign-before-revoke", &Flaws::group_assign_before_revoke},
 };
 
 // Which fault kinds a run may use. Within the allowed kinds, each seed draws its own

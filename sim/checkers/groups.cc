@@ -52,6 +52,85 @@ void check_group_ownership(const GroupHistory& history, CheckResult& result) {
   }
 }
 
+void check_group_exclusive(const GroupHistory& history, runtime::Duration session_timeout,
+                           CheckResult& result) {
+  // A member's hold of a partition runs from the first of its assignments that gives
+  // the partition to the first later one that lacks it (or the member going down),
+  // however many assignments in between keep it.
+  struct Hold {
+    std::string member;
+    int32_t generation;  // of the assignment that started it
+    runtime::Instant from;
+    runtime::Instant until = runtime::Instant::max();  // max: still held at the end
+    bool ended_by_loss = false;
+  };
+  absl::btree_map<int32_t, std::vector<Hold>> holds;  // partition -> every hold of it
+  absl::btree_set<std::string> members;
+  for (const GroupAssignment& assignment : history.assignments) members.insert(assignment.member);
+  for (const std::string& member : members) {
+    // This member's assignments and falls, in time order (a fall first at a tie).
+    std::vector<std::pair<runtime::Instant, const GroupAssignment*>> events;
+    for (const GroupAssignment& assignment : history.assignments) {
+      if (assignment.member == member) events.emplace_back(assignment.at, &assignment);
+    }
+    for (const GroupMemberDown& down : history.downs) {
+      if (down.member == member) events.emplace_back(down.at, nullptr);
+    }
+    std::stable_sort(events.begin(), events.end(), [](const auto& a, const auto& b) {
+      return a.first < b.first || (a.first == b.first && a.second == nullptr && b.second);
+    });
+    absl::btree_map<int32_t, Hold> open;
+    for (const auto& [at, assignment] : events) {
+      const std::vector<int32_t> none;
+      const std::vector<int32_t>& now_held = assignment ? assignment->partitions : none;
+      for (auto it = open.begin(); it != open.end();) {
+        if (std::find(now_held.begin(), now_held.end(), it->first) != now_held.end()) {
+          ++it;
+          continue;
+        }
+        it->second.until = at;
+        it->second.ended_by_loss = assignment != nullptr && assignment->lost;
+        holds[it->first].push_back(it->second);
+        it = open.erase(it);
+      }
+      for (int32_t partition : now_held) {
+        if (!open.contains(partition)) {
+          open.emplace(partition, Hold{member, assignment->generation, at});
+        }
+      }
+    }
+    for (auto& [partition, hold] : open) holds[partition].push_back(hold);
+  }
+  size_t reported = 0;
+  for (const auto& [partition, list] : holds) {
+    for (size_t a = 0; a < list.size(); a++) {
+      for (size_t b = a + 1; b < list.size(); b++) {
+        if (list[a].member == list[b].member) continue;
+        // Overlap: each starts before the other ends.
+        if (!(list[a].from < list[b].until && list[b].from < list[a].until)) continue;
+        const Hold& earlier = list[a].from <= list[b].from ? list[a] : list[b];
+        const Hold& later = &earlier == &list[a] ? list[b] : list[a];
+        if (earlier.ended_by_loss) continue;
+        // Silent for a session when the later hold began: expired, not a double owner.
+        std::optional<runtime::Instant> heard;
+        for (const GroupContact& contact : history.contacts) {
+          if (contact.member == earlier.member && contact.at <= later.from) {
+            heard = std::max(heard.value_or(contact.at), contact.at);
+          }
+        }
+        if (!heard || later.from - *heard >= session_timeout) continue;
+        if (reported++ < kProblemsPerKind) {
+          result.fail(Verdict::correctness,
+                      fmt::format("group {}: partition {} held by {} (epoch {}, from {}s) and by "
+                                  "{} (epoch {}, from {}s) at once",
+                                  history.group, partition, earlier.member, earlier.generation,
+                                  earlier.from, later.member, later.generation, later.from));
+        }
+      }
+    }
+  }
+}
+
 void check_group_commits(const GroupHistory& history, CheckResult& result) {
   size_t lost = 0;
   size_t backwards = 0;

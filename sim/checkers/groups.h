@@ -5,7 +5,9 @@
 //
 // The properties are the ones Kafka's group protocol exists for, and the ones Jepsen's
 // Kafka tests found broken in the wild:
-//  - ownership: no partition is owned by two members of one generation;
+//  - ownership: no partition is owned by two members of one generation; with KIP-848's
+//    consumer protocol, by two members at once (a partition moves only after its owner
+//    revoked it);
 //  - committed offsets: once acknowledged, a commit is never lost, and the committed
 //    offset never moves backwards, except by an explicit reset or delete;
 //  - at-least-once: a consumer that commits after processing skips no record (Jepsen's
@@ -35,6 +37,22 @@ struct GroupAssignment {
   std::string member;
   int32_t generation = -1;
   std::vector<int32_t> partitions;
+  runtime::Instant at;
+  // KIP-848: this view came from giving everything up because the coordinator had
+  // dropped the member (fenced, or forgotten after a pause past its session).
+  bool lost = false;
+};
+
+// KIP-848: the coordinator answered one of the member's heartbeats (the member's time of
+// receipt: the coordinator heard from it no later).
+struct GroupContact {
+  std::string member;
+  runtime::Instant at;
+};
+
+// A member's process went down (crash or kill): from then on it holds nothing.
+struct GroupMemberDown {
+  std::string member;
   runtime::Instant at;
 };
 
@@ -82,6 +100,8 @@ struct GroupHistory {
   std::vector<GroupOffsetProbe> probes;
   std::vector<GroupRead> reads;
   std::vector<GroupReset> resets;
+  std::vector<GroupMemberDown> downs;
+  std::vector<GroupContact> contacts;
   // After healing: when the group was first seen Stable with every partition assigned.
   std::optional<runtime::Instant> stable_at;
   // After healing: each partition's committed offset (-1: none).
@@ -91,6 +111,15 @@ struct GroupHistory {
 // No partition is owned by two members of one generation; every assigned partition
 // exists.
 void check_group_ownership(const GroupHistory& history, CheckResult& result);
+// KIP-848's promise, stronger than ownership per generation: no partition is held by
+// two members at once. A member holds what its latest assignment gave it, until its
+// next assignment or until it went down. An overlap is excused only when the coordinator
+// was entitled to think the earlier holder gone: its hold ended in a loss (`lost`: it
+// had been dropped and had not heard yet), or it had not heard from the coordinator for
+// a whole `session_timeout` when the later hold began (a member partitioned away or
+// paused, which Kafka's coordinator expires too).
+void check_group_exclusive(const GroupHistory& history, runtime::Duration session_timeout,
+                           CheckResult& result);
 // An acknowledged commit is never lost: every later OffsetFetch answer, and the final
 // committed offset, is at least its offset; and committed offsets never move backwards
 // between two answers — unless a reset came between.

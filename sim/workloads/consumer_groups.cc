@@ -39,8 +39,10 @@ constexpr const char* kGroup = "g";
 // a crashed member's session (3 s) expires, the rebalance's join phase waits at most
 // max.poll.interval (6 s) for the members, and a coordinator may move once.
 constexpr runtime::Duration kStableBound = seconds(15);
+// group.consumer.session.timeout.ms of the groups-consumer workload.
+constexpr runtime::Duration kConsumerSession = seconds(3);
 
-std::vector<std::string> common_config() {
+std::vector<std::string> common_config(bool consumer_protocol) {
   std::vector<std::string> lines = kraft::quorum_config(kVoters);
   lines.insert(lines.end(),
                {
@@ -56,11 +58,18 @@ std::vector<std::string> common_config() {
                    "group.min.session.timeout.ms=1000",
                    "group.initial.rebalance.delay.ms=300",
                });
+  if (consumer_protocol) {
+    // KIP-848 at the same pace: a 3 s session, a heartbeat every 500 ms.
+    lines.insert(lines.end(), {"group.consumer.session.timeout.ms=3000",
+                               "group.consumer.heartbeat.interval.ms=500"});
+  }
   return lines;
 }
 
 // What the members, the prober and the checks share; outlives every incarnation.
 struct GroupsState {
+  bool consumer_protocol = false;  // members use KIP-848
+  const World* world = nullptr;    // for the recorder's clock (global_now)
   checkers::GroupHistory group;
   bool quiesced = false;
   Instant healed_at = Instant::max();
@@ -92,6 +101,20 @@ class MemberProcess final : public Process {
     config.heartbeat_interval = milliseconds(500);
     config.max_poll_interval = seconds(6);
     config.enable_auto_commit = auto_commit_;
+    if (state_.consumer_protocol) {
+      config.protocol = client::GroupProtocol::consumer;
+      // Every change of what the member holds, when it happens (inside poll), on the
+      // world's clock.
+      config.on_assignment = [this](int32_t epoch, const std::vector<client::TopicPartition>& held,
+                                    bool lost) {
+        std::vector<int32_t> partitions;
+        for (const client::TopicPartition& tp : held) {
+          if (tp.topic == kTopic) partitions.push_back(tp.partition);
+        }
+        state_.group.assignments.push_back(
+            {name_, epoch, std::move(partitions), global_now(), lost});
+      };
+    }
     config.auto_commit_interval = seconds(1);
     config.consumer.auto_offset_reset = client::OffsetReset::earliest;
     config.consumer.fetch_max_wait = milliseconds(200);
@@ -99,22 +122,42 @@ class MemberProcess final : public Process {
     client::GroupConsumer consumer(cluster, config);
     consumer.subscribe({kTopic});
     while (!state_.quiesced) {
+      // KIP-848: the records a poll returns belong to the assignment it applied first,
+      // whose epoch is the one before the call (the heartbeat fiber may move the
+      // epoch, or drop it to 0 on a fencing, while poll waits for records).
+      const int32_t before = consumer.generation();
       auto records = consumer.poll(milliseconds(200));
+      const Instant now = env_.clock.now();
+      const int32_t generation = consumer.generation();
+      if (state_.consumer_protocol) {
+        if (auto heard = consumer.last_heartbeat_ok(); heard && heard != last_heard_) {
+          last_heard_ = heard;
+          // On the world's clock, as the other members' holds are (the node's may be
+          // skewed).
+          state_.group.contacts.push_back({name_, global_now() - (now - *heard)});
+        }
+      }
       if (!records) {
         env_.scheduler.sleep_for(milliseconds(100));
         continue;
       }
-      const Instant now = env_.clock.now();
-      const int32_t generation = consumer.membership().generation();
-      note_assignment(consumer, generation, now);
+      if (!state_.consumer_protocol) note_assignment(consumer, generation, now);
+      const int32_t read_generation = state_.consumer_protocol ? before : generation;
       for (const client::ConsumerRecord& record : *records) {
-        state_.group.reads.push_back({name_, generation, record.partition.partition,
+        state_.group.reads.push_back({name_, read_generation, record.partition.partition,
                                       record.offset.value(), decode_log_value(record.value), now});
       }
       if (!auto_commit_ && !records->empty()) commit(consumer, generation);
     }
     (void)consumer.close();
+    // Closed (left the group): it holds nothing from here on.
+    const Instant closed_at = state_.consumer_protocol ? global_now() : env_.clock.now();
+    state_.group.assignments.push_back({name_, consumer.generation(), {}, closed_at});
   }
+
+  // The world's time, not this node's (skewed) clock: KIP-848's exclusive ownership is
+  // judged across members in one time. Only recorded, never acted on.
+  Instant global_now() const { return state_.world->now(); }
 
  private:
   void note_assignment(const client::GroupConsumer& consumer, int32_t generation, Instant now) {
@@ -123,12 +166,16 @@ class MemberProcess final : public Process {
       if (tp.topic == kTopic) partitions.push_back(tp.partition);
     }
     std::ranges::sort(partitions);
-    if (generation < 0 || (generation == last_generation_ && partitions == last_partitions_)) {
+    // KIP-848: a loss (the coordinator had dropped us) is recorded as such.
+    const bool lost = consumer.losses() != last_losses_;
+    last_losses_ = consumer.losses();
+    if (generation < 0 ||
+        (!lost && generation == last_generation_ && partitions == last_partitions_)) {
       return;
     }
     last_generation_ = generation;
     last_partitions_ = partitions;
-    state_.group.assignments.push_back({name_, generation, std::move(partitions), now});
+    state_.group.assignments.push_back({name_, generation, std::move(partitions), now, lost});
   }
 
   // Commits the positions of what poll returned (all of it is recorded: processed).
@@ -160,6 +207,8 @@ class MemberProcess final : public Process {
   bool auto_commit_;
   int32_t last_generation_ = -1;
   std::vector<int32_t> last_partitions_;
+  uint64_t last_losses_ = 0;
+  std::optional<Instant> last_heard_;
 };
 
 // Reads the group's committed offsets every 300 ms and, after healing, its state; after
@@ -229,7 +278,10 @@ class ProberProcess final : public Process {
 
 class ConsumerGroupsWorkload final : public Workload {
  public:
-  explicit ConsumerGroupsWorkload(const RunOptions& options) : flaws_(options.flaws) {}
+  ConsumerGroupsWorkload(const RunOptions& options, bool consumer_protocol)
+      : flaws_(options.flaws) {
+    state_.consumer_protocol = consumer_protocol;
+  }
 
   void setup(World& world) override {
     runtime::Random& random = world.random();
@@ -238,10 +290,11 @@ class ConsumerGroupsWorkload final : public Workload {
     for (int m = 0; m < members_; m++) auto_commit_.push_back(random.chance(0.3));
     state_.group.group = kGroup;
     state_.group.partitions = partitions;
+    state_.world = &world;
 
     for (int id = 1; id <= kVoters; id++) {
-      world.add_node(controller_host(id), [id](NodeContext& context) {
-        std::vector<std::string> lines = common_config();
+      world.add_node(controller_host(id), [this, id](NodeContext& context) {
+        std::vector<std::string> lines = common_config(state_.consumer_protocol);
         lines.push_back("process.roles=controller");
         lines.push_back(fmt::format("node.id={}", id));
         lines.push_back(
@@ -253,7 +306,7 @@ class ConsumerGroupsWorkload final : public Workload {
     for (int id = kFirstBroker; id < kFirstBroker + kBrokers; id++) {
       bootstrap.push_back(runtime::Address{broker_host(id), kBrokerPort});
       world.add_node(broker_host(id), [this, id](NodeContext& context) {
-        std::vector<std::string> lines = common_config();
+        std::vector<std::string> lines = common_config(state_.consumer_protocol);
         lines.push_back("process.roles=broker");
         lines.push_back(fmt::format("node.id={}", id));
         lines.push_back(fmt::format("listeners=PLAINTEXT://{}:{}", broker_host(id), kBrokerPort));
@@ -275,6 +328,7 @@ class ConsumerGroupsWorkload final : public Workload {
         NodeOptions{.faulty = false});
     for (int m = 0; m < members_; m++) {
       const bool auto_commit = auto_commit_[static_cast<size_t>(m)];
+      member_nodes_[world.node_count()] = fmt::format("m{}", m + 1);
       world.add_node(
           fmt::format("m{}", m + 1), [this, bootstrap, auto_commit](NodeContext& context) {
             return std::make_unique<MemberProcess>(context, state_, bootstrap, auto_commit);
@@ -286,6 +340,13 @@ class ConsumerGroupsWorkload final : public Workload {
           return std::make_unique<ProberProcess>(context, state_, bootstrap);
         },
         NodeOptions{.faulty = false});
+    // A member that goes down holds nothing (the exclusive-ownership check ends its
+    // holds there). Only records: the run is unchanged.
+    world.on_down = [this, &world](size_t node, bool) {
+      if (auto it = member_nodes_.find(node); it != member_nodes_.end()) {
+        state_.group.downs.push_back({it->second, world.now()});
+      }
+    };
   }
 
   void on_heal(World& world) override {
@@ -305,7 +366,13 @@ class ConsumerGroupsWorkload final : public Workload {
     if (!group.final_committed) {
       result.fail(Verdict::liveness, "the final OffsetFetch did not finish after the last restart");
     }
-    checkers::check_group_ownership(group, result);
+    if (state_.consumer_protocol) {
+      // Epochs start afresh at each coordinator (the group's state is not persisted
+      // yet), so ownership is judged in time rather than per epoch.
+      checkers::check_group_exclusive(group, kConsumerSession, result);
+    } else {
+      checkers::check_group_ownership(group, result);
+    }
     checkers::check_group_commits(group, result);
     if (const auto& final_log =
             producer_.streams.empty() ? std::nullopt : producer_.streams[0].final_log) {
@@ -341,10 +408,12 @@ class ConsumerGroupsWorkload final : public Workload {
     out.commit_any_generation = flaws_.group_commit_any_generation;
     out.commit_before_durable = flaws_.group_commit_before_durable;
     out.load_to_high_watermark = flaws_.group_load_to_high_watermark;
+    out.assign_before_revoke = flaws_.group_assign_before_revoke;
     return out;
   }
 
   Flaws flaws_;
+  absl::btree_map<size_t, std::string> member_nodes_;  // node index -> member name
   int members_ = 3;
   std::vector<bool> auto_commit_;
   GroupsState state_;
@@ -353,8 +422,9 @@ class ConsumerGroupsWorkload final : public Workload {
 
 }  // namespace
 
-std::unique_ptr<Workload> make_consumer_groups_workload(const RunOptions& options) {
-  return std::make_unique<ConsumerGroupsWorkload>(options);
+std::unique_ptr<Workload> make_consumer_groups_workload(const RunOptions& options,
+                                                        bool consumer_protocol) {
+  return std::make_unique<ConsumerGroupsWorkload>(options, consumer_protocol);
 }
 
 }  // namespace weir::sim

@@ -30,6 +30,9 @@
 
 namespace weir::sim {
 
-std::unique_ptr<Workload> make_consumer_groups_workload(const RunOptions& options);
+// `consumer_protocol`: the members use KIP-848 (group.protocol=consumer) — the
+// groups-consumer workload — instead of the classic protocol.
+std::unique_ptr<Workload> make_consumer_groups_workload(const RunOptions& options,
+                                                        bool consumer_protocol);
 
 }  // namespace weir::sim

@@ -15,12 +15,14 @@ std::unique_ptr<Workload> make_workload(std::string_view name, const RunOptions&
   if (name == "raft") return make_raft_quorum_workload(options);
   if (name == "metadata") return make_metadata_cluster_workload(options);
   if (name == "replication") return make_partition_replication_workload(options);
-  if (name == "groups") return make_consumer_groups_workload(options);
+  if (name == "groups") return make_consumer_groups_workload(options, false);
+  if (name == "groups-consumer") return make_consumer_groups_workload(options, true);
   return nullptr;
 }
 
 std::vector<std::string> workload_names() {
-  return {"replicated_log", "broker_log", "raft", "metadata", "replication", "groups"};
+  return {"replicated_log", "broker_log", "raft", "metadata", "replication", "groups",
+          "groups-consumer"};
 }
 
 }  // namespace weir::sim

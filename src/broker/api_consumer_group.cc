@@ -3,10 +3,15 @@
 // its __consumer_offsets partition's leader either way; group_shard.h).
 //
 // A heartbeat is answered at once: the group's new state is kept in memory only, not
-// yet in __consumer_offsets (the group module's README says what that costs: after the
-// coordinator moves, members are told UNKNOWN_MEMBER_ID and rejoin, as after a
-// fencing). Committed offsets are records like a classic group's, checked against the
-// member epoch (OffsetCommit in api_group.cc).
+// yet in __consumer_offsets. What that costs: after the coordinator moves, members are
+// told UNKNOWN_MEMBER_ID and rejoin, as after a fencing; and since the new coordinator
+// cannot know what the old one had assigned, a group that existed before the load (it
+// has committed offsets) gets no assignment until a session timeout after the load —
+// by then every old member either heartbeated here and gave everything up, or has been
+// silent long enough to count as gone (the groups-consumer workload's exclusive-
+// ownership checker found the overlap this prevents). Committed offsets are records
+// like a classic group's, checked against the member epoch (OffsetCommit in
+// api_group.cc).
 //
 // One group id is one protocol's at a time, as in Kafka: a heartbeat to a classic group
 // with members gets GROUP_ID_NOT_FOUND, a JoinGroup to a consumer group with members
@@ -30,6 +35,7 @@ group::ConsumerGroupSettings Broker::consumer_group_settings(const std::string& 
   settings.max_size = config.group_consumer_max_size;
   settings.session_timeout = runtime::milliseconds(config.group_consumer_session_timeout_ms);
   settings.heartbeat_interval = runtime::milliseconds(config.group_consumer_heartbeat_interval_ms);
+  settings.flaw_assign_before_revoke = hooks_.group_flaws.assign_before_revoke;
   if (!config.group_consumer_assignors.empty()) {
     settings.default_assignor = group::parse_assignor(config.group_consumer_assignors.front())
                                     .value_or(group::AssignorKind::uniform);
@@ -83,10 +89,14 @@ protocol::ResponseBody Broker::consumer_group_heartbeat(
     return fail(ErrorCode::group_id_not_found,
                 fmt::format("Group {} is not a consumer group.", request.group_id));
   }
+  // A group the load found (its committed offsets) may have had members under the
+  // previous coordinator, whose assignments this one does not know (not persisted yet).
+  const bool known_at_load = shard.groups.contains(request.group_id);
   CoordinatedGroup& entry = group_entry(shard, request.group_id);
   if (entry.consumer == nullptr) {
-    entry.consumer = std::make_unique<group::ConsumerGroup>(
-        consumer_group_settings(request.group_id, shard.epoch));
+    group::ConsumerGroupSettings settings = consumer_group_settings(request.group_id, shard.epoch);
+    if (known_at_load) settings.assign_after = shard.loaded_at + settings.session_timeout;
+    entry.consumer = std::make_unique<group::ConsumerGroup>(std::move(settings));
   }
 
   group::ConsumerHeartbeat beat;

@@ -272,6 +272,7 @@ void Broker::load_shard(const std::shared_ptr<GroupShard>& shard) {
     }
     VERIFY(!shard->loaded, "shard {} loaded twice", shard->partition);
     shard->loaded = true;
+    shard->loaded_at = env_.clock.now();
     shard->loaded_event.set();
     spawn(fmt::format("group-persist {}", shard->partition),
           [this, shard] { shard_persist_loop(shard); });

@@ -64,6 +64,9 @@ struct GroupFlaws {
   // log end: a new leader's high watermark lags the old one's (it learns it a fetch
   // later), so the last acknowledged commits are missing from what it serves.
   bool load_to_high_watermark = false;
+  // KIP-848: the coordinator hands a partition to its new owner without waiting for
+  // the old one to revoke it: for a while two members consume it at once.
+  bool assign_before_revoke = false;
 };
 
 // What the simulator plants and observes (tests/sim prove the checkers catch the flaws).

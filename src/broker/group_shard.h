@@ -73,6 +73,7 @@ struct GroupShard {
   const int32_t partition;
   const LeaderEpoch epoch;
   bool loaded = false;
+  runtime::Instant loaded_at{};
   bool active = true;
   runtime::Event loaded_event;
   absl::btree_map<std::string, CoordinatedGroup> groups;

@@ -177,10 +177,13 @@ struct GroupConsumer::State {
     // The last assignment the coordinator sent that poll has not applied yet.
     std::optional<absl::btree_set<IdPartition>> target;
     bool lost = false;      // fenced or forgotten: poll gives up everything, then rejoin
-    bool ack_due = false;   // owned changed: heartbeat at once
+    // When the next heartbeat goes: at once (Instant{}) to join, or to tell the
+    // coordinator what poll gave up or took; else the interval it asked for.
     Instant next_heartbeat{};
     runtime::Duration interval = runtime::seconds(5);
     Instant last_poll{};
+    uint64_t losses = 0;
+    std::optional<Instant> last_ok;  // the last heartbeat the coordinator answered
   } kip;
   bool consumer_protocol() const { return config.protocol == GroupProtocol::consumer; }
   bool can_commit() const {
@@ -653,6 +656,9 @@ void GroupConsumer::State::heartbeat_once_wait() {
 
 void GroupConsumer::State::kip_heartbeat_once_wait() {
   const Instant now = env.clock.now();
+  // Every attempt moves the next one past now: the heartbeat fiber never spins.
+  const runtime::Duration backoff =
+      std::max<runtime::Duration>(config.consumer.retry_backoff, runtime::milliseconds(1));
   if (topics.empty() || kip.lost) return;  // nothing to join for; or poll must give up first
   if (kip.epoch > 0 && now - kip.last_poll > config.max_poll_interval) {
     // Not polled within max.poll.interval.ms: leave so the others need not wait, and
@@ -663,11 +669,11 @@ void GroupConsumer::State::kip_heartbeat_once_wait() {
     kip.lost = true;
     return;
   }
-  if (now < kip.next_heartbeat && !kip.ack_due) return;
+  if (now < kip.next_heartbeat) return;
   if (auto found = ensure_coordinator_wait(now + cluster.options().connection.request_timeout);
       !found) {
     if (found.error().kind == ErrorKind::kafka && !found.error().retriable()) fatal = found.error();
-    kip.next_heartbeat = env.clock.now() + config.consumer.retry_backoff;
+    kip.next_heartbeat = env.clock.now() + backoff;
     return;
   }
   protocol::ConsumerGroupHeartbeatRequest request;
@@ -683,13 +689,11 @@ void GroupConsumer::State::kip_heartbeat_once_wait() {
     if (owned.empty() || owned.back().topic_id != topic) owned.emplace_back().topic_id = topic;
     owned.back().partitions.push_back(partition);
   }
-  const absl::btree_set<IdPartition> reported = kip.owned;
-  kip.ack_due = false;
   // v0: the coordinator makes the member id (v1 would have us make a UUID).
   auto response = coordinator_call_wait(std::move(request), int16_t{0});
   const Instant after = env.clock.now();
   if (!response) {
-    kip.next_heartbeat = after + config.consumer.retry_backoff;
+    kip.next_heartbeat = after + backoff;
     return;
   }
   const auto& body = std::get<protocol::ConsumerGroupHeartbeatResponse>(**response);
@@ -715,12 +719,12 @@ void GroupConsumer::State::kip_heartbeat_once_wait() {
                                          body.error_message.value_or("")));
         return;
       }
-      kip.next_heartbeat = after + config.consumer.retry_backoff;
-      kip.ack_due = kip.ack_due || reported != kip.owned;
+      kip.next_heartbeat = after + backoff;
       return;
   }
   if (body.member_id) kip.member_id = *body.member_id;
   kip.epoch = body.member_epoch;
+  kip.last_ok = after;
   if (body.heartbeat_interval_ms > 0) {
     kip.interval = runtime::milliseconds(body.heartbeat_interval_ms);
   }
@@ -758,12 +762,14 @@ void GroupConsumer::State::kip_leave_wait() {
 ClientResult<void> GroupConsumer::State::kip_reconcile_wait(Instant deadline) {
   if (kip.lost) {
     // Fenced: nothing can be committed any more; everything goes.
+    kip.losses++;
     consumer.assign({});
+    if (config.on_assignment) config.on_assignment(kip.epoch, {}, true);
     kip.owned.clear();
     offsets_pending = false;
     pending_offsets.clear();
     kip.lost = false;
-    kip.ack_due = true;
+    kip.next_heartbeat = Instant{};  // rejoin at once
     wake_heartbeat();
     return {};
   }
@@ -823,6 +829,7 @@ ClientResult<void> GroupConsumer::State::kip_reconcile_wait(Instant deadline) {
     next.insert(wanted);
   }
   consumer.assign(partitions);
+  if (config.on_assignment) config.on_assignment(kip.epoch, consumer.assignment(), false);
   kip.owned = std::move(next);
   if (kip.owned == target) kip.target.reset();
   std::ranges::sort(added);
@@ -837,7 +844,7 @@ ClientResult<void> GroupConsumer::State::kip_reconcile_wait(Instant deadline) {
   if (pending_offsets.empty()) offsets_pending = false;
   env.log.write(fmt::format("group {}: member {} epoch {} owns {} partition(s)", config.group_id,
                             kip.member_id, kip.epoch, kip.owned.size()));
-  kip.ack_due = true;
+  kip.next_heartbeat = Instant{};  // tell the coordinator at once
   wake_heartbeat();
   (void)deadline;
   return {};
@@ -855,9 +862,12 @@ void GroupConsumer::State::start_heartbeat(const std::shared_ptr<State>& self) {
       const Instant now = state.env.clock.now();
       Instant wake = now + state.config.heartbeat_interval;
       if (state.consumer_protocol()) {
-        wake = state.kip.ack_due ? now
-                                 : std::max(now, std::min(now + state.kip.interval,
-                                                          state.kip.next_heartbeat));
+        // Nothing to send while unsubscribed or until poll has given everything up
+        // (poll wakes the fiber then); otherwise at the next heartbeat's time, which a
+        // send always moves past now (by the interval or the retry backoff).
+        wake = state.topics.empty() || state.kip.lost
+                   ? now + state.kip.interval
+                   : std::max(now, state.kip.next_heartbeat);
       } else if (auto due = state.membership.heartbeat_due()) {
         wake = std::max(now, std::min(wake, *due));
       }
@@ -898,10 +908,6 @@ ClientResult<std::vector<ConsumerRecord>> GroupConsumer::poll(runtime::Duration 
   state.membership.polled(state.env.clock.now());
   state.kip.last_poll = state.env.clock.now();
   if (state.consumer_protocol()) {
-    if (state.kip.epoch == 0 && !state.kip.ack_due && !state.topics.empty()) {
-      state.kip.ack_due = true;  // join now rather than at the next interval
-      state.wake_heartbeat();
-    }
     if (auto reconciled = state.kip_reconcile_wait(deadline); !reconciled) {
       return unexpected(reconciled.error());
     }
@@ -998,6 +1004,10 @@ std::optional<Offset> GroupConsumer::position(const TopicPartition& partition) c
 }
 
 const Membership& GroupConsumer::membership() const { return state_->membership; }
+
+uint64_t GroupConsumer::losses() const { return state_->kip.losses; }
+
+std::optional<Instant> GroupConsumer::last_heartbeat_ok() const { return state_->kip.last_ok; }
 
 int32_t GroupConsumer::generation() const {
   return state_->consumer_protocol() ? state_->kip.epoch : state_->membership.generation();

@@ -27,6 +27,7 @@
 //    on real sockets and in the simulator. The Cluster outlives the GroupConsumer.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,6 +58,13 @@ struct GroupConsumerConfig {
   runtime::Duration auto_commit_interval = runtime::seconds(5);  // auto.commit.interval.ms
   std::vector<AssignorKind> assignors = {AssignorKind::range};   // partition.assignment.strategy
   ConsumerConfig consumer;  // every other consumer property (auto.offset.reset ...)
+  // Called (on the polling fiber, without suspending) each time the assignment the
+  // member holds changes, with its generation or KIP-848 epoch, what it now holds, and
+  // whether the change was a loss (the coordinator had dropped the member) rather than
+  // a revocation — Kafka's ConsumerRebalanceListener, in one call.
+  std::function<void(int32_t generation, const std::vector<TopicPartition>& partitions,
+                     bool lost)>
+      on_assignment;
 };
 
 // Applies one Kafka consumer property: the group ones above, else the Consumer's
@@ -104,6 +112,11 @@ class GroupConsumer {
   // The generation the assignment belongs to: the classic generation, or the KIP-848
   // member epoch; -1 (or 0) while the member has none.
   int32_t generation() const;
+  // KIP-848: how often the member gave up everything because the coordinator had
+  // dropped it (fenced, or forgotten): each such assignment was lost, not revoked.
+  uint64_t losses() const;
+  // KIP-848: when the coordinator last answered a heartbeat (none yet: nullopt).
+  std::optional<runtime::Instant> last_heartbeat_ok() const;
 
   struct State;
 

@@ -101,7 +101,12 @@ const char* to_string(AssignorKind kind) {
   return kind == AssignorKind::uniform ? "uniform" : "range";
 }
 
-ConsumerGroup::ConsumerGroup(ConsumerGroupSettings settings) : settings_(std::move(settings)) {}
+ConsumerGroup::ConsumerGroup(ConsumerGroupSettings settings)
+    : settings_(std::move(settings)),
+      // Epochs continue across coordinators: a group made afresh by a new coordinator
+      // starts above every epoch an older one (a lower coordinator epoch) handed out.
+      group_epoch_(settings_.coordinator_epoch * kEpochsPerCoordinator),
+      assignment_epoch_(group_epoch_) {}
 
 ConsumerHeartbeatResult ConsumerGroup::fail(ErrorCode error, std::string message) const {
   ConsumerHeartbeatResult result;
@@ -155,7 +160,7 @@ ConsumerHeartbeatResult ConsumerGroup::heartbeat(const ConsumerHeartbeat& reques
     }
     remove_member(request.member_id);
     maybe_refresh_metadata(topics);
-    maybe_compute_target();
+    maybe_compute_target(now);
     check_invariants();
     ConsumerHeartbeatResult left;
     left.member_id = request.member_id;
@@ -250,7 +255,7 @@ ConsumerHeartbeatResult ConsumerGroup::heartbeat(const ConsumerHeartbeat& reques
   member.session_deadline = now + settings_.session_timeout;
 
   maybe_refresh_metadata(topics);
-  maybe_compute_target();
+  maybe_compute_target(now);
   const int32_t epoch_before = member.member_epoch;
   const bool changed = reconcile(member, request.owned, now);
   check_invariants();
@@ -279,15 +284,14 @@ void ConsumerGroup::tick(Instant now, const TopicImage& topics) {
     }
   }
   for (const std::string& id : expired) remove_member(id);
-  if (!expired.empty()) {
-    maybe_refresh_metadata(topics);
-    maybe_compute_target();
-  }
+  maybe_refresh_metadata(topics);
+  maybe_compute_target(now);
   check_invariants();
 }
 
 Instant ConsumerGroup::next_deadline() const {
   Instant next = Instant::max();
+  if (group_epoch_ > assignment_epoch_) next = settings_.assign_after;
   for (const auto& [id, member] : members_) {
     next = std::min(next, member.session_deadline);
     if (member.state == MemberState::unrevoked_partitions) {
@@ -366,8 +370,8 @@ void ConsumerGroup::maybe_refresh_metadata(const TopicImage& topics) {
   }
 }
 
-void ConsumerGroup::maybe_compute_target() {
-  if (group_epoch_ <= assignment_epoch_) return;
+void ConsumerGroup::maybe_compute_target(Instant now) {
+  if (group_epoch_ <= assignment_epoch_ || now < settings_.assign_after) return;
   absl::btree_map<std::string, AssignorMember> inputs;
   for (const auto& [id, member] : members_) {
     AssignorMember input;
@@ -425,7 +429,7 @@ bool ConsumerGroup::reconcile(ConsumerMember& member, const std::optional<TopicP
   bool unreleased = false;
   for (const auto& [topic, partitions] : minus(target, member.assigned)) {
     for (int32_t p : partitions) {
-      if (held_by_other(member.member_id, topic, p)) {
+      if (!settings_.flaw_assign_before_revoke && held_by_other(member.member_id, topic, p)) {
         unreleased = true;
       } else {
         insert(next, topic, p);
@@ -452,6 +456,7 @@ void ConsumerGroup::check_invariants() const {
            member.member_epoch, assignment_epoch_);
     VERIFY(!overlaps(member.assigned, member.pending_revocation),
            "member {} both owns and revokes a partition", id);
+    if (settings_.flaw_assign_before_revoke) continue;  // the flaw breaks the next one
     for (const TopicPartitions* set : {&member.assigned, &member.pending_revocation}) {
       for (const auto& [topic, partitions] : *set) {
         for (int32_t p : partitions) {

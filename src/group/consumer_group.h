@@ -31,9 +31,11 @@
 //    way on every run.
 //
 // Not yet: the group's records in __consumer_offsets (a coordinator that moves starts
-// the group afresh: members get UNKNOWN_MEMBER_ID and rejoin with epoch 0, as after a
-// fencing, while committed offsets survive); static membership's temporary leave (-2)
-// is a leave; regular-expression subscriptions; rack-aware assignment.
+// the group afresh, at higher epochs: members get UNKNOWN_MEMBER_ID and rejoin with
+// epoch 0, as after a fencing, while committed offsets survive; the broker delays the
+// first assignment of a group it found at load by a session timeout, see
+// api_consumer_group.cc); static membership's temporary leave (-2) is a leave;
+// regular-expression subscriptions; rack-aware assignment.
 #pragma once
 
 #include <chrono>
@@ -86,7 +88,22 @@ struct ConsumerGroupSettings {
   milliseconds session_timeout{45000};            // group.consumer.session.timeout.ms
   milliseconds heartbeat_interval{5000};          // group.consumer.heartbeat.interval.ms
   AssignorKind default_assignor = AssignorKind::uniform;  // group.consumer.assignors' first
+  // Test-only flaw the simulator plants (broker::GroupFlaws::assign_before_revoke): a
+  // partition is given to its new owner while the old one still holds it.
+  bool flaw_assign_before_revoke = false;
+  // No assignment is computed before this. A coordinator that just loaded the group's
+  // partition sets it a session timeout after the load: the group's state is not
+  // persisted yet, so members of the previous coordinator may still hold partitions;
+  // within a session each either heartbeats here (and is told to give everything up)
+  // or has been silent long enough to count as gone, as Kafka's coordinator would
+  // have expired it.
+  Instant assign_after{};  // the clock's zero: no wait
 };
+
+// The group is not persisted yet, so a new coordinator makes it afresh; its epochs start
+// at coordinator epoch × this, above any an older coordinator reached (unless that one
+// bumped the group 65,536 times), so a member's stale epoch never matches a new one.
+inline constexpr int32_t kEpochsPerCoordinator = 1 << 16;
 
 // Special member epochs of the request.
 inline constexpr int32_t kJoinEpoch = 0;
@@ -163,7 +180,7 @@ class ConsumerGroup {
   ConsumerHeartbeatResult fail(ErrorCode error, std::string message) const;
   void remove_member(const std::string& member_id);
   void maybe_refresh_metadata(const TopicImage& topics);
-  void maybe_compute_target();
+  void maybe_compute_target(Instant now);
   // Moves a member along its reconciliation; true if what it may own changed.
   bool reconcile(ConsumerMember& member, const std::optional<TopicPartitions>& owned, Instant now);
   // Whether a member other than `member_id` holds or is revoking the partition.
@@ -173,8 +190,8 @@ class ConsumerGroup {
   ConsumerGroupSettings settings_;
   absl::btree_map<std::string, ConsumerMember> members_;
   absl::btree_map<std::string, std::string> static_members_;  // instance id -> member id
-  int32_t group_epoch_ = 0;
-  int32_t assignment_epoch_ = 0;
+  int32_t group_epoch_;
+  int32_t assignment_epoch_;
   absl::btree_map<std::string, TopicPartitions> target_;  // member id -> partitions
   TopicImage subscribed_metadata_;  // the image the target was computed against
   uint64_t next_member_ = 0;

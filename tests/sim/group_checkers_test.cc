@@ -168,5 +168,72 @@ TEST(GroupCheckers, AGroupNeverStableOrStableTooLateFailsLiveness) {
   expect_problem(check_all(late), Verdict::liveness, "only at 0.2s, 0.11s after healing");
 }
 
+constexpr runtime::Duration kSession = std::chrono::seconds(3);
+
+// KIP-848: c2 gives partition 1 up (its next view lacks it) before c1 takes it.
+GroupHistory handed_over() {
+  GroupHistory history;
+  history.group = "g";
+  history.partitions = 2;
+  history.assignments = {{"c1", 1, {0}, at_ms(10)},
+                         {"c2", 1, {1}, at_ms(10)},
+                         {"c2", 1, {}, at_ms(40)},
+                         {"c1", 2, {0, 1}, at_ms(50)}};
+  return history;
+}
+
+TEST(GroupExclusive, AHandOverAfterTheRevocationPasses) {
+  CheckResult result;
+  check_group_exclusive(handed_over(), kSession, result);
+  EXPECT_EQ(result.verdict, Verdict::ok) << ::testing::PrintToString(result.problems);
+}
+
+TEST(GroupExclusive, APartitionHeldByTwoAtOnceFails) {
+  GroupHistory history = handed_over();
+  history.assignments[2].at = at_ms(60);  // c2 lets go only after c1 took it
+  history.contacts = {{"c2", at_ms(45)}};  // c2 heard from the coordinator just before
+  CheckResult result;
+  check_group_exclusive(history, kSession, result);
+  expect_problem(result, Verdict::correctness,
+                 "group g: partition 1 held by c2 (epoch 1, from 0.01s) and by c1 (epoch 2, "
+                 "from 0.05s) at once");
+}
+
+TEST(GroupExclusive, AnOverlapEndedByAFencingOrAFallIsExcused) {
+  GroupHistory fenced = handed_over();
+  fenced.assignments[2].at = at_ms(60);
+  fenced.assignments[2].generation = 0;
+  fenced.assignments[2].lost = true;  // c2 had been dropped; it heard at 60
+  fenced.contacts = {{"c2", at_ms(45)}};
+  CheckResult result;
+  check_group_exclusive(fenced, kSession, result);
+  EXPECT_EQ(result.verdict, Verdict::ok) << ::testing::PrintToString(result.problems);
+
+  GroupHistory crashed = handed_over();
+  crashed.assignments.erase(crashed.assignments.begin() + 2);  // c2 never revoked...
+  crashed.downs.push_back({"c2", at_ms(45)});                 // ...its process died first
+  crashed.contacts = {{"c2", at_ms(44)}};
+  CheckResult after_crash;
+  check_group_exclusive(crashed, kSession, after_crash);
+  EXPECT_EQ(after_crash.verdict, Verdict::ok) << ::testing::PrintToString(after_crash.problems);
+
+  crashed.downs[0].at = at_ms(55);  // died only after c1 took the partition
+  CheckResult late_crash;
+  check_group_exclusive(crashed, kSession, late_crash);
+  EXPECT_EQ(late_crash.verdict, Verdict::correctness);
+
+  // Silent for a whole session before c1 took it: the coordinator had expired c2.
+  GroupHistory silent = handed_over();
+  silent.assignments[2].at = at_ms(60);
+  silent.contacts = {{"c2", at_ms(20)}};
+  CheckResult expired;
+  check_group_exclusive(silent, runtime::milliseconds(30), expired);
+  EXPECT_EQ(expired.verdict, Verdict::ok) << ::testing::PrintToString(expired.problems);
+  silent.contacts.push_back({"c2", at_ms(21)});
+  CheckResult not_expired;
+  check_group_exclusive(silent, runtime::milliseconds(30), not_expired);
+  EXPECT_EQ(not_expired.verdict, Verdict::correctness) << "21 ms to 50 ms is under a session";
+}
+
 }  // namespace
 }  // namespace weir::sim::checkers
