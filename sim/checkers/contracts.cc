@@ -109,7 +109,9 @@ std::optional<Permit> loss_permit(const WriteContract& contract, const Replicati
   for (const auto& [unclean_epoch, applied] : p.unclean_elections) {
     if (applied > until) continue;  // after the loss was seen: it explains nothing
     if (applied > since ||
-        superseded_after(p, since, [&](int32_t epoch) { return epoch < unclean_epoch; })) {
+        superseded_after(p, since, [unclean = unclean_epoch](int32_t epoch) {
+          return epoch < unclean;  // (a copy: clang 14 cannot capture a structured binding)
+        })) {
       return Permit::unclean_election;
     }
   }
