@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import wire  # noqa: E402
 from cluster_test import Node, create_topic, metadata, wait_until  # noqa: E402
-from group_rdkafka_test import Member, split_among  # noqa: E402
+from group_rdkafka_test import Member, Producing, split_among  # noqa: E402
 from quorum_test import free_port  # noqa: E402
 
 TOPIC = "rk"  # the name rdkafka_member.py's Member is given by group_rdkafka_test
@@ -68,7 +68,7 @@ def main():
         by_id = {b.node: b for b in brokers}
         bootstrap = ",".join(f"127.0.0.1:{b.port}" for b in brokers)
         members = []
-        stop_producing = threading.Event()
+        producer = None
         try:
             for n in controllers + brokers:
                 n.start()
@@ -81,26 +81,8 @@ def main():
             lock = threading.Lock()
             consumed, delivered = set(), set()
 
-            def produce():
-                producer = confluent.Producer({"bootstrap.servers": bootstrap, "acks": "all",
-                                               "linger.ms": 5, "enable.idempotence": True})
-
-                def on_delivery(err, message):
-                    if err is None:
-                        with lock:
-                            delivered.add((message.partition(), message.offset()))
-
-                i = 0
-                while not stop_producing.is_set():
-                    producer.produce(TOPIC, value=f"r{i}".encode(), partition=i % PARTITIONS,
-                                     on_delivery=on_delivery)
-                    producer.poll(0)
-                    i += 1
-                    time.sleep(0.005)
-                producer.flush(90)
-
-            producer = threading.Thread(target=produce, daemon=True)
-            producer.start()
+            producer = Producing(confluent, bootstrap, PARTITIONS, delivered, lock,
+                                 **{"enable.idempotence": True})
             members = [Member(bootstrap, GROUP, "range", None, consumed, lock) for _ in range(2)]
             split = wait_until(lambda: split_among(members, lock, PARTITIONS), 90)
             t.check(split, f"two members split the {PARTITIONS} partitions: "
@@ -133,8 +115,7 @@ def main():
             t.check(all(after[p] >= before[p] for p in range(PARTITIONS)),
                     f"no commit acknowledged before the kill is lost: {before} -> {after}")
             time.sleep(3)  # the members carry on under the new coordinator
-            stop_producing.set()
-            producer.join(timeout=120)
+            producer.stop()
             with lock:
                 produced = len(delivered)
             t.check(produced > 100, f"the producer's records were acknowledged ({produced})")
@@ -170,7 +151,8 @@ def main():
                     f"the restarted broker {old} names the same coordinator as the others "
                     f"({back} vs {current})")
         finally:
-            stop_producing.set()
+            if producer is not None:
+                producer.stop(timeout=0)
             for m in members:
                 if m.proc.poll() is None:
                     m.kill()

@@ -83,6 +83,41 @@ def split_among(members, lock, partitions=PARTITIONS):
     return sets
 
 
+class Producing:
+    """A confluent-kafka producer writing round-robin over `partitions` (one record each
+    5 ms) on a thread until stop(), which flushes; `delivered` gets (partition, offset)
+    of every acknowledged record."""
+
+    def __init__(self, confluent, bootstrap, partitions, delivered, lock, label="r", **config):
+        self._stop = threading.Event()
+        self._args = (confluent, bootstrap, partitions, delivered, lock, label, config)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        confluent, bootstrap, partitions, delivered, lock, label, config = self._args
+        producer = confluent.Producer({"bootstrap.servers": bootstrap, "acks": "all",
+                                       "linger.ms": 5, **config})
+
+        def on_delivery(err, message):
+            if err is None:
+                with lock:
+                    delivered.add((message.partition(), message.offset()))
+
+        i = 0
+        while not self._stop.is_set():
+            producer.produce(TOPIC, value=f"{label} {i}".encode(), partition=i % partitions,
+                             on_delivery=on_delivery)
+            producer.poll(0)
+            i += 1
+            time.sleep(0.005)
+        producer.flush(90)
+
+    def stop(self, timeout=120):
+        self._stop.set()
+        self._thread.join(timeout=timeout)
+
+
 def wait_for(condition, timeout_s):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -97,28 +132,7 @@ def run_group(t, confluent, bootstrap, group, assignor, static):
     lock = threading.Lock()
     consumed = set()
     delivered = set()
-    stop_producing = threading.Event()
-
-    def produce():
-        producer = confluent.Producer({"bootstrap.servers": bootstrap, "acks": "all",
-                                       "linger.ms": 5})
-
-        def on_delivery(err, message):
-            if err is None:
-                with lock:
-                    delivered.add((message.partition(), message.offset()))
-
-        i = 0
-        while not stop_producing.is_set():
-            producer.produce(TOPIC, value=f"{group} {i}".encode(), partition=i % PARTITIONS,
-                             on_delivery=on_delivery)
-            producer.poll(0)
-            i += 1
-            time.sleep(0.005)
-        producer.flush(60)
-
-    producer = threading.Thread(target=produce, daemon=True)
-    producer.start()
+    producer = Producing(confluent, bootstrap, PARTITIONS, delivered, lock, label=group)
     names = iter(f"{group}-{n}" for n in range(1, 10))
 
     def member():
@@ -150,8 +164,7 @@ def run_group(t, confluent, bootstrap, group, assignor, static):
             t.check(back and after == before[1:],
                     f"{label} a static member killed and restarted gets {before[0][1]} back "
                     f"and the others never rebalance: {before[1:]} -> {after}")
-        stop_producing.set()
-        producer.join(timeout=90)
+        producer.stop()
         with lock:
             produced = len(delivered)
         t.check(produced > 100, f"{label} the producer's records were acknowledged ({produced})")
@@ -169,7 +182,7 @@ def run_group(t, confluent, bootstrap, group, assignor, static):
         codes = [m.stop() for m in survivors]
         t.equal(codes, [0, 0, 0], f"{label} the members committed and closed")
     finally:
-        stop_producing.set()
+        producer.stop(timeout=0)
         for m in members + survivors:
             if m.proc.poll() is None:
                 m.kill()
