@@ -110,7 +110,13 @@ void check_group_exclusive(const GroupHistory& history, runtime::Duration sessio
         if (!(list[a].from < list[b].until && list[b].from < list[a].until)) continue;
         const Hold& earlier = list[a].from <= list[b].from ? list[a] : list[b];
         const Hold& later = &earlier == &list[a] ? list[b] : list[a];
-        if (earlier.ended_by_loss) continue;
+        if (earlier.ended_by_loss || later.ended_by_loss) continue;
+        bool removed = false;
+        for (const GroupRemoval& removal : history.removals) {
+          removed |= removal.member == earlier.member && removal.at >= earlier.from &&
+                     removal.at <= later.from;
+        }
+        if (removed) continue;
         // Silent for a session when the later hold began: expired, not a double owner.
         std::optional<runtime::Instant> heard;
         for (const GroupContact& contact : history.contacts) {

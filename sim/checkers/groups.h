@@ -50,6 +50,13 @@ struct GroupContact {
   runtime::Instant at;
 };
 
+// KIP-848: the coordinator removed the member (its session expired, or it did not
+// revoke within its rebalance timeout): whatever it believes, it had been dropped.
+struct GroupRemoval {
+  std::string member;
+  runtime::Instant at;
+};
+
 // A member's process went down (crash or kill): from then on it holds nothing.
 struct GroupMemberDown {
   std::string member;
@@ -102,6 +109,7 @@ struct GroupHistory {
   std::vector<GroupReset> resets;
   std::vector<GroupMemberDown> downs;
   std::vector<GroupContact> contacts;
+  std::vector<GroupRemoval> removals;
   // After healing: when the group was first seen Stable with every partition assigned.
   std::optional<runtime::Instant> stable_at;
   // After healing: each partition's committed offset (-1: none).
@@ -113,11 +121,13 @@ struct GroupHistory {
 void check_group_ownership(const GroupHistory& history, CheckResult& result);
 // KIP-848's promise, stronger than ownership per generation: no partition is held by
 // two members at once. A member holds what its latest assignment gave it, until its
-// next assignment or until it went down. An overlap is excused only when the coordinator
-// was entitled to think the earlier holder gone: its hold ended in a loss (`lost`: it
-// had been dropped and had not heard yet), or it had not heard from the coordinator for
-// a whole `session_timeout` when the later hold began (a member partitioned away or
-// paused, which Kafka's coordinator expires too).
+// next assignment or until it went down. An overlap is excused only when one of the two
+// was a member the coordinator had dropped without its knowing: the earlier holder was
+// removed by the coordinator before the later hold began, or its hold ended in a loss
+// (`lost`: dropped, and it had not heard yet), or it had not heard from the coordinator
+// for a whole `session_timeout` when the later hold began (partitioned away or paused,
+// which Kafka's coordinator expires too); or the later hold itself ended in a loss (a
+// dropped member applying the last assignment it had been sent).
 void check_group_exclusive(const GroupHistory& history, runtime::Duration session_timeout,
                            CheckResult& result);
 // An acknowledged commit is never lost: every later OffsetFetch answer, and the final

@@ -69,6 +69,9 @@ std::vector<std::string> common_config(bool consumer_protocol) {
 // What the members, the prober and the checks share; outlives every incarnation.
 struct GroupsState {
   bool consumer_protocol = false;  // members use KIP-848
+  // KIP-848 member id -> member name, as each member learns its id (for the removals
+  // the coordinators report).
+  absl::btree_map<std::string, std::string> member_names;
   const World* world = nullptr;    // for the recorder's clock (global_now)
   checkers::GroupHistory group;
   bool quiesced = false;
@@ -101,12 +104,17 @@ class MemberProcess final : public Process {
     config.heartbeat_interval = milliseconds(500);
     config.max_poll_interval = seconds(6);
     config.enable_auto_commit = auto_commit_;
+    const client::GroupConsumer* self = nullptr;  // set once the consumer exists
     if (state_.consumer_protocol) {
       config.protocol = client::GroupProtocol::consumer;
       // Every change of what the member holds, when it happens (inside poll), on the
       // world's clock.
-      config.on_assignment = [this](int32_t epoch, const std::vector<client::TopicPartition>& held,
-                                    bool lost) {
+      config.on_assignment = [this, &self](int32_t epoch,
+                                           const std::vector<client::TopicPartition>& held,
+                                           bool lost) {
+        if (self != nullptr && !self->member_id().empty()) {
+          state_.member_names[self->member_id()] = name_;
+        }
         std::vector<int32_t> partitions;
         for (const client::TopicPartition& tp : held) {
           if (tp.topic == kTopic) partitions.push_back(tp.partition);
@@ -120,6 +128,7 @@ class MemberProcess final : public Process {
     config.consumer.fetch_max_wait = milliseconds(200);
     config.consumer.max_poll_records = 200;
     client::GroupConsumer consumer(cluster, config);
+    self = &consumer;
     consumer.subscribe({kTopic});
     while (!state_.quiesced) {
       // KIP-848: the records a poll returns belong to the assignment it applied first,
@@ -130,6 +139,7 @@ class MemberProcess final : public Process {
       const Instant now = env_.clock.now();
       const int32_t generation = consumer.generation();
       if (state_.consumer_protocol) {
+        if (!consumer.member_id().empty()) state_.member_names[consumer.member_id()] = name_;
         if (auto heard = consumer.last_heartbeat_ok(); heard && heard != last_heard_) {
           last_heard_ = heard;
           // On the world's clock, as the other members' holds are (the node's may be
@@ -312,6 +322,13 @@ class ConsumerGroupsWorkload final : public Workload {
         lines.push_back(fmt::format("listeners=PLAINTEXT://{}:{}", broker_host(id), kBrokerPort));
         server::NodeHooks hooks;
         hooks.broker.group_flaws = group_flaws();
+        hooks.broker.on_consumer_member_removed = [this](const std::string&,
+                                                         const std::string& member_id) {
+          auto it = state_.member_names.find(member_id);
+          if (it != state_.member_names.end() && state_.world != nullptr) {
+            state_.group.removals.push_back({it->second, state_.world->now()});
+          }
+        };
         return std::make_unique<NodeProcess>(context, node_config(lines), std::move(hooks));
       });
     }

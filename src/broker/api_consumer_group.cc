@@ -58,8 +58,13 @@ group::TopicImage Broker::consumer_group_topics(const absl::btree_set<std::strin
 
 void Broker::tick_consumer_group(CoordinatedGroup& entry) {
   if (entry.consumer == nullptr) return;
-  entry.consumer->tick(env_.clock.now(),
-                       consumer_group_topics(entry.consumer->subscribed_topics()));
+  const std::vector<std::string> removed = entry.consumer->tick(
+      env_.clock.now(), consumer_group_topics(entry.consumer->subscribed_topics()));
+  if (hooks_.on_consumer_member_removed) {
+    for (const std::string& member_id : removed) {
+      hooks_.on_consumer_member_removed(entry.offsets.group_id(), member_id);
+    }
+  }
 }
 
 protocol::ResponseBody Broker::consumer_group_heartbeat(

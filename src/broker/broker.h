@@ -102,6 +102,11 @@ struct BrokerHooks {
   bool skip_divergence_check = false;
   // Flaw: a new follower truncates its log to its high watermark (before KIP-101).
   bool truncate_to_high_watermark = false;
+  // Called (without suspending) when a KIP-848 coordinator removes a member it stopped
+  // hearing from (session) or that did not revoke in time: the simulator's ownership
+  // checker knows then that the member was dropped, whatever the member believes.
+  std::function<void(const std::string& group, const std::string& member_id)>
+      on_consumer_member_removed;
   // Called (without suspending) after each leader append, with the batches as stored
   // (offsets and leader epoch assigned): the simulator checks that no two leaders
   // wrote in one epoch and no offset of an epoch holds two batches.

@@ -665,8 +665,10 @@ void GroupConsumer::State::kip_heartbeat_once_wait() {
     // rejoin at the next poll (as the classic member does).
     env.log.write(fmt::format("group {}: no poll within max.poll.interval.ms; leaving the group",
                               config.group_id));
-    kip_leave_wait();
+    // Lost first: poll must not apply an assignment while the leave is in flight.
     kip.lost = true;
+    kip.target.reset();
+    kip_leave_wait();
     return;
   }
   if (now < kip.next_heartbeat) return;
@@ -1006,6 +1008,10 @@ std::optional<Offset> GroupConsumer::position(const TopicPartition& partition) c
 const Membership& GroupConsumer::membership() const { return state_->membership; }
 
 uint64_t GroupConsumer::losses() const { return state_->kip.losses; }
+
+const std::string& GroupConsumer::member_id() const {
+  return state_->consumer_protocol() ? state_->kip.member_id : state_->membership.member_id();
+}
 
 std::optional<Instant> GroupConsumer::last_heartbeat_ok() const { return state_->kip.last_ok; }
 

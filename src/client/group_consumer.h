@@ -115,6 +115,8 @@ class GroupConsumer {
   // KIP-848: how often the member gave up everything because the coordinator had
   // dropped it (fenced, or forgotten): each such assignment was lost, not revoked.
   uint64_t losses() const;
+  // The member id the coordinator knows this member by ("" before it has one).
+  const std::string& member_id() const;
   // KIP-848: when the coordinator last answered a heartbeat (none yet: nullopt).
   std::optional<runtime::Instant> last_heartbeat_ok() const;
 

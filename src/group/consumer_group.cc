@@ -273,7 +273,7 @@ ConsumerHeartbeatResult ConsumerGroup::heartbeat(const ConsumerHeartbeat& reques
   return result;
 }
 
-void ConsumerGroup::tick(Instant now, const TopicImage& topics) {
+std::vector<std::string> ConsumerGroup::tick(Instant now, const TopicImage& topics) {
   std::vector<std::string> expired;
   for (const auto& [id, member] : members_) {
     if (member.session_deadline <= now) {
@@ -287,6 +287,7 @@ void ConsumerGroup::tick(Instant now, const TopicImage& topics) {
   maybe_refresh_metadata(topics);
   maybe_compute_target(now);
   check_invariants();
+  return expired;
 }
 
 Instant ConsumerGroup::next_deadline() const {

@@ -158,8 +158,9 @@ class ConsumerGroup {
   // (including this request's new subscription) subscribe to that exists.
   ConsumerHeartbeatResult heartbeat(const ConsumerHeartbeat& request, Instant now,
                                     const TopicImage& topics);
-  // Removes members whose session expired or who did not revoke in time.
-  void tick(Instant now, const TopicImage& topics);
+  // Removes members whose session expired or who did not revoke in time; returns their
+  // ids.
+  std::vector<std::string> tick(Instant now, const TopicImage& topics);
   Instant next_deadline() const;
 
   // The names of every topic a member subscribes to (what `topics` must cover).

@@ -222,6 +222,20 @@ TEST(GroupExclusive, AnOverlapEndedByAFencingOrAFallIsExcused) {
   check_group_exclusive(crashed, kSession, late_crash);
   EXPECT_EQ(late_crash.verdict, Verdict::correctness);
 
+  // The coordinator removed c2 (it did not revoke in time) before c1 took it.
+  GroupHistory removed = handed_over();
+  removed.assignments[2].at = at_ms(60);
+  removed.contacts = {{"c2", at_ms(45)}};
+  removed.removals = {{"c2", at_ms(48)}};
+  CheckResult after_removal;
+  check_group_exclusive(removed, kSession, after_removal);
+  EXPECT_EQ(after_removal.verdict, Verdict::ok)
+      << ::testing::PrintToString(after_removal.problems);
+  removed.removals[0].at = at_ms(52);  // removed only after c1 took it: still two holders
+  CheckResult late_removal;
+  check_group_exclusive(removed, kSession, late_removal);
+  EXPECT_EQ(late_removal.verdict, Verdict::correctness);
+
   // Silent for a whole session before c1 took it: the coordinator had expired c2.
   GroupHistory silent = handed_over();
   silent.assignments[2].at = at_ms(60);
