@@ -193,7 +193,7 @@ struct GroupConsumer::State {
   void kip_heartbeat_once_wait();
   // Sends a leave (epoch -1, or -2 for a static member) if joined.
   void kip_leave_wait();
-  ClientResult<void> kip_reconcile_wait(Instant deadline);
+  ClientResult<void> kip_reconcile_wait();
 };
 
 ClientResult<void> GroupConsumer::State::ensure_coordinator_wait(Instant deadline) {
@@ -761,7 +761,7 @@ void GroupConsumer::State::kip_leave_wait() {
 
 // Applies the coordinator's latest assignment: gives up (after committing) what it no
 // longer holds, then takes what it was given, then has the heartbeat say so at once.
-ClientResult<void> GroupConsumer::State::kip_reconcile_wait(Instant deadline) {
+ClientResult<void> GroupConsumer::State::kip_reconcile_wait() {
   if (kip.lost) {
     // Fenced: nothing can be committed any more; everything goes.
     kip.losses++;
@@ -818,7 +818,7 @@ ClientResult<void> GroupConsumer::State::kip_reconcile_wait(Instant deadline) {
                                 committed.error().to_string()));
     }
   }
-  if (kip.lost) return kip_reconcile_wait(deadline);  // fenced while committing
+  if (kip.lost) return kip_reconcile_wait();  // fenced while committing
   absl::btree_set<IdPartition> next = keep;
   std::vector<TopicPartition> partitions;
   std::vector<TopicPartition> added;
@@ -848,7 +848,6 @@ ClientResult<void> GroupConsumer::State::kip_reconcile_wait(Instant deadline) {
                             kip.member_id, kip.epoch, kip.owned.size()));
   kip.next_heartbeat = Instant{};  // tell the coordinator at once
   wake_heartbeat();
-  (void)deadline;
   return {};
 }
 
@@ -910,7 +909,7 @@ ClientResult<std::vector<ConsumerRecord>> GroupConsumer::poll(runtime::Duration 
   state.membership.polled(state.env.clock.now());
   state.kip.last_poll = state.env.clock.now();
   if (state.consumer_protocol()) {
-    if (auto reconciled = state.kip_reconcile_wait(deadline); !reconciled) {
+    if (auto reconciled = state.kip_reconcile_wait(); !reconciled) {
       return unexpected(reconciled.error());
     }
   } else if (state.membership.needs_join()) {

@@ -22,7 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import wire  # noqa: E402
 from cluster_test import Node, create_topic, metadata, wait_until  # noqa: E402
-from group_rdkafka_test import Member, Producing, split_among  # noqa: E402
+from group_rdkafka_test import (Member, Producing, split_among,  # noqa: E402
+                                stop_and_check_consumed)
 from quorum_test import free_port  # noqa: E402
 
 TOPIC = "rk"  # the name rdkafka_member.py's Member is given by group_rdkafka_test
@@ -115,20 +116,7 @@ def main():
             t.check(all(after[p] >= before[p] for p in range(PARTITIONS)),
                     f"no commit acknowledged before the kill is lost: {before} -> {after}")
             time.sleep(3)  # the members carry on under the new coordinator
-            producer.stop()
-            with lock:
-                produced = len(delivered)
-            t.check(produced > 100, f"the producer's records were acknowledged ({produced})")
-
-            def all_consumed():
-                with lock:
-                    return delivered <= consumed
-
-            done = wait_until(all_consumed, 90)
-            with lock:
-                missing = sorted(delivered - consumed)
-            t.check(done, f"every acknowledged record was consumed at least once "
-                          f"({produced}; missing {missing[:10]})")
+            stop_and_check_consumed(t, "[failover]", producer, delivered, consumed, lock)
             split = wait_until(lambda: split_among(members, lock, PARTITIONS), 30)
             t.check(split, f"the two members still split the partitions: "
                            f"{[m.assignment for m in members]}")

@@ -21,6 +21,7 @@ import threading
 import time
 
 import harness
+from cluster_test import wait_until
 
 TOPIC = "rk"
 PARTITIONS = 6
@@ -118,14 +119,24 @@ class Producing:
         self._thread.join(timeout=timeout)
 
 
-def wait_for(condition, timeout_s):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.1)
-    return condition()
+def stop_and_check_consumed(t, label, producer, delivered, consumed, lock):
+    """Stops the producer, then checks that it had records acknowledged and that every
+    one of them was consumed at least once (waiting up to 90 s for the members)."""
+    producer.stop()
+    with lock:
+        produced = len(delivered)
+    t.check(produced > 100, f"{label} the producer's records were acknowledged ({produced})")
+
+    def all_consumed():
+        with lock:
+            return delivered <= consumed
+
+    done = wait_until(all_consumed, 90)
+    with lock:
+        missing = sorted(delivered - consumed)
+    t.check(done, f"{label} every acknowledged record was consumed at least once "
+                  f"({produced} records; missing {missing[:10]}"
+                  f"{'...' if len(missing) > 10 else ''})")
 
 
 def run_group(t, confluent, bootstrap, group, assignor, static):
@@ -141,14 +152,14 @@ def run_group(t, confluent, bootstrap, group, assignor, static):
     members = [member(), member(), member()]
     label = f"[{group}: {assignor}{', static' if static else ''}]"
     try:
-        split = wait_for(lambda: split_among(members, lock), 90)
+        split = wait_until(lambda: split_among(members, lock), 90)
         t.check(split, f"{label} three members split the {PARTITIONS} partitions: {split}")
         members[0].kill()
         survivors = members[1:]
-        split = wait_for(lambda: split_among(survivors, lock), 90)
+        split = wait_until(lambda: split_among(survivors, lock), 90)
         t.check(split, f"{label} after a kill -9 the two survivors own every partition: {split}")
         survivors.append(member())
-        split = wait_for(lambda: split_among(survivors, lock), 90)
+        split = wait_until(lambda: split_among(survivors, lock), 90)
         t.check(split, f"{label} a joiner: the three live members split the partitions again: {split}")
         if static:
             # KIP-345: a static member that restarts within its session timeout takes its
@@ -158,27 +169,13 @@ def run_group(t, confluent, bootstrap, group, assignor, static):
                 before = [(m.changes, m.assignment) for m in survivors]
             survivors[0].kill()
             survivors[0] = Member(*survivors[0].args)
-            back = wait_for(lambda: survivors[0].assignment == before[0][1], 30)
+            back = wait_until(lambda: survivors[0].assignment == before[0][1], 30)
             with lock:
                 after = [(m.changes, m.assignment) for m in survivors[1:]]
             t.check(back and after == before[1:],
                     f"{label} a static member killed and restarted gets {before[0][1]} back "
                     f"and the others never rebalance: {before[1:]} -> {after}")
-        producer.stop()
-        with lock:
-            produced = len(delivered)
-        t.check(produced > 100, f"{label} the producer's records were acknowledged ({produced})")
-
-        def all_consumed():
-            with lock:
-                return delivered <= consumed
-
-        all_consumed_in_time = wait_for(all_consumed, 90)
-        with lock:
-            missing = sorted(delivered - consumed)
-        t.check(all_consumed_in_time,
-                f"{label} every acknowledged record was consumed at least once "
-                f"({produced} records; missing {missing[:10]}{'...' if len(missing) > 10 else ''})")
+        stop_and_check_consumed(t, label, producer, delivered, consumed, lock)
         codes = [m.stop() for m in survivors]
         t.equal(codes, [0, 0, 0], f"{label} the members committed and closed")
     finally:
