@@ -171,7 +171,8 @@ std::string usage() {
                        elr-keep-unclean-restart (replication);
                        group-same-generation, group-commit-any-generation,
                        group-commit-before-durable, group-load-to-hw
-                       (groups); group-assign-before-revoke (groups-consumer)
+                       (groups); group-assign-before-revoke,
+                       group-forget-consumer-state (groups-consumer)
   --trace FILE         write the event trace of the (single) seed to FILE
   --verbose            print fault counts for every seed
 exit codes: 0 all passed, 2 bad usage, 3 crash, 4 liveness failure, 5 correctness failure

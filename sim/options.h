@@ -86,6 +86,9 @@ struct Flaws {
   // groups-consumer (KIP-848): a partition goes to its new owner before the old one
   // revoked it (broker::GroupFlaws::assign_before_revoke).
   bool group_assign_before_revoke = false;
+  // groups-consumer: a new coordinator ignores the KIP-848 groups' records
+  // (broker::GroupFlaws::forget_consumer_groups).
+  bool group_forget_consumer_state = false;
 };
 
 // Every flaw by its --flaw name, for parsing and printing.
@@ -120,6 +123,7 @@ inline constexpr FlawName flaw_names[] = {
     {"group-commit-before-durable", &Flaws::group_commit_before_durable},
     {"group-load-to-hw", &Flaws::group_load_to_high_watermark},
     {"group-assign-before-revoke", &Flaws::group_assign_before_revoke},
+    {"group-forget-consumer-state", &Flaws::group_forget_consumer_state},
 };
 
 // Which fault kinds a run may use. Within the allowed kinds, each seed draws its own

@@ -50,8 +50,9 @@ struct GroupContact {
   runtime::Instant at;
 };
 
-// KIP-848: the coordinator removed the member (its session expired, or it did not
-// revoke within its rebalance timeout): whatever it believes, it had been dropped.
+// KIP-848: the member was dropped, whatever it believes: the coordinator removed it (its
+// session expired, or it did not revoke within its rebalance timeout), or it left on
+// its own for a missed poll interval while the application still held what it had.
 struct GroupRemoval {
   std::string member;
   runtime::Instant at;
@@ -121,13 +122,13 @@ struct GroupHistory {
 void check_group_ownership(const GroupHistory& history, CheckResult& result);
 // KIP-848's promise, stronger than ownership per generation: no partition is held by
 // two members at once. A member holds what its latest assignment gave it, until its
-// next assignment or until it went down. An overlap is excused only when one of the two
-// was a member the coordinator had dropped without its knowing: the earlier holder was
-// removed by the coordinator before the later hold began, or its hold ended in a loss
-// (`lost`: dropped, and it had not heard yet), or it had not heard from the coordinator
-// for a whole `session_timeout` when the later hold began (partitioned away or paused,
-// which Kafka's coordinator expires too); or the later hold itself ended in a loss (a
-// dropped member applying the last assignment it had been sent).
+// next assignment or until it went down. An overlap is excused only when the coordinator
+// had a reason to count the earlier holder out before the later hold began: it removed
+// it (GroupRemoval: a session or rebalance timeout, or the member's own leave for a
+// missed poll interval), or the earlier holder had not heard from the coordinator for a
+// whole `session_timeout` (partitioned away or paused, which Kafka's coordinator
+// expires too). A loss (`lost`: the member learning it was dropped) is no excuse by
+// itself: a coordinator that forgets a group's state drops members it never removed.
 void check_group_exclusive(const GroupHistory& history, runtime::Duration session_timeout,
                            CheckResult& result);
 // An acknowledged commit is never lost: every later OffsetFetch answer, and the final

@@ -122,6 +122,9 @@ class MemberProcess final : public Process {
         state_.group.assignments.push_back(
             {name_, epoch, std::move(partitions), global_now(), lost});
       };
+      config.on_poll_timeout_leave = [this] {
+        state_.group.removals.push_back({name_, global_now()});
+      };
     }
     config.auto_commit_interval = seconds(1);
     config.consumer.auto_offset_reset = client::OffsetReset::earliest;
@@ -426,6 +429,7 @@ class ConsumerGroupsWorkload final : public Workload {
     out.commit_before_durable = flaws_.group_commit_before_durable;
     out.load_to_high_watermark = flaws_.group_load_to_high_watermark;
     out.assign_before_revoke = flaws_.group_assign_before_revoke;
+    out.forget_consumer_groups = flaws_.group_forget_consumer_state;
     return out;
   }
 

@@ -2,15 +2,18 @@
 // pure group::ConsumerGroup, in the same shards as the classic groups (a group lives on
 // its __consumer_offsets partition's leader either way; group_shard.h).
 //
-// A heartbeat is answered at once: the group's new state is kept in memory only, not
-// yet in __consumer_offsets. What that costs: after the coordinator moves, members are
-// told UNKNOWN_MEMBER_ID and rejoin, as after a fencing; and since the new coordinator
-// cannot know what the old one had assigned, a group that existed before the load (it
-// has committed offsets) gets no assignment until a session timeout after the load —
-// by then every old member either heartbeated here and gave everything up, or has been
-// silent long enough to count as gone (the groups-consumer workload's exclusive-
-// ownership checker found the overlap this prevents). Committed offsets are records
-// like a classic group's, checked against the member epoch (OffsetCommit in
+// A group's state is Kafka's consumer group records in __consumer_offsets
+// (ConsumerGroup::records()). After each heartbeat or timer tick the coordinator appends
+// the records that changed (persist_consumer_group) and answers the heartbeat once they
+// are committed — or, when nothing changed, once what the shard queued before is: an
+// answer may reveal state (an assignment another member's heartbeat computed) that an
+// earlier append holds. So whatever a member was told survives a coordinator failover:
+// the new coordinator replays the records and restores the group (load_shard), every
+// session restarted. A group found at load with committed offsets but no records of its
+// state (written by an older weir) gets no assignment until a session timeout after the
+// load, so no old member still holds what it hands out (the groups-consumer workload's
+// exclusive-ownership checker found the overlap this prevents). Committed offsets are
+// records like a classic group's, checked against the member epoch (OffsetCommit in
 // api_group.cc).
 //
 // One group id is one protocol's at a time, as in Kafka: a heartbeat to a classic group
@@ -56,25 +59,119 @@ group::TopicImage Broker::consumer_group_topics(const absl::btree_set<std::strin
   return out;
 }
 
-void Broker::tick_consumer_group(CoordinatedGroup& entry) {
-  if (entry.consumer == nullptr) return;
-  const std::vector<std::string> removed = entry.consumer->tick(
-      env_.clock.now(), consumer_group_topics(entry.consumer->subscribed_topics()));
-  if (hooks_.on_consumer_member_removed) {
-    for (const std::string& member_id : removed) {
-      hooks_.on_consumer_member_removed(entry.offsets.group_id(), member_id);
-    }
+void Broker::restore_consumer_group(GroupShard& shard, const std::string& group_id,
+                                    const group::StoredConsumerGroup& stored) {
+  CoordinatedGroup& entry = group_entry(shard, group_id);
+  // What the partition holds, so the first append writes only what changed (and
+  // tombstones what the restored group no longer has).
+  for (const group::OffsetsRecord& record : stored.records(group_id)) {
+    entry.consumer_written[std::get<group::ConsumerGroupKey>(record.key)] =
+        WrittenRecord{group::encode_record(record).value, false};
   }
+  std::optional<group::ConsumerGroup> restored = group::ConsumerGroup::restore(
+      consumer_group_settings(group_id, shard.epoch), stored, env_.clock.now());
+  if (!restored) {
+    // Its next heartbeat makes it afresh (after a session, as for a group of unknown
+    // state) and tombstones these records.
+    if (hooks_.report) {
+      hooks_.report(fmt::format("{}-{}: the records of consumer group {} contradict each other; "
+                                "it starts afresh",
+                                kOffsetsTopic, shard.partition, group_id));
+    }
+    return;
+  }
+  entry.consumer = std::make_unique<group::ConsumerGroup>(std::move(*restored));
 }
 
-protocol::ResponseBody Broker::consumer_group_heartbeat(
-    const protocol::RequestHeader& header, const protocol::ConsumerGroupHeartbeatRequest& request) {
+void Broker::tick_consumer_group(GroupShard& shard, const std::string& group_id) {
+  auto it = shard.groups.find(group_id);
+  if (it == shard.groups.end() || it->second.consumer == nullptr) return;
+  const std::vector<std::string> removed = it->second.consumer->tick(
+      env_.clock.now(), consumer_group_topics(it->second.consumer->subscribed_topics()));
+  if (hooks_.on_consumer_member_removed) {
+    for (const std::string& member_id : removed) {
+      hooks_.on_consumer_member_removed(group_id, member_id);
+    }
+  }
+  persist_consumer_group(shard, group_id, nullptr);
+}
+
+std::vector<group::OffsetsRecord> Broker::consumer_record_changes(CoordinatedGroup& entry) {
+  std::vector<group::OffsetsRecord> changes;
+  absl::btree_set<group::ConsumerGroupKey> present;
+  if (entry.consumer != nullptr) {
+    for (group::OffsetsRecord& record : entry.consumer->records()) {
+      const auto& key = std::get<group::ConsumerGroupKey>(record.key);
+      group::Bytes value = group::encode_record(record).value.value();
+      present.insert(key);
+      auto [written, fresh] = entry.consumer_written.try_emplace(key);
+      if (!fresh && !written->second.uncertain && written->second.value == value) continue;
+      written->second = WrittenRecord{std::move(value), false};
+      changes.push_back(std::move(record));
+    }
+  }
+  for (auto it = entry.consumer_written.begin(); it != entry.consumer_written.end();) {
+    if (present.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    if (it->second.value || it->second.uncertain) {
+      changes.push_back(group::OffsetsRecord{it->first, std::nullopt});
+    }
+    it = entry.consumer_written.erase(it);
+  }
+  return changes;
+}
+
+void Broker::consumer_records_failed(GroupShard& shard, const std::string& group_id,
+                                     const std::vector<group::ConsumerGroupKey>& keys) {
+  auto it = shard.groups.find(group_id);
+  if (!shard.active || it == shard.groups.end()) return;
+  for (const group::ConsumerGroupKey& key : keys) it->second.consumer_written[key].uncertain = true;
+}
+
+namespace {
+
+std::vector<group::ConsumerGroupKey> consumer_keys(
+    const std::vector<group::OffsetsRecord>& records) {
+  std::vector<group::ConsumerGroupKey> keys;
+  for (const group::OffsetsRecord& record : records) {
+    if (const auto* key = std::get_if<group::ConsumerGroupKey>(&record.key)) keys.push_back(*key);
+  }
+  return keys;
+}
+
+}  // namespace
+
+void Broker::persist_consumer_group(
+    GroupShard& shard, const std::string& group_id,
+    std::function<void(std::optional<group::PersistFailure>)> done) {
+  std::vector<group::OffsetsRecord> changes;
+  if (auto it = shard.groups.find(group_id); it != shard.groups.end()) {
+    changes = consumer_record_changes(it->second);
+  }
+  if (changes.empty() && (done == nullptr || (shard.persists.empty() && !shard.appending))) {
+    if (done) done(std::nullopt);
+    return;
+  }
+  // With no changes, an empty item: it completes once every item before it has.
+  std::vector<group::ConsumerGroupKey> keys = consumer_keys(changes);
+  persist(shard, PersistItem{std::move(changes),
+                             [this, group_id, keys = std::move(keys), done = std::move(done)](
+                                 GroupShard& owner, std::optional<group::PersistFailure> failure) {
+                               if (failure) consumer_records_failed(owner, group_id, keys);
+                               if (done) done(failure);
+                             }});
+}
+
+Reply Broker::consumer_group_heartbeat(const protocol::RequestHeader& header,
+                                       const protocol::ConsumerGroupHeartbeatRequest& request) {
   protocol::ConsumerGroupHeartbeatResponse response;
   response.heartbeat_interval_ms = settings_.config.group_consumer_heartbeat_interval_ms;
   auto fail = [&](ErrorCode code, std::optional<std::string> message = std::nullopt) {
     response.error_code = error_value(code);
     response.error_message = std::move(message);
-    return protocol::ResponseBody(std::move(response));
+    return Reply{protocol::ResponseBody(std::move(response)), std::nullopt};
   };
   if (request.group_id.empty()) return fail(ErrorCode::invalid_request, "GroupId can't be empty.");
   if (request.subscribed_topic_regex) {
@@ -100,7 +197,9 @@ protocol::ResponseBody Broker::consumer_group_heartbeat(
   CoordinatedGroup& entry = group_entry(shard, request.group_id);
   if (entry.consumer == nullptr) {
     group::ConsumerGroupSettings settings = consumer_group_settings(request.group_id, shard.epoch);
-    if (known_at_load) settings.assign_after = shard.loaded_at + settings.session_timeout;
+    if (known_at_load && !hooks_.group_flaws.forget_consumer_groups) {
+      settings.assign_after = shard.loaded_at + settings.session_timeout;
+    }
     entry.consumer = std::make_unique<group::ConsumerGroup>(std::move(settings));
   }
 
@@ -132,6 +231,7 @@ protocol::ResponseBody Broker::consumer_group_heartbeat(
     shard.timer_deadline = next;
     shard.timer_wake.notify_all();
   }
+  // A refused heartbeat changed nothing and reveals nothing: answered at once.
   if (result.error != ErrorCode::none) return fail(result.error, result.error_message);
   response.member_id = result.member_id;
   response.member_epoch = result.member_epoch;
@@ -145,7 +245,23 @@ protocol::ResponseBody Broker::consumer_group_heartbeat(
       entry_out.partitions.assign(partitions.begin(), partitions.end());
     }
   }
-  return response;
+  auto promise = std::make_shared<runtime::Promise<protocol::ResponseBody>>(env_.scheduler);
+  auto future = promise->future();
+  persist_consumer_group(
+      shard, request.group_id,
+      [promise, response = std::move(response)](
+          std::optional<group::PersistFailure> failure) mutable {
+        if (failure) {
+          protocol::ConsumerGroupHeartbeatResponse failed;
+          failed.error_code = error_value(group::to_error_code(*failure));
+          failed.heartbeat_interval_ms = response.heartbeat_interval_ms;
+          promise->set(protocol::ResponseBody(std::move(failed)));
+          return;
+        }
+        promise->set(protocol::ResponseBody(std::move(response)));
+      });
+  if (future.ready()) return Reply{*future.get(), std::nullopt};
+  return Reply{std::nullopt, std::move(future)};
 }
 
 protocol::ResponseBody Broker::consumer_group_describe(

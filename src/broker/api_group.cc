@@ -200,6 +200,7 @@ void Broker::load_shard(const std::shared_ptr<GroupShard>& shard) {
     Offset position = log->log_start_offset();
     absl::btree_map<std::string, std::optional<group::GroupMetadataValue>> metadata;
     absl::btree_map<std::string, group::GroupOffsets> offsets;
+    absl::btree_map<std::string, group::StoredConsumerGroup> consumers;
     group::Bytes scratch;
     bool failed = false;
     size_t skipped = 0;
@@ -231,8 +232,12 @@ void Broker::load_shard(const std::shared_ptr<GroupShard>& shard) {
           if (!view.key) continue;
           auto decoded = group::decode_record(*view.key, view.value);
           if (!decoded) {
-            // Other record types (KIP-848, share groups) and what weir cannot read.
+            // Other record types (share and streams groups) and what weir cannot read.
             if (decoded.error() != group::RecordError::unknown_key_type) skipped++;
+            continue;
+          }
+          if (const auto* key = std::get_if<group::ConsumerGroupKey>(&decoded->key)) {
+            consumers[key->group].replay(*key, decoded->value);
             continue;
           }
           if (const auto* key = std::get_if<group::GroupMetadataKey>(&decoded->key)) {
@@ -269,6 +274,11 @@ void Broker::load_shard(const std::shared_ptr<GroupShard>& shard) {
     for (auto& [group_id, group_offsets] : offsets) {
       if (group_offsets.empty()) continue;
       group_entry(*shard, group_id).offsets = std::move(group_offsets);
+    }
+    for (auto& [group_id, stored] : consumers) {
+      if (stored.empty()) continue;  // deleted
+      if (hooks_.group_flaws.forget_consumer_groups) continue;
+      restore_consumer_group(*shard, group_id, stored);
     }
     VERIFY(!shard->loaded, "shard {} loaded twice", shard->partition);
     shard->loaded = true;
@@ -328,7 +338,10 @@ void Broker::shard_persist_loop(const std::shared_ptr<GroupShard>& shard) {
     shard->persists.pop_front();
     std::optional<group::PersistFailure> failure = group::PersistFailure::not_coordinator;
     shard->appending = true;
-    if (shard->active && !stopping_) failure = append_group_records(*shard, item.records);
+    // An empty item is a barrier: every append before it has completed.
+    if (shard->active && !stopping_) {
+      failure = item.records.empty() ? std::nullopt : append_group_records(*shard, item.records);
+    }
     shard->appending = false;
     item.done(*shard, failure);
   }
@@ -387,7 +400,7 @@ void Broker::shard_timer_loop(const std::shared_ptr<GroupShard>& shard) {
       auto it = shard->groups.find(group_id);
       if (it == shard->groups.end()) continue;
       deliver(*shard, group_id, it->second.group->tick(group_now()));
-      tick_consumer_group(it->second);
+      tick_consumer_group(*shard, group_id);
     }
     // The ticks moved the deadlines: look again, but never twice at one instant (a
     // deadline a tick leaves in the past must not spin this fiber without a yield).
@@ -462,7 +475,11 @@ Reply Broker::group_call(const std::string& group_id, bool create, GroupCall cal
     return answer_now(
         error(create ? ErrorCode::inconsistent_group_protocol : ErrorCode::unknown_member_id));
   }
-  if (create) entry.consumer.reset();  // an empty consumer group becomes a classic one
+  if (create && entry.consumer != nullptr) {
+    // An empty consumer group becomes a classic one: its records go (tombstones).
+    entry.consumer.reset();
+    persist_consumer_group(shard, group_id, nullptr);
+  }
   auto promise = std::make_shared<runtime::Promise<protocol::ResponseBody>>(env_.scheduler);
   auto future = promise->future();
   const group::Token token(shard.next_token++);
@@ -1022,19 +1039,29 @@ Reply Broker::delete_groups(const protocol::RequestHeader& /*header*/,
   *pending = deletions.size();
   for (auto& [shard, target] : deletions) {
     const auto& [slot, group_id] = target;
-    const CoordinatedGroup& entry = shard->groups.at(group_id);
-    // Tombstones for every offset and for the group itself, in one batch.
+    CoordinatedGroup& entry = shard->groups.at(group_id);
+    // Tombstones for every offset and for the group itself (a consumer group's every
+    // record), in one batch.
     std::vector<group::OffsetsRecord> records;
     for (const auto& [partition, committed] : entry.offsets.all()) {
       records.push_back(entry.offsets.delete_record(partition));
     }
     records.push_back(group::OffsetsRecord{group::GroupMetadataKey{group_id}, std::nullopt});
+    entry.consumer.reset();
+    std::vector<group::OffsetsRecord> consumer = consumer_record_changes(entry);
+    std::vector<group::ConsumerGroupKey> consumer_keys;
+    for (group::OffsetsRecord& record : consumer) {
+      consumer_keys.push_back(std::get<group::ConsumerGroupKey>(record.key));
+      records.push_back(std::move(record));
+    }
     persist(*shard,
             PersistItem{std::move(records),
-                        [response, pending, promise, slot = slot, group_id = group_id](
+                        [response, pending, promise, slot = slot, group_id = group_id,
+                         consumer_keys = std::move(consumer_keys)](
                             GroupShard& owner, std::optional<group::PersistFailure> failure) {
                           auto& result = response->results[slot];
                           if (failure) {
+                            consumer_records_failed(owner, group_id, consumer_keys);
                             result.error_code = error_value(commit_error(*failure));
                           } else if (owner.active) {
                             // Gone unless someone joined meanwhile.

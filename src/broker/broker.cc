@@ -293,8 +293,7 @@ Broker::Route Broker::route(int16_t api_key) {
       };
     case ApiKey::consumer_group_heartbeat:
       return [](Broker& b, Header h, Body body) {
-        return answered(
-            b.consumer_group_heartbeat(h, std::get<ConsumerGroupHeartbeatRequest>(body)));
+        return b.consumer_group_heartbeat(h, std::get<ConsumerGroupHeartbeatRequest>(body));
       };
     case ApiKey::consumer_group_describe:
       return [](Broker& b, Header h, Body body) {

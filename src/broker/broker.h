@@ -67,6 +67,9 @@ struct GroupFlaws {
   // KIP-848: the coordinator hands a partition to its new owner without waiting for
   // the old one to revoke it: for a while two members consume it at once.
   bool assign_before_revoke = false;
+  // KIP-848: a new coordinator ignores the groups' records and makes each group afresh
+  // at once, handing out partitions members of the old coordinator still hold.
+  bool forget_consumer_groups = false;
 };
 
 // What the simulator plants and observes (tests/sim prove the checkers catch the flaws).
@@ -236,7 +239,7 @@ class Broker {
   Reply delete_groups(const protocol::RequestHeader& header,
                       protocol::DeleteGroupsRequest&& request);
   // KIP-848 consumer groups (api_consumer_group.cc).
-  protocol::ResponseBody consumer_group_heartbeat(
+  Reply consumer_group_heartbeat(
       const protocol::RequestHeader& header,
       const protocol::ConsumerGroupHeartbeatRequest& request);
   protocol::ResponseBody consumer_group_describe(
@@ -320,8 +323,23 @@ class Broker {
                                                        LeaderEpoch epoch) const;
   // The named topics that exist, as a ConsumerGroup's assignors see them.
   group::TopicImage consumer_group_topics(const absl::btree_set<std::string>& names) const;
-  // Ticks a group's KIP-848 state at its deadline (the shard's timer fiber).
-  void tick_consumer_group(CoordinatedGroup& entry);
+  // A load found a KIP-848 group's records: restores the group into the shard.
+  void restore_consumer_group(GroupShard& shard, const std::string& group_id,
+                              const group::StoredConsumerGroup& stored);
+  // Ticks a group's KIP-848 state at its deadline (the shard's timer fiber) and
+  // persists what the tick changed.
+  void tick_consumer_group(GroupShard& shard, const std::string& group_id);
+  // Queues an append of the records that bring the KIP-848 group's records in
+  // __consumer_offsets to its state (tombstones only, when the ConsumerGroup is gone);
+  // `done` (may be null) runs once it is committed or failed — at once if nothing
+  // changed and nothing is queued, else after every append queued before.
+  void persist_consumer_group(GroupShard& shard, const std::string& group_id,
+                              std::function<void(std::optional<group::PersistFailure>)> done);
+  // The records that differ from entry.consumer_written, which they update.
+  static std::vector<group::OffsetsRecord> consumer_record_changes(CoordinatedGroup& entry);
+  // An append of these keys failed: the next one writes them again.
+  static void consumer_records_failed(GroupShard& shard, const std::string& group_id,
+                                      const std::vector<group::ConsumerGroupKey>& keys);
   group::Now group_now() const;
   // Asks the controller (from a fiber) to create __consumer_offsets, once at a time.
   void request_offsets_topic();

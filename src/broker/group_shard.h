@@ -41,6 +41,14 @@ namespace weir::broker {
 // Kafka's internal topic of group metadata and committed offsets.
 inline constexpr std::string_view kOffsetsTopic = metadata::kConsumerOffsetsTopic;
 
+// A KIP-848 group's record as last handed to the persist fiber (api_consumer_group.cc).
+struct WrittenRecord {
+  std::optional<group::Bytes> value;  // the encoded value; nullopt: a tombstone
+  // An append that carried this key failed: it may or may not have landed, so the
+  // next append writes the key again whatever it holds.
+  bool uncertain = false;
+};
+
 // One group as the coordinator keeps it: its membership state machine and its
 // committed offsets. A group known only by its offsets (simple commits, or one whose
 // metadata record was never written) has an Empty ClassicGroup. A KIP-848 group
@@ -50,6 +58,10 @@ struct CoordinatedGroup {
   std::unique_ptr<group::ClassicGroup> group;
   group::GroupOffsets offsets;
   std::unique_ptr<group::ConsumerGroup> consumer;
+  // The consumer group's records as appended (or queued), by key: what the next append
+  // must change to match ConsumerGroup::records(). A key leaves once its tombstone is
+  // queued, unless that append fails.
+  absl::btree_map<group::ConsumerGroupKey, WrittenRecord> consumer_written;
 
   bool is_consumer_group() const { return consumer != nullptr; }
   bool consumer_members() const { return consumer != nullptr && !consumer->empty(); }

@@ -668,6 +668,7 @@ void GroupConsumer::State::kip_heartbeat_once_wait() {
     // Lost first: poll must not apply an assignment while the leave is in flight.
     kip.lost = true;
     kip.target.reset();
+    if (config.on_poll_timeout_leave) config.on_poll_timeout_leave();
     kip_leave_wait();
     return;
   }

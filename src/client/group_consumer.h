@@ -65,6 +65,11 @@ struct GroupConsumerConfig {
   std::function<void(int32_t generation, const std::vector<TopicPartition>& partitions,
                      bool lost)>
       on_assignment;
+  // Called (on the heartbeat fiber, without suspending) when the member leaves the group
+  // on its own because poll was not called within max.poll.interval.ms: the coordinator
+  // may hand its partitions to others from then on, while the application may still be
+  // processing what the last poll returned (Kafka's consumer behaves the same).
+  std::function<void()> on_poll_timeout_leave;
 };
 
 // Applies one Kafka consumer property: the group ones above, else the Consumer's

@@ -173,7 +173,8 @@ ConsumerHeartbeatResult ConsumerGroup::heartbeat(const ConsumerHeartbeat& reques
   const bool joining = request.member_epoch == kJoinEpoch;
   bool bump = false;  // what the assignment depends on changed: one new group epoch
   if (joining) {
-    if (member_id.empty()) {
+    // A restored group may hold ids an earlier coordinator made: never reuse one.
+    while (member_id.empty() || (request.member_id.empty() && members_.contains(member_id))) {
       member_id = fmt::format("{}-{:08x}-{:016x}", request.client_id,
                               static_cast<uint32_t>(settings_.coordinator_epoch), next_member_++);
     }
@@ -447,26 +448,206 @@ bool ConsumerGroup::reconcile(ConsumerMember& member, const std::optional<TopicP
   return changed;
 }
 
-void ConsumerGroup::check_invariants() const {
-  VERIFY(assignment_epoch_ <= group_epoch_, "assignment epoch {} beyond group epoch {}",
-         assignment_epoch_, group_epoch_);
+std::string ConsumerGroup::broken_invariant() const {
+  if (assignment_epoch_ > group_epoch_) {
+    return fmt::format("assignment epoch {} beyond group epoch {}", assignment_epoch_,
+                       group_epoch_);
+  }
   absl::btree_map<std::pair<Uuid, int32_t>, std::string> holder;
   for (const auto& [id, member] : members_) {
-    VERIFY(member.member_id == id, "member {} keyed as {}", member.member_id, id);
-    VERIFY(member.member_epoch <= assignment_epoch_, "member {} at epoch {} beyond {}", id,
-           member.member_epoch, assignment_epoch_);
-    VERIFY(!overlaps(member.assigned, member.pending_revocation),
-           "member {} both owns and revokes a partition", id);
+    if (member.member_id != id) return fmt::format("member {} keyed as {}", member.member_id, id);
+    if (member.member_epoch > assignment_epoch_) {
+      return fmt::format("member {} at epoch {} beyond {}", id, member.member_epoch,
+                         assignment_epoch_);
+    }
+    if (overlaps(member.assigned, member.pending_revocation)) {
+      return fmt::format("member {} both owns and revokes a partition", id);
+    }
     if (settings_.flaw_assign_before_revoke) continue;  // the flaw breaks the next one
     for (const TopicPartitions* set : {&member.assigned, &member.pending_revocation}) {
       for (const auto& [topic, partitions] : *set) {
         for (int32_t p : partitions) {
           auto [at, fresh] = holder.emplace(std::pair(topic, p), id);
-          VERIFY(fresh, "partition {} held by {} and {}", p, at->second, id);
+          if (!fresh) return fmt::format("partition {} held by {} and {}", p, at->second, id);
         }
       }
     }
   }
+  return "";
+}
+
+void ConsumerGroup::check_invariants() const {
+  const std::string broken = broken_invariant();
+  VERIFY(broken.empty(), "group {}: {}", settings_.group_id, broken);
+}
+
+// --- Records --------------------------------------------------------------------------------
+
+namespace {
+
+// Kafka's MemberState bytes.
+int8_t member_state_byte(MemberState state) {
+  switch (state) {
+    case MemberState::stable: return 0;
+    case MemberState::unrevoked_partitions: return 1;
+    case MemberState::unreleased_partitions: return 2;
+  }
+  return 127;
+}
+
+std::optional<MemberState> member_state_from_byte(int8_t value) {
+  switch (value) {
+    case 0: return MemberState::stable;
+    case 1: return MemberState::unrevoked_partitions;
+    case 2: return MemberState::unreleased_partitions;
+    default: return std::nullopt;
+  }
+}
+
+OffsetsRecord make_record(const std::string& group_id, ConsumerRecordType type,
+                          std::string member_id, RecordValue value) {
+  return OffsetsRecord{ConsumerGroupKey{type, group_id, std::move(member_id)}, std::move(value)};
+}
+
+}  // namespace
+
+void StoredConsumerGroup::replay(const ConsumerGroupKey& key,
+                                 const std::optional<RecordValue>& value) {
+  VERIFY(!value || value_matches(key, *value), "a consumer group record of mixed types");
+  auto set = [&]<typename T>(std::optional<T>& slot) {
+    slot.reset();
+    if (value) slot = std::get<T>(*value);
+  };
+  auto set_member = [&]<typename T>(absl::btree_map<std::string, T>& map) {
+    if (value) {
+      map.insert_or_assign(key.member_id, std::get<T>(*value));
+    } else {
+      map.erase(key.member_id);
+    }
+  };
+  switch (key.type) {
+    case ConsumerRecordType::group_metadata: set(metadata); break;
+    case ConsumerRecordType::partition_metadata: set(partition_metadata); break;
+    case ConsumerRecordType::target_metadata: set(target_metadata); break;
+    case ConsumerRecordType::member_metadata: set_member(members); break;
+    case ConsumerRecordType::target_member: set_member(targets); break;
+    case ConsumerRecordType::current_assignment: set_member(current); break;
+  }
+}
+
+bool StoredConsumerGroup::empty() const {
+  return !metadata && !partition_metadata && !target_metadata && members.empty() &&
+         targets.empty() && current.empty();
+}
+
+std::vector<OffsetsRecord> StoredConsumerGroup::records(const std::string& group_id) const {
+  std::vector<OffsetsRecord> out;
+  using Type = ConsumerRecordType;
+  if (metadata) out.push_back(make_record(group_id, Type::group_metadata, "", *metadata));
+  if (partition_metadata) {
+    out.push_back(make_record(group_id, Type::partition_metadata, "", *partition_metadata));
+  }
+  if (target_metadata) {
+    out.push_back(make_record(group_id, Type::target_metadata, "", *target_metadata));
+  }
+  for (const auto& [id, value] : members) {
+    out.push_back(make_record(group_id, Type::member_metadata, id, value));
+  }
+  for (const auto& [id, value] : targets) {
+    out.push_back(make_record(group_id, Type::target_member, id, value));
+  }
+  for (const auto& [id, value] : current) {
+    out.push_back(make_record(group_id, Type::current_assignment, id, value));
+  }
+  return out;
+}
+
+std::vector<OffsetsRecord> ConsumerGroup::records() const {
+  using Type = ConsumerRecordType;
+  const std::string& group_id = settings_.group_id;
+  std::vector<OffsetsRecord> out;
+  out.push_back(make_record(group_id, Type::group_metadata, "",
+                            ConsumerGroupMetadataValue{group_epoch_}));
+  ConsumerGroupPartitionMetadataValue topics;
+  for (const auto& [name, shape] : subscribed_metadata_) {
+    topics.topics.push_back(ConsumerTopicMetadata{shape.id, name, shape.partitions});
+  }
+  out.push_back(make_record(group_id, Type::partition_metadata, "", std::move(topics)));
+  out.push_back(make_record(group_id, Type::target_metadata, "",
+                            ConsumerGroupTargetMetadataValue{assignment_epoch_}));
+  for (const auto& [id, member] : members_) {
+    ConsumerGroupMemberMetadataValue metadata;
+    metadata.instance_id = member.instance_id;
+    metadata.rack_id = member.rack_id;
+    metadata.client_id = member.client_id;
+    metadata.client_host = member.client_host;
+    metadata.subscribed_topic_names = member.subscribed_topic_names;
+    metadata.rebalance_timeout_ms = static_cast<int32_t>(member.rebalance_timeout.count());
+    if (member.server_assignor) metadata.server_assignor = to_string(*member.server_assignor);
+    out.push_back(make_record(group_id, Type::member_metadata, id, std::move(metadata)));
+    if (auto it = target_.find(id); it != target_.end()) {
+      out.push_back(make_record(group_id, Type::target_member, id,
+                                ConsumerGroupTargetMemberValue{it->second}));
+    }
+    ConsumerGroupCurrentAssignmentValue current;
+    current.member_epoch = member.member_epoch;
+    current.previous_member_epoch = member.previous_member_epoch;
+    current.state = member_state_byte(member.state);
+    current.assigned = member.assigned;
+    current.pending_revocation = member.pending_revocation;
+    out.push_back(make_record(group_id, Type::current_assignment, id, std::move(current)));
+  }
+  return out;
+}
+
+std::optional<ConsumerGroup> ConsumerGroup::restore(ConsumerGroupSettings settings,
+                                                    const StoredConsumerGroup& stored,
+                                                    Instant now) {
+  if (!stored.metadata) return std::nullopt;  // every written group has its epoch
+  ConsumerGroup group(std::move(settings));
+  group.group_epoch_ = stored.metadata->epoch;
+  group.assignment_epoch_ = stored.target_metadata ? stored.target_metadata->assignment_epoch : 0;
+  if (stored.partition_metadata) {
+    for (const ConsumerTopicMetadata& topic : stored.partition_metadata->topics) {
+      group.subscribed_metadata_.emplace(topic.name, TopicShape{topic.id, topic.partitions});
+    }
+  }
+  for (const auto& [id, metadata] : stored.members) {
+    ConsumerMember member;
+    member.member_id = id;
+    member.instance_id = metadata.instance_id;
+    member.rack_id = metadata.rack_id;
+    member.client_id = metadata.client_id;
+    member.client_host = metadata.client_host;
+    member.subscribed_topic_names = sorted_unique(metadata.subscribed_topic_names);
+    if (metadata.rebalance_timeout_ms > 0) {
+      member.rebalance_timeout = milliseconds(metadata.rebalance_timeout_ms);
+    }
+    if (metadata.server_assignor) {
+      member.server_assignor = parse_assignor(*metadata.server_assignor);
+    }
+    if (auto it = stored.current.find(id); it != stored.current.end()) {
+      const std::optional<MemberState> state = member_state_from_byte(it->second.state);
+      if (!state) return std::nullopt;
+      member.member_epoch = it->second.member_epoch;
+      member.previous_member_epoch = it->second.previous_member_epoch;
+      member.state = *state;
+      member.assigned = it->second.assigned;
+      member.pending_revocation = it->second.pending_revocation;
+    }
+    // The sessions restart: a member had no way to reach this coordinator before.
+    member.session_deadline = now + group.settings_.session_timeout;
+    if (member.state == MemberState::unrevoked_partitions) {
+      member.revocation_deadline = now + member.rebalance_timeout;
+    }
+    if (member.instance_id) group.static_members_[*member.instance_id] = id;
+    group.members_.emplace(id, std::move(member));
+  }
+  for (const auto& [id, target] : stored.targets) {
+    if (group.members_.contains(id)) group.target_.emplace(id, target.partitions);
+  }
+  if (!group.broken_invariant().empty()) return std::nullopt;
+  return group;
 }
 
 // --- Assignors ----------------------------------------------------------------------------

@@ -30,12 +30,13 @@
 //  - Members are kept in ordered maps: the assignors see them, and tie-break, the same
 //    way on every run.
 //
-// Not yet: the group's records in __consumer_offsets (a coordinator that moves starts
-// the group afresh, at higher epochs: members get UNKNOWN_MEMBER_ID and rejoin with
-// epoch 0, as after a fencing, while committed offsets survive; the broker delays the
-// first assignment of a group it found at load by a session timeout, see
-// api_consumer_group.cc); static membership's temporary leave (-2) is a leave;
-// regular-expression subscriptions; rack-aware assignment.
+// Persistence: records() is the group's state as Kafka's consumer group records
+// (records.h, ConsumerGroupKey); the coordinator appends what changed before it
+// answers, and a new coordinator replays them (StoredConsumerGroup) and restore()s the
+// group with every member's session restarted from the load, as Kafka's does.
+//
+// Not yet: static membership's temporary leave (-2) is a leave; regular-expression
+// subscriptions; rack-aware assignment.
 #pragma once
 
 #include <chrono>
@@ -47,6 +48,7 @@
 #include <absl/container/btree_map.h>
 #include <absl/container/btree_set.h>
 
+#include "group/records.h"
 #include "protocol/errors.h"
 #include "protocol/wire.h"
 #include "runtime/clock.h"
@@ -57,9 +59,6 @@ using protocol::ErrorCode;
 using protocol::Uuid;
 using runtime::Instant;
 using std::chrono::milliseconds;
-
-// Partitions by topic id: an assignment, a member's owned partitions.
-using TopicPartitions = absl::btree_map<Uuid, absl::btree_set<int32_t>>;
 
 // A subscribed topic as the metadata image shows it.
 struct TopicShape {
@@ -91,19 +90,36 @@ struct ConsumerGroupSettings {
   // Test-only flaw the simulator plants (broker::GroupFlaws::assign_before_revoke): a
   // partition is given to its new owner while the old one still holds it.
   bool flaw_assign_before_revoke = false;
-  // No assignment is computed before this. A coordinator that just loaded the group's
-  // partition sets it a session timeout after the load: the group's state is not
-  // persisted yet, so members of the previous coordinator may still hold partitions;
-  // within a session each either heartbeats here (and is told to give everything up)
-  // or has been silent long enough to count as gone, as Kafka's coordinator would
-  // have expired it.
+  // No assignment is computed before this. A coordinator that loaded a group's
+  // committed offsets but no records of its state (written by a weir that did not
+  // persist KIP-848 groups) sets it a session timeout after the load: members of the
+  // previous coordinator may still hold partitions; within a session each either
+  // heartbeats here (and is told to give everything up) or has been silent long enough
+  // to count as gone.
   Instant assign_after{};  // the clock's zero: no wait
 };
 
-// The group is not persisted yet, so a new coordinator makes it afresh; its epochs start
-// at coordinator epoch × this, above any an older coordinator reached (unless that one
-// bumped the group 65,536 times), so a member's stale epoch never matches a new one.
+// A group made afresh starts its epochs at coordinator epoch × this, above any a group
+// of that id made by an older coordinator reached (unless it bumped 65,536 times), so a
+// stale member's epoch never matches a new one even if the old group's records were
+// lost (an unclean election of __consumer_offsets). A restored group keeps its epochs.
 inline constexpr int32_t kEpochsPerCoordinator = 1 << 16;
+
+// A consumer group's records as a load replays them: the last value of each key.
+struct StoredConsumerGroup {
+  std::optional<ConsumerGroupMetadataValue> metadata;
+  std::optional<ConsumerGroupPartitionMetadataValue> partition_metadata;
+  std::optional<ConsumerGroupTargetMetadataValue> target_metadata;
+  absl::btree_map<std::string, ConsumerGroupMemberMetadataValue> members;
+  absl::btree_map<std::string, ConsumerGroupTargetMemberValue> targets;
+  absl::btree_map<std::string, ConsumerGroupCurrentAssignmentValue> current;
+
+  // Applies one record (nullopt: a tombstone). The value is of the key's type.
+  void replay(const ConsumerGroupKey& key, const std::optional<RecordValue>& value);
+  bool empty() const;
+  // The records that hold this state, in key order.
+  std::vector<OffsetsRecord> records(const std::string& group_id) const;
+};
 
 // Special member epochs of the request.
 inline constexpr int32_t kJoinEpoch = 0;
@@ -153,6 +169,14 @@ struct ConsumerMember {
 class ConsumerGroup {
  public:
   explicit ConsumerGroup(ConsumerGroupSettings settings);
+  // The group its records describe, every member's session (and a revoking member's
+  // rebalance timeout) restarted at `now`; nullopt when the records contradict each
+  // other (no group epoch, a partition held twice, epochs out of order).
+  static std::optional<ConsumerGroup> restore(ConsumerGroupSettings settings,
+                                              const StoredConsumerGroup& stored, Instant now);
+  // The group's state as records (group metadata, partition metadata, target metadata,
+  // then each member's metadata, target and current assignment).
+  std::vector<OffsetsRecord> records() const;
 
   // One ConsumerGroupHeartbeat. `topics` holds every topic the group's members
   // (including this request's new subscription) subscribe to that exists.
@@ -171,6 +195,7 @@ class ConsumerGroup {
 
   ConsumerGroupState state() const;
   int32_t group_epoch() const { return group_epoch_; }
+  int32_t coordinator_epoch() const { return settings_.coordinator_epoch; }
   int32_t assignment_epoch() const { return assignment_epoch_; }
   AssignorKind assignor() const;
   const absl::btree_map<std::string, ConsumerMember>& members() const { return members_; }
@@ -186,6 +211,8 @@ class ConsumerGroup {
   bool reconcile(ConsumerMember& member, const std::optional<TopicPartitions>& owned, Instant now);
   // Whether a member other than `member_id` holds or is revoking the partition.
   bool held_by_other(const std::string& member_id, const Uuid& topic, int32_t partition) const;
+  // The first broken invariant, or "" when all hold.
+  std::string broken_invariant() const;
   void check_invariants() const;
 
   ConsumerGroupSettings settings_;

@@ -78,6 +78,12 @@ std::string_view record_error_name(RecordError error) {
 
 // --- Keys -------------------------------------------------------------------------------
 
+bool per_member(ConsumerRecordType type) {
+  return type == ConsumerRecordType::member_metadata ||
+         type == ConsumerRecordType::target_member ||
+         type == ConsumerRecordType::current_assignment;
+}
+
 Bytes encode_key(const RecordKey& key) {
   Bytes out;
   Writer writer(out);
@@ -86,6 +92,10 @@ Bytes encode_key(const RecordKey& key) {
     writer.write_string(offset->group, false);
     writer.write_string(offset->topic, false);
     writer.write_int32(offset->partition.value());
+  } else if (const auto* consumer = std::get_if<ConsumerGroupKey>(&key)) {
+    writer.write_int16(static_cast<int16_t>(consumer->type));
+    writer.write_string(consumer->group, false);
+    if (per_member(consumer->type)) writer.write_string(consumer->member_id, false);
   } else {
     const auto& group = std::get<GroupMetadataKey>(key);
     writer.write_int16(kGroupMetadataKeyVersion);
@@ -111,6 +121,16 @@ RecordResult<RecordKey> decode_key(std::span<const uint8_t> bytes) {
   if (version == 2) {
     GroupMetadataKey key;
     key.group = reader.read_string(false);
+    auto result = finish(reader, std::move(key));
+    if (!result) return weir::unexpected(result.error());
+    return RecordKey(std::move(result).value());
+  }
+  if (version >= static_cast<int16_t>(ConsumerRecordType::group_metadata) &&
+      version <= static_cast<int16_t>(ConsumerRecordType::current_assignment)) {
+    ConsumerGroupKey key;
+    key.type = static_cast<ConsumerRecordType>(version);
+    key.group = reader.read_string(false);
+    if (per_member(key.type)) key.member_id = reader.read_string(false);
     auto result = finish(reader, std::move(key));
     if (!result) return weir::unexpected(result.error());
     return RecordKey(std::move(result).value());
@@ -228,15 +248,231 @@ RecordResult<GroupMetadataValue> decode_group_metadata_value(std::span<const uin
   return finish(reader, std::move(value));
 }
 
+// --- Consumer group values --------------------------------------------------------------
+// Every one is version 0 and flexible: compact strings and arrays, a tagged-field
+// section closing each struct. Partitions are written by topic id in ascending order;
+// a topic with no partitions is left out.
+
+namespace {
+
+constexpr int16_t kConsumerValueVersion = 0;
+
+void write_topic_partitions(Writer& writer, const TopicPartitions& partitions) {
+  int64_t topics = 0;
+  for (const auto& [topic, set] : partitions) topics += set.empty() ? 0 : 1;
+  writer.write_array_length(topics, true);
+  for (const auto& [topic, set] : partitions) {
+    if (set.empty()) continue;
+    writer.write_uuid(topic);
+    writer.write_array_length(static_cast<int64_t>(set.size()), true);
+    for (int32_t partition : set) writer.write_int32(partition);
+    write_empty_tagged_fields(writer);
+  }
+}
+
+TopicPartitions read_topic_partitions(Reader& reader) {
+  TopicPartitions out;
+  const int64_t topics = reader.read_array_length(true);
+  if (reader.ok() && topics < 0) reader.fail(DecodeError::unexpected_null);
+  for (int64_t i = 0; reader.ok() && i < topics; i++) {
+    const protocol::Uuid topic = reader.read_uuid();
+    const int64_t count = reader.read_array_length(true);
+    if (reader.ok() && count < 0) reader.fail(DecodeError::unexpected_null);
+    for (int64_t j = 0; reader.ok() && j < count; j++) {
+      const int32_t partition = reader.read_int32();
+      if (reader.ok()) out[topic].insert(partition);
+    }
+    if (reader.ok()) skip_tagged_fields(reader);
+  }
+  return out;
+}
+
+// A consumer value's writer, version written; the caller writes the fields and closes.
+Writer start_consumer_value(Bytes& out) {
+  Writer writer(out);
+  writer.write_int16(kConsumerValueVersion);
+  return writer;
+}
+
+}  // namespace
+
+Bytes encode_value(const ConsumerGroupMetadataValue& value) {
+  Bytes out;
+  Writer writer = start_consumer_value(out);
+  writer.write_int32(value.epoch);
+  write_empty_tagged_fields(writer);
+  return out;
+}
+
+Bytes encode_value(const ConsumerGroupPartitionMetadataValue& value) {
+  Bytes out;
+  Writer writer = start_consumer_value(out);
+  writer.write_array_length(static_cast<int64_t>(value.topics.size()), true);
+  for (const ConsumerTopicMetadata& topic : value.topics) {
+    writer.write_uuid(topic.id);
+    writer.write_string(topic.name, true);
+    writer.write_int32(topic.partitions);
+    writer.write_array_length(0, true);  // PartitionMetadata (racks): unused since 4.0
+    write_empty_tagged_fields(writer);
+  }
+  write_empty_tagged_fields(writer);
+  return out;
+}
+
+Bytes encode_value(const ConsumerGroupMemberMetadataValue& value) {
+  Bytes out;
+  Writer writer = start_consumer_value(out);
+  writer.write_nullable_string(value.instance_id, true);
+  writer.write_nullable_string(value.rack_id, true);
+  writer.write_string(value.client_id, true);
+  writer.write_string(value.client_host, true);
+  writer.write_array_length(static_cast<int64_t>(value.subscribed_topic_names.size()), true);
+  for (const std::string& name : value.subscribed_topic_names) writer.write_string(name, true);
+  writer.write_nullable_string(value.subscribed_topic_regex, true);
+  writer.write_int32(value.rebalance_timeout_ms);
+  writer.write_nullable_string(value.server_assignor, true);
+  write_empty_tagged_fields(writer);  // ClassicMemberMetadata (tag 0): a consumer-protocol member
+  return out;
+}
+
+Bytes encode_value(const ConsumerGroupTargetMetadataValue& value) {
+  Bytes out;
+  Writer writer = start_consumer_value(out);
+  writer.write_int32(value.assignment_epoch);
+  write_empty_tagged_fields(writer);
+  return out;
+}
+
+Bytes encode_value(const ConsumerGroupTargetMemberValue& value) {
+  Bytes out;
+  Writer writer = start_consumer_value(out);
+  write_topic_partitions(writer, value.partitions);
+  write_empty_tagged_fields(writer);
+  return out;
+}
+
+Bytes encode_value(const ConsumerGroupCurrentAssignmentValue& value) {
+  Bytes out;
+  Writer writer = start_consumer_value(out);
+  writer.write_int32(value.member_epoch);
+  writer.write_int32(value.previous_member_epoch);
+  writer.write_int8(value.state);
+  write_topic_partitions(writer, value.assigned);
+  write_topic_partitions(writer, value.pending_revocation);
+  write_empty_tagged_fields(writer);
+  return out;
+}
+
+RecordResult<RecordValue> decode_consumer_value(ConsumerRecordType type,
+                                                std::span<const uint8_t> bytes) {
+  Reader reader(bytes);
+  // Version 0 is the only layout; a later one may only add tagged fields.
+  if (reader.read_int16() < 0 && reader.ok()) return weir::unexpected(RecordError::unknown_version);
+  auto done = [&](auto value) -> RecordResult<RecordValue> {
+    if (reader.ok()) skip_tagged_fields(reader);
+    auto result = finish(reader, std::move(value));
+    if (!result) return weir::unexpected(result.error());
+    return RecordValue(std::move(result).value());
+  };
+  switch (type) {
+    case ConsumerRecordType::group_metadata: {
+      ConsumerGroupMetadataValue value;
+      value.epoch = reader.read_int32();
+      return done(std::move(value));
+    }
+    case ConsumerRecordType::partition_metadata: {
+      ConsumerGroupPartitionMetadataValue value;
+      const int64_t topics = reader.read_array_length(true);
+      if (reader.ok() && topics < 0) reader.fail(DecodeError::unexpected_null);
+      for (int64_t i = 0; reader.ok() && i < topics; i++) {
+        ConsumerTopicMetadata topic;
+        topic.id = reader.read_uuid();
+        topic.name = reader.read_string(true);
+        topic.partitions = reader.read_int32();
+        const int64_t racks = reader.read_array_length(true);
+        if (reader.ok() && racks < 0) reader.fail(DecodeError::unexpected_null);
+        for (int64_t j = 0; reader.ok() && j < racks; j++) {
+          reader.read_int32();  // the partition
+          const int64_t names = reader.read_array_length(true);
+          for (int64_t k = 0; reader.ok() && k < names; k++) reader.read_string(true);
+          if (reader.ok()) skip_tagged_fields(reader);
+        }
+        if (reader.ok()) skip_tagged_fields(reader);
+        if (reader.ok()) value.topics.push_back(std::move(topic));
+      }
+      return done(std::move(value));
+    }
+    case ConsumerRecordType::member_metadata: {
+      ConsumerGroupMemberMetadataValue value;
+      value.instance_id = reader.read_nullable_string(true);
+      value.rack_id = reader.read_nullable_string(true);
+      value.client_id = reader.read_string(true);
+      value.client_host = reader.read_string(true);
+      const int64_t names = reader.read_array_length(true);
+      if (reader.ok() && names < 0) reader.fail(DecodeError::unexpected_null);
+      for (int64_t i = 0; reader.ok() && i < names; i++) {
+        std::string name = reader.read_string(true);
+        if (reader.ok()) value.subscribed_topic_names.push_back(std::move(name));
+      }
+      value.subscribed_topic_regex = reader.read_nullable_string(true);
+      value.rebalance_timeout_ms = reader.read_int32();
+      value.server_assignor = reader.read_nullable_string(true);
+      return done(std::move(value));
+    }
+    case ConsumerRecordType::target_metadata: {
+      ConsumerGroupTargetMetadataValue value;
+      value.assignment_epoch = reader.read_int32();
+      return done(std::move(value));
+    }
+    case ConsumerRecordType::target_member: {
+      ConsumerGroupTargetMemberValue value;
+      value.partitions = read_topic_partitions(reader);
+      return done(std::move(value));
+    }
+    case ConsumerRecordType::current_assignment: {
+      ConsumerGroupCurrentAssignmentValue value;
+      value.member_epoch = reader.read_int32();
+      value.previous_member_epoch = reader.read_int32();
+      value.state = reader.read_int8();
+      value.assigned = read_topic_partitions(reader);
+      value.pending_revocation = read_topic_partitions(reader);
+      return done(std::move(value));
+    }
+  }
+  return weir::unexpected(RecordError::unknown_key_type);
+}
+
 // --- Whole records ----------------------------------------------------------------------
+
+bool value_matches(const RecordKey& key, const RecordValue& value) {
+  if (std::holds_alternative<OffsetCommitKey>(key)) {
+    return std::holds_alternative<OffsetCommitValue>(value);
+  }
+  if (std::holds_alternative<GroupMetadataKey>(key)) {
+    return std::holds_alternative<GroupMetadataValue>(value);
+  }
+  switch (std::get<ConsumerGroupKey>(key).type) {
+    case ConsumerRecordType::group_metadata:
+      return std::holds_alternative<ConsumerGroupMetadataValue>(value);
+    case ConsumerRecordType::partition_metadata:
+      return std::holds_alternative<ConsumerGroupPartitionMetadataValue>(value);
+    case ConsumerRecordType::member_metadata:
+      return std::holds_alternative<ConsumerGroupMemberMetadataValue>(value);
+    case ConsumerRecordType::target_metadata:
+      return std::holds_alternative<ConsumerGroupTargetMetadataValue>(value);
+    case ConsumerRecordType::target_member:
+      return std::holds_alternative<ConsumerGroupTargetMemberValue>(value);
+    case ConsumerRecordType::current_assignment:
+      return std::holds_alternative<ConsumerGroupCurrentAssignmentValue>(value);
+  }
+  return false;
+}
 
 EncodedRecord encode_record(const OffsetsRecord& record) {
   EncodedRecord encoded;
   encoded.key = encode_key(record.key);
   if (record.value) {
-    const bool offset_key = std::holds_alternative<OffsetCommitKey>(record.key);
-    const bool offset_value = std::holds_alternative<OffsetCommitValue>(*record.value);
-    VERIFY(offset_key == offset_value, "a record's key and value are of one type");
+    VERIFY(value_matches(record.key, *record.value), "a record's key and value are of one type");
     encoded.value =
         std::visit([](const auto& value) { return encode_value(value); }, *record.value);
   }
@@ -253,6 +489,10 @@ RecordResult<OffsetsRecord> decode_record(std::span<const uint8_t> key,
     auto decoded = decode_offset_commit_value(*value);
     if (!decoded) return weir::unexpected(decoded.error());
     record.value = RecordValue(std::move(decoded).value());
+  } else if (const auto* consumer = std::get_if<ConsumerGroupKey>(&record.key)) {
+    auto decoded = decode_consumer_value(consumer->type, *value);
+    if (!decoded) return weir::unexpected(decoded.error());
+    record.value = std::move(decoded).value();
   } else {
     auto decoded = decode_group_metadata_value(*value);
     if (!decoded) return weir::unexpected(decoded.error());

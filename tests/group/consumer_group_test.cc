@@ -100,6 +100,22 @@ struct Client {
   }
 };
 
+// What a new coordinator makes of the group: its records encoded, decoded, replayed
+// and restored at `now`.
+std::optional<ConsumerGroup> failover(const ConsumerGroup& group, Instant now) {
+  ConsumerGroupSettings settings = World::make_settings();
+  settings.coordinator_epoch = group.coordinator_epoch();
+  StoredConsumerGroup stored;
+  for (const OffsetsRecord& record : group.records()) {
+    const EncodedRecord encoded = encode_record(record);
+    auto decoded = decode_record(encoded.key, std::span<const uint8_t>(*encoded.value));
+    if (!decoded.ok() || !(*decoded == record)) return std::nullopt;
+    stored.replay(std::get<ConsumerGroupKey>(decoded->key), decoded->value);
+  }
+  settings.coordinator_epoch++;
+  return ConsumerGroup::restore(std::move(settings), stored, now);
+}
+
 // Heartbeats every client in turn until the group is Stable (or gives up).
 bool settle(World& world, std::vector<Client*> clients, int rounds = 10) {
   for (int round = 0; round < rounds; round++) {
@@ -290,6 +306,61 @@ TEST(ConsumerGroup, AKnownMemberRejoiningWithEpochZeroStartsOver) {
   EXPECT_EQ(count(b.owned), 3u);
 }
 
+TEST(ConsumerGroup, ARestoredGroupContinuesWhereItsRecordsLeftIt) {
+  World world;
+  Client a{&world}, b{&world};
+  ASSERT_TRUE(settle(world, {&a}));
+  ASSERT_EQ(b.beat(), ErrorCode::none);  // b joins: a must revoke half before b gets it
+  ASSERT_EQ(a.beat(), ErrorCode::none);  // a is told to give three up...
+  ASSERT_EQ(count(a.owned), 3u);         // ...and (a faithful client) does at once
+  const std::vector<OffsetsRecord> before = world.group.records();
+  const int32_t epoch = world.group.group_epoch();
+
+  world.now_ms += 1000;
+  std::optional<ConsumerGroup> restored = failover(world.group, world.now());
+  ASSERT_TRUE(restored.has_value());
+  EXPECT_EQ(restored->records(), before);
+  world.group = std::move(*restored);
+  // The members go on with the epochs they had: no rejoin, no new group epoch.
+  ASSERT_TRUE(settle(world, {&a, &b}));
+  EXPECT_EQ(world.group.group_epoch(), epoch);
+  EXPECT_EQ(count(a.owned) + count(b.owned), 6u);
+  EXPECT_EQ(a.epoch, epoch);
+  EXPECT_EQ(b.epoch, epoch);
+
+  // Sessions restart at the restore: b falls silent and is removed a session later.
+  world.group = *failover(world.group, world.now());
+  world.advance(44000);
+  ASSERT_EQ(a.beat(), ErrorCode::none);
+  world.advance(2000);
+  EXPECT_EQ(world.group.members().size(), 1u);
+  ASSERT_TRUE(settle(world, {&a}));
+  EXPECT_EQ(count(a.owned), 6u);
+}
+
+TEST(ConsumerGroup, RecordsThatContradictEachOtherAreNotRestored) {
+  World world;
+  Client a{&world}, b{&world};
+  ASSERT_TRUE(settle(world, {&a, &b}));
+  StoredConsumerGroup stored;
+  for (const OffsetsRecord& record : world.group.records()) {
+    stored.replay(std::get<ConsumerGroupKey>(record.key), record.value);
+  }
+  ASSERT_TRUE(ConsumerGroup::restore(World::make_settings(), stored, world.now()).has_value());
+  // b's current assignment claims a's partitions too.
+  StoredConsumerGroup twice = stored;
+  twice.current.at(b.member_id).assigned = stored.current.at(a.member_id).assigned;
+  EXPECT_FALSE(ConsumerGroup::restore(World::make_settings(), twice, world.now()).has_value());
+  // No group epoch.
+  StoredConsumerGroup headless = stored;
+  headless.metadata.reset();
+  EXPECT_FALSE(ConsumerGroup::restore(World::make_settings(), headless, world.now()).has_value());
+  // An unknown member state byte.
+  StoredConsumerGroup unknown = stored;
+  unknown.current.at(a.member_id).state = 9;
+  EXPECT_FALSE(ConsumerGroup::restore(World::make_settings(), unknown, world.now()).has_value());
+}
+
 TEST(ConsumerGroupAssignors, UniformIsBalancedAndSticky) {
   TopicImage topics = image(10);
   absl::btree_map<std::string, AssignorMember> members;
@@ -327,10 +398,11 @@ TEST(ConsumerGroupAssignors, RangeSplitsEachTopicIntoContiguousRanges) {
   EXPECT_FALSE(out["c"].contains(kClicks));
 }
 
-// Random members joining, leaving, falling silent, lying about what they own and
-// topics growing: the group's own invariants (no partition held twice) hold at every
-// step, and once the survivors heartbeat faithfully the group becomes Stable with every
-// partition owned by exactly one of them.
+// Random members joining, leaving, falling silent, lying about what they own, topics
+// growing and the coordinator failing over (the group restored from its records, which
+// must give back the same records): the group's own invariants (no partition held
+// twice) hold at every step, and once the survivors heartbeat faithfully the group
+// becomes Stable with every partition owned by exactly one of them.
 RC_GTEST_PROP(ConsumerGroupProperty, RandomMembersNeverShareAPartitionAndConverge, ()) {
   World world;
   world.topics = image(*rc::gen::inRange(1, 12));
@@ -346,7 +418,7 @@ RC_GTEST_PROP(ConsumerGroupProperty, RandomMembersNeverShareAPartitionAndConverg
   for (int step = 0; step < steps; step++) {
     Client& c = clients[static_cast<size_t>(*rc::gen::inRange(0, 5))];
     const size_t i = static_cast<size_t>(&c - clients.data());
-    switch (*rc::gen::inRange(0, 6)) {
+    switch (*rc::gen::inRange(0, 7)) {
       case 0:
       case 1:
         if (c.beat() == ErrorCode::none) {
@@ -370,6 +442,13 @@ RC_GTEST_PROP(ConsumerGroupProperty, RandomMembersNeverShareAPartitionAndConverg
         break;
       case 4: world.advance(*rc::gen::inRange(100, 20000)); break;
       case 5: world.topics = image(world.topics.at("orders").partitions + 1); break;
+      case 6: {
+        std::optional<ConsumerGroup> restored = failover(world.group, world.now());
+        RC_ASSERT(restored.has_value());
+        RC_ASSERT(restored->records() == world.group.records());
+        world.group = std::move(*restored);
+        break;
+      }
     }
   }
   // The survivors (and whoever was dropped, rejoining) heartbeat faithfully.

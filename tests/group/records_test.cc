@@ -58,8 +58,8 @@ TEST(RecordsTest, GroupMetadataKeyIsKafkasLayout) {
 }
 
 TEST(RecordsTest, OtherKeyTypesAreUnknownNotMalformed) {
-  // Version 3 and up: KIP-848 consumer group records, share groups...
-  auto decoded = decode_key(bytes({0, 3, 0, 1, 'g'}));
+  // Version 9 and up: share and streams groups...
+  auto decoded = decode_key(bytes({0, 9, 0, 1, 'g'}));
   ASSERT_FALSE(decoded.ok());
   EXPECT_EQ(decoded.error(), RecordError::unknown_key_type);
 }
@@ -286,13 +286,110 @@ RC_GTEST_PROP(RecordsProperty, OffsetCommitRecordRoundTrips, ()) {
 
 RC_GTEST_PROP(RecordsProperty, RandomBytesNeverCrash, (const std::vector<uint8_t>& noise)) {
   // Start from a plausible prefix so the decoders get past the version.
-  for (int16_t version = 0; version <= 5; version++) {
+  for (int16_t version = 0; version <= 9; version++) {
     Bytes input = {0, static_cast<uint8_t>(version)};
     input.insert(input.end(), noise.begin(), noise.end());
     (void)decode_key(input);
     (void)decode_offset_commit_value(input);
     (void)decode_group_metadata_value(input);
+    for (int16_t type = 3; type <= 8; type++) {
+      (void)decode_consumer_value(static_cast<ConsumerRecordType>(type), input);
+    }
   }
+}
+
+// --- KIP-848 consumer group records ---------------------------------------------------------
+
+protocol::Uuid uuid(uint8_t last) {
+  protocol::Uuid id;
+  id.bytes[15] = last;
+  return id;
+}
+
+TEST(RecordsTest, ConsumerGroupKeysAreKafkasLayout) {
+  // ConsumerGroupMetadataKey: version 3, the group id.
+  const Bytes metadata = encode_key(ConsumerGroupKey{ConsumerRecordType::group_metadata, "g", ""});
+  EXPECT_EQ(metadata, bytes({0, 3, 0, 1, 'g'}));
+  // ConsumerGroupCurrentMemberAssignmentKey: version 8, the group id, the member id.
+  const ConsumerGroupKey member{ConsumerRecordType::current_assignment, "g", "m1"};
+  EXPECT_EQ(encode_key(member), bytes({0, 8, 0, 1, 'g', 0, 2, 'm', '1'}));
+  for (int16_t type = 3; type <= 8; type++) {
+    const ConsumerGroupKey key{static_cast<ConsumerRecordType>(type), "grp",
+                               per_member(static_cast<ConsumerRecordType>(type)) ? "m" : ""};
+    auto decoded = decode_key(encode_key(key));
+    ASSERT_TRUE(decoded.ok()) << type;
+    EXPECT_EQ(std::get<ConsumerGroupKey>(*decoded), key);
+  }
+}
+
+TEST(RecordsTest, ConsumerGroupValuesAreKafkasFlexibleLayout) {
+  // ConsumerGroupMetadataValue v0: epoch int32, empty tagged fields.
+  EXPECT_EQ(encode_value(ConsumerGroupMetadataValue{7}), bytes({0, 0, 0, 0, 0, 7, 0}));
+  // TargetAssignmentMember v0: [TopicId uuid, Partitions []int32, tags], tags; compact
+  // arrays carry length + 1.
+  ConsumerGroupTargetMemberValue target;
+  target.partitions[uuid(9)] = {1, 4};
+  Bytes expected = {0, 0, 2};
+  const Bytes id = bytes({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9});
+  expected.insert(expected.end(), id.begin(), id.end());
+  const Bytes rest = bytes({3, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0});
+  expected.insert(expected.end(), rest.begin(), rest.end());
+  EXPECT_EQ(encode_value(target), expected);
+}
+
+std::vector<OffsetsRecord> one_of_each_consumer_record() {
+  using Type = ConsumerRecordType;
+  ConsumerGroupPartitionMetadataValue topics;
+  topics.topics.push_back(ConsumerTopicMetadata{uuid(1), "orders", 6});
+  ConsumerGroupMemberMetadataValue member;
+  member.instance_id = "i-1";
+  member.client_id = "c";
+  member.client_host = "/127.0.0.1";
+  member.subscribed_topic_names = {"clicks", "orders"};
+  member.rebalance_timeout_ms = 30000;
+  member.server_assignor = "range";
+  ConsumerGroupTargetMemberValue target;
+  target.partitions[uuid(1)] = {0, 1, 2};
+  ConsumerGroupCurrentAssignmentValue current;
+  current.member_epoch = 12;
+  current.previous_member_epoch = 11;
+  current.state = 1;
+  current.assigned[uuid(1)] = {0};
+  current.pending_revocation[uuid(1)] = {5};
+  return {
+      {ConsumerGroupKey{Type::group_metadata, "g", ""}, ConsumerGroupMetadataValue{12}},
+      {ConsumerGroupKey{Type::partition_metadata, "g", ""}, topics},
+      {ConsumerGroupKey{Type::target_metadata, "g", ""}, ConsumerGroupTargetMetadataValue{12}},
+      {ConsumerGroupKey{Type::member_metadata, "g", "m"}, member},
+      {ConsumerGroupKey{Type::target_member, "g", "m"}, target},
+      {ConsumerGroupKey{Type::current_assignment, "g", "m"}, current},
+      {ConsumerGroupKey{Type::current_assignment, "g", "gone"}, std::nullopt},
+  };
+}
+
+TEST(RecordsTest, ConsumerGroupRecordsRoundTripAndEveryTruncationIsAnError) {
+  for (const OffsetsRecord& record : one_of_each_consumer_record()) {
+    const EncodedRecord encoded = encode_record(record);
+    std::optional<std::span<const uint8_t>> value;
+    if (encoded.value) value = std::span<const uint8_t>(*encoded.value);
+    auto decoded = decode_record(encoded.key, value);
+    ASSERT_TRUE(decoded.ok());
+    EXPECT_EQ(*decoded, record);
+    if (!encoded.value) continue;
+    const auto type = std::get<ConsumerGroupKey>(record.key).type;
+    for (size_t cut = 0; cut < encoded.value->size(); cut++) {
+      const std::span<const uint8_t> prefix(encoded.value->data(), cut);
+      EXPECT_FALSE(decode_consumer_value(type, prefix).ok())
+          << static_cast<int>(type) << " " << cut;
+    }
+  }
+}
+
+TEST(RecordsTest, AConsumerValueOfAnotherTypeIsRefused) {
+  const OffsetsRecord record{ConsumerGroupKey{ConsumerRecordType::group_metadata, "g", ""},
+                             ConsumerGroupTargetMetadataValue{1}};
+  EXPECT_FALSE(value_matches(record.key, *record.value));
+  EXPECT_TRUE(value_matches(record.key, RecordValue(ConsumerGroupMetadataValue{1})));
 }
 
 }  // namespace

@@ -473,9 +473,16 @@ class GroupsConsumer(unittest.TestCase):
                               seeds="1..1", workload=self.GROUPS)
         self.assertRegex(result.stdout, r"partition \d+ held by m\d .* and by m\d .* at once")
 
+    def test_forget_consumer_state_is_caught(self):
+        # A new coordinator ignores the groups' records and starts them afresh at once:
+        # it hands out partitions members of the old one still hold.
+        result = Flaws.caught(self, "group-forget-consumer-state", ("correctness",),
+                              seeds="37..37", workload=self.GROUPS)
+        self.assertRegex(result.stdout, r"partition \d+ held by m\d .* and by m\d .* at once")
+
     def test_commit_before_durable_is_caught(self):
         result = Flaws.caught(self, "group-commit-before-durable", ("correctness",),
-                              seeds="2..2", workload=self.GROUPS)
+                              seeds="7..7", workload=self.GROUPS)
         self.assertRegex(result.stdout, r"is lost|moved backwards")
 
 
