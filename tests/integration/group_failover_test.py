@@ -10,9 +10,16 @@ the members find it and carry on. Every acknowledged record is consumed at least
 no commit acknowledged before the kill is lost (the new coordinator's committed offsets
 are never below them), and in the end the committed offsets are the log ends. The
 killed broker comes back and the coordinator answers there only if it leads again.
+
+Then the same for a KIP-848 group (two `weir consume --consumer-property
+group.protocol=consumer` processes): its coordinator is killed with kill -9 and the
+new one restores the group from its records in `__consumer_offsets` — the same members
+with the same ids at the same group epoch, Stable, no member rejoining — and every
+record is printed once.
 """
 
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -22,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import wire  # noqa: E402
 from cluster_test import Node, create_topic, metadata, wait_until  # noqa: E402
+from consumer_protocol_test import describe_group  # noqa: E402
 from group_rdkafka_test import (Member, Producing, split_among,  # noqa: E402
                                 stop_and_check_consumed)
 from quorum_test import free_port  # noqa: E402
@@ -49,6 +57,83 @@ def find_coordinator(port, group):
     error = r.i16()
     r.string()  # error message
     return error, r.i32()
+
+
+def kip848_failover(t, weir, confluent, brokers, by_id):
+    """Two weir consume members of a KIP-848 group; kill -9 of its coordinator."""
+    group = "failover-848"
+    bootstrap = ",".join(f"127.0.0.1:{b.port}" for b in brokers)
+    producer = confluent.Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+
+    def produce(first, count):
+        for i in range(first, first + count):
+            producer.produce(TOPIC, value=f"k{i}".encode(), partition=i % PARTITIONS)
+        producer.flush(30)
+
+    procs = [subprocess.Popen([weir, "consume", "--bootstrap-server", bootstrap, "--topic", TOPIC,
+                               "--group", group, "--timeout-ms", "12000",
+                               "--consumer-property", "group.protocol=consumer",
+                               "--consumer-property", "auto.offset.reset=latest"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+
+    def coordinator():
+        for b in brokers:
+            if b.process is None or b.process.poll() is not None:
+                continue
+            a = find_coordinator(b.port, group)
+            if a and a[0] == 0 and by_id[a[1]].process.poll() is None:
+                return a[1]
+        return None
+
+    def stable():
+        node = coordinator()
+        if node is None:
+            return None
+        try:
+            conn = wire.Connection(by_id[node].port, timeout=5)
+            try:
+                g = describe_group(conn, group)
+            finally:
+                conn.close()
+        except (OSError, ValueError):
+            return None
+        sizes = sorted(sum(len(ps) for ps in m["assignment"].values()) for m in g["members"] or [])
+        if g["error"] == 0 and g["state"] == "Stable" and sizes == [1, 2]:
+            return node, g
+        return None
+
+    try:
+        formed = wait_until(stable, 60)
+        t.check(bool(formed), f"[kip-848] two weir consume members split {PARTITIONS} partitions")
+        if not formed:
+            return
+        old, before = formed
+        produce(0, 60)
+        ids = sorted(m["id"] for m in before["members"])
+        by_id[old].signal(9)
+        after = wait_until(lambda: (s := stable()) and s[0] != old and s, 60)
+        t.check(bool(after), f"[kip-848] after kill -9 of coordinator {old} another broker "
+                             f"coordinates the group, Stable")
+        if after:
+            g = after[1]
+            t.equal((sorted(m["id"] for m in g["members"]), g["group_epoch"]),
+                    (ids, before["group_epoch"]),
+                    "[kip-848] the new coordinator restored the group: same member ids, same "
+                    "group epoch")
+        produce(60, 60)
+        outs = [p.communicate(timeout=90) for p in procs]
+        values = [v for out, _ in outs for v in out.decode().split()]
+        t.equal(sorted(values), sorted(f"k{i}" for i in range(120)),
+                "[kip-848] every record produced around the failover printed once")
+        logs = [err.decode(errors="replace") for _, err in outs]
+        t.check(all(p.returncode == 0 for p in procs) and
+                not any("rejoining" in log for log in logs),
+                f"[kip-848] both exit 0 and neither rejoined ({[log[-300:] for log in logs]})")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
 
 
 def main():
@@ -138,6 +223,7 @@ def main():
             t.check(bool(back) and back == current,
                     f"the restarted broker {old} names the same coordinator as the others "
                     f"({back} vs {current})")
+            kip848_failover(t, weir, confluent, brokers, by_id)
         finally:
             if producer is not None:
                 producer.stop(timeout=0)
