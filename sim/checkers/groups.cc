@@ -62,6 +62,7 @@ void check_group_exclusive(const GroupHistory& history, runtime::Duration sessio
     int32_t generation;  // of the assignment that started it
     runtime::Instant from;
     runtime::Instant until = runtime::Instant::max();  // max: still held at the end
+    bool ended_by_loss = false;
   };
   absl::btree_map<int32_t, std::vector<Hold>> holds;  // partition -> every hold of it
   absl::btree_set<std::string> members;
@@ -88,6 +89,7 @@ void check_group_exclusive(const GroupHistory& history, runtime::Duration sessio
           continue;
         }
         it->second.until = at;
+        it->second.ended_by_loss = assignment != nullptr && assignment->lost;
         holds[it->first].push_back(it->second);
         it = open.erase(it);
       }
@@ -108,8 +110,11 @@ void check_group_exclusive(const GroupHistory& history, runtime::Duration sessio
         if (!(list[a].from < list[b].until && list[b].from < list[a].until)) continue;
         const Hold& earlier = list[a].from <= list[b].from ? list[a] : list[b];
         const Hold& later = &earlier == &list[a] ? list[b] : list[a];
-        // A loss is no excuse by itself: the coordinator must have had a reason to drop
-        // the earlier holder (a removal it reports, a leave, a silent session).
+        // The later holder was a zombie: a dropped member applying an assignment it had
+        // been sent before (its hold ends when it hears it was dropped).
+        if (later.ended_by_loss) continue;
+        // The earlier holder's loss is no excuse by itself: the coordinator must have
+        // had a reason to drop it (a removal it reports, a leave, a silent session).
         bool removed = false;
         for (const GroupRemoval& removal : history.removals) {
           removed |= removal.member == earlier.member && removal.at >= earlier.from &&

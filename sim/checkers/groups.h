@@ -127,8 +127,10 @@ void check_group_ownership(const GroupHistory& history, CheckResult& result);
 // it (GroupRemoval: a session or rebalance timeout, or the member's own leave for a
 // missed poll interval), or the earlier holder had not heard from the coordinator for a
 // whole `session_timeout` (partitioned away or paused, which Kafka's coordinator
-// expires too). A loss (`lost`: the member learning it was dropped) is no excuse by
-// itself: a coordinator that forgets a group's state drops members it never removed.
+// expires too); or the later hold itself ended in a loss (a dropped member applying
+// an assignment it had been sent before). The earlier holder's loss (`lost`: the
+// member learning it was dropped) is no excuse by itself: a coordinator that forgets a
+// group's state drops members it never removed.
 void check_group_exclusive(const GroupHistory& history, runtime::Duration session_timeout,
                            CheckResult& result);
 // An acknowledged commit is never lost: every later OffsetFetch answer, and the final

@@ -428,8 +428,17 @@ Reply Broker::fetch(const protocol::RequestHeader& header, protocol::FetchReques
   auto future = promise->future();
   const runtime::Instant deadline = env_.clock.now() + runtime::milliseconds(request.max_wait_ms);
   const int32_t min_bytes = request.min_bytes;
-  spawn("fetch-wait", [this, targets, response, read_all, deadline, min_bytes, promise]() mutable {
-    while (!stopping_ && env_.clock.now() < deadline) {
+  // A follower's long poll ends early when its leader checks its leadership.
+  auto nudges = [targets, from_follower] {
+    uint64_t sum = 0;
+    for (const FetchTarget& target : *targets) {
+      if (target.partition && from_follower) sum += target.partition->fetch_nudges;
+    }
+    return sum;
+  };
+  spawn("fetch-wait", [this, targets, response, read_all, deadline, min_bytes, promise, nudges,
+                       parked = nudges()]() mutable {
+    while (!stopping_ && env_.clock.now() < deadline && nudges() == parked) {
       runtime::Waker waker = env_.scheduler.prepare_wait();
       for (FetchTarget& target : *targets) {
         if (target.partition) target.partition->waiters().add(waker);

@@ -43,6 +43,9 @@ constexpr size_t kLoadReadBytes = size_t{1} << 20;
 constexpr size_t kLoadDecompressedBytesMax = size_t{64} << 20;
 // Kafka's offsets.retention.check.interval.ms default: how often expired offsets go.
 constexpr runtime::Duration kOffsetExpiryCheckInterval = runtime::milliseconds(600000);
+// How long OffsetFetch waits for its coordinator's followers to confirm its leadership
+// (about two fetch round trips when they do) before answering NOT_COORDINATOR.
+constexpr runtime::Duration kLeadershipCheckTimeout = runtime::seconds(3);
 // The group types ListGroups v5 names (group_type).
 constexpr std::string_view kClassicGroupType = "classic";
 constexpr std::string_view kConsumerGroupType = "consumer";
@@ -748,8 +751,43 @@ Reply Broker::offset_commit(const protocol::RequestHeader& header,
   return Reply{std::nullopt, std::move(future)};
 }
 
-protocol::ResponseBody Broker::offset_fetch(const protocol::RequestHeader& header,
-                                            const protocol::OffsetFetchRequest& request) {
+Reply Broker::offset_fetch(const protocol::RequestHeader& header,
+                           protocol::OffsetFetchRequest&& request) {
+  // The shards the request reads, each to be confirmed as still led before it answers:
+  // a coordinator deposed without knowing it (cut off from the controller) would
+  // answer from what it held, missing commits its successor acknowledged since (groups
+  // seeds 586, 614). Committed offsets read here are linearizable, which Kafka's are not.
+  std::vector<std::string> group_ids;
+  if (header.api_version >= 8) {
+    for (const auto& wanted : request.groups) group_ids.push_back(wanted.group_id);
+  } else {
+    group_ids.push_back(request.group_id);
+  }
+  absl::btree_map<int32_t, std::shared_ptr<GroupShard>> shards;
+  for (const std::string& group_id : group_ids) {
+    if (group_id.empty()) continue;
+    if (auto found = coordinator_shard(group_id)) shards.emplace((*found)->partition, *found);
+  }
+  if (shards.empty()) return answer_now(offset_fetch_answer(header, request, {}));
+  auto promise = std::make_shared<runtime::Promise<protocol::ResponseBody>>(env_.scheduler);
+  auto future = promise->future();
+  spawn("offset-fetch", [this, header, request = std::move(request), shards, promise] {
+    const runtime::Instant deadline = env_.clock.now() + kLeadershipCheckTimeout;
+    absl::btree_map<int32_t, LeaderEpoch> confirmed;
+    for (const auto& [index, shard] : shards) {
+      std::shared_ptr<Partition> partition = topics_.partition(kOffsetsTopic, index);
+      if (partition != nullptr && confirm_leadership_wait(partition, shard->epoch, deadline)) {
+        confirmed.emplace(index, shard->epoch);
+      }
+    }
+    promise->set(offset_fetch_answer(header, request, confirmed));
+  });
+  return Reply{std::nullopt, std::move(future)};
+}
+
+protocol::ResponseBody Broker::offset_fetch_answer(
+    const protocol::RequestHeader& header, const protocol::OffsetFetchRequest& request,
+    const absl::btree_map<int32_t, LeaderEpoch>& confirmed) {
   const int16_t version = header.api_version;
   // One group's answer in the v8+ shape; older versions are mapped from it below.
   using Group = protocol::OffsetFetchResponse::OffsetFetchResponseGroup;
@@ -768,6 +806,11 @@ protocol::ResponseBody Broker::offset_fetch(const protocol::RequestHeader& heade
           return answer;
         }
         const GroupShard& shard = **found;
+        if (auto led = confirmed.find(shard.partition);
+            led == confirmed.end() || led->second != shard.epoch) {
+          answer.error_code = error_value(ErrorCode::not_coordinator);
+          return answer;
+        }
         auto it = shard.groups.find(group_id);
         const group::GroupOffsets* offsets =
             it == shard.groups.end() ? nullptr : &it->second.offsets;

@@ -273,7 +273,7 @@ Broker::Route Broker::route(int16_t api_key) {
       };
     case ApiKey::offset_fetch:
       return [](Broker& b, Header h, Body body) {
-        return answered(b.offset_fetch(h, std::get<OffsetFetchRequest>(body)));
+        return b.offset_fetch(h, std::get<OffsetFetchRequest>(std::move(body)));
       };
     case ApiKey::offset_delete:
       return [](Broker& b, Header h, Body body) {

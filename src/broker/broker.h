@@ -228,8 +228,12 @@ class Broker {
   Reply leave_group(const protocol::RequestHeader& header, protocol::LeaveGroupRequest&& request);
   Reply offset_commit(const protocol::RequestHeader& header,
                       protocol::OffsetCommitRequest&& request);
-  protocol::ResponseBody offset_fetch(const protocol::RequestHeader& header,
-                                      const protocol::OffsetFetchRequest& request);
+  Reply offset_fetch(const protocol::RequestHeader& header, protocol::OffsetFetchRequest&& request);
+  // OffsetFetch's answer, each group's from its shard if the shard's leadership was
+  // confirmed in its epoch (`confirmed`: partition -> epoch), else NOT_COORDINATOR.
+  protocol::ResponseBody offset_fetch_answer(
+      const protocol::RequestHeader& header, const protocol::OffsetFetchRequest& request,
+      const absl::btree_map<int32_t, LeaderEpoch>& confirmed);
   Reply offset_delete(const protocol::RequestHeader& header,
                       protocol::OffsetDeleteRequest&& request);
   protocol::ResponseBody list_groups(const protocol::RequestHeader& header,
@@ -354,6 +358,15 @@ class Broker {
                    GroupError error);
 
   // --- replication (replication.cc) ---
+  // Suspends. Whether this node still leads the partition in `epoch`: true once every
+  // other member of the ISR has fetched from it twice since the call began — the
+  // second fetch was sent after the follower got an answer given after the call began,
+  // which a follower that had become leader, or learned of another, would not send.
+  // Parked follower fetches are nudged to answer at once, so this takes about two round
+  // trips. False at `deadline` (a deposed leader that has not heard: a zombie) or when
+  // the leadership ends. Raft's read index, over Kafka's pull replication.
+  bool confirm_leadership_wait(const std::shared_ptr<Partition>& partition, LeaderEpoch epoch,
+                               runtime::Instant deadline);
   // Suspends. Sets each hosted partition's part in replication from `image`: leads
   // (a LeaderState, its epoch assigned at the log end first), follows (a fetcher from
   // its leader runs), or neither. Runs after each reconciliation and every pass of

@@ -88,6 +88,9 @@ class Partition : public std::enable_shared_from_this<Partition> {
   bool recovering = false;
   // A recovery fiber is running (it retries until the disk lets it open the log).
   bool recovery_running = false;
+  // Bumped when the leader wants its followers to fetch again at once (a leadership
+  // check): a parked follower fetch answers as it is.
+  uint64_t fetch_nudges = 0;
   // Held from the producer-state check to its record: a retried batch arriving on
   // another connection must not pass the check while the first is being appended.
   runtime::Mutex append_mutex;

@@ -146,6 +146,43 @@ bool Broker::become_leader(const std::shared_ptr<Partition>& partition,
   return true;
 }
 
+bool Broker::confirm_leadership_wait(const std::shared_ptr<Partition>& partition,
+                                     LeaderEpoch epoch, runtime::Instant deadline) {
+  auto leading = [&] {
+    return !stopping_ && partition->leader && !partition->recovering &&
+           partition->leader->leader_epoch() == epoch;
+  };
+  if (!leading()) return false;
+  // Each other ISR member and the fetches it had sent before the check.
+  auto fetches = [&](NodeId replica) -> uint64_t {
+    auto it = partition->leader->followers().find(replica);
+    return it == partition->leader->followers().end() ? 0 : it->second.fetches;
+  };
+  absl::btree_map<NodeId, uint64_t> before;
+  for (NodeId replica : partition->leader->isr()) {
+    if (replica != NodeId(settings_.config.node_id)) before[replica] = fetches(replica);
+  }
+  std::optional<uint64_t> nudged_at;  // the fetches seen at the last nudge
+  while (true) {
+    if (!leading()) return false;
+    bool confirmed = true;
+    uint64_t seen = 0;
+    for (const auto& [replica, count] : before) {
+      confirmed &= fetches(replica) >= count + 2;
+      seen += fetches(replica);
+    }
+    if (confirmed) return true;
+    if (env_.clock.now() >= deadline) return false;
+    // A fetch arrived since the last nudge (it parks for want of data): answer it now.
+    if (nudged_at != seen) {
+      nudged_at = seen;
+      partition->fetch_nudges++;
+      partition->waiters().notify_all();
+    }
+    env_.scheduler.sleep_for(runtime::milliseconds(1));
+  }
+}
+
 std::vector<Broker::LogState> Broker::log_states() const {
   std::vector<LogState> states;
   for (const std::shared_ptr<Partition>& partition : topics_.partitions()) {

@@ -533,18 +533,25 @@ ClientResult<void> GroupConsumer::State::commit_wait(
     const absl::btree_map<TopicPartition, Offset>& offsets) {
   if (offsets.empty()) return {};
   const Instant deadline = env.clock.now() + cluster.options().connection.request_timeout;
+  // Kafka's CommitFailedException: the generation is gone, the group rebalanced.
+  auto not_a_member = [] {
+    return unexpected(Error::kafka(protocol::error_value(ErrorCode::illegal_generation),
+                                   "commit: not a member of the current generation"));
+  };
   while (true) {
-    if (!can_commit()) {
-      // Kafka's CommitFailedException: the generation is gone, the group rebalanced.
-      return unexpected(Error::kafka(protocol::error_value(ErrorCode::illegal_generation),
-                                     "commit: not a member of the current generation"));
-    }
+    if (!can_commit()) return not_a_member();
     std::optional<Error> retry;
     if (auto found = ensure_coordinator_wait(deadline); !found) {
       if (found.error().kind == ErrorKind::kafka && !found.error().retriable()) {
         return unexpected(found.error());
       }
       retry = found.error();
+    } else if (!can_commit()) {
+      // The membership changed while the coordinator was looked up (the heartbeat
+      // fiber left or reset it): its generation -1 and empty member id would make this
+      // a simple commit, which an Empty group accepts — stale positions over the next
+      // owner's (groups seed 446).
+      return not_a_member();
     } else {
       protocol::OffsetCommitRequest request;
       request.group_id = config.group_id;

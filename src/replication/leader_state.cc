@@ -120,6 +120,7 @@ std::optional<IsrProposal> LeaderState::on_follower_fetch(ReplicaId follower,
   auto it = followers_.find(follower);
   VERIFY(it != followers_.end(), "replica {} is not a follower of this partition", follower);
   FollowerProgress& progress = it->second;
+  progress.fetches++;
   // Kafka's Replica.updateFetchStateOrThrow: caught up now if it reached the leader's
   // end as of this read; caught up as of its previous fetch if it reached the end the
   // leader had then.

@@ -65,6 +65,9 @@ struct FollowerProgress {
   std::optional<Instant> last_fetch;
   std::optional<Instant> last_caught_up;  // never, until it catches up
   BrokerEpoch broker_epoch{-1};
+  // Fetches received in this leadership: a leadership check counts those that arrive
+  // after it began (Broker::confirm_leadership_wait).
+  uint64_t fetches = 0;
 };
 
 struct IsrMember {

@@ -210,6 +210,14 @@ TEST(GroupExclusive, AnOverlapIsExcusedOnlyByAFallARemovalOrASilentSession) {
   CheckResult result;
   check_group_exclusive(fenced, kSession, result);
   EXPECT_EQ(result.verdict, Verdict::correctness);
+  // The later holder's loss excuses it: a dropped member applied an old assignment.
+  GroupHistory zombie = handed_over();
+  zombie.assignments[2].at = at_ms(60);
+  zombie.contacts = {{"c2", at_ms(45)}};
+  zombie.assignments.push_back({"c1", 0, {}, at_ms(70), true});
+  CheckResult zombie_result;
+  check_group_exclusive(zombie, kSession, zombie_result);
+  EXPECT_EQ(zombie_result.verdict, Verdict::ok) << ::testing::PrintToString(zombie_result.problems);
 
   GroupHistory crashed = handed_over();
   crashed.assignments.erase(crashed.assignments.begin() + 2);  // c2 never revoked...
