@@ -287,80 +287,74 @@ TopicPartitions read_topic_partitions(Reader& reader) {
   return out;
 }
 
-// A consumer value's writer, version written; the caller writes the fields and closes.
-Writer start_consumer_value(Bytes& out) {
+// A consumer value: its version, the fields `write_fields` writes, the closing tagged
+// fields (none).
+template <typename Fields>
+Bytes consumer_value(Fields write_fields) {
+  Bytes out;
   Writer writer(out);
   writer.write_int16(kConsumerValueVersion);
-  return writer;
+  write_fields(writer);
+  write_empty_tagged_fields(writer);
+  return out;
 }
 
 }  // namespace
 
 Bytes encode_value(const ConsumerGroupMetadataValue& value) {
-  Bytes out;
-  Writer writer = start_consumer_value(out);
-  writer.write_int32(value.epoch);
-  write_empty_tagged_fields(writer);
-  return out;
+  return consumer_value([&](Writer& writer) {
+    writer.write_int32(value.epoch);
+  });
 }
 
 Bytes encode_value(const ConsumerGroupPartitionMetadataValue& value) {
-  Bytes out;
-  Writer writer = start_consumer_value(out);
-  writer.write_array_length(static_cast<int64_t>(value.topics.size()), true);
-  for (const ConsumerTopicMetadata& topic : value.topics) {
-    writer.write_uuid(topic.id);
-    writer.write_string(topic.name, true);
-    writer.write_int32(topic.partitions);
-    writer.write_array_length(0, true);  // PartitionMetadata (racks): unused since 4.0
-    write_empty_tagged_fields(writer);
-  }
-  write_empty_tagged_fields(writer);
-  return out;
+  return consumer_value([&](Writer& writer) {
+    writer.write_array_length(static_cast<int64_t>(value.topics.size()), true);
+    for (const ConsumerTopicMetadata& topic : value.topics) {
+      writer.write_uuid(topic.id);
+      writer.write_string(topic.name, true);
+      writer.write_int32(topic.partitions);
+      writer.write_array_length(0, true);  // PartitionMetadata (racks): unused since 4.0
+      write_empty_tagged_fields(writer);
+    }
+  });
 }
 
 Bytes encode_value(const ConsumerGroupMemberMetadataValue& value) {
-  Bytes out;
-  Writer writer = start_consumer_value(out);
-  writer.write_nullable_string(value.instance_id, true);
-  writer.write_nullable_string(value.rack_id, true);
-  writer.write_string(value.client_id, true);
-  writer.write_string(value.client_host, true);
-  writer.write_array_length(static_cast<int64_t>(value.subscribed_topic_names.size()), true);
-  for (const std::string& name : value.subscribed_topic_names) writer.write_string(name, true);
-  writer.write_nullable_string(value.subscribed_topic_regex, true);
-  writer.write_int32(value.rebalance_timeout_ms);
-  writer.write_nullable_string(value.server_assignor, true);
-  write_empty_tagged_fields(writer);  // ClassicMemberMetadata (tag 0): a consumer-protocol member
-  return out;
+  return consumer_value([&](Writer& writer) {
+    writer.write_nullable_string(value.instance_id, true);
+    writer.write_nullable_string(value.rack_id, true);
+    writer.write_string(value.client_id, true);
+    writer.write_string(value.client_host, true);
+    writer.write_array_length(static_cast<int64_t>(value.subscribed_topic_names.size()), true);
+    for (const std::string& name : value.subscribed_topic_names) writer.write_string(name, true);
+    writer.write_nullable_string(value.subscribed_topic_regex, true);
+    writer.write_int32(value.rebalance_timeout_ms);
+    writer.write_nullable_string(value.server_assignor, true);
+    // ClassicMemberMetadata (tagged field 0) is left out: a consumer-protocol member.
+  });
 }
 
 Bytes encode_value(const ConsumerGroupTargetMetadataValue& value) {
-  Bytes out;
-  Writer writer = start_consumer_value(out);
-  writer.write_int32(value.assignment_epoch);
-  write_empty_tagged_fields(writer);
-  return out;
+  return consumer_value([&](Writer& writer) {
+    writer.write_int32(value.assignment_epoch);
+  });
 }
 
 Bytes encode_value(const ConsumerGroupTargetMemberValue& value) {
-  Bytes out;
-  Writer writer = start_consumer_value(out);
-  write_topic_partitions(writer, value.partitions);
-  write_empty_tagged_fields(writer);
-  return out;
+  return consumer_value([&](Writer& writer) {
+    write_topic_partitions(writer, value.partitions);
+  });
 }
 
 Bytes encode_value(const ConsumerGroupCurrentAssignmentValue& value) {
-  Bytes out;
-  Writer writer = start_consumer_value(out);
-  writer.write_int32(value.member_epoch);
-  writer.write_int32(value.previous_member_epoch);
-  writer.write_int8(value.state);
-  write_topic_partitions(writer, value.assigned);
-  write_topic_partitions(writer, value.pending_revocation);
-  write_empty_tagged_fields(writer);
-  return out;
+  return consumer_value([&](Writer& writer) {
+    writer.write_int32(value.member_epoch);
+    writer.write_int32(value.previous_member_epoch);
+    writer.write_int8(value.state);
+    write_topic_partitions(writer, value.assigned);
+    write_topic_partitions(writer, value.pending_revocation);
+  });
 }
 
 RecordResult<RecordValue> decode_consumer_value(ConsumerRecordType type,
