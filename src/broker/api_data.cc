@@ -278,7 +278,12 @@ std::shared_ptr<storage::PartitionLog> Broker::append(
   if (log->segment_count() > segments) {
     // Kafka snapshots producer state at each roll, so recovery replays one segment.
     std::shared_ptr<Partition> held = partition;
-    spawn("producer-snapshot", [held] { (void)held->producers().take_snapshot(); });
+    // Holds the producer state and the log it refers to, taken together: a recovery may
+    // replace both while the snapshot is written.
+    spawn("producer-snapshot",
+          [held = std::pair(partition->producers_handle(), partition->log_handle())] {
+            (void)held.first->take_snapshot();
+          });
   }
   if (!partition->flush.fsync_before_ack) {
     partition->unflushed_messages += (appended->last_offset - appended->base_offset) + 1;

@@ -39,6 +39,8 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // A request that suspends holds the log it started on: recovery may swap in a new one.
   std::shared_ptr<storage::PartitionLog> log_handle() const { return log_; }
   txn::PartitionProducerState& producers() { return *producers_; }
+  // A fiber that suspends inside the producer state holds it: recovery may replace it.
+  std::shared_ptr<txn::PartitionProducerState> producers_handle() const { return producers_; }
   // Recovery's fresh log and the producer state rebuilt over it.
   void replace_log(std::shared_ptr<storage::PartitionLog> log,
                    std::unique_ptr<txn::PartitionProducerState> producers) {
@@ -100,7 +102,7 @@ class Partition : public std::enable_shared_from_this<Partition> {
   int32_t index_;
   LeaderEpoch leader_epoch_{0};
   std::shared_ptr<storage::PartitionLog> log_;
-  std::unique_ptr<txn::PartitionProducerState> producers_;
+  std::shared_ptr<txn::PartitionProducerState> producers_;
   runtime::WaitQueue waiters_;
 };
 

@@ -266,15 +266,28 @@ std::vector<std::shared_ptr<Partition>> Topics::partitions() const {
 
 bool Topics::recover(Partition& partition) {
   partition.recovering = true;
-  Topic* topic = find(partition.topic());
-  auto hosted = topic == nullptr ? nullptr : this->partition(partition.topic(), partition.index());
-  if (hosted.get() != &partition) return true;  // deleted meanwhile: nothing to recover
+  // Whether the partition is still the one hosted here (it may be dropped, and its topic
+  // destroyed, by a reconciliation while this suspends).
+  auto still_hosted = [&] {
+    return find(partition.topic()) != nullptr &&
+           this->partition(partition.topic(), partition.index()).get() == &partition;
+  };
+  if (!still_hosted()) return true;  // deleted meanwhile: nothing to recover
+  // Copied: the Topic may not outlive the suspensions below (a use after free of its
+  // config was the heap corruption long replication sweeps aborted on).
+  const Topic& topic = *find(partition.topic());
+  const std::string topic_id = protocol::uuid_to_string(topic.id.uuid);
+  const config::TopicConfig config = topic.config;
   // The log is suspect: closing it writes nothing, and reopening recovers it.
   (void)partition.log().close();
-  auto opened = open_log(directory_of(partition.topic(), partition.index()),
-                         protocol::uuid_to_string(topic->id.uuid), topic->config,
+  if (!still_hosted()) return true;
+  auto opened = open_log(directory_of(partition.topic(), partition.index()), topic_id, config,
                          partition.sole_replica);
   if (!opened) return false;
+  if (!still_hosted()) {
+    (void)opened->first->close();
+    return true;
+  }
   partition.replace_log(std::move(opened->first), std::move(opened->second));
   // The leader's view was of the old log: the next reconciliation pass starts anew.
   partition.leader.reset();
