@@ -202,7 +202,8 @@ void check_group_reads(const GroupHistory& history,
                        const std::vector<std::vector<std::pair<int64_t, uint64_t>>>& final_log,
                        CheckResult& result) {
   // Each assignment's reads in the order they were returned.
-  using Key = std::tuple<std::string, int32_t, int32_t>;  // member, generation, partition
+  using Key = std::tuple<std::string, int32_t, uint64_t, int32_t>;  // member, generation,
+                                                                    // assignment, partition
   absl::btree_map<Key, int64_t> last_read;
   absl::btree_map<int32_t, absl::btree_set<uint64_t>> read_values;
   size_t nonmonotonic = 0;
@@ -210,7 +211,8 @@ void check_group_reads(const GroupHistory& history,
   for (const GroupRead& read : history.reads) {
     read_values[read.partition].insert(read.value);
     auto [it, first] =
-        last_read.try_emplace(Key{read.member, read.generation, read.partition}, read.offset);
+        last_read.try_emplace(Key{read.member, read.generation, read.assignment, read.partition},
+                              read.offset);
     if (first) continue;
     const int64_t previous = std::exchange(it->second, read.offset);
     if (read.offset <= previous) {

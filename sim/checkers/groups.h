@@ -90,6 +90,10 @@ struct GroupRead {
   int64_t offset = 0;
   uint64_t value = 0;
   runtime::Instant at;
+  // Which of the member's assignments the read belongs to (it counts each one it
+  // applied): a rejoin may be answered with the same generation, and positions then
+  // start over from the committed offsets.
+  uint64_t assignment = 0;
 };
 
 // An explicit move of committed offsets (reset-offsets, delete-offsets, DeleteGroups):

@@ -156,9 +156,12 @@ class MemberProcess final : public Process {
       }
       if (!state_.consumer_protocol) note_assignment(consumer, generation, now);
       const int32_t read_generation = state_.consumer_protocol ? before : generation;
+      // Poll applies any new assignment before it fetches: the records are the latest's.
+      const uint64_t assignment = consumer.assignments_applied();
       for (const client::ConsumerRecord& record : *records) {
         state_.group.reads.push_back({name_, read_generation, record.partition.partition,
-                                      record.offset.value(), decode_log_value(record.value), now});
+                                      record.offset.value(), decode_log_value(record.value), now,
+                                      assignment});
       }
       if (!auto_commit_ && !records->empty()) commit(consumer, generation);
     }

@@ -136,6 +136,7 @@ struct GroupConsumer::State {
   Instant next_metadata_check;
   void check_leader_metadata_wait();
   bool revoked = true;  // the assignment was given up for the coming rejoin
+  uint64_t assignments_applied = 0;  // GroupConsumer::assignments_applied()
   Instant next_auto_commit{};
   std::optional<Error> fatal;
   bool closed = false;
@@ -344,6 +345,7 @@ ClientResult<void> GroupConsumer::State::join_wait(Instant deadline) {
         }
       }
       consumer.assign({});
+      assignments_applied++;
       offsets_pending = false;
       revoked = true;
       continue;  // the commit may have lost the coordinator
@@ -439,6 +441,7 @@ ClientResult<void> GroupConsumer::State::join_wait(Instant deadline) {
       }
     }
     consumer.assign(partitions);
+    assignments_applied++;
     offsets_pending = true;
     pending_offsets = consumer.assignment();
     revoked = false;
@@ -774,6 +777,7 @@ ClientResult<void> GroupConsumer::State::kip_reconcile_wait() {
     // Fenced: nothing can be committed any more; everything goes.
     kip.losses++;
     consumer.assign({});
+    assignments_applied++;
     if (config.on_assignment) config.on_assignment(kip.epoch, {}, true);
     kip.owned.clear();
     offsets_pending = false;
@@ -839,6 +843,7 @@ ClientResult<void> GroupConsumer::State::kip_reconcile_wait() {
     next.insert(wanted);
   }
   consumer.assign(partitions);
+  assignments_applied++;
   if (config.on_assignment) config.on_assignment(kip.epoch, consumer.assignment(), false);
   kip.owned = std::move(next);
   if (kip.owned == target) kip.target.reset();
@@ -1015,6 +1020,8 @@ std::optional<Offset> GroupConsumer::position(const TopicPartition& partition) c
 const Membership& GroupConsumer::membership() const { return state_->membership; }
 
 uint64_t GroupConsumer::losses() const { return state_->kip.losses; }
+
+uint64_t GroupConsumer::assignments_applied() const { return state_->assignments_applied; }
 
 const std::string& GroupConsumer::member_id() const {
   return state_->consumer_protocol() ? state_->kip.member_id : state_->membership.member_id();

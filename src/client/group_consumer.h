@@ -120,6 +120,11 @@ class GroupConsumer {
   // KIP-848: how often the member gave up everything because the coordinator had
   // dropped it (fenced, or forgotten): each such assignment was lost, not revoked.
   uint64_t losses() const;
+  // How many times the member has applied an assignment (a join's, a reconciliation's,
+  // or giving everything up): positions start over from committed offsets after each,
+  // even when the generation number is the same (a rejoin the coordinator answered
+  // with the current generation).
+  uint64_t assignments_applied() const;
   // The member id the coordinator knows this member by ("" before it has one).
   const std::string& member_id() const;
   // KIP-848: when the coordinator last answered a heartbeat (none yet: nullopt).

@@ -132,6 +132,15 @@ TEST(GroupCheckers, ReadsThatGoBackwardsWithinAnAssignmentFail) {
   EXPECT_EQ(check_all(next).verdict, Verdict::ok);
 }
 
+TEST(GroupCheckers, ReadsStartOverWithEachAssignmentEvenInOneGeneration) {
+  // c1 rejoined and was answered with the same generation: its positions start over
+  // from the committed offset, and reading again is no step backwards.
+  GroupHistory history = clean_history();
+  history.reads.push_back({"c1", 2, 1, 2, 112, at_ms(62), 1});
+  const CheckResult again = check_all(history);
+  EXPECT_EQ(again.verdict, Verdict::ok) << ::testing::PrintToString(again.problems);
+}
+
 TEST(GroupCheckers, ASkippedRecordFails) {
   GroupHistory history = clean_history();
   // c1 reads 2 and then 3 of partition 1: drop the read of 2 and read 1 then 3.
