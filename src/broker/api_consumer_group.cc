@@ -66,7 +66,7 @@ void Broker::restore_consumer_group(GroupShard& shard, const std::string& group_
   // tombstones what the restored group no longer has).
   for (const group::OffsetsRecord& record : stored.records(group_id)) {
     entry.consumer_written[std::get<group::ConsumerGroupKey>(record.key)] =
-        WrittenRecord{group::encode_record(record).value, false};
+        WrittenRecord{record.value, false};
   }
   std::optional<group::ConsumerGroup> restored = group::ConsumerGroup::restore(
       consumer_group_settings(group_id, shard.epoch), stored, env_.clock.now());
@@ -102,11 +102,10 @@ std::vector<group::OffsetsRecord> Broker::consumer_record_changes(CoordinatedGro
   if (entry.consumer != nullptr) {
     for (group::OffsetsRecord& record : entry.consumer->records()) {
       const auto& key = std::get<group::ConsumerGroupKey>(record.key);
-      group::Bytes value = group::encode_record(record).value.value();
       present.insert(key);
       auto [written, fresh] = entry.consumer_written.try_emplace(key);
-      if (!fresh && !written->second.uncertain && written->second.value == value) continue;
-      written->second = WrittenRecord{std::move(value), false};
+      if (!fresh && !written->second.uncertain && written->second.value == record.value) continue;
+      written->second = WrittenRecord{record.value, false};
       changes.push_back(std::move(record));
     }
   }

@@ -43,7 +43,9 @@ inline constexpr std::string_view kOffsetsTopic = metadata::kConsumerOffsetsTopi
 
 // A KIP-848 group's record as last handed to the persist fiber (api_consumer_group.cc).
 struct WrittenRecord {
-  std::optional<group::Bytes> value;  // the encoded value; nullopt: a tombstone
+  // The value as written (compared, not encoded: the append encodes it once); nullopt:
+  // a tombstone.
+  std::optional<group::RecordValue> value;
   // An append that carried this key failed: it may or may not have landed, so the
   // next append writes the key again whatever it holds.
   bool uncertain = false;

@@ -104,7 +104,7 @@ struct Client {
 // and restored at `now`.
 std::optional<ConsumerGroup> failover(const ConsumerGroup& group, Instant now) {
   ConsumerGroupSettings settings = World::make_settings();
-  settings.coordinator_epoch = group.coordinator_epoch();
+  settings.coordinator_epoch = group.coordinator_epoch() + 1;  // a new coordinator
   StoredConsumerGroup stored;
   for (const OffsetsRecord& record : group.records()) {
     const EncodedRecord encoded = encode_record(record);
@@ -112,7 +112,6 @@ std::optional<ConsumerGroup> failover(const ConsumerGroup& group, Instant now) {
     if (!decoded.ok() || !(*decoded == record)) return std::nullopt;
     stored.replay(std::get<ConsumerGroupKey>(decoded->key), decoded->value);
   }
-  settings.coordinator_epoch++;
   return ConsumerGroup::restore(std::move(settings), stored, now);
 }
 
